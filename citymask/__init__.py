@@ -1,0 +1,15 @@
+"""citymask: Mask R-CNN R-50-FPN on Cityscapes, as an MMDetection 3.x project.
+
+Importing the package applies the pinned stack's workarounds
+(:mod:`citymask.compat`) and registers citymask's modules in mmdet's
+registries, which is what ``custom_imports = dict(imports=['citymask'])``
+in the configs relies on.
+"""
+from . import compat
+
+compat.apply()
+
+from .hooks import CocoToCityscapesHook  # noqa: E402
+from .version import __version__  # noqa: E402
+
+__all__ = ['__version__', 'CocoToCityscapesHook']

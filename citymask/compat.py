@@ -1,0 +1,89 @@
+"""Workarounds for the pinned stack, applied when ``citymask`` is imported.
+
+Each one names the upstream version it works around, so it can be deleted when
+upstream catches up.
+"""
+import importlib
+import pickle
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stand-in for ``builtins.getattr`` inside checkpoints.
+
+    mmengine pickles ``HistoryBuffer._statistics_methods`` (its min / max /
+    mean / current functions) as ``getattr(HistoryBuffer, 'min')``. A real
+    ``getattr`` would let a crafted file reach methods of any allow-listed
+    class (``ndarray.tofile`` writes files), so only those lookups resolve.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')
+
+
+def mmengine_safe_globals() -> list:
+    """The non-tensor types that mmengine 0.10.7 writes into a checkpoint.
+
+    A Runner checkpoint holds ``meta`` (numpy scalars, e.g. the seed),
+    ``message_hub`` (``HistoryBuffer`` objects around numpy arrays, and
+    their statistics functions via ``getattr``),
+    ``optimizer`` and ``param_schedulers`` (plain containers and tensors).
+    These are exactly what torch's weights-only unpickler must admit; no
+    callable that can run code is among them.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    # numpy 1.x spells the module ``numpy.core``; numpy 2 ``numpy._core``
+    # (numpy 1.26 has a ``numpy._core`` stub without ``multiarray``).
+    multiarray = importlib.import_module(
+        'numpy._core.multiarray' if np.__version__[0] >= '2' else
+        'numpy.core.multiarray')
+    # One dtype class per concrete numeric / bool / string dtype; ``object``
+    # and ``void`` dtypes are left out on purpose.
+    dtype_classes = {type(np.dtype(code)) for code in '?bhilqBHILQefdgFDGSU'}
+    return [
+        multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
+        *sorted(dtype_classes, key=lambda c: c.__name__), HistoryBuffer,
+        (_history_buffer_getattr, 'builtins.getattr')
+    ]
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Let ``torch.load``'s weights-only default read mmengine checkpoints.
+
+    torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine
+    0.10.7 calls ``torch.load`` without the argument, so resuming and
+    ``load_from`` fail with ``UnpicklingError: ... multiarray.scalar``.
+    Rather than turning weights-only loading off, we allow-list the few
+    types mmengine writes (see :func:`mmengine_safe_globals`).
+    """
+    torch.serialization.add_safe_globals(mmengine_safe_globals())
+
+
+def quiet_known_warnings() -> None:
+    """Silence warnings the pinned stack prints on every run.
+
+    They bury the training log and none of them is actionable for a user:
+    setuptools < 81 warns that ``pkg_resources`` is deprecated (imported by
+    mmengine 0.10.7 / mmcv 2.1.0); torch 2.13 deprecates APIs that mmengine
+    0.10.7 and mmdet 3.3.0 still call.
+    """
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+    warnings.filterwarnings(
+        'ignore', category=FutureWarning, module=r'mm(engine|det|cv)\.')
+    warnings.filterwarnings(
+        'ignore', category=UserWarning,
+        message=r'.*(torch\.meshgrid|__floordiv__|'
+        r'The `use_reentrant` parameter).*')
+
+
+def apply() -> None:
+    """Apply every workaround; safe to call more than once."""
+    quiet_known_warnings()
+    allow_mmengine_checkpoints()

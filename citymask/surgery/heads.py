@@ -1,0 +1,145 @@
+"""COCO (80 classes) to Cityscapes (8 classes) box and mask predictors.
+
+mmdet and detectron2 drop mismatched heads; the Mask R-CNN paper's
+Cityscapes recipe instead keeps what COCO already learnt for the classes the
+two datasets share. On an mmdet-layout state dict (background last):
+
+* ``fc_cls`` (81 rows -> 9): the shared classes' rows and the background row.
+* ``fc_reg`` (80 x 4 rows -> 8 x 4): whole 4-row (dx, dy, dw, dh) blocks
+  per class; class-agnostic regression (4 rows) passes through.
+* mask ``conv_logits`` (80 channels -> 8): the shared channels.
+* rider has no COCO class: a fresh init, or a copy of person's rows.
+"""
+import math
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from terminaltables import AsciiTable
+
+from ..classes import CITYSCAPES_COCO_TABLE
+from .safe_load import CheckpointError
+
+FC_CLS = 'roi_head.bbox_head.fc_cls'
+FC_REG = 'roi_head.bbox_head.fc_reg'
+MASK_LOGITS = 'roi_head.mask_head.conv_logits'
+NUM_COCO = 80
+NUM_CITYSCAPES = len(CITYSCAPES_COCO_TABLE)
+RIDER_INITS = ('random', 'person')
+
+COCO_NAMES = {0: 'person', 1: 'bicycle', 2: 'car', 3: 'motorcycle',
+              5: 'bus', 6: 'train', 7: 'truck'}
+
+
+def num_classes(state: Dict[str, torch.Tensor]) -> int:
+    """Foreground classes of a state dict's box classifier."""
+    for key in (FC_CLS + '.weight', MASK_LOGITS + '.weight'):
+        if key not in state:
+            raise CheckpointError(
+                f'{key} is missing: not a Mask R-CNN checkpoint in mmdet '
+                'layout')
+    return state[FC_CLS + '.weight'].shape[0] - 1
+
+
+def _sources(rider_init: str) -> List[Optional[int]]:
+    """COCO row feeding each Cityscapes class; None = fresh init."""
+    person = CITYSCAPES_COCO_TABLE[0][2]
+    return [coco if coco is not None else
+            (person if rider_init == 'person' else None)
+            for _, _, coco in CITYSCAPES_COCO_TABLE]
+
+
+def mapping_table(rider_init: str = 'random') -> str:
+    """The class mapping as a printable table."""
+    rows = [['Cityscapes class', 'label id', 'from COCO']]
+    for (name, label_id, coco), src in zip(CITYSCAPES_COCO_TABLE,
+                                           _sources(rider_init)):
+        if coco is not None:
+            how = f'{COCO_NAMES[coco]} (class {coco})'
+        elif src is not None:
+            how = f'copy of person (class {src})'
+        else:
+            how = 'new: random init'
+        rows.append([name, str(label_id), how])
+    rows.append(['background', '-', 'background'])
+    return AsciiTable(rows).table
+
+
+def _new_rows(shape: Tuple[int, ...], kind: str,
+              generator: torch.Generator) -> torch.Tensor:
+    """Initialise a class's rows as mmdet / the seed initialise new heads.
+    """
+    if kind == 'bias':
+        return torch.zeros(shape)
+    if kind == 'cls':
+        std = 0.01
+    elif kind == 'reg':
+        std = 0.001
+    else:  # mask conv: kaiming normal, fan_out, relu over the new layer
+        fan_out = NUM_CITYSCAPES * math.prod(shape[2:])
+        std = math.sqrt(2.0) / math.sqrt(fan_out)
+    return torch.randn(shape, generator=generator) * std
+
+
+def _select(tensor: torch.Tensor, sources: List[Optional[int]], block: int,
+            kind: str, generator: torch.Generator) -> List[torch.Tensor]:
+    """Rows ``[src*block, (src+1)*block)`` of ``tensor`` per class."""
+    out = []
+    for src in sources:
+        if src is None:
+            out.append(_new_rows((block, *tensor.shape[1:]), kind,
+                                 generator).to(tensor.dtype))
+        else:
+            out.append(tensor[src * block:(src + 1) * block].clone())
+    return out
+
+
+def coco_to_cityscapes(state: Dict[str, torch.Tensor],
+                       rider_init: str = 'random',
+                       seed: int = 0) -> Tuple[Dict[str, torch.Tensor], bool]:
+    """Turn COCO box/mask predictors into Cityscapes ones.
+
+    Args:
+        state: mmdet-layout Mask R-CNN state dict.
+        rider_init: ``random`` (normal std 0.01 / 0.001, kaiming for the
+            mask, zero biases; as the seed) or ``person``.
+        seed: Seed of the random rider init, for reproducible files.
+
+    Returns:
+        ``(new_state, changed)``; ``changed`` is False when the state
+        already has Cityscapes heads (it is then returned as is).
+    """
+    if rider_init not in RIDER_INITS:
+        raise CheckpointError(
+            f'unknown rider init {rider_init!r}; use one of {RIDER_INITS}')
+    n = num_classes(state)
+    if n == NUM_CITYSCAPES:
+        return state, False
+    if n != NUM_COCO:
+        raise CheckpointError(
+            f'{FC_CLS}.weight has {n + 1} rows ({n} classes + background); '
+            f'expected {NUM_COCO + 1} (COCO) or {NUM_CITYSCAPES + 1} '
+            '(Cityscapes)')
+    sources = _sources(rider_init)
+    gen = torch.Generator().manual_seed(seed)
+    new = dict(state)
+    for param in ('weight', 'bias'):
+        kind = 'bias' if param == 'bias' else None
+        cls = state[f'{FC_CLS}.{param}']
+        new[f'{FC_CLS}.{param}'] = torch.cat(
+            _select(cls, sources, 1, kind or 'cls', gen) + [cls[NUM_COCO:]])
+        reg = state[f'{FC_REG}.{param}']
+        if reg.shape[0] == 4 * NUM_COCO:  # class-specific: 4-row blocks
+            new[f'{FC_REG}.{param}'] = torch.cat(
+                _select(reg, sources, 4, kind or 'reg', gen))
+        elif reg.shape[0] != 4:
+            raise CheckpointError(
+                f'{FC_REG}.{param} has {reg.shape[0]} rows; expected '
+                f'{4 * NUM_COCO} (class-specific) or 4 (class-agnostic)')
+        mask = state[f'{MASK_LOGITS}.{param}']
+        if mask.shape[0] != NUM_COCO:
+            raise CheckpointError(
+                f'{MASK_LOGITS}.{param} has {mask.shape[0]} channels; '
+                f'expected {NUM_COCO}')
+        new[f'{MASK_LOGITS}.{param}'] = torch.cat(
+            _select(mask, sources, 1, kind or 'mask', gen))
+    return new, True

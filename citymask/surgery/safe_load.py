@@ -1,0 +1,104 @@
+"""Loading checkpoints from the internet without letting them run code.
+
+``.pth`` files go through ``torch.load(weights_only=True)`` (with
+citymask's mmengine allow-list); ``.pkl`` files (detectron2's model zoo)
+through an unpickler that admits numpy arrays and plain containers only.
+"""
+import os.path as osp
+import pickle
+import zipfile
+from typing import Any
+
+import torch
+
+from ..errors import CitymaskError
+
+
+class CheckpointError(CitymaskError):
+    """A file that is not a checkpoint citymask can (or may) read."""
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler for numpy-array checkpoints that refuses everything else.
+
+    Plain containers (dict, list, tuple, str, numbers) need no globals; the
+    only globals admitted are those numpy uses to rebuild arrays and
+    scalars. Anything else (``os.system``, ``eval``, a class with a
+    malicious ``__reduce__``) raises :class:`CheckpointError`.
+    """
+
+    _NUMPY = {'_reconstruct', 'scalar', 'ndarray', 'dtype'}
+    _ALLOWED = {('collections', 'OrderedDict')}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module in ('numpy.core.multiarray', 'numpy._core.multiarray',
+                      'numpy') and name in self._NUMPY:
+            # numpy 2 writes numpy._core; numpy 1.x reads numpy.core
+            module = module.replace('numpy._core', 'numpy.core')
+            return super().find_class(module, name)
+        if module == 'numpy.dtypes' and name.endswith('DType'):
+            return super().find_class(module, name)
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise CheckpointError(
+            f'refusing to unpickle {module}.{name}: a checkpoint holds only '
+            'arrays and containers, this file would run code')
+
+
+def load_pickle(path: str) -> Any:
+    """Read a ``.pkl`` checkpoint with :class:`RestrictedUnpickler`."""
+    with open(path, 'rb') as f:
+        try:
+            # latin1: Detectron/py2-era pickles hold byte strings
+            return RestrictedUnpickler(f, encoding='latin1').load()
+        except CheckpointError as e:
+            raise CheckpointError(f'{path}: {e}') from None
+        except Exception as e:
+            raise CheckpointError(
+                f'{path} is not a readable pickle checkpoint ({e})') from None
+
+
+def _torch_reason(error: Exception) -> str:
+    """The line of torch's long weights-only message that says why."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    for ln in lines:
+        if 'Unsupported global' in ln or 'WeightsUnpickler error' in ln:
+            return ln[:200]
+    return lines[0][:200] if lines else type(error).__name__
+
+
+def load_checkpoint_file(path: str) -> Any:
+    """Load a ``.pth`` / ``.pkl`` checkpoint safely, whatever its origin.
+
+    Zip files (``torch.save``) go through ``torch.load(weights_only=True)``;
+    plain pickles (detectron2's ``.pkl``, legacy ``torch.save``) through
+    :class:`RestrictedUnpickler` if torch's legacy loader can't read them.
+
+    Raises:
+        CheckpointError: missing file, not a checkpoint, or a pickle that
+            would run code.
+    """
+    if not osp.isfile(path):
+        raise CheckpointError(f'checkpoint {path} does not exist')
+    with open(path, 'rb') as f:
+        head = f.read(1)
+    is_zip = zipfile.is_zipfile(path)
+    if not is_zip and head != b'\x80':  # every pickle starts with PROTO
+        raise CheckpointError(
+            f'{path} is not a PyTorch checkpoint (expected a file written '
+            'by torch.save, or a .pkl of numpy arrays)')
+    if is_zip or not path.endswith('.pkl'):
+        try:
+            return torch.load(path, map_location='cpu', weights_only=True)
+        except pickle.UnpicklingError as e:
+            if is_zip:
+                raise CheckpointError(
+                    f'{path}: refused by the weights-only loader, it holds '
+                    f'objects that could run code ({_torch_reason(e)})'
+                ) from None
+        except Exception as e:
+            if is_zip:
+                raise CheckpointError(
+                    f'{path} is not a readable PyTorch checkpoint '
+                    f'({_torch_reason(e)})') from None
+    return load_pickle(path)

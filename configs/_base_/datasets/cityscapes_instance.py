@@ -1,0 +1,79 @@
+# Cityscapes instance segmentation, the Mask R-CNN paper's recipe
+# (maskrcnn-benchmark e2e_mask_rcnn_R_50_FPN_1x_cityscapes):
+# train short side one of 800..1024 (step 32; 1024 listed twice, as there),
+# long side <= 2048; test at short side 1024 (2048x1024 frames).
+# Annotations: `tools/dataset_converters/cityscapes.py` output, polygons kept
+# as vertices (poly2mask=False): masks are resized/flipped as points and only
+# rasterised at 28x28 inside the mask head.
+dataset_type = 'CityscapesDataset'
+data_root = 'data/cityscapes/'
+backend_args = None
+
+train_scales = [(2048, s) for s in (800, 832, 864, 896, 928, 960, 992, 1024,
+                                    1024)]
+test_scale = (2048, 1024)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(
+        type='LoadAnnotations', with_bbox=True, with_mask=True,
+        poly2mask=False),
+    dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+# No LoadAnnotations: the metrics read ground truth from the annotation
+# files, and the test split has none.
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=test_scale, keep_ratio=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
+]
+
+# The schedules count iterations: an infinite sampler, 1 image per GPU.
+train_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/instancesonly_filtered_gtFine_train.json',
+        data_prefix=dict(img='leftImg8bit/train/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=32),
+        pipeline=train_pipeline,
+        backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/instancesonly_filtered_gtFine_val.json',
+        data_prefix=dict(img='leftImg8bit/val/'),
+        test_mode=True,
+        pipeline=test_pipeline,
+        backend_args=backend_args))
+test_dataloader = val_dataloader
+
+val_evaluator = [
+    dict(
+        type='CityScapesMetric',
+        seg_prefix=data_root + 'gtFine/val',
+        outfile_prefix='./work_dirs/cityscapes_metric/instance',
+        backend_args=backend_args),
+    dict(
+        type='CocoMetric',
+        ann_file=data_root +
+        'annotations/instancesonly_filtered_gtFine_val.json',
+        metric=['bbox', 'segm'],
+        backend_args=backend_args),
+]
+test_evaluator = val_evaluator

@@ -1,0 +1,77 @@
+import os
+import os.path as osp
+import sys
+
+import pytest
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = osp.join(REPO, 'configs')
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _offline():
+    """Tests never download: make any hub/URL fetch fail fast."""
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    os.environ.setdefault('TORCH_HOME', osp.join(REPO, '.venv', 'torch-home'))
+    yield
+
+
+def run_tool(*args, **kwargs):
+    """Run a repo tool the way a user would: ``python tools/...``."""
+    import subprocess
+    env = dict(os.environ, PYTHONPATH=REPO)
+    return subprocess.run([sys.executable, *args], cwd=kwargs.pop('cwd', REPO),
+                          env=env, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope='session')
+def mini_cityscapes(tmp_path_factory):
+    """A generated Cityscapes tree at the real 2048x1024 resolution."""
+    from citymask.data.synthetic import make_mini_cityscapes
+    root = tmp_path_factory.mktemp('cityscapes')
+    make_mini_cityscapes(str(root), dict(train=10, val=5, test=2), seed=0)
+    return str(root)
+
+
+@pytest.fixture(scope='session')
+def mini_coco(mini_cityscapes, tmp_path_factory):
+    """The mini tree converted with both mask formats: {format: {split: path}}.
+    """
+    from citymask.data.cityscapes_converter import convert_cityscapes
+    out = {}
+    for fmt in ('polygon', 'rle'):
+        out_dir = tmp_path_factory.mktemp(f'ann_{fmt}')
+        out[fmt] = convert_cityscapes(mini_cityscapes, str(out_dir),
+                                      mask_format=fmt, progress=False)
+    return out
+
+
+def build_model(config, num_classes=None):
+    """mmdet model of a citymask config (weights not initialised: no
+    download)."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import citymask  # noqa: F401
+    cfg = Config.fromfile(osp.join(CONFIGS, config))
+    if num_classes is not None:
+        cfg.model.roi_head.bbox_head.num_classes = num_classes
+        cfg.model.roi_head.mask_head.num_classes = num_classes
+    init_default_scope('mmdet')
+    return MODELS.build(cfg.model)
+
+
+@pytest.fixture(scope='session')
+def mmdet_coco_checkpoint(tmp_path_factory):
+    """A COCO (80-class) mmdet Mask R-CNN R-50-FPN checkpoint with mmdet's
+    real key layout (taken from mmdet's own model) and random values."""
+    model = build_model('maskrcnn_r50_fpn_cityscapes_ft.py', num_classes=80)
+    g = torch.Generator().manual_seed(1)
+    state = {k: (torch.randn(v.shape, generator=g)
+                 if v.is_floating_point() else v.clone())
+             for k, v in model.state_dict().items()}
+    path = tmp_path_factory.mktemp('ckpt') / 'mask_rcnn_r50_fpn_1x_coco.pth'
+    torch.save(dict(state_dict=state, meta=dict(mmdet_version='2.0.0')), path)
+    return str(path), state

@@ -1,0 +1,182 @@
+"""Foreign checkpoint layouts -> mmdet (citymask.surgery.layouts)."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+
+from citymask.classes import CITYSCAPES_COCO_TABLE
+from citymask.surgery import CheckpointError, convert_checkpoint
+from ..conftest import REPO, build_model
+from .foreign_layouts import (detectron2_pkl, detectron2_shapes,
+                              maskrcnn_benchmark_checkpoint,
+                              maskrcnn_benchmark_shapes)
+
+REFERENCE = osp.join(osp.dirname(REPO), 'shared', 'reference')
+SHARED = [(i, coco) for i, (_, _, coco) in enumerate(CITYSCAPES_COCO_TABLE)
+          if coco is not None]
+MBM_CFG = 'mask-rcnn_r50-caffe_fpn_cityscapes_ft-maskrcnn-benchmark.py'
+D2_CFG = 'mask-rcnn_r50-caffe_fpn_cityscapes_ft-detectron2.py'
+
+
+@pytest.mark.parametrize('name,shapes', [
+    ('maskrcnn_benchmark_R50FPN_keys.json', maskrcnn_benchmark_shapes),
+    ('detectron2_R50FPN_keys.json', detectron2_shapes)
+])
+def test_test_layouts_match_the_real_checkpoints(name, shapes):
+    path = osp.join(REFERENCE, name)
+    if not osp.isfile(path):
+        pytest.skip(f'{path} is only beside the project checkout in CI')
+    with open(path) as f:
+        ref = {k: tuple(v) for k, v in json.load(f).items()}
+    assert shapes() == ref
+
+
+def _unique_match(state, tensor):
+    hits = [k for k, v in state.items()
+            if v.shape == tensor.shape and torch.equal(v, torch.as_tensor(
+                tensor))]
+    assert len(hits) == 1, hits
+    return hits[0]
+
+
+def _check_body(src, out, spot):
+    """Every non-predictor tensor lands once, unchanged; named spots land
+    where the projects' docs say."""
+    heads = ('cls_score', 'bbox_pred', 'mask_fcn_logits', 'predictor.w',
+             'predictor.b', 'cell_anchors')
+    moved = {}
+    for k, v in src.items():
+        if any(h in k for h in heads) and 'rpn' not in k:
+            continue
+        if 'cell_anchors' in k:
+            continue
+        moved[k] = _unique_match(out, v)
+    for k, v in spot.items():
+        assert moved[k] == v, (k, moved[k])
+    return moved
+
+
+def test_maskrcnn_benchmark_full_conversion():
+    ckpt = maskrcnn_benchmark_checkpoint()
+    src = ckpt['model']
+    out, info = convert_checkpoint(ckpt, rider_init='person')
+    assert info == dict(format='maskrcnn-benchmark', changed=True)
+    state = out['state_dict']
+    _check_body(src, state, {
+        'module.backbone.body.stem.conv1.weight': 'backbone.conv1.weight',
+        'module.backbone.body.stem.bn1.running_mean':
+        'backbone.bn1.running_mean',
+        'module.backbone.body.layer1.0.downsample.0.weight':
+        'backbone.layer1.0.downsample.0.weight',
+        'module.backbone.body.layer3.5.conv2.weight':
+        'backbone.layer3.5.conv2.weight',
+        'module.backbone.body.layer4.2.bn3.running_var':
+        'backbone.layer4.2.bn3.running_var',
+        'module.backbone.fpn.fpn_inner1.weight':
+        'neck.lateral_convs.0.conv.weight',
+        'module.backbone.fpn.fpn_layer4.bias': 'neck.fpn_convs.3.conv.bias',
+        'module.rpn.head.conv.weight': 'rpn_head.rpn_conv.weight',
+        'module.rpn.head.cls_logits.weight': 'rpn_head.rpn_cls.weight',
+        'module.rpn.head.bbox_pred.bias': 'rpn_head.rpn_reg.bias',
+        'module.roi_heads.box.feature_extractor.fc6.weight':
+        'roi_head.bbox_head.shared_fcs.0.weight',
+        'module.roi_heads.box.feature_extractor.fc7.bias':
+        'roi_head.bbox_head.shared_fcs.1.bias',
+        'module.roi_heads.mask.feature_extractor.mask_fcn4.weight':
+        'roi_head.mask_head.convs.3.conv.weight',
+        'module.roi_heads.mask.predictor.conv5_mask.weight':
+        'roi_head.mask_head.upsample.weight',
+    })
+    # background first -> last; COCO class s is row s + 1 there
+    cls = src['module.roi_heads.box.predictor.cls_score.weight']
+    reg = src['module.roi_heads.box.predictor.bbox_pred.weight']
+    mask = src['module.roi_heads.mask.predictor.mask_fcn_logits.weight']
+    for c, s in SHARED:
+        assert torch.equal(state['roi_head.bbox_head.fc_cls.weight'][c],
+                           cls[s + 1])
+        assert torch.equal(
+            state['roi_head.bbox_head.fc_reg.weight'][4 * c:4 * c + 4],
+            reg[4 * (s + 1):4 * (s + 2)])
+        assert torch.equal(state['roi_head.mask_head.conv_logits.weight'][c],
+                           mask[s + 1])
+    assert torch.equal(state['roi_head.bbox_head.fc_cls.weight'][8], cls[0])
+    # rider = person (COCO 0 = row 1 there)
+    assert torch.equal(state['roi_head.bbox_head.fc_cls.weight'][1], cls[1])
+    model = build_model(MBM_CFG)
+    model.load_state_dict(state, strict=True)  # no missing/unexpected/shape
+
+
+def test_detectron2_full_conversion():
+    ckpt = detectron2_pkl()
+    src = ckpt['model']
+    out, info = convert_checkpoint(ckpt)
+    assert info['format'] == 'detectron2'
+    state = out['state_dict']
+    _check_body(src, state, {
+        'backbone.bottom_up.stem.conv1.weight': 'backbone.conv1.weight',
+        'backbone.bottom_up.stem.conv1.norm.bias': 'backbone.bn1.bias',
+        'backbone.bottom_up.res2.0.shortcut.weight':
+        'backbone.layer1.0.downsample.0.weight',
+        'backbone.bottom_up.res2.0.shortcut.norm.running_var':
+        'backbone.layer1.0.downsample.1.running_var',
+        'backbone.bottom_up.res4.5.conv2.norm.weight':
+        'backbone.layer3.5.bn2.weight',
+        'backbone.bottom_up.res5.2.conv3.weight':
+        'backbone.layer4.2.conv3.weight',
+        'backbone.fpn_lateral2.weight': 'neck.lateral_convs.0.conv.weight',
+        'backbone.fpn_output5.bias': 'neck.fpn_convs.3.conv.bias',
+        'proposal_generator.rpn_head.objectness_logits.weight':
+        'rpn_head.rpn_cls.weight',
+        'proposal_generator.rpn_head.anchor_deltas.weight':
+        'rpn_head.rpn_reg.weight',
+        'roi_heads.box_head.fc1.weight':
+        'roi_head.bbox_head.shared_fcs.0.weight',
+        'roi_heads.box_head.fc2.weight':
+        'roi_head.bbox_head.shared_fcs.1.weight',
+        'roi_heads.mask_head.mask_fcn1.bias':
+        'roi_head.mask_head.convs.0.conv.bias',
+        'roi_heads.mask_head.deconv.weight':
+        'roi_head.mask_head.upsample.weight',
+    })
+    cls = src['roi_heads.box_predictor.cls_score.weight']
+    reg = src['roi_heads.box_predictor.bbox_pred.weight']
+    mask = src['roi_heads.mask_head.predictor.weight']
+    for c, s in SHARED:
+        assert torch.equal(state['roi_head.bbox_head.fc_cls.weight'][c],
+                           torch.as_tensor(cls[s]))
+        assert torch.equal(
+            state['roi_head.bbox_head.fc_reg.weight'][4 * c:4 * c + 4],
+            torch.as_tensor(reg[4 * s:4 * s + 4]))
+        assert torch.equal(state['roi_head.mask_head.conv_logits.weight'][c],
+                           torch.as_tensor(mask[s]))
+    assert torch.equal(state['roi_head.bbox_head.fc_cls.weight'][8],
+                       torch.as_tensor(cls[80]))
+    build_model(D2_CFG).load_state_dict(state, strict=True)
+
+
+def test_mmdet_conversion_loads_strictly(mmdet_coco_checkpoint):
+    from citymask.surgery import load_checkpoint_file
+    path, state = mmdet_coco_checkpoint
+    out, info = convert_checkpoint(load_checkpoint_file(path))
+    assert info == dict(format='mmdet', changed=True)
+    assert out['meta']['mmdet_version'] == '2.0.0'
+    assert out['meta']['dataset_meta']['classes'][1] == 'rider'
+    new = out['state_dict']
+    assert new.keys() == state.keys()
+    for k in state:
+        if '.fc_cls.' not in k and '.fc_reg.' not in k and \
+                'conv_logits' not in k:
+            assert torch.equal(new[k], state[k]), k
+    build_model('maskrcnn_r50_fpn_cityscapes_ft.py').load_state_dict(
+        new, strict=True)
+
+
+def test_not_mask_rcnn():
+    faster = maskrcnn_benchmark_checkpoint()
+    faster['model'] = {k: v for k, v in faster['model'].items()
+                       if '.mask.' not in k}
+    with pytest.raises(CheckpointError, match='conv_logits.weight is missing'):
+        convert_checkpoint(faster)
+    with pytest.raises(CheckpointError, match='not a Mask R-CNN checkpoint'):
+        convert_checkpoint({'state_dict': {'fc.weight': torch.zeros(2, 2)}})

@@ -1,0 +1,155 @@
+"""The pinned stack's checkpoint compatibility (citymask.compat)."""
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
+from torch.utils.data import Dataset
+
+import citymask  # noqa: F401  (applies the allow-list)
+
+
+class ToyModel(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, inputs, labels=None, mode='tensor'):
+        out = self.linear(inputs)
+        if mode == 'loss':
+            return dict(loss=((out - labels)**2).mean())
+        return out
+
+
+class ToyDataset(Dataset):
+    METAINFO = dict(classes=('a', 'b'))
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        return dict(inputs=torch.randn(2, generator=g),
+                    labels=torch.randn(1, generator=g))
+
+
+def make_runner(work_dir, max_iters, resume=False):
+    torch.manual_seed(0)  # same initial weights for every run
+    return Runner(
+        model=ToyModel(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=ToyDataset(),
+            sampler=dict(type='InfiniteSampler', shuffle=False),
+            collate_fn=dict(type='default_collate'),
+            batch_size=2,
+            num_workers=0),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        optim_wrapper=dict(
+            optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        # `end` fixed, as in citymask's configs: mmengine would default it
+        # to this run's max_iters and the short run stands for a long one
+        param_scheduler=dict(
+            type='MultiStepLR', by_epoch=False, begin=0, end=4,
+            milestones=[3], gamma=0.1),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                            interval=2)),
+        randomness=dict(seed=7),
+        resume=resume,
+        default_scope='mmengine')
+
+
+def test_numpy_scalar_in_meta_loads(tmp_path):
+    # The upstream reproduction: mmengine writes numpy scalars into meta.
+    path = str(tmp_path / 'ckpt.pth')
+    save_checkpoint(dict(meta=dict(seed=np.int64(3), score=np.float32(0.5)),
+                         state_dict={'w': torch.ones(2)}), path)
+    ckpt = _load_checkpoint(path, map_location='cpu')
+    assert ckpt['meta']['seed'] == 3 and ckpt['meta']['score'] == 0.5
+
+
+def test_without_citymask_torch_refuses_mmengine_checkpoint(tmp_path):
+    # Shows what the allow-list fixes: a fresh interpreter that did not
+    # import citymask cannot load the same file under weights_only=True.
+    path = tmp_path / 'ckpt.pth'
+    torch.save(dict(meta=dict(seed=np.int64(3))), path)
+    code = ('import torch, sys\n'
+            f'try:\n    torch.load({str(path)!r})\n'
+            'except Exception as e:\n'
+            '    print(type(e).__name__); sys.exit(0)\n'
+            'sys.exit(1)\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert 'UnpicklingError' in out.stdout
+
+
+class _Evil:
+
+    def __reduce__(self):
+        return (print, ('pwned',))
+
+
+def test_allow_list_still_refuses_code(tmp_path):
+    path = tmp_path / 'evil.pth'
+    with open(path, 'wb') as f:
+        pickle.dump({'meta': _Evil()}, f)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path)
+    assert not any(g is print for g in
+                   torch.serialization.get_safe_globals())
+
+
+def test_runner_resume_restores_iter_optimizer_and_lr(tmp_path):
+    # Uninterrupted reference run: 4 iterations.
+    ref = make_runner(tmp_path / 'ref', 4)
+    ref.train()
+
+    # Interrupted run: 2 iterations, checkpoint, then resume to 4.
+    first = make_runner(tmp_path / 'run', 2)
+    first.train()
+    saved = torch.load(tmp_path / 'run' / 'iter_2.pth')  # weights-only
+    assert saved['meta']['iter'] == 2
+
+    resumed = make_runner(tmp_path / 'run', 2, resume=True)
+    resumed.train()  # loads iter_2.pth; nothing left to train
+    assert resumed.iter == 2
+    momentum = resumed.optim_wrapper.optimizer.state_dict()['state']
+    expected = first.optim_wrapper.optimizer.state_dict()['state']
+    assert momentum.keys() == expected.keys() and momentum
+    for k in expected:
+        torch.testing.assert_close(momentum[k]['momentum_buffer'],
+                                   expected[k]['momentum_buffer'])
+    assert resumed.message_hub.get_scalar('train/loss').current() == \
+        first.message_hub.get_scalar('train/loss').current()
+
+    cont = make_runner(tmp_path / 'run', 4, resume=True)
+    cont.train()
+    assert cont.iter == 4
+    # lr passed the milestone at 3 in both runs: same schedule position.
+    assert cont.optim_wrapper.get_lr()['lr'] == pytest.approx(
+        ref.optim_wrapper.get_lr()['lr'])
+    for a, b in zip(cont.model.parameters(), ref.model.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+class _GetattrExploit:
+    # what a crafted checkpoint could do with a real getattr: reach a
+    # method of an allow-listed class (ndarray.tofile writes files)
+    def __reduce__(self):
+        return (getattr, (np.ndarray, 'tofile'))
+
+
+def test_getattr_stand_in_only_resolves_history_buffer(tmp_path):
+    path = tmp_path / 'evil.pth'
+    torch.save({'x': _GetattrExploit()}, path)
+    with pytest.raises(pickle.UnpicklingError, match='not allowed'):
+        torch.load(path)

@@ -1,0 +1,47 @@
+"""Turn a COCO Mask R-CNN checkpoint into a Cityscapes one (8 classes).
+
+Rows of the classes COCO and Cityscapes share are copied, not dropped.
+Reads mmdet, maskrcnn-benchmark and detectron2 (.pkl/.pth) checkpoints
+safely (weights-only / restricted unpickler) and writes an mmdet checkpoint.
+
+Example:
+    python tools/surgery.py checkpoints/mask_rcnn_r50_fpn_1x_coco.pth \
+        checkpoints/mask_rcnn_r50_fpn_coco_to_cityscapes.pth
+"""
+import argparse
+
+from citymask.errors import exit_on_error
+from citymask.surgery import FORMATS, RIDER_INITS, convert_file, mapping_table
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='COCO Mask R-CNN checkpoint (.pth/.pkl)')
+    parser.add_argument('dst', help='output mmdet checkpoint (.pth)')
+    parser.add_argument('--src-format', choices=('auto', ) + FORMATS,
+                        default='auto')
+    parser.add_argument('--rider-init', choices=RIDER_INITS,
+                        default='random',
+                        help='rider has no COCO class: random init (as the '
+                        'seed) or a copy of person')
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite dst if it exists')
+    return parser.parse_args()
+
+
+@exit_on_error
+def main():
+    args = parse_args()
+    fmt = None if args.src_format == 'auto' else args.src_format
+    info = convert_file(args.src, args.dst, fmt, args.rider_init, args.force)
+    if info['changed']:
+        print(f'{args.src} ({info["format"]}): COCO heads -> Cityscapes '
+              f'heads\n{mapping_table(args.rider_init)}')
+    else:
+        print(f'{args.src} already has Cityscapes heads: nothing to change '
+              '(copied as is)')
+    print(f'wrote {args.dst}')
+
+
+if __name__ == '__main__':
+    main()
