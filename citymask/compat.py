@@ -6,7 +6,7 @@ upstream catches up.
 import importlib
 import pickle
 import warnings
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -66,6 +66,54 @@ def allow_mmengine_checkpoints() -> None:
     torch.serialization.add_safe_globals(mmengine_safe_globals())
 
 
+def _load_url_weights_only(url: str,
+                           model_dir: Optional[str] = None,
+                           map_location: Any = None,
+                           progress: bool = True,
+                           check_hash: bool = False,
+                           file_name: Optional[str] = None) -> Any:
+    """``torch.utils.model_zoo.load_url`` with ``weights_only=True``."""
+    return torch.hub.load_state_dict_from_url(
+        url, model_dir=model_dir, map_location=map_location,
+        progress=progress, check_hash=check_hash, file_name=file_name,
+        weights_only=True)
+
+
+def load_downloads_weights_only() -> None:
+    """Downloaded checkpoints are loaded weights-only too.
+
+    mmengine 0.10.7 fetches ``http(s)://``, ``torchvision://`` and
+    ``open-mmlab://`` checkpoints (e.g. the fine-tune config's
+    ``load_from``) with ``torch.hub.load_state_dict_from_url``, whose
+    ``weights_only`` defaults to False: a file from the internet could run
+    code. All those loaders call ``mmengine.runner.checkpoint.load_url``.
+    """
+    from mmengine.runner import checkpoint
+    checkpoint.load_url = _load_url_weights_only
+
+
+def init_dist_without_cuda() -> None:
+    """Let ``--launcher pytorch`` start on machines without CUDA.
+
+    mmengine 0.10.7's ``_init_dist_pytorch`` always calls
+    ``torch.cuda.set_device``, which raises on a CPU build of torch; then
+    CPU (gloo) runs, e.g. the distributed tests, cannot start.
+    """
+    import torch.distributed as torch_dist
+    from mmengine.dist import utils
+    upstream = utils._init_dist_pytorch
+
+    def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if torch.cuda.is_available() or init_backend != 'torch':
+            return upstream(backend, init_backend=init_backend, **kwargs)
+        torch_dist.init_process_group(backend=backend, **kwargs)
+
+    if getattr(upstream, '__name__', '') == '_init_dist_pytorch' and \
+            not getattr(upstream, '_citymask', False):
+        _init_dist_pytorch._citymask = True
+        utils._init_dist_pytorch = _init_dist_pytorch
+
+
 def quiet_known_warnings() -> None:
     """Silence warnings the pinned stack prints on every run.
 
@@ -87,3 +135,5 @@ def apply() -> None:
     """Apply every workaround; safe to call more than once."""
     quiet_known_warnings()
     allow_mmengine_checkpoints()
+    load_downloads_weights_only()
+    init_dist_without_cuda()

@@ -153,3 +153,20 @@ def test_getattr_stand_in_only_resolves_history_buffer(tmp_path):
     torch.save({'x': _GetattrExploit()}, path)
     with pytest.raises(pickle.UnpicklingError, match='not allowed'):
         torch.load(path)
+
+
+def test_downloads_load_weights_only(tmp_path):
+    # mmengine's http/torchvision/open-mmlab loaders all call this function;
+    # a file:// URL exercises the real download path without a network.
+    from mmengine.runner import checkpoint
+    good = tmp_path / 'good.pth'
+    torch.save(dict(state_dict={'w': torch.ones(2)}), good)
+    ckpt = checkpoint.load_from_http(good.as_uri(),
+                                     model_dir=str(tmp_path / 'hub'))
+    assert torch.equal(ckpt['state_dict']['w'], torch.ones(2))
+
+    evil = tmp_path / 'evil.pth'
+    torch.save({'meta': _Evil()}, evil)
+    with pytest.raises(pickle.UnpicklingError):
+        checkpoint.load_from_http(evil.as_uri(),
+                                  model_dir=str(tmp_path / 'hub'))

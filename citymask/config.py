@@ -1,0 +1,159 @@
+"""Configs as the tools use them: loading, overrides, train/test set-up.
+
+``tools/train.py`` and ``tools/test.py`` are argparse shells over these
+functions, which follow mmdet's tools (same flags, same meaning) and add
+what a Cityscapes user needs: ``data_root`` overrides that reach every
+path, data checks that name the converter command, and the test split.
+"""
+import os
+import os.path as osp
+from typing import Any, Optional
+
+import torch
+from mmengine.config import Config, ConfigDict
+
+from .errors import CitymaskError
+
+
+def _replace_prefix(node: Any, old: str, new: str) -> Any:
+    if isinstance(node, str):
+        return new + node[len(old):] if node.startswith(old) else node
+    if isinstance(node, dict):
+        for k in list(node.keys()):
+            node[k] = _replace_prefix(node[k], old, new)
+        return node
+    if isinstance(node, (list, tuple)):
+        return type(node)(_replace_prefix(v, old, new) for v in node)
+    return node
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """Read a config and apply ``--cfg-options``.
+
+    ``data_root=...`` rewrites every path that started with the config's
+    data root (dataloaders and evaluators), not only the top-level variable.
+    """
+    if not osp.isfile(path):
+        raise CitymaskError(
+            f'config {path} does not exist (the configs are under configs/, '
+            'e.g. configs/maskrcnn_r50_fpn_cityscapes_ft.py)')
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as e:
+        raise CitymaskError(f'cannot read config {path}: {e}') from None
+    old_root = cfg.get('data_root')
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    new_root = cfg.get('data_root')
+    if old_root and new_root and new_root != old_root:
+        new_root = new_root.rstrip('/') + '/'
+        cfg.data_root = new_root
+        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                    'val_evaluator', 'test_evaluator'):
+            if cfg.get(key) is not None:
+                cfg[key] = _replace_prefix(cfg[key], old_root, new_root)
+    return cfg
+
+
+def _datasets(loader: ConfigDict):
+    ds = loader.dataset
+    while 'dataset' in ds:  # RepeatDataset / ClassBalancedDataset wrappers
+        ds = ds.dataset
+    return ds
+
+
+def check_data(cfg: Config, *loaders: str) -> None:
+    """Fail early, with the command to run, if a dataset's files are missing.
+    """
+    for name in loaders:
+        loader = cfg.get(name)
+        if loader is None:
+            continue
+        ds = _datasets(loader)
+        root = ds.get('data_root', '') or ''
+        ann = osp.join(root, ds.get('ann_file', ''))
+        if not osp.isfile(ann):
+            raise CitymaskError(
+                f'{ann} not found ({name}): convert Cityscapes first with '
+                f'`python tools/dataset_converters/cityscapes.py {root or "ROOT"}'
+                f' -o {osp.join(root, "annotations")}` or set '
+                '--cfg-options data_root=YOUR/CITYSCAPES/')
+        img_dir = osp.join(root, ds.get('data_prefix', {}).get('img', ''))
+        if not osp.isdir(img_dir):
+            raise CitymaskError(
+                f'{img_dir} not found ({name}): expected Cityscapes images in '
+                'DATA_ROOT/leftImg8bit/SPLIT/')
+
+
+def check_work_dir(work_dir: str) -> None:
+    """An unwritable work dir fails now, not after an hour of training."""
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        probe = osp.join(work_dir, '.citymask-write-test')
+        with open(probe, 'w'):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise CitymaskError(
+            f'cannot write to work dir {work_dir} ({e.strerror}); choose '
+            'another with --work-dir') from None
+
+
+def _default_work_dir(cfg: Config, config_path: str,
+                      work_dir: Optional[str]) -> str:
+    if work_dir is not None:
+        return work_dir
+    if cfg.get('work_dir') is not None:
+        return cfg.work_dir
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def _cpu_distributed(cfg: Config, launcher: str) -> None:
+    """On machines without CUDA, distributed runs use gloo and CPU DDP."""
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    cfg.setdefault('env_cfg', ConfigDict())
+    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    # DDP wants device_ids=None for CPU modules; mmengine passes LOCAL_RANK
+    cfg.model_wrapper_cfg = ConfigDict(
+        type='MMDistributedDataParallel', device_ids=None)
+
+
+def setup_train(cfg: Config,
+                config_path: str,
+                work_dir: Optional[str] = None,
+                amp: bool = False,
+                auto_scale_lr: bool = False,
+                resume: Optional[str] = None,
+                launcher: str = 'none') -> Config:
+    """Apply ``tools/train.py``'s flags, as mmdet's tools/train.py does."""
+    cfg.launcher = launcher
+    cfg.work_dir = _default_work_dir(cfg, config_path, work_dir)
+    if amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+        if not torch.cuda.is_available():
+            # CPU autocast supports bfloat16 only
+            cfg.optim_wrapper.dtype = 'bfloat16'
+    if auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise CitymaskError(
+                f'{config_path} has no auto_scale_lr.base_batch_size; '
+                '--auto-scale-lr needs it')
+        cfg.auto_scale_lr.enable = True
+    if resume == 'auto':
+        # mmengine would silently start from scratch
+        if not osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+            raise CitymaskError(
+                f'--resume: no checkpoint in {cfg.work_dir} to resume from; '
+                'train without --resume, or pass --resume CHECKPOINT')
+        cfg.resume = True
+        cfg.load_from = None
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise CitymaskError(f'--resume checkpoint {resume} not found')
+        cfg.resume = True
+        cfg.load_from = resume
+    _cpu_distributed(cfg, launcher)
+    return cfg

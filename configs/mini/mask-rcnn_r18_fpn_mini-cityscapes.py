@@ -1,0 +1,88 @@
+# The fine-tune recipe's structure, sized for 2 CPU cores: ResNet-18 + FPN
+# with 64 channels on 512x256 mini-Cityscapes frames (a quarter of the real
+# resolution per side), multi-scale training over the same 9 scale steps,
+# COCO->Cityscapes surgery on load. Used by `make demo` and the tests.
+_base_ = '../maskrcnn_r50_fpn_cityscapes_ft.py'
+
+ch = 64
+model = dict(
+    backbone=dict(depth=18, init_cfg=None),
+    neck=dict(in_channels=[64, 128, 256, 512], out_channels=ch),
+    rpn_head=dict(in_channels=ch, feat_channels=ch),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=ch),
+        bbox_head=dict(in_channels=ch, fc_out_channels=256),
+        mask_roi_extractor=dict(out_channels=ch),
+        mask_head=dict(in_channels=ch, conv_out_channels=ch)),
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=1000, max_per_img=500),
+        rcnn=dict(sampler=dict(num=256))),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300)))
+
+data_root = 'data/mini_cityscapes/'
+# the real scales divided by 4: short side 200..256, long side <= 512
+train_scales = [(512, s) for s in (200, 208, 216, 224, 232, 240, 248, 256,
+                                   256)]
+test_scale = (512, 256)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='LoadAnnotations', with_bbox=True, with_mask=True,
+        poly2mask=False),
+    dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=test_scale, keep_ratio=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=1,
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(
+    num_workers=1, dataset=dict(data_root=data_root,
+                                pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = [
+    dict(
+        type='CityScapesMetric',
+        seg_prefix=data_root + 'gtFine/val',
+        outfile_prefix='./work_dirs/cityscapes_metric/instance'),
+    dict(
+        type='CocoMetric',
+        ann_file=data_root +
+        'annotations/instancesonly_filtered_gtFine_val.json',
+        metric=['bbox', 'segm']),
+]
+test_evaluator = val_evaluator
+
+# 400 iterations of 2 images; lr step at 3/4, as 3000 of 4000 in the recipe
+max_iters = 400
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+optim_wrapper = dict(optimizer=dict(lr=0.02))
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1.0 / 3,
+        by_epoch=False,
+        begin=0,
+        end=50),
+    dict(
+        type='MultiStepLR',
+        by_epoch=False,
+        begin=0,
+        end=max_iters,
+        milestones=[300],
+        gamma=0.1)
+]
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(interval=200, max_keep_ckpts=2))
+auto_scale_lr = dict(base_batch_size=2)
+load_from = 'work_dirs/mini/coco_standin_cityscapes.pth'

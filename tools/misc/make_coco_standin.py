@@ -1,0 +1,31 @@
+"""Write a COCO-format (80-class) stand-in checkpoint of a config's model.
+
+For architectures without a model zoo checkpoint (configs/mini/); it has
+random weights. Real runs start from the model zoo's COCO Mask R-CNN.
+
+Example:
+    python tools/misc/make_coco_standin.py \
+        configs/mini/mask-rcnn_r18_fpn_mini-cityscapes.py \
+        work_dirs/mini/coco_standin.pth
+"""
+import argparse
+
+from citymask.config import load_config
+from citymask.errors import exit_on_error
+from citymask.surgery.standin import make_coco_standin
+
+
+@exit_on_error
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument('out')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args()
+    make_coco_standin(load_config(args.config), args.out, args.seed)
+    print(f'wrote {args.out}: a STAND-IN for a COCO Mask R-CNN (random '
+          'weights, 80 classes); real runs use the model zoo checkpoint')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,56 @@
+"""Train a citymask / mmdet config with the mmengine Runner.
+
+Same flags as mmdet's tools/train.py. Multi-GPU: tools/dist_train.sh.
+"""
+import argparse
+import os
+
+from mmengine.config import DictAction
+
+from citymask.config import (check_data, check_work_dir, load_config,
+                             setup_train)
+from citymask.errors import exit_on_error
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a detector')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (bf16 on CPU)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr to the real batch size '
+                        '(configs are for 8 images per iteration)')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from CHECKPOINT, or without a value from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value '
+                        '(e.g. data_root=/data/cityscapes/)')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+@exit_on_error
+def main():
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options)
+    cfg = setup_train(cfg, args.config, args.work_dir, args.amp,
+                      args.auto_scale_lr, args.resume, args.launcher)
+    check_data(cfg, 'train_dataloader', 'val_dataloader')
+    check_work_dir(cfg.work_dir)
+
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    runner = (Runner.from_cfg(cfg)
+              if 'runner_type' not in cfg else RUNNERS.build(cfg))
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
