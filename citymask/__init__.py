@@ -9,7 +9,10 @@ from . import compat
 
 compat.apply()
 
+from .evaluation import CityscapesInstanceMetric  # noqa: E402
 from .hooks import CocoToCityscapesHook  # noqa: E402
 from .version import __version__  # noqa: E402
 
-__all__ = ['__version__', 'CocoToCityscapesHook']
+__all__ = [
+    '__version__', 'CityscapesInstanceMetric', 'CocoToCityscapesHook'
+]

@@ -1,0 +1,3 @@
+from .cityscapes_instance_metric import CityscapesInstanceMetric
+
+__all__ = ['CityscapesInstanceMetric']

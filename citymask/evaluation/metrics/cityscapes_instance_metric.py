@@ -1,0 +1,115 @@
+import json
+import os.path as osp
+from typing import Optional, Sequence
+
+import numpy as np
+from cityscapesscripts.helpers.labels import name2label
+from mmdet.registry import METRICS
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+
+from ...errors import CitymaskError
+from ...fileio import dump_json_atomic
+from ...visualization import plot_class_ap
+from ..cityscapes_instance import crop_masks, evaluate, format_table
+from ..results_format import GT_SUFFIX, frame_key, write_frame
+
+
+@METRICS.register_module()
+class CityscapesInstanceMetric(BaseMetric):
+    """Official Cityscapes instance AP, computed in memory.
+
+    A drop-in for mmdet's ``CityScapesMetric`` (same arguments, same
+    ``process()`` input, same ``cityscapes/mAP`` and ``cityscapes/AP@50``
+    keys) that writes no PNGs to evaluate: masks are kept as RLE crops and
+    matched in ``nproc`` processes (see :mod:`citymask.evaluation`).
+
+    Args:
+        outfile_prefix (str, optional): Folder for the official results
+            format (``format_only``) or, when evaluating, the result JSON
+            and the per-class AP chart.
+        seg_prefix (str, optional): ``gtFine/<split>`` folder. Defaults to
+            deriving ground truth from each image path
+            (``leftImg8bit`` -> ``gtFine``), as mmdet does.
+        format_only (bool): Only write the results folder (test split).
+        nproc (int): Processes for matching. Defaults to 2.
+        collect_device (str): ``cpu`` or ``gpu``. Defaults to ``cpu``.
+        prefix (str, optional): Metric name prefix.
+        dump_matches (bool): Also write the per-frame matches as JSON.
+        backend_args (dict, optional): Unused, kept for mmdet parity.
+        file_client_args (dict, optional): Unused, kept for mmdet parity.
+    """
+
+    default_prefix: Optional[str] = 'cityscapes'
+
+    def __init__(self,
+                 outfile_prefix: Optional[str] = None,
+                 seg_prefix: Optional[str] = None,
+                 format_only: bool = False,
+                 nproc: int = 2,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 dump_matches: bool = False,
+                 backend_args: Optional[dict] = None,
+                 file_client_args: Optional[dict] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if format_only and not outfile_prefix:
+            raise CitymaskError(
+                'format_only needs outfile_prefix: the folder to write the '
+                'Cityscapes submission into')
+        self.outfile_prefix = outfile_prefix
+        self.seg_prefix = seg_prefix
+        self.format_only = format_only
+        self.nproc = nproc
+        self.dump_matches = dump_matches
+
+    def _gt_path(self, img_path: str) -> str:
+        if self.seg_prefix:
+            key = frame_key(img_path)
+            return osp.join(self.seg_prefix, key.split('_')[0],
+                            key + GT_SUFFIX)
+        return img_path.replace('leftImg8bit.png', GT_SUFFIX[1:]).replace(
+            'leftImg8bit', 'gtFine')
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        classes = self.dataset_meta['classes']
+        for sample in data_samples:
+            pred = sample['pred_instances']
+            scores = pred.get('mask_scores', pred['scores'])
+            self.results.append(dict(
+                img_path=sample['img_path'],
+                ori_shape=tuple(sample['ori_shape'][:2]),
+                label_ids=[name2label[classes[int(i)]].id
+                           for i in pred['labels'].cpu().numpy()],
+                scores=scores.cpu().numpy().astype(float).tolist(),
+                masks=crop_masks(pred['masks'].cpu().numpy())))
+
+    def compute_metrics(self, results: list) -> dict:
+        logger = MMLogger.get_current_instance()
+        if self.format_only:
+            names = {name2label[c].id: c for c in self.dataset_meta['classes']}
+            for r in results:
+                write_frame(self.outfile_prefix, r['img_path'],
+                            r['ori_shape'], r['label_ids'], r['scores'],
+                            r['masks'], names)
+            logger.info(f'Cityscapes results written to '
+                        f'{self.outfile_prefix}')
+            return {}
+        tasks = []
+        for r in results:
+            gt = self._gt_path(r['img_path'])
+            if not osp.isfile(gt):
+                raise CitymaskError(
+                    f'ground truth {gt} not found; the test split has no '
+                    'public ground truth: use --format-only')
+            tasks.append((gt, r['label_ids'], r['scores'], r['masks']))
+        result = evaluate(tasks, self.nproc)
+        logger.info('Cityscapes instance segmentation (mask AP, %):\n' +
+                    format_table(result))
+        if self.outfile_prefix:
+            dump_json_atomic(result, osp.join(
+                self.outfile_prefix, 'resultInstanceLevelSemanticLabeling.json'))
+            plot_class_ap(result, osp.join(self.outfile_prefix,
+                                           'cityscapes_class_ap.png'))
+        avg = result['averages']
+        return {'mAP': avg['allAp'], 'AP@50': avg['allAp50%']}

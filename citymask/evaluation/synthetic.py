@@ -1,0 +1,82 @@
+"""Predictions made from ground truth, for testing and benchmarking the
+evaluator against the official one on every rule it has."""
+from typing import List, Tuple
+
+import cv2
+import numpy as np
+
+from .cityscapes_instance import INST_LABEL_IDS, VOID_IDS
+
+# scores from a short list, so ties are common
+SCORES = np.round(np.linspace(0.05, 0.95, 10), 2)
+
+
+def _shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    out = np.zeros_like(mask)
+    h, w = mask.shape
+    src = mask[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+    out[max(0, dy):max(0, dy) + src.shape[0],
+        max(0, dx):max(0, dx) + src.shape[1]] = src
+    return out
+
+
+def _morph(mask: np.ndarray, k: int) -> np.ndarray:
+    if k == 0:
+        return mask
+    kernel = np.ones((2 * abs(k) + 1, 2 * abs(k) + 1), np.uint8)
+    op = cv2.dilate if k > 0 else cv2.erode
+    return op(mask.astype(np.uint8), kernel).astype(bool)
+
+
+def make_predictions(gt: np.ndarray, rng: np.random.Generator,
+                     n_false: int = 10
+                     ) -> Tuple[List[int], List[float], List[np.ndarray]]:
+    """Label ids, scores and full-size boolean masks for one frame.
+
+    Covers: near-perfect masks, shifted / eroded / dilated ones (IoU across
+    all thresholds), duplicates, wrong labels, masks on group regions and
+    void, predictions of non-evaluated labels, empty masks, tied scores.
+    """
+    labels, scores, masks = [], [], []
+
+    def add(label, mask):
+        labels.append(int(label))
+        scores.append(float(rng.choice(SCORES)))
+        masks.append(mask)
+
+    ids = np.unique(gt)
+    for inst in ids:
+        lab = inst // 1000 if inst >= 1000 else inst
+        if lab not in INST_LABEL_IDS:
+            continue
+        region = gt == inst
+        if inst < 1000:  # a group region: sometimes predicted as a thing
+            if rng.random() < 0.5:
+                add(lab, _morph(region, int(rng.integers(-1, 2))))
+            continue
+        if rng.random() < 0.15:
+            continue  # missed
+        pred = _shifted(_morph(region, int(rng.integers(-3, 4))),
+                        int(rng.integers(-4, 5)), int(rng.integers(-3, 4)))
+        wrong = rng.random() < 0.1
+        add(rng.choice(INST_LABEL_IDS) if wrong else lab, pred)
+        if rng.random() < 0.2:  # duplicate
+            add(lab, _shifted(region, int(rng.integers(-6, 7)), 0))
+    h, w = gt.shape
+    void = np.isin(gt, VOID_IDS)
+    for _ in range(n_false):
+        kind = rng.random()
+        mask = np.zeros((h, w), bool)
+        if kind < 0.3 and void.any():  # on void (e.g. ego vehicle)
+            ys, xs = np.nonzero(void)
+            i = rng.integers(len(ys))
+            mask[max(0, ys[i] - 20):ys[i] + 20,
+                 max(0, xs[i] - 30):xs[i] + 30] = True
+        elif kind < 0.9:  # background false positive
+            y, x = int(rng.integers(0, h - 20)), int(rng.integers(0, w - 20))
+            mask[y:y + int(rng.integers(5, 120)),
+                 x:x + int(rng.integers(5, 160))] = True
+        # else: an empty mask
+        lab = 29 if rng.random() < 0.05 else rng.choice(INST_LABEL_IDS)
+        add(lab, mask)
+    return labels, scores, masks
