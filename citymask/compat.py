@@ -21,7 +21,12 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
     class (``ndarray.tofile`` writes files), so only those lookups resolve.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+
+    # the built-in four are registered lazily (on the first HistoryBuffer),
+    # so a fresh process would not know them yet
+    allowed = {'min', 'max', 'mean', 'current',
+               *HistoryBuffer._statistics_methods}
+    if obj is HistoryBuffer and name in allowed:
         return getattr(obj, name)
     raise pickle.UnpicklingError(
         f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')

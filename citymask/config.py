@@ -73,10 +73,11 @@ def check_data(cfg: Config, *loaders: str) -> None:
         root = ds.get('data_root', '') or ''
         ann = osp.join(root, ds.get('ann_file', ''))
         if not osp.isfile(ann):
+            root = root or 'ROOT'
             raise CitymaskError(
                 f'{ann} not found ({name}): convert Cityscapes first with '
-                f'`python tools/dataset_converters/cityscapes.py {root or "ROOT"}'
-                f' -o {osp.join(root, "annotations")}` or set '
+                f'`python tools/dataset_converters/cityscapes.py {root} '
+                f'-o {osp.join(root, "annotations")}` or set '
                 '--cfg-options data_root=YOUR/CITYSCAPES/')
         img_dir = osp.join(root, ds.get('data_prefix', {}).get('img', ''))
         if not osp.isdir(img_dir):
@@ -155,5 +156,76 @@ def setup_train(cfg: Config,
             raise CitymaskError(f'--resume checkpoint {resume} not found')
         cfg.resume = True
         cfg.load_from = resume
+    _cpu_distributed(cfg, launcher)
+    return cfg
+
+
+def _use_test_split(cfg: Config) -> None:
+    ds = _datasets(cfg.test_dataloader)
+    ds.ann_file = ds.ann_file.replace('gtFine_val', 'gtFine_test')
+    ds.data_prefix.img = ds.data_prefix.img.replace('/val', '/test')
+
+
+def is_test_split(cfg: Config) -> bool:
+    """Whether the test dataloader reads Cityscapes' test split."""
+    ds = _datasets(cfg.test_dataloader)
+    return 'gtFine_test' in ds.get('ann_file', '') or \
+        '/test' in ds.get('data_prefix', {}).get('img', '')
+
+
+def setup_test(cfg: Config,
+               config_path: str,
+               checkpoint: str,
+               work_dir: Optional[str] = None,
+               out: Optional[str] = None,
+               show_dir: Optional[str] = None,
+               format_only: bool = False,
+               outfile_prefix: Optional[str] = None,
+               split: str = 'val',
+               launcher: str = 'none') -> Config:
+    """Apply ``tools/test.py``'s flags, as mmdet's tools/test.py does.
+
+    The Cityscapes metric writes its result JSON and per-class AP chart to
+    ``WORK_DIR/cityscapes``; ``--format-only`` writes the benchmark
+    submission to ``outfile_prefix`` instead.
+    """
+    if not osp.isfile(checkpoint):
+        raise CitymaskError(f'checkpoint {checkpoint} not found')
+    cfg.launcher = launcher
+    cfg.work_dir = _default_work_dir(cfg, config_path, work_dir)
+    cfg.load_from = checkpoint
+    if split == 'test':
+        _use_test_split(cfg)
+    if format_only:
+        if not outfile_prefix:
+            raise CitymaskError(
+                '--format-only needs --outfile-prefix DIR, the folder that '
+                'receives the Cityscapes submission')
+        cfg.test_evaluator = dict(type='CityscapesInstanceMetric',
+                                  format_only=True,
+                                  outfile_prefix=outfile_prefix)
+    elif is_test_split(cfg):
+        raise CitymaskError(
+            'the Cityscapes test split has no public ground truth, so no AP '
+            'can be computed here; write a submission for the benchmark '
+            'server with --format-only --outfile-prefix DIR')
+    else:
+        evaluators = cfg.test_evaluator
+        if isinstance(evaluators, dict):
+            evaluators = [evaluators]
+        for ev in evaluators:
+            if ev.get('type') == 'CityscapesInstanceMetric':
+                ev.setdefault('outfile_prefix',
+                              osp.join(cfg.work_dir, 'cityscapes'))
+        if out:
+            if not out.endswith(('.pkl', '.pickle')):
+                raise CitymaskError('--out must end with .pkl')
+            evaluators.append(dict(type='DumpDetResults', out_file_path=out))
+        cfg.test_evaluator = evaluators
+    if show_dir:
+        # mmdet's visualization hook, in the dataset's Cityscapes palette
+        vis = cfg.default_hooks.visualization
+        vis.draw = True
+        vis.test_out_dir = show_dir
     _cpu_distributed(cfg, launcher)
     return cfg

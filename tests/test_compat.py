@@ -118,6 +118,14 @@ def test_runner_resume_restores_iter_optimizer_and_lr(tmp_path):
     first.train()
     saved = torch.load(tmp_path / 'run' / 'iter_2.pth')  # weights-only
     assert saved['meta']['iter'] == 2
+    # and in a fresh interpreter, as tools/test.py or a resumed job loads it
+    code = ('import citymask, torch; c = torch.load({!r}); '
+            'print(c["meta"]["iter"], sorted(c["message_hub"]))'
+            ).format(str(tmp_path / 'run' / 'iter_2.pth'))
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith('2 ')
 
     resumed = make_runner(tmp_path / 'run', 2, resume=True)
     resumed.train()  # loads iter_2.pth; nothing left to train

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import CitymaskError
+from ..fileio import atomic_path
 from .cityscapes_instance import CropMask, _decode
 
 GT_SUFFIX = '_gtFine_instanceIds.png'
@@ -132,7 +133,8 @@ def zip_results(folder: str) -> str:
     """``folder.zip`` with the folder's files at its top level, ready for
     the Cityscapes benchmark server."""
     path = folder.rstrip('/') + '.zip'
-    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as zf:
-        for name in sorted(os.listdir(folder)):
-            zf.write(osp.join(folder, name), name)
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as zf:
+            for name in sorted(os.listdir(folder)):
+                zf.write(osp.join(folder, name), name)
     return path

@@ -51,9 +51,8 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = [
     dict(
-        type='CityScapesMetric',
-        seg_prefix=data_root + 'gtFine/val',
-        outfile_prefix='./work_dirs/cityscapes_metric/instance'),
+        type='CityscapesInstanceMetric',
+        seg_prefix=data_root + 'gtFine/val'),
     dict(
         type='CocoMetric',
         ann_file=data_root +

@@ -1,8 +1,6 @@
-import json
 import os.path as osp
 from typing import Optional, Sequence
 
-import numpy as np
 from cityscapesscripts.helpers.labels import name2label
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
@@ -108,7 +106,8 @@ class CityscapesInstanceMetric(BaseMetric):
                     format_table(result))
         if self.outfile_prefix:
             dump_json_atomic(result, osp.join(
-                self.outfile_prefix, 'resultInstanceLevelSemanticLabeling.json'))
+                self.outfile_prefix,
+                'resultInstanceLevelSemanticLabeling.json'))
             plot_class_ap(result, osp.join(self.outfile_prefix,
                                            'cityscapes_class_ap.png'))
         avg = result['averages']

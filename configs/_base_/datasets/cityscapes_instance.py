@@ -65,9 +65,8 @@ test_dataloader = val_dataloader
 
 val_evaluator = [
     dict(
-        type='CityScapesMetric',
+        type='CityscapesInstanceMetric',
         seg_prefix=data_root + 'gtFine/val',
-        outfile_prefix='./work_dirs/cityscapes_metric/instance',
         backend_args=backend_args),
     dict(
         type='CocoMetric',

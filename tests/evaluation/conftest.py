@@ -1,0 +1,74 @@
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from citymask.data.synthetic import make_mini_cityscapes
+from citymask.evaluation.cityscapes_instance import (INST_LABEL_IDS,
+                                                     INST_LABELS, crop_masks,
+                                                     read_gt)
+from citymask.evaluation.results_format import find_gt_files, write_frame
+
+NAMES = {**dict(zip(INST_LABEL_IDS, INST_LABELS)), 29: 'caravan'}
+
+
+def official(gt_files, results_dir, work):
+    """cityscapesscripts' own evaluator, caches and outputs kept in
+    ``work`` (it writes matches.json into the current folder)."""
+    from cityscapesscripts.evaluation import \
+        evalInstanceLevelSemanticLabeling as E
+    os.makedirs(work, exist_ok=True)
+    args = E.args
+    args.gtInstancesFile = osp.join(work, 'gtInstances.json')
+    args.exportFile = osp.join(work, 'official.json')
+    args.quiet, args.JSONOutput = True, True
+    args.predictionPath = osp.abspath(results_dir)
+    args.predictionWalk = None
+    preds = [E.getPrediction(g, args) for g in gt_files]
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        return E.evaluateImgLists(preds, gt_files, args)
+    finally:
+        os.chdir(cwd)
+
+
+def assert_same(ours, theirs):
+    a = np.array(ours['resultApMatrix'])
+    b = np.array(theirs['resultApMatrix'])
+    assert a.shape == b.shape == (1, 8, 10)
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-12, equal_nan=True)
+    for key in ('allAp', 'allAp50%'):
+        assert ours['averages'][key] == pytest.approx(
+            theirs['averages'][key], abs=1e-12, nan_ok=True)
+    for name in INST_LABELS:
+        for key in ('ap', 'ap50%'):
+            assert ours['averages']['classes'][name][key] == pytest.approx(
+                theirs['averages']['classes'][name][key], abs=1e-12,
+                nan_ok=True)
+    assert ours['instLabels'] == theirs['instLabels']
+
+
+@pytest.fixture(scope='session')
+def eval_set(tmp_path_factory):
+    """A val-like set at 1024x512: 8 frames, 2 of them without things."""
+    root = str(tmp_path_factory.mktemp('evalset'))
+    make_mini_cityscapes(root, dict(val=8), width=1024, height=512, seed=3,
+                         empty_every=4)
+    return root, find_gt_files(osp.join(root, 'gtFine', 'val'))
+
+
+def write_results(folder, gt_files, make):
+    """Predictions by ``make(gt, k) -> (labels, scores, masks)`` written in
+    the official format; returns the in-memory tasks too."""
+    tasks = []
+    for k, g in enumerate(gt_files):
+        gt = read_gt(g)
+        labels, scores, masks = make(gt, k)
+        crops = crop_masks(np.stack(masks)) if masks else []
+        write_frame(folder, g.replace('gtFine_instanceIds', 'leftImg8bit'),
+                    gt.shape, labels, scores, crops, NAMES)
+        tasks.append((g, labels, scores, crops))
+    return tasks

@@ -1,0 +1,118 @@
+"""CityscapesInstanceMetric as a drop-in for mmdet's CityScapesMetric."""
+import glob
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmdet.datasets import CityscapesDataset
+from mmdet.evaluation import CityScapesMetric
+
+import citymask  # noqa: F401
+from citymask.errors import CitymaskError
+from citymask.evaluation.cityscapes_instance import read_gt
+from citymask.evaluation.metrics import CityscapesInstanceMetric
+from citymask.evaluation.synthetic import make_predictions
+from ...conftest import run_tool
+from ..conftest import official
+
+CLASSES = CityscapesDataset.METAINFO['classes']
+LABEL_IDS = [24, 25, 26, 27, 28, 31, 32, 33]
+
+
+def _samples(gt_files, seed=0):
+    rng = np.random.default_rng(seed)
+    samples = []
+    for g in gt_files:
+        gt = read_gt(g)
+        labels, scores, masks = make_predictions(gt, rng, n_false=6)
+        keep = [i for i, lab in enumerate(labels) if lab in LABEL_IDS]
+        samples.append(dict(
+            img_path=g.replace('gtFine_instanceIds', 'leftImg8bit').replace(
+                '/gtFine/', '/leftImg8bit/'),
+            ori_shape=gt.shape,
+            pred_instances=dict(
+                labels=torch.tensor([LABEL_IDS.index(labels[i])
+                                     for i in keep], dtype=torch.long),
+                scores=torch.tensor([scores[i] for i in keep]),
+                masks=torch.from_numpy(np.stack([masks[i] for i in keep]))
+                if keep else torch.zeros((0, *gt.shape), dtype=torch.bool))))
+    return samples
+
+
+def _run(metric, samples):
+    metric.dataset_meta = dict(classes=CLASSES)
+    for s in samples:
+        metric.process({}, [s])
+    return metric.evaluate(len(samples))
+
+
+def test_same_numbers_as_mmdet_metric(eval_set, tmp_path, monkeypatch):
+    root, gt_files = eval_set
+    samples = _samples(gt_files)
+    ours = _run(CityscapesInstanceMetric(
+        outfile_prefix=str(tmp_path / 'ours'),
+        seg_prefix=osp.join(root, 'gtFine', 'val')), samples)
+    monkeypatch.chdir(tmp_path)  # the official script writes matches.json
+    theirs = _run(CityScapesMetric(outfile_prefix=str(tmp_path / 'mmdet'),
+                                   seg_prefix=osp.join(root, 'gtFine',
+                                                       'val')), samples)
+    assert set(ours) == set(theirs) == {'cityscapes/mAP', 'cityscapes/AP@50'}
+    for k in ours:
+        assert ours[k] == pytest.approx(theirs[k], abs=1e-12)
+    # result JSON in the official structure and the AP chart
+    with open(tmp_path / 'ours' /
+              'resultInstanceLevelSemanticLabeling.json') as f:
+        result = json.load(f)
+    assert result['averages']['allAp'] == pytest.approx(
+        ours['cityscapes/mAP'])
+    assert osp.getsize(tmp_path / 'ours' / 'cityscapes_class_ap.png') > 1000
+
+
+def test_format_only_writes_official_results(eval_set, tmp_path):
+    root, gt_files = eval_set
+    samples = _samples(gt_files, seed=1)
+    out = tmp_path / 'submission'
+    assert _run(CityscapesInstanceMetric(outfile_prefix=str(out),
+                                         format_only=True), samples) == {}
+    txts = sorted(glob.glob(str(out / '*_pred.txt')))
+    assert len(txts) == len(gt_files)
+    # the official evaluator reads what we wrote and agrees with us
+    ours = _run(CityscapesInstanceMetric(), samples)
+    theirs = official(gt_files, str(out), str(tmp_path / 'official'))
+    assert ours['cityscapes/mAP'] == pytest.approx(
+        theirs['averages']['allAp'], abs=1e-12)
+    with pytest.raises(CitymaskError, match='outfile_prefix'):
+        CityscapesInstanceMetric(format_only=True)
+
+
+def test_missing_ground_truth_points_to_format_only(eval_set, tmp_path):
+    _, gt_files = eval_set
+    sample = _samples(gt_files[:1])[0]
+    sample['img_path'] = str(tmp_path / 'leftImg8bit' / 'test' / 'berlin' /
+                             'berlin_000000_000019_leftImg8bit.png')
+    with pytest.raises(CitymaskError, match='use --format-only'):
+        _run(CityscapesInstanceMetric(), [sample])
+
+
+def test_cli_matches_official(eval_set, tmp_path):
+    root, gt_files = eval_set
+    samples = _samples(gt_files, seed=2)
+    res = tmp_path / 'res'
+    _run(CityscapesInstanceMetric(outfile_prefix=str(res), format_only=True),
+         samples)
+    theirs = official(gt_files, str(res), str(tmp_path / 'official'))
+    out = run_tool('tools/analysis_tools/eval_cityscapes.py',
+                   osp.join(root, 'gtFine'), str(res), '--out',
+                   str(tmp_path / 'r.json'), '--nproc', '2')
+    assert out.returncode == 0, out.stderr
+    assert 'average' in out.stdout and 'person' in out.stdout
+    with open(tmp_path / 'r.json') as f:
+        ours = json.load(f)
+    from ..conftest import assert_same
+    assert_same(ours, theirs)
+    assert set(ours) == set(theirs)
+    bad = run_tool('tools/analysis_tools/eval_cityscapes.py',
+                   str(tmp_path / 'nope'), str(res))
+    assert bad.returncode == 2 and bad.stderr.startswith('error: ')

@@ -1,0 +1,100 @@
+"""citymask.evaluation vs cityscapesscripts' evalInstanceLevelSemanticLabeling
+(every number equal)."""
+import numpy as np
+import pytest
+
+from citymask.evaluation import evaluate
+from citymask.evaluation.cityscapes_instance import INST_LABEL_IDS
+from citymask.evaluation.results_format import read_results
+from citymask.evaluation.synthetic import make_predictions
+from .conftest import assert_same, official, write_results
+
+
+def _things(gt):
+    return [i for i in np.unique(gt) if i >= 1000
+            and i // 1000 in INST_LABEL_IDS]
+
+
+def _check(tmp_path, gt_files, make):
+    tasks = write_results(str(tmp_path / 'results'), gt_files, make)
+    theirs = official(gt_files, str(tmp_path / 'results'),
+                      str(tmp_path / 'official'))
+    ours = evaluate(tasks, nproc=2)
+    assert_same(ours, theirs)
+    from_pngs, missing = read_results(gt_files, str(tmp_path / 'results'))
+    assert not missing
+    assert_same(evaluate(from_pngs, nproc=1), theirs)
+    return ours
+
+
+def test_mixed_predictions(eval_set, tmp_path):
+    # duplicates, wrong labels, void / group regions, tiny GT, empty masks,
+    # non-evaluated labels, tied scores, frames without GT
+    _, gt_files = eval_set
+    rng = np.random.default_rng(0)
+    ours = _check(tmp_path, gt_files,
+                  lambda gt, k: make_predictions(gt, rng, n_false=12))
+    assert 0.05 < ours['averages']['allAp'] < 0.95
+
+
+def test_perfect_predictions(eval_set, tmp_path):
+    _, gt_files = eval_set
+
+    def perfect(gt, k):
+        ids = _things(gt)
+        return ([int(i // 1000) for i in ids],
+                [0.5 + 0.001 * j for j in range(len(ids))],
+                [gt == i for i in ids])
+
+    ours = _check(tmp_path, gt_files, perfect)
+    classes = ours['averages']['classes']
+    assert all(c['ap'] == 1.0 or np.isnan(c['ap']) for c in classes.values())
+
+
+def test_all_scores_tied_and_frames_without_predictions(eval_set, tmp_path):
+    _, gt_files = eval_set
+    rng = np.random.default_rng(1)
+
+    def tied(gt, k):
+        if k % 3 == 0:
+            return [], [], []  # a frame without predictions
+        labels, masks = [], []
+        for i in _things(gt):  # shifted copies and duplicates, one score
+            for dx in ([0, 3] if rng.random() < 0.3 else [2]):
+                labels.append(int(i // 1000))
+                masks.append(np.roll(gt == i, dx, axis=1))
+        return labels, [0.5] * len(labels), masks
+
+    _check(tmp_path, gt_files, tied)
+
+
+def test_only_ignored_predictions_official_crashes_ours_zero(
+        eval_set, tmp_path):
+    # cityscapesScripts #89: a class with GT whose only predictions fall on
+    # void is dropped entirely -> the official script indexes an empty array
+    _, gt_files = eval_set
+
+    def on_void(gt, k):
+        mask = np.zeros(gt.shape, bool)
+        mask[-5:, :] = True  # the ego vehicle: void
+        return [24], [0.9], [mask]
+
+    tasks = write_results(str(tmp_path / 'results'), gt_files, on_void)
+    with pytest.raises(IndexError):
+        official(gt_files, str(tmp_path / 'results'),
+                 str(tmp_path / 'official'))
+    ours = evaluate(tasks)
+    assert ours['averages']['classes']['person']['ap'] == 0.0
+    assert np.isnan(ours['averages']['classes']['rider']['ap']) or \
+        ours['averages']['classes']['rider']['ap'] == 0.0
+
+
+def test_unknown_label_id_is_skipped(eval_set):
+    _, gt_files = eval_set
+    mask = np.zeros((512, 1024), bool)
+    mask[10:50, 10:50] = True
+    from citymask.evaluation.cityscapes_instance import crop_masks
+    tasks = [(g, [99], [0.5], crop_masks(mask[None])) for g in gt_files]
+    result = evaluate(tasks)
+    # no evaluated predictions: classes with GT get 0, others NaN
+    assert result['averages']['classes']['car']['ap'] == 0.0

@@ -1,0 +1,32 @@
+"""Plot loss / lr / AP curves of a training run from its work dir.
+
+Example:
+    python tools/analysis_tools/plot_curves.py work_dirs/mini \
+        --keys loss lr cityscapes/mAP --out work_dirs/mini/curves.png
+"""
+import argparse
+import os.path as osp
+
+from citymask.errors import CitymaskError, exit_on_error
+from citymask.visualization import plot_curves, read_scalars
+
+
+@exit_on_error
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('work_dir')
+    parser.add_argument('--keys', nargs='+',
+                        default=['loss', 'lr', 'cityscapes/mAP'])
+    parser.add_argument('--out', help='PNG path (default WORK_DIR/curves.png)')
+    args = parser.parse_args()
+    records = read_scalars(args.work_dir)
+    keys = [k for k in args.keys if any(k in r for r in records)]
+    if not keys:
+        raise CitymaskError(f'none of {args.keys} was logged in '
+                            f'{args.work_dir}')
+    out = args.out or osp.join(args.work_dir, 'curves.png')
+    print(f'wrote {plot_curves(records, keys, out)} ({", ".join(keys)})')
+
+
+if __name__ == '__main__':
+    main()
