@@ -35,7 +35,7 @@ test: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) tools/demo.py
+	PYTHON=$(PY) bash tools/demo.sh
 
 lint: $(STAMP)
 	$(PY) -m flake8 citymask tools tests configs
