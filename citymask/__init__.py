@@ -9,10 +9,12 @@ from . import compat
 
 compat.apply()
 
+from .datasets import LoadCityscapesImage  # noqa: E402
 from .evaluation import CityscapesInstanceMetric  # noqa: E402
-from .hooks import CocoToCityscapesHook  # noqa: E402
+from .hooks import CocoToCityscapesHook, FiniteLossHook  # noqa: E402
 from .version import __version__  # noqa: E402
 
 __all__ = [
-    '__version__', 'CityscapesInstanceMetric', 'CocoToCityscapesHook'
+    '__version__', 'CityscapesInstanceMetric', 'CocoToCityscapesHook',
+    'FiniteLossHook', 'LoadCityscapesImage'
 ]

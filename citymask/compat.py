@@ -4,6 +4,7 @@ Each one names the upstream version it works around, so it can be deleted when
 upstream catches up.
 """
 import importlib
+import os
 import pickle
 import warnings
 from typing import Any, Optional
@@ -119,6 +120,37 @@ def init_dist_without_cuda() -> None:
         utils._init_dist_pytorch = _init_dist_pytorch
 
 
+def atomic_checkpoints() -> None:
+    """Write Runner checkpoints atomically.
+
+    mmengine 0.10.7 writes ``iter_N.pth`` in place and then points
+    ``last_checkpoint`` at it: a job killed mid-write leaves a truncated
+    "latest" checkpoint that ``--resume`` trips on. Local checkpoints now go
+    to a temporary file that is renamed when complete; ``last_checkpoint``
+    is written after ``save_checkpoint`` returns, i.e. after the rename.
+    """
+    from mmengine.runner import runner as runner_module
+
+    from .fileio import atomic_path
+    upstream = runner_module.save_checkpoint
+    if getattr(upstream, '_citymask', False):
+        return
+
+    def save_checkpoint(checkpoint, filename, file_client_args=None,
+                        backend_args=None):
+        if file_client_args or backend_args or '://' in str(filename):
+            return upstream(checkpoint, filename, file_client_args,
+                            backend_args)
+        with atomic_path(str(filename)) as tmp:
+            with open(tmp, 'wb') as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+
+    save_checkpoint._citymask = True
+    runner_module.save_checkpoint = save_checkpoint
+
+
 def quiet_known_warnings() -> None:
     """Silence warnings the pinned stack prints on every run.
 
@@ -142,3 +174,4 @@ def apply() -> None:
     allow_mmengine_checkpoints()
     load_downloads_weights_only()
     init_dist_without_cuda()
+    atomic_checkpoints()

@@ -5,6 +5,7 @@ functions, which follow mmdet's tools (same flags, same meaning) and add
 what a Cityscapes user needs: ``data_root`` overrides that reach every
 path, data checks that name the converter command, and the test split.
 """
+import glob
 import os
 import os.path as osp
 from typing import Any, Optional
@@ -121,6 +122,97 @@ def _cpu_distributed(cfg: Config, launcher: str) -> None:
         type='MMDistributedDataParallel', device_ids=None)
 
 
+def latest_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` continues from.
+
+    ``last_checkpoint`` names it; if that file is empty or names a missing
+    file (a job killed at the wrong moment), the newest ``iter_*.pth`` is
+    used: checkpoints are written atomically, so every one is complete.
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip()
+        if named and osp.isfile(named):
+            return named
+    found = glob.glob(osp.join(work_dir, 'iter_*.pth'))
+    if not found:
+        return None
+    return max(found, key=lambda p: int(osp.basename(p)[5:-4]))
+
+
+def check_gpu_count(wanted: str) -> None:
+    """``dist_train.sh CONFIG GPUS``: GPUS must exist on this machine.
+
+    Without CUDA the processes run on CPU (gloo), so any count is allowed.
+    """
+    try:
+        n = int(wanted)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise CitymaskError(f'GPUS must be a positive integer, got {wanted!r}')
+    if torch.cuda.is_available() and n > torch.cuda.device_count():
+        have = torch.cuda.device_count()
+        raise CitymaskError(
+            f'asked for {n} GPUs but this machine has {have}; pass {have} or '
+            'fewer (or set NNODES for several machines)')
+
+
+def check_loadable(path: Optional[str]) -> None:
+    """A local checkpoint given to --resume / load_from must be safe to load.
+
+    Uses the weights-only loader the Runner will use, so a file that would
+    run code, or is not a checkpoint, fails here with one line.
+    """
+    if not path or '://' in path:
+        return
+    if not osp.isfile(path):
+        raise CitymaskError(f'checkpoint {path} not found')
+    from .surgery import load_checkpoint_file
+    load_checkpoint_file(path)
+
+
+def check_checkpoint(cfg: Config, path: str) -> None:
+    """Fail with the offending keys if a checkpoint doesn't fit the model.
+
+    mmengine loads non-strictly and only logs mismatches, so testing a
+    checkpoint of another model would silently report garbage. COCO
+    checkpoints that the config's surgery hook converts are compared after
+    conversion.
+    """
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    from .surgery import (CheckpointError, convert_checkpoint,
+                          load_checkpoint_file)
+    from .surgery.layouts import split_checkpoint, strip_prefix
+    ckpt = load_checkpoint_file(path)
+    try:
+        state = convert_checkpoint(ckpt)[0]['state_dict']
+    except CheckpointError:
+        state = strip_prefix(split_checkpoint(ckpt)[0])
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    expected = {k: tuple(v.shape)
+                for k, v in MODELS.build(cfg.model).state_dict().items()}
+    have = {k: tuple(getattr(v, 'shape', ())) for k, v in state.items()}
+    missing = sorted(set(expected) - set(have))
+    unexpected = sorted(set(have) - set(expected))
+    shapes = sorted(k for k in set(expected) & set(have)
+                    if expected[k] != have[k])
+    problems = []
+    for what, keys in (('missing', missing), ('unexpected', unexpected),
+                       ('shape mismatch', shapes)):
+        if keys:
+            more = f' and {len(keys) - 3} more' if len(keys) > 3 else ''
+            problems.append(f'{len(keys)} {what} ({", ".join(keys[:3])}'
+                            f'{more})')
+    if problems:
+        raise CitymaskError(
+            f'checkpoint {path} does not match the config\'s model: '
+            + '; '.join(problems))
+
+
 def setup_train(cfg: Config,
                 config_path: str,
                 work_dir: Optional[str] = None,
@@ -144,16 +236,15 @@ def setup_train(cfg: Config,
                 '--auto-scale-lr needs it')
         cfg.auto_scale_lr.enable = True
     if resume == 'auto':
-        # mmengine would silently start from scratch
-        if not osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+        resume = latest_checkpoint(cfg.work_dir)
+        if resume is None:  # mmengine would silently start from scratch
             raise CitymaskError(
                 f'--resume: no checkpoint in {cfg.work_dir} to resume from; '
                 'train without --resume, or pass --resume CHECKPOINT')
-        cfg.resume = True
-        cfg.load_from = None
-    elif resume is not None:
-        if not osp.isfile(resume):
-            raise CitymaskError(f'--resume checkpoint {resume} not found')
+    elif resume is not None and not osp.isfile(resume):
+        raise CitymaskError(f'--resume checkpoint {resume} not found')
+    if resume is not None:
+        # an explicit path: mmengine resumes from load_from
         cfg.resume = True
         cfg.load_from = resume
     _cpu_distributed(cfg, launcher)

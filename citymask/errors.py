@@ -20,7 +20,11 @@ def exit_on_error(main: Callable) -> Callable:
         try:
             return main(*args, **kwargs)
         except CitymaskError as e:
-            print(f'error: {e}', file=sys.stderr)
+            message = str(e).strip()
+            if 'Traceback' in message:
+                # re-raised from a dataloader worker: keep the worker's line
+                message = message.splitlines()[-1].split('Error: ', 1)[-1]
+            print(f'error: {message}', file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt:
             print('interrupted', file=sys.stderr)

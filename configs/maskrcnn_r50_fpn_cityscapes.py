@@ -50,5 +50,5 @@ default_hooks = dict(
         max_keep_ckpts=3,
         save_best='cityscapes/mAP',
         rule='greater'))
-custom_hooks = [dict(type='CheckInvalidLossHook', interval=1)]
+custom_hooks = [dict(type='FiniteLossHook', interval=1)]
 log_processor = dict(by_epoch=False)

@@ -29,7 +29,7 @@ default_hooks = dict(checkpoint=dict(interval=1000))
 # COCO heads -> Cityscapes heads when `load_from` is loaded (a checkpoint
 # with Cityscapes heads, e.g. on --resume, passes through untouched).
 custom_hooks = [
-    dict(type='CheckInvalidLossHook', interval=1),
+    dict(type='FiniteLossHook', interval=1),
     dict(type='CocoToCityscapesHook', rider_init='random'),
 ]
 

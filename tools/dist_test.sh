@@ -12,7 +12,7 @@ MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 PYTHON=${PYTHON:-python}
 DIR=$(cd "$(dirname "$0")" && pwd)
 
-"$PYTHON" "$DIR/check_gpus.py" "$GPUS" || exit 2
+PYTHONPATH="$DIR/..:${PYTHONPATH:-}" "$PYTHON" "$DIR/check_gpus.py" "$GPUS" || exit 2
 
 PYTHONPATH="$DIR/..:${PYTHONPATH:-}" \
 "$PYTHON" -m torch.distributed.run \

@@ -8,7 +8,8 @@ import os
 
 from mmengine.config import DictAction
 
-from citymask.config import check_data, check_work_dir, load_config, setup_test
+from citymask.config import (check_checkpoint, check_data, check_work_dir,
+                             load_config, setup_test)
 from citymask.errors import exit_on_error
 
 
@@ -46,6 +47,7 @@ def main():
                      args.outfile_prefix, args.split, args.launcher)
     check_data(cfg, 'test_dataloader')
     check_work_dir(cfg.work_dir)
+    check_checkpoint(cfg, args.checkpoint)
 
     from mmengine.dist import get_rank
     from mmengine.runner import Runner

@@ -4,12 +4,13 @@ Same flags as mmdet's tools/train.py. Multi-GPU: tools/dist_train.sh.
 """
 import argparse
 import os
+import pickle
 
 from mmengine.config import DictAction
 
-from citymask.config import (check_data, check_work_dir, load_config,
-                             setup_train)
-from citymask.errors import exit_on_error
+from citymask.config import (check_data, check_loadable, check_work_dir,
+                             load_config, setup_train)
+from citymask.errors import CitymaskError, exit_on_error
 
 
 def parse_args():
@@ -44,12 +45,18 @@ def main():
                       args.auto_scale_lr, args.resume, args.launcher)
     check_data(cfg, 'train_dataloader', 'val_dataloader')
     check_work_dir(cfg.work_dir)
+    check_loadable(cfg.get('load_from'))
 
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    runner.train()
+    try:
+        runner.train()
+    except pickle.UnpicklingError as e:  # e.g. a downloaded load_from
+        raise CitymaskError(
+            'refused to load a checkpoint that could run code: '
+            f'{str(e).strip().splitlines()[-1][:200]}') from None
 
 
 if __name__ == '__main__':

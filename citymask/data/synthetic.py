@@ -109,7 +109,8 @@ _HEIGHT = {
 
 
 def make_scene(rng: np.random.Generator, width: int, height: int,
-               with_things: bool = True) -> List[dict]:
+               with_things: bool = True,
+               things_range: Tuple[int, int] = (3, 24)) -> List[dict]:
     """Random street scene as Cityscapes polygon objects, in drawing order.
 
     Stuff first (sky, buildings, road, sidewalks, poles), then group regions
@@ -146,7 +147,7 @@ def make_scene(rng: np.random.Generator, width: int, height: int,
     things: List[Tuple[float, List[dict]]] = []
     if with_things:
         scale = H * 0.4  # a person's height in pixels at the image bottom
-        n = int(rng.integers(3, 24))
+        n = int(rng.integers(*things_range))
         labels = rng.choice(list(THING_WEIGHTS), size=n,
                             p=np.array(list(THING_WEIGHTS.values())) /
                             sum(THING_WEIGHTS.values()))
@@ -256,10 +257,11 @@ def sample_paths(root: str, split: str, city: str, seq: int,
 
 def write_sample(root: str, split: str, city: str, seq: int, frame: int,
                  rng: np.random.Generator, width: int, height: int,
-                 with_things: bool = True) -> Dict[str, str]:
+                 with_things: bool = True,
+                 things_range: Tuple[int, int] = (3, 24)) -> Dict[str, str]:
     """Generate and write one frame with its gtFine files."""
     paths = sample_paths(root, split, city, seq, frame)
-    objs = make_scene(rng, width, height, with_things=with_things)
+    objs = make_scene(rng, width, height, with_things, things_range)
     image = render_image(objs, rng, width, height)
     # The real test split publishes no ground truth: its gtFine files carry
     # only the void regions (ego vehicle, borders).
@@ -286,7 +288,9 @@ def make_mini_cityscapes(out_root: str,
                          width: int = 2048,
                          height: int = 1024,
                          seed: int = 0,
-                         empty_every: int = 10) -> Dict[str, List[str]]:
+                         empty_every: int = 10,
+                         things_range: Tuple[int, int] = (3, 24)
+                         ) -> Dict[str, List[str]]:
     """Write a mini Cityscapes tree under ``out_root``.
 
     Args:
@@ -296,6 +300,7 @@ def make_mini_cityscapes(out_root: str,
         height: Image height (real Cityscapes: 1024).
         seed: Same seed, same files (each frame has its own seeded stream).
         empty_every: Every n-th frame of a split has no things at all.
+        things_range: Things per frame, drawn from ``[low, high)``.
 
     Returns:
         The image paths written, per split.
@@ -312,6 +317,6 @@ def make_mini_cityscapes(out_root: str,
             seq = i // len(cities)
             with_things = empty_every <= 0 or (i + 1) % empty_every != 0
             paths = write_sample(out_root, split, city, seq, 19, rng, width,
-                                 height, with_things)
+                                 height, with_things, things_range)
             written[split].append(paths['image'])
     return written

@@ -25,7 +25,7 @@ train_scales = [(512, s) for s in (200, 208, 216, 224, 232, 240, 248, 256,
                                    256)]
 test_scale = (512, 256)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCityscapesImage'),
     dict(
         type='LoadAnnotations', with_bbox=True, with_mask=True,
         poly2mask=False),
@@ -34,7 +34,7 @@ train_pipeline = [
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCityscapesImage'),
     dict(type='Resize', scale=test_scale, keep_ratio=True),
     dict(
         type='PackDetInputs',

@@ -12,58 +12,46 @@ import zipfile
 import pytest
 
 from ..conftest import REPO, run_tool
+from .conftest import CFG, ok
 
-CFG = 'configs/mini/mask-rcnn_r18_fpn_mini-cityscapes.py'
 # Measured (2 CPU cores, 2026-11-23, seed 0): the stand-in COCO model after
 # surgery scores 0.0 mask AP; after the mini config's 400 iterations, 0.30+.
 LEARNED_AP = 0.15
 UNTRAINED_AP = 0.01
 
 
-def _ok(res):
-    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
-    return res
-
-
-@pytest.fixture(scope='session')
-def mini_data(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('mini'))
-    data = osp.join(root, 'mini_cityscapes')
-    _ok(run_tool('tools/dataset_converters/make_mini_cityscapes.py', data,
-                 '--train', '48', '--val', '12', '--test', '4', '--width',
-                 '512', '--height', '256'))
-    _ok(run_tool('tools/dataset_converters/cityscapes.py', data, '--nproc',
-                 '2'))
-    _ok(run_tool('tools/misc/make_coco_standin.py', CFG,
-                 osp.join(root, 'standin.pth')))
-    _ok(run_tool('tools/surgery.py', osp.join(root, 'standin.pth'),
-                 osp.join(root, 'standin_cs.pth')))
-    return root, data
-
-
 @pytest.fixture(scope='session')
 def trained(mini_data):
     root, data = mini_data
     work = osp.join(root, 'train')
-    _ok(run_tool('tools/train.py', CFG, '--work-dir', work, '--cfg-options',
-                 f'data_root={data}',
-                 f'load_from={osp.join(root, "standin_cs.pth")}',
-                 'randomness.seed=0', timeout=900))
+    ok(
+        run_tool(
+            'tools/train.py',
+            CFG,
+            '--work-dir',
+            work,
+            '--cfg-options',
+            f'data_root={data}',
+            f'load_from={osp.join(root, "standin_cs.pth")}',
+            'randomness.seed=0',
+            timeout=900))
     return osp.join(work, 'iter_400.pth')
 
 
 def _test_ap(ckpt, data, work):
-    _ok(run_tool('tools/test.py', CFG, ckpt, '--work-dir', work,
+    ok(
+        run_tool('tools/test.py', CFG, ckpt, '--work-dir', work,
                  '--cfg-options', f'data_root={data}'))
-    with open(osp.join(work, 'cityscapes',
-                       'resultInstanceLevelSemanticLabeling.json')) as f:
+    with open(
+            osp.join(work, 'cityscapes',
+                     'resultInstanceLevelSemanticLabeling.json')) as f:
         return json.load(f)['averages']
 
 
 def test_learnability(mini_data, trained, tmp_path):
     root, data = mini_data
-    before = _test_ap(osp.join(root, 'standin_cs.pth'), data,
-                      str(tmp_path / 'before'))
+    before = _test_ap(
+        osp.join(root, 'standin_cs.pth'), data, str(tmp_path / 'before'))
     after = _test_ap(trained, data, str(tmp_path / 'after'))
     print(f'mini val mask AP: untrained {before["allAp"]:.4f}, '
           f'trained {after["allAp"]:.4f}')
@@ -79,13 +67,14 @@ def test_learnability(mini_data, trained, tmp_path):
 def test_format_only_submission(mini_data, trained, tmp_path):
     _, data = mini_data
     prefix = tmp_path / 'submission'
-    res = _ok(run_tool('tools/test.py', CFG, trained, '--split', 'test',
-                       '--format-only', '--outfile-prefix', str(prefix),
-                       '--work-dir', str(tmp_path / 'w'), '--cfg-options',
-                       f'data_root={data}'))
+    res = ok(
+        run_tool('tools/test.py', CFG, trained,
+                 '--split', 'test', '--format-only', '--outfile-prefix',
+                 str(prefix), '--work-dir', str(tmp_path / 'w'),
+                 '--cfg-options', f'data_root={data}'))
     assert 'submission.zip' in res.stdout
-    tests = sorted(glob.glob(osp.join(data, 'leftImg8bit', 'test', '*',
-                                      '*.png')))
+    tests = sorted(
+        glob.glob(osp.join(data, 'leftImg8bit', 'test', '*', '*.png')))
     with zipfile.ZipFile(str(prefix) + '.zip') as zf:
         names = set(zf.namelist())
         txts = sorted(n for n in names if n.endswith('_pred.txt'))
@@ -93,8 +82,8 @@ def test_format_only_submission(mini_data, trained, tmp_path):
         for txt in txts:
             for line in zf.read(txt).decode().splitlines():
                 png, label, score = line.split(' ')
-                assert png in names and int(label) in (24, 25, 26, 27, 28,
-                                                       31, 32, 33)
+                assert png in names and int(label) in (24, 25, 26, 27, 28, 31,
+                                                       32, 33)
                 assert 0 <= float(score) <= 1
 
 
@@ -121,35 +110,39 @@ def test_dist_train_two_processes_on_cpu(mini_data, tmp_path):
     _, data = mini_data
     work = tmp_path / 'dist'
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()))
-    res = subprocess.run(
-        ['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir', str(work),
-         '--cfg-options', f'data_root={data}', 'train_cfg.max_iters=4',
-         'train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=4',
-         'default_hooks.logger.interval=1', 'load_from=None',
-         'train_dataloader.num_workers=0',
-         'train_dataloader.persistent_workers=False',
-         'env_cfg.dist_cfg.backend=gloo'],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    cmd = [
+        'bash', 'tools/dist_train.sh', CFG, '2', '--work-dir',
+        str(work), '--cfg-options', f'data_root={data}',
+        'train_cfg.max_iters=4', 'train_cfg.val_interval=100',
+        'default_hooks.checkpoint.interval=4',
+        'default_hooks.logger.interval=1', 'load_from=None',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'env_cfg.dist_cfg.backend=gloo'
+    ]
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=600)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
+    # world size 2, and DDP's gradient all-reduce needs both ranks to step
     assert 'Distributed training: True' in out and 'GPU number: 2' in out
     assert 'Iter(train) [4/4]' in out
-    assert [osp.basename(p) for p in glob.glob(str(work / 'iter_*.pth'))] \
-        == ['iter_4.pth']
+    ckpts = glob.glob(str(work / 'iter_*.pth'))
+    assert [osp.basename(p) for p in ckpts] == ['iter_4.pth']
 
 
-def test_dist_train_refuses_more_gpus_than_present(tmp_path):
-    import torch
-    if not torch.cuda.is_available():
-        # without CUDA, processes run on CPU: check the count validation
-        res = subprocess.run(['bash', 'tools/dist_train.sh', CFG, '0'],
-                             cwd=REPO, capture_output=True, text=True,
-                             env=dict(os.environ, PYTHON=sys.executable))
-        assert res.returncode == 2
-        assert 'GPUS must be a positive integer' in res.stderr
-    else:
-        n = torch.cuda.device_count() + 1
-        res = subprocess.run(['bash', 'tools/dist_train.sh', CFG, str(n)],
-                             cwd=REPO, capture_output=True, text=True,
-                             env=dict(os.environ, PYTHON=sys.executable))
-        assert res.returncode == 2 and 'asked for' in res.stderr
+def test_dist_train_refuses_more_gpus_than_present(monkeypatch):
+    from citymask.config import check_gpu_count
+    from citymask.errors import CitymaskError
+    monkeypatch.setattr('torch.cuda.is_available', lambda: True)
+    monkeypatch.setattr('torch.cuda.device_count', lambda: 1)
+    check_gpu_count('1')
+    with pytest.raises(CitymaskError, match='asked for 8 GPUs but this '
+                       'machine has 1'):
+        check_gpu_count('8')
+    res = subprocess.run(['bash', 'tools/dist_train.sh', CFG, 'two'],
+                         cwd=REPO, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHON=sys.executable))
+    assert res.returncode == 2
+    assert res.stderr.strip() == \
+        "error: GPUS must be a positive integer, got 'two'"

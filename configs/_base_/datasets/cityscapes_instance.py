@@ -14,7 +14,7 @@ train_scales = [(2048, s) for s in (800, 832, 864, 896, 928, 960, 992, 1024,
 test_scale = (2048, 1024)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadCityscapesImage', backend_args=backend_args),
     dict(
         type='LoadAnnotations', with_bbox=True, with_mask=True,
         poly2mask=False),
@@ -25,7 +25,7 @@ train_pipeline = [
 # No LoadAnnotations: the metrics read ground truth from the annotation
 # files, and the test split has none.
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadCityscapesImage', backend_args=backend_args),
     dict(type='Resize', scale=test_scale, keep_ratio=True),
     dict(
         type='PackDetInputs',

@@ -1,0 +1,3 @@
+from .transforms import LoadCityscapesImage
+
+__all__ = ['LoadCityscapesImage']

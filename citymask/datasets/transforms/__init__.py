@@ -1,0 +1,3 @@
+from .loading import LoadCityscapesImage
+
+__all__ = ['LoadCityscapesImage']

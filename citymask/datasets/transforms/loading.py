@@ -1,0 +1,57 @@
+import cv2
+import numpy as np
+from mmcv.transforms import LoadImageFromFile
+from mmdet.registry import TRANSFORMS
+
+from ...errors import CitymaskError
+
+try:  # libspng decodes Cityscapes' PNGs ~1.6x faster than OpenCV's libpng
+    import pyspng
+except ImportError:  # pragma: no cover - optional speed-up
+    pyspng = None
+
+
+@TRANSFORMS.register_module()
+class LoadCityscapesImage(LoadImageFromFile):
+    """mmcv's ``LoadImageFromFile``, faster on PNGs and clear on failure.
+
+    PNG decoding is the floor of the training pipeline (2048x1024 frames:
+    ~40 ms with OpenCV, ~25 ms with pyspng, measured). Local 8-bit PNGs
+    loaded in colour go through pyspng and come out as mmcv's (BGR, same
+    pixels); anything else goes through mmcv. A file that can't be decoded
+    raises a :class:`~citymask.errors.CitymaskError` naming it (mmcv raises
+    a bare ``AssertionError`` inside the dataloader worker). Same arguments
+    as ``LoadImageFromFile``.
+    """
+
+    def _fast_png(self, path: str):
+        if (pyspng is None or not path.endswith('.png')
+                or self.color_type != 'color' or self.backend_args
+                or self.file_client_args or '://' in path):
+            return None
+        with open(path, 'rb') as f:
+            img = pyspng.load(f.read())
+        if img.dtype != np.uint8:
+            return None  # 16-bit: mmcv's conversion rules apply
+        # mmcv's loader always gives BGR
+        code = (cv2.COLOR_GRAY2BGR if img.ndim == 2 else
+                cv2.COLOR_RGBA2BGR if img.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+        return cv2.cvtColor(img, code)
+
+    def transform(self, results: dict) -> dict:
+        path = results.get('img_path')
+        try:
+            img = self._fast_png(path)
+            if img is None:
+                return super().transform(results)
+        except Exception as e:
+            reason = str(e).replace(f': {path}', '') or type(e).__name__
+            raise CitymaskError(
+                f'cannot read image {path} ({reason}); re-download it or '
+                'remove it from the annotation file') from None
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results

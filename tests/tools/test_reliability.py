@@ -1,0 +1,207 @@
+"""Faults, unsafe checkpoints and bad input, tried as a user meets them.
+Each case is listed in docs/reliability.md."""
+import glob
+import os
+import os.path as osp
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import citymask  # noqa: F401  (allow-list for torch.load)
+from ..conftest import REPO, run_tool
+from .conftest import CFG, fails, ok
+
+# 12 iterations, lr warm-up over 6 and a step at 8: the schedule position
+# matters at every iteration; checkpoints every 4
+SHORT = [
+    'train_cfg.max_iters=12', 'train_cfg.val_interval=100',
+    'default_hooks.checkpoint.interval=4', 'default_hooks.logger.interval=1',
+    'param_scheduler.0.end=6', 'param_scheduler.1.milestones=[8]',
+    'param_scheduler.1.end=12', 'randomness.seed=0',
+    'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False'
+]
+
+
+def _train(data, work, *extra, load_from=None, **kw):
+    return run_tool('tools/train.py', CFG, '--work-dir', str(work), *extra,
+                    '--cfg-options', f'data_root={data}',
+                    f'load_from={load_from}', *SHORT, **kw)
+
+
+def _state(path):
+    ckpt = torch.load(path, weights_only=True)  # citymask's allow-list
+    return (ckpt['meta']['iter'],
+            [g['lr'] for g in ckpt['optimizer']['param_groups']],
+            ckpt['param_schedulers'][1]['last_step'])
+
+
+def test_sigkill_then_resume(mini_data, tmp_path):
+    root, data = mini_data
+    standin = osp.join(root, 'standin_cs.pth')
+    ok(_train(data, tmp_path / 'ref', load_from=standin))
+    reference = _state(tmp_path / 'ref' / 'iter_12.pth')
+
+    work = tmp_path / 'killed'
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, 'tools/train.py', CFG, '--work-dir', str(work),
+         '--cfg-options', f'data_root={data}', f'load_from={standin}',
+         *SHORT], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (work / 'iter_4.pth').exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # no polite stop
+    proc.wait()
+    assert (work / 'iter_4.pth').exists()
+    assert not (work / 'iter_12.pth').exists()
+
+    ok(_train(data, work, '--resume', load_from=standin))
+    assert _state(work / 'iter_12.pth') == reference
+    # iteration 12, and the lr past the step at 8: 0.02 * 0.1
+    assert reference[0] == 12
+    assert reference[1] == pytest.approx([0.002])
+
+
+def test_partial_checkpoint_write_is_never_latest(tmp_path, monkeypatch):
+    from citymask.config import latest_checkpoint
+    from ..test_compat import make_runner
+    runner = make_runner(tmp_path, 2)
+    runner.train()  # writes iter_2.pth
+    assert latest_checkpoint(str(tmp_path)).endswith('iter_2.pth')
+
+    real_save = torch.save
+
+    def killed_mid_write(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        f.truncate(100)  # half a file on disk ...
+        raise KeyboardInterrupt  # ... when the job dies
+
+    monkeypatch.setattr(torch, 'save', killed_mid_write)
+    later = make_runner(tmp_path, 4, resume=True)
+    with pytest.raises(KeyboardInterrupt):
+        later.train()
+    monkeypatch.setattr(torch, 'save', real_save)
+    assert not (tmp_path / 'iter_4.pth').exists()
+    assert not glob.glob(str(tmp_path / '.iter_4.pth.*'))  # no temp left
+    with open(tmp_path / 'last_checkpoint') as f:
+        assert f.read().strip().endswith('iter_2.pth')
+    # a pointer emptied by a kill falls back to the newest complete file
+    (tmp_path / 'last_checkpoint').write_text('')
+    assert latest_checkpoint(str(tmp_path)).endswith('iter_2.pth')
+    torch.load(latest_checkpoint(str(tmp_path)), weights_only=True)
+
+
+def test_nan_loss_stops_with_the_iteration(mini_data, tmp_path):
+    _, data = mini_data
+    res = _train(data, tmp_path / 'nan', load_from=None)
+    ok(res)  # sanity: the same run trains with the normal lr
+    res = run_tool('tools/train.py', CFG, '--work-dir',
+                   str(tmp_path / 'nan2'), '--cfg-options',
+                   f'data_root={data}', 'load_from=None', *SHORT,
+                   'optim_wrapper.optimizer.lr=1e12')
+    line = fails(res, 'loss is ')
+    assert re.search(r'loss is (nan|inf|-inf) at iteration \d+ \(loss_',
+                     line), line
+
+
+def test_corrupt_image_names_the_file(mini_data, tmp_path):
+    _, data = mini_data
+    broken = tmp_path / 'cs'
+    shutil.copytree(data, broken)
+    for png in glob.glob(str(broken / 'leftImg8bit' / 'train' / '*' / '*')):
+        with open(png, 'wb') as f:
+            f.write(b'\x89PNG broken')
+    res = run_tool('tools/train.py', CFG, '--work-dir', str(tmp_path / 'w'),
+                   '--cfg-options', f'data_root={broken}', 'load_from=None',
+                   'train_dataloader.num_workers=1', 'train_cfg.max_iters=2')
+    line = fails(res, 'cannot read image ')
+    assert '/leftImg8bit/train/' in line and line.count('.png') == 1
+
+
+class Exploit:
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}', ))
+
+
+def test_malicious_checkpoint_refused_everywhere(mini_data, tmp_path):
+    _, data = mini_data
+    marker = tmp_path / 'pwned'
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'meta': Exploit(marker)}, evil)
+    work = tmp_path / 'w'
+    cases = [
+        ('tools/train.py', CFG, '--work-dir', str(work), '--resume',
+         str(evil), '--cfg-options', f'data_root={data}'),
+        ('tools/train.py', CFG, '--work-dir', str(work), '--cfg-options',
+         f'data_root={data}', f'load_from={evil}'),
+        ('tools/test.py', CFG, str(evil), '--work-dir', str(work),
+         '--cfg-options', f'data_root={data}'),
+        ('tools/surgery.py', str(evil), str(tmp_path / 'out.pth')),
+    ]
+    for args in cases:
+        fails(run_tool(*args), 'could run code')
+    assert not marker.exists()
+    # the download path (http/torchvision/open-mmlab) is covered in
+    # tests/test_compat.py::test_downloads_load_weights_only
+
+
+def test_no_unsafe_torch_load_in_the_project():
+    pattern = re.compile(r'weights_only\s*=\s*False|pickle\.loads?\(|'
+                         r'torch\.load\([^)]*\)')
+    offenders = []
+    for path in glob.glob(osp.join(REPO, '**', '*.py'), recursive=True):
+        if '/.venv/' in path or '/tests/' in path:
+            continue
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                for m in pattern.finditer(line):
+                    text = m.group(0)
+                    if text.startswith('torch.load') and \
+                            'weights_only=True' in text:
+                        continue
+                    offenders.append(f'{path}:{n}: {line.strip()}')
+    assert offenders == []
+
+
+def test_bad_inputs(mini_data, tmp_path):
+    root, data = mini_data
+    standin = osp.join(root, 'standin_cs.pth')
+    fails(run_tool('tools/train.py', 'configs/nope.py'),
+          'config configs/nope.py does not exist')
+    fails(run_tool('tools/test.py', 'configs/nope.py', standin),
+          'config configs/nope.py does not exist')
+    empty = tmp_path / 'cityscapes'
+    shutil.copytree(osp.join(data, 'leftImg8bit'), empty / 'leftImg8bit')
+    line = fails(run_tool('tools/train.py', CFG, '--cfg-options',
+                          f'data_root={empty}'), 'not found')
+    assert 'tools/dataset_converters/cityscapes.py' in line
+    other = tmp_path / 'other.pth'
+    torch.save({'state_dict': {'fc.weight': torch.zeros(2, 2)}}, other)
+    line = fails(run_tool('tools/test.py', CFG, str(other), '--work-dir',
+                          str(tmp_path / 't'), '--cfg-options',
+                          f'data_root={data}'),
+                 "does not match the config's model")
+    assert '1 unexpected (fc.weight)' in line and 'missing' in line
+    fails(run_tool('tools/train.py', CFG, '--work-dir', str(tmp_path / 'e'),
+                   '--resume', '--cfg-options', f'data_root={data}'),
+          '--resume: no checkpoint in')
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    fails(run_tool('tools/train.py', CFG, '--work-dir', str(blocker / 'w'),
+                   '--cfg-options', f'data_root={data}'),
+          'cannot write to work dir')
+    fails(run_tool('tools/test.py', CFG, standin, '--out', 'x.json',
+                   '--cfg-options', f'data_root={data}'),
+          '--out must end with .pkl')

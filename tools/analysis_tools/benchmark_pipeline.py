@@ -1,0 +1,149 @@
+"""Benchmark the Cityscapes training data pipeline on one CPU core.
+
+Times (img/s, one process, one thread) on generated 2048x1024 frames:
+  (a) stock mmdet: mmdet::_base_/datasets/cityscapes_instance.py's train
+      pipeline on RLE annotations (bitmaps decoded, resized, flipped),
+  (b) citymask: configs/_base_/datasets/cityscapes_instance.py's train
+      pipeline on polygon annotations with the pyspng loader,
+  (c) the floors: PNG decode + resize alone, with OpenCV and with pyspng.
+Then checks that polygon and bitmap masks give the same 28x28 mask-head
+targets (IoU) and what computing those targets costs per image.
+
+Example (the docs/benchmarks.md setting):
+    python tools/analysis_tools/benchmark_pipeline.py --num-images 20
+"""
+import argparse
+import os.path as osp
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import torch
+
+import citymask  # noqa: F401
+from citymask.data.cityscapes_converter import convert_cityscapes
+from citymask.data.synthetic import make_mini_cityscapes
+
+CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', '_base_',
+                  'datasets', 'cityscapes_instance.py')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--num-images', type=int, default=20)
+    parser.add_argument('--width', type=int, default=2048)
+    parser.add_argument('--height', type=int, default=1024)
+    parser.add_argument('--repeat', type=int, default=2,
+                        help='passes over the images per pipeline')
+    parser.add_argument('--work-dir', help='keep the data here')
+    return parser.parse_args()
+
+
+def build(pipeline, root, ann):
+    from mmdet.registry import DATASETS
+    return DATASETS.build(dict(
+        type='CityscapesDataset', data_root=root, ann_file=ann,
+        data_prefix=dict(img='leftImg8bit/train/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=32),
+        pipeline=pipeline))
+
+
+def rate(dataset, repeat):
+    dataset[0]  # warm-up (imports, caches)
+    n = len(dataset) * repeat
+    start = time.perf_counter()
+    for i in range(n):
+        dataset[i % len(dataset)]
+    return n / (time.perf_counter() - start)
+
+
+def mask_targets(dataset, i):
+    """28x28 targets of an image's GT boxes from its (unresized) masks,
+    as mmdet's mask_target computes them, and the time that took."""
+    results = dataset.pipeline.transforms[1](dataset.get_data_info(i))
+    masks, boxes = results['gt_masks'], results['gt_bboxes'].tensor.numpy()
+    start = time.perf_counter()
+    targets = masks.crop_and_resize(boxes, (28, 28), np.arange(len(boxes)),
+                                    device='cpu').to_ndarray()
+    return targets.astype(bool), time.perf_counter() - start
+
+
+def main():
+    args = parse_args()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    work = args.work_dir or tempfile.mkdtemp(prefix='benchmark_pipeline_')
+    root = osp.join(work, 'cityscapes')
+    if not osp.isdir(osp.join(root, 'leftImg8bit')):
+        make_mini_cityscapes(root, dict(train=args.num_images), args.width,
+                             args.height, seed=0, empty_every=0)
+    anns = {}
+    for fmt in ('rle', 'polygon'):
+        out = osp.join(work, f'ann_{fmt}')
+        if not osp.isfile(osp.join(out, 'instancesonly_filtered_gtFine_'
+                                        'train.json')):
+            convert_cityscapes(root, out, ['train'], fmt, progress=False)
+        anns[fmt] = osp.join(out, 'instancesonly_filtered_gtFine_train.json')
+
+    stock = Config.fromfile('mmdet::_base_/datasets/cityscapes_instance.py')
+    ours = Config.fromfile(CONFIG)
+    scale = (args.width, args.height)
+    floors = {
+        'LoadImageFromFile': [dict(type='LoadImageFromFile'),
+                              dict(type='Resize', scale=scale,
+                                   keep_ratio=True)],
+        'LoadCityscapesImage': [dict(type='LoadCityscapesImage'),
+                                dict(type='Resize', scale=scale,
+                                     keep_ratio=True)],
+    }
+    rows = [
+        ('(a) stock mmdet, RLE masks',
+         build(stock.train_pipeline, root, anns['rle'])),
+        ('(b) citymask, polygons + pyspng',
+         build(ours.train_pipeline, root, anns['polygon'])),
+        ('(c) floor: cv2 decode + resize',
+         build(floors['LoadImageFromFile'], root, anns['polygon'])),
+        ('(c) floor: pyspng decode + resize',
+         build(floors['LoadCityscapesImage'], root, anns['polygon'])),
+    ]
+    print(f'{args.num_images} images {args.width}x{args.height}, one core, '
+          f'{args.repeat} passes\n')
+    print(f'{"pipeline":38s} {"img/s":>7s} {"ms/img":>7s} {"vs (a)":>7s}')
+    base = None
+    for name, ds in rows:
+        r = rate(ds, args.repeat)
+        base = base or r
+        print(f'{name:38s} {r:7.1f} {1000 / r:7.1f} {r / base:6.1f}x')
+
+    # polygon vs bitmap training targets, on the same instances
+    bitmap = build([dict(type='LoadImageFromFile'),
+                    dict(type='LoadAnnotations', with_bbox=True,
+                         with_mask=True)], root, anns['rle'])
+    poly = build([dict(type='LoadImageFromFile'),
+                  dict(type='LoadAnnotations', with_bbox=True,
+                       with_mask=True, poly2mask=False)], root,
+                 anns['polygon'])
+    ious, t_bitmap, t_poly = [], 0.0, 0.0
+    for i in range(min(len(bitmap), len(poly))):
+        tb, sb = mask_targets(bitmap, i)
+        tp, sp = mask_targets(poly, i)
+        t_bitmap, t_poly = t_bitmap + sb, t_poly + sp
+        if len(tb) != len(tp):
+            continue  # an instance whose polygon part vanished
+        inter = (tb & tp).sum((1, 2))
+        union = (tb | tp).sum((1, 2))
+        ious.extend((inter[union > 0] / union[union > 0]).tolist())
+    n = min(len(bitmap), len(poly))
+    print(f'\nmask-head targets (28x28), polygons vs bitmaps: mean IoU '
+          f'{np.mean(ious):.3f} over {len(ious)} instances '
+          f'(5th percentile {np.percentile(ious, 5):.3f})')
+    print(f'target computation per image: bitmaps {1000 * t_bitmap / n:.1f} '
+          f'ms, polygons {1000 * t_poly / n:.1f} ms')
+
+
+if __name__ == '__main__':
+    main()
