@@ -28,12 +28,24 @@ def _replace_prefix(node: Any, old: str, new: str) -> Any:
     return node
 
 
+def resolve_config_path(path: str) -> str:
+    """A file path for ``mmdet::...`` names as well as plain paths (for
+    reading a package's config directly, e.g. mmdet's stock ones)."""
+    if '::' not in path:
+        return path
+    from mmengine.config.utils import _get_package_and_cfg_path
+    from mmengine.utils import get_installed_path
+    package, rel = _get_package_and_cfg_path(path)
+    return osp.join(get_installed_path(package), '.mim', 'configs', rel)
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Read a config and apply ``--cfg-options``.
 
     ``data_root=...`` rewrites every path that started with the config's
     data root (dataloaders and evaluators), not only the top-level variable.
     """
+    path = resolve_config_path(path)
     if not osp.isfile(path):
         raise CitymaskError(
             f'config {path} does not exist (the configs are under configs/, '

@@ -320,3 +320,25 @@ def make_mini_cityscapes(out_root: str,
                                  height, with_things, things_range)
             written[split].append(paths['image'])
     return written
+
+
+def make_benchmark_set(work_dir: str, num_images: int, width: int = 2048,
+                       height: int = 1024) -> Tuple[str, Dict[str, str]]:
+    """Train frames with ~20 things each (about 14 visible), converted with
+    both mask formats; reused if already there.
+
+    Returns:
+        ``(cityscapes_root, {'rle': json, 'polygon': json})``.
+    """
+    from .cityscapes_converter import ann_file_name, convert_cityscapes
+    root = osp.join(work_dir, 'cityscapes')
+    if not osp.isdir(osp.join(root, 'leftImg8bit')):
+        make_mini_cityscapes(root, dict(train=num_images), width, height,
+                             seed=0, empty_every=0, things_range=(15, 26))
+    anns = {}
+    for fmt in ('rle', 'polygon'):
+        out = osp.join(work_dir, f'ann_{fmt}')
+        anns[fmt] = osp.join(out, ann_file_name('train'))
+        if not osp.isfile(anns[fmt]):
+            convert_cityscapes(root, out, ['train'], fmt, progress=False)
+    return root, anns

@@ -7,10 +7,11 @@ without ground truth). Rewritten rather than called because the official
 script compares a full-size array per prediction and ground-truth instance,
 re-reads PNGs and writes caches into site-packages and the working folder.
 
-Here each ground-truth frame becomes one label-code image (one code per
-evaluated instance, one for void, one for the rest); a prediction's
-intersections with every instance and with void are then a single
-``np.bincount`` over the prediction's bounding-box crop.
+Here each ground-truth frame gets one lookup table from instance id to code
+(one code per evaluated instance, one for void, one for the rest); a
+prediction's intersections with every instance and with void are then a
+single ``np.bincount`` over the codes of its pixels, read from its
+bounding-box crop.
 
 Deliberate differences, where the official script fails:
 
@@ -148,12 +149,11 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
     keep = np.isin(id_labels, INST_LABEL_IDS)
     gt_ids, gt_labels = ids[keep], id_labels[keep]
     n = len(gt_ids)
-    # code image: 0..n-1 instance, n void, n + 1 anything else
+    # codes: 0..n-1 instance, n void, n + 1 anything else
     lut = np.full(len(counts), n + 1, dtype=np.int32)
     lut[gt_ids] = np.arange(n)
     void = [v for v in VOID_IDS if 0 <= v < len(counts)]
     lut[void] = n  # void and instance ids never coincide
-    code = lut[gt]
     gts = np.stack([gt_ids, gt_labels, counts[gt_ids]], 1).astype(np.int64)
 
     preds, inter = [], []
@@ -162,8 +162,9 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
         if label_id not in INST_LABEL_IDS or mask is None:
             continue
         x0, y0, crop = _decode(mask)
+        # codes of the prediction's pixels only (no full-frame code image)
         hist = np.bincount(
-            code[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]][crop],
+            lut[gt[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]][crop]],
             minlength=n + 2)
         pixels = int(crop.sum())
         if pixels == 0:

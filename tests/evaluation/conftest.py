@@ -1,4 +1,3 @@
-import os
 import os.path as osp
 
 import numpy as np
@@ -8,30 +7,14 @@ from citymask.data.synthetic import make_mini_cityscapes
 from citymask.evaluation.cityscapes_instance import (INST_LABEL_IDS,
                                                      INST_LABELS, crop_masks,
                                                      read_gt)
+from citymask.evaluation.official import run_official
 from citymask.evaluation.results_format import find_gt_files, write_frame
 
 NAMES = {**dict(zip(INST_LABEL_IDS, INST_LABELS)), 29: 'caravan'}
 
 
 def official(gt_files, results_dir, work):
-    """cityscapesscripts' own evaluator, caches and outputs kept in
-    ``work`` (it writes matches.json into the current folder)."""
-    from cityscapesscripts.evaluation import \
-        evalInstanceLevelSemanticLabeling as E
-    os.makedirs(work, exist_ok=True)
-    args = E.args
-    args.gtInstancesFile = osp.join(work, 'gtInstances.json')
-    args.exportFile = osp.join(work, 'official.json')
-    args.quiet, args.JSONOutput = True, True
-    args.predictionPath = osp.abspath(results_dir)
-    args.predictionWalk = None
-    preds = [E.getPrediction(g, args) for g in gt_files]
-    cwd = os.getcwd()
-    os.chdir(work)
-    try:
-        return E.evaluateImgLists(preds, gt_files, args)
-    finally:
-        os.chdir(cwd)
+    return run_official(gt_files, results_dir, work)
 
 
 def assert_same(ours, theirs):

@@ -25,6 +25,7 @@ from citymask.data.synthetic import make_mini_cityscapes
 from citymask.evaluation import evaluate
 from citymask.evaluation.cityscapes_instance import INST_LABEL_IDS, read_gt
 from citymask.evaluation.metrics import CityscapesInstanceMetric
+from citymask.evaluation.official import run_official
 from citymask.evaluation.results_format import find_gt_files, read_results
 from citymask.evaluation.synthetic import make_predictions
 
@@ -75,26 +76,6 @@ def run_metric(metric, gt_files, preds, classes):
     return res, t_process, time.perf_counter() - t, n_preds
 
 
-def official_cli(gt_files, results_dir, work):
-    from cityscapesscripts.evaluation import \
-        evalInstanceLevelSemanticLabeling as E
-    args = E.args
-    args.gtInstancesFile = osp.join(work, 'gtInstances.json')
-    if osp.exists(args.gtInstancesFile):
-        os.remove(args.gtInstancesFile)
-    args.exportFile = osp.join(work, 'official.json')
-    args.quiet, args.JSONOutput = True, True
-    args.predictionPath = osp.abspath(results_dir)
-    args.predictionWalk = None
-    preds = [E.getPrediction(g, args) for g in gt_files]
-    cwd = os.getcwd()
-    os.chdir(work)
-    try:
-        return E.evaluateImgLists(preds, gt_files, args)
-    finally:
-        os.chdir(cwd)
-
-
 def main():
     args = parse_args()
     from mmdet.datasets import CityscapesDataset
@@ -129,7 +110,7 @@ def main():
         classes)
 
     t = time.perf_counter()
-    official = official_cli(gt_files, res_dir, work)
+    official = run_official(gt_files, res_dir, work)
     t_off = time.perf_counter() - t
     t = time.perf_counter()
     tasks, _ = read_results(gt_files, res_dir)

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 import citymask  # noqa: F401
-from citymask.data.cityscapes_converter import convert_cityscapes
-from citymask.data.synthetic import make_mini_cityscapes
+from citymask.config import resolve_config_path
+from citymask.data.synthetic import make_benchmark_set
 
 CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', '_base_',
                   'datasets', 'cityscapes_instance.py')
@@ -100,26 +100,10 @@ def main():
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet')
     work = args.work_dir or tempfile.mkdtemp(prefix='benchmark_pipeline_')
-    root = osp.join(work, 'cityscapes')
-    if not osp.isdir(osp.join(root, 'leftImg8bit')):
-        # ~20 instances per frame, as real Cityscapes train frames
-        make_mini_cityscapes(root, dict(train=args.num_images), args.width,
-                             args.height, seed=0, empty_every=0,
-                             things_range=(15, 26))
-    anns = {}
-    for fmt in ('rle', 'polygon'):
-        out = osp.join(work, f'ann_{fmt}')
-        if not osp.isfile(osp.join(out, 'instancesonly_filtered_gtFine_'
-                                        'train.json')):
-            convert_cityscapes(root, out, ['train'], fmt, progress=False)
-        anns[fmt] = osp.join(out, 'instancesonly_filtered_gtFine_train.json')
-
-    from mmengine.config.utils import _get_package_and_cfg_path
-    from mmengine.utils import get_installed_path
-    package, cfg_path = _get_package_and_cfg_path(
-        'mmdet::_base_/datasets/cityscapes_instance.py')
-    stock = Config.fromfile(osp.join(get_installed_path(package), '.mim',
-                                     'configs', cfg_path))
+    root, anns = make_benchmark_set(work, args.num_images, args.width,
+                                    args.height)
+    stock = Config.fromfile(
+        resolve_config_path('mmdet::_base_/datasets/cityscapes_instance.py'))
     ours = Config.fromfile(CONFIG)
     scale = (args.width, args.height)
     floors = {

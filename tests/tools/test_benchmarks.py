@@ -1,0 +1,40 @@
+"""The benchmark scripts run end to end at tiny sizes (their timings are
+reported in docs/benchmarks.md, never asserted)."""
+import re
+
+from ..conftest import run_tool
+from .conftest import ok
+
+
+def test_benchmark_eval_tiny(tmp_path):
+    res = ok(run_tool('tools/analysis_tools/benchmark_eval.py',
+                      '--num-images', '3', '--width', '512', '--height',
+                      '256', '--preds', '20', '--nproc', '2', '--work-dir',
+                      str(tmp_path), timeout=600))
+    assert 'identical: True' in res.stdout  # exits 1 otherwise
+    for name in ('mmdet CityScapesMetric', 'CityscapesInstanceMetric',
+                 'official script', 'eval_cityscapes.py'):
+        assert name in res.stdout
+
+
+def test_benchmark_pipeline_tiny(tmp_path):
+    res = ok(run_tool('tools/analysis_tools/benchmark_pipeline.py',
+                      '--num-images', '3', '--width', '512', '--height',
+                      '256', '--repeat', '1', '--work-dir', str(tmp_path),
+                      timeout=600))
+    rates = re.findall(r'^\((?:a|b|c)\) .*? ([\d.]+) +[\d.]+ +[\d.]+x$',
+                       res.stdout, re.M)
+    assert len(rates) == 4 and all(float(r) > 0 for r in rates)
+    iou = float(re.search(r'mean IoU ([\d.]+)', res.stdout).group(1))
+    assert iou >= 0.95  # polygons give the bitmap path's targets
+
+
+def test_benchmark_train_cpu_tiny(tmp_path):
+    res = ok(run_tool('tools/analysis_tools/benchmark_train.py', '--device',
+                      'cpu', '--num-images', '2', '--width', '256',
+                      '--height', '128', '--iters', '2', '--warmup', '1',
+                      '--infer-iters', '2', '--workers', '0', '--work-dir',
+                      str(tmp_path), timeout=900))
+    for row in ('stock mmdet, fp32', 'citymask, fp32', 'citymask, AMP bf16'):
+        assert row in res.stdout
+    assert re.search(r'citymask, AMP bf16 +[\d.]+$', res.stdout, re.M)
