@@ -236,11 +236,12 @@ def setup_train(cfg: Config,
     cfg.launcher = launcher
     cfg.work_dir = _default_work_dir(cfg, config_path, work_dir)
     if amp:
+        if not torch.cuda.is_available():
+            raise CitymaskError(
+                '--amp needs a GPU (mmengine\'s AmpOptimWrapper refuses to '
+                'run on CPU); train without --amp here')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
-        if not torch.cuda.is_available():
-            # CPU autocast supports bfloat16 only
-            cfg.optim_wrapper.dtype = 'bfloat16'
     if auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
             raise CitymaskError(

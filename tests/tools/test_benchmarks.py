@@ -18,9 +18,11 @@ def test_benchmark_eval_tiny(tmp_path):
 
 
 def test_benchmark_pipeline_tiny(tmp_path):
+    # 1024x512: at smaller sizes half-pixel rasterisation differences
+    # dominate tiny objects' 28x28 targets
     res = ok(run_tool('tools/analysis_tools/benchmark_pipeline.py',
-                      '--num-images', '3', '--width', '512', '--height',
-                      '256', '--repeat', '1', '--work-dir', str(tmp_path),
+                      '--num-images', '3', '--width', '1024', '--height',
+                      '512', '--repeat', '1', '--work-dir', str(tmp_path),
                       timeout=600))
     rates = re.findall(r'^\((?:a|b|c)\) .*? ([\d.]+) +[\d.]+ +[\d.]+x$',
                        res.stdout, re.M)
@@ -35,6 +37,8 @@ def test_benchmark_train_cpu_tiny(tmp_path):
                       '--height', '128', '--iters', '2', '--warmup', '1',
                       '--infer-iters', '2', '--workers', '0', '--work-dir',
                       str(tmp_path), timeout=900))
-    for row in ('stock mmdet, fp32', 'citymask, fp32', 'citymask, AMP bf16'):
-        assert row in res.stdout
-    assert re.search(r'citymask, AMP bf16 +[\d.]+$', res.stdout, re.M)
+    for row in ('stock mmdet, fp32', 'citymask, fp32'):
+        assert re.search(row + r' +[\d.]+ +[\d.]+ +[\d.]+', res.stdout), \
+            res.stdout
+    assert 'citymask, AMP' in res.stdout and 'n/a on CPU' in res.stdout
+    assert re.search(r'citymask, fp32 +[\d.]+$', res.stdout, re.M)

@@ -205,3 +205,12 @@ def test_bad_inputs(mini_data, tmp_path):
     fails(run_tool('tools/test.py', CFG, standin, '--out', 'x.json',
                    '--cfg-options', f'data_root={data}'),
           '--out must end with .pkl')
+
+
+def test_amp_without_gpu_is_refused(mini_data, tmp_path):
+    _, data = mini_data
+    if torch.cuda.is_available():
+        pytest.skip('this machine has a GPU: --amp is valid here')
+    fails(run_tool('tools/train.py', CFG, '--amp', '--work-dir',
+                   str(tmp_path), '--cfg-options', f'data_root={data}'),
+          '--amp needs a GPU')

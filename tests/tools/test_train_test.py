@@ -9,7 +9,9 @@ import subprocess
 import sys
 import zipfile
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from ..conftest import REPO, run_tool
 from .conftest import CFG, ok
@@ -38,13 +40,11 @@ def trained(mini_data):
     return osp.join(work, 'iter_400.pth')
 
 
-def _test_ap(ckpt, data, work):
-    ok(
-        run_tool('tools/test.py', CFG, ckpt, '--work-dir', work,
-                 '--cfg-options', f'data_root={data}'))
-    with open(
-            osp.join(work, 'cityscapes',
-                     'resultInstanceLevelSemanticLabeling.json')) as f:
+def _test_ap(ckpt, data, work, *extra):
+    ok(run_tool('tools/test.py', CFG, ckpt, '--work-dir', work, *extra,
+                '--cfg-options', f'data_root={data}'))
+    with open(osp.join(work, 'cityscapes',
+                       'resultInstanceLevelSemanticLabeling.json')) as f:
         return json.load(f)['averages']
 
 
@@ -52,7 +52,8 @@ def test_learnability(mini_data, trained, tmp_path):
     root, data = mini_data
     before = _test_ap(
         osp.join(root, 'standin_cs.pth'), data, str(tmp_path / 'before'))
-    after = _test_ap(trained, data, str(tmp_path / 'after'))
+    after = _test_ap(trained, data, str(tmp_path / 'after'), '--show-dir',
+                     'overlays')
     print(f'mini val mask AP: untrained {before["allAp"]:.4f}, '
           f'trained {after["allAp"]:.4f}')
     assert before['allAp'] < UNTRAINED_AP
@@ -62,6 +63,23 @@ def test_learnability(mini_data, trained, tmp_path):
     assert len(learnt) >= 5, after['classes']
     assert osp.getsize(tmp_path / 'after' / 'cityscapes' /
                        'cityscapes_class_ap.png') > 1000
+    # one overlay per val image, in the Cityscapes palette (car: 0, 0, 142)
+    overlays = glob.glob(str(tmp_path / 'after' / '*' / 'overlays' / '*'))
+    assert len(overlays) == 12
+    pixels = np.concatenate(
+        [np.asarray(Image.open(p).convert('RGB')).reshape(-1, 3)
+         for p in overlays])
+    assert (pixels == (0, 0, 142)).all(1).any()
+
+
+def test_plot_curves(trained, tmp_path):
+    work = osp.dirname(trained)
+    res = ok(run_tool('tools/analysis_tools/plot_curves.py', work, '--out',
+                      str(tmp_path / 'curves.png')))
+    assert 'loss, lr, cityscapes/mAP' in res.stdout
+    assert osp.getsize(tmp_path / 'curves.png') > 5000
+    res = run_tool('tools/analysis_tools/plot_curves.py', str(tmp_path))
+    assert res.returncode == 2 and 'not a training work dir' in res.stderr
 
 
 def test_format_only_submission(mini_data, trained, tmp_path):
