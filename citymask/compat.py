@@ -108,16 +108,16 @@ def init_dist_without_cuda() -> None:
     import torch.distributed as torch_dist
     from mmengine.dist import utils
     upstream = utils._init_dist_pytorch
+    if getattr(upstream, '_citymask', False):
+        return
 
     def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
         if torch.cuda.is_available() or init_backend != 'torch':
             return upstream(backend, init_backend=init_backend, **kwargs)
         torch_dist.init_process_group(backend=backend, **kwargs)
 
-    if getattr(upstream, '__name__', '') == '_init_dist_pytorch' and \
-            not getattr(upstream, '_citymask', False):
-        _init_dist_pytorch._citymask = True
-        utils._init_dist_pytorch = _init_dist_pytorch
+    _init_dist_pytorch._citymask = True
+    utils._init_dist_pytorch = _init_dist_pytorch
 
 
 def atomic_checkpoints() -> None:
