@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import CitymaskError
 from ..fileio import atomic_path
-from .cityscapes_instance import CropMask, _decode
+from .cityscapes_instance import CropMask, decode_crop
 
 GT_SUFFIX = '_gtFine_instanceIds.png'
 
@@ -119,8 +119,8 @@ def write_frame(out_dir: str, img_path: str, image_size: Tuple[int, int],
             zip(label_ids, scores, masks)):
         full = np.zeros((h, w), np.uint8)
         if mask is not None:
-            x0, y0, crop = _decode(mask)
-            full[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]][crop] = 255
+            x0, y0, crop = decode_crop(mask)
+            full[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = crop * 255
         png = f'{base}_{i}_{class_names[int(label_id)]}.png'
         cv2.imwrite(osp.join(out_dir, png), full)
         lines.append(f'{png} {int(label_id)} {float(score)}\n')
