@@ -7,11 +7,11 @@ without ground truth). Rewritten rather than called because the official
 script compares a full-size array per prediction and ground-truth instance,
 re-reads PNGs and writes caches into site-packages and the working folder.
 
-Here each ground-truth frame gets one lookup table from instance id to code
-(one code per evaluated instance, one for void, one for the rest); a
-prediction's intersections with every instance and with void are then a
-single ``np.bincount`` over the codes of its pixels, read from its
-bounding-box crop.
+Here each ground-truth frame is histogrammed once (its instance ids and
+sizes) and mapped to codes (one per evaluated instance, one for void, one
+for the rest); a prediction's intersections with every instance and with
+void are then one histogram of the codes under its pixels, read from its
+bounding-box crop (:mod:`.crops`). PNG results are read by :mod:`.mask_png`.
 
 Deliberate differences, where the official script fails:
 
@@ -30,12 +30,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-import pycocotools.mask as mask_utils
 import pyspng
 from cityscapesscripts.helpers.labels import labels
 from PIL import Image
 
 from ..errors import CitymaskError
+from .crops import CropMask, crop_masks, decode_crop
+from .mask_png import read_mask_crop, read_pred_mask
 
 # Evaluated labels in the official order, and the void ids.
 INST_LABELS: List[str] = [
@@ -51,55 +52,6 @@ MIN_REGION_SIZE = 100
 MIN_REGION_SIZES = [100, 1000, 1000]
 DISTANCE_THS = [float('inf'), 100, 50]
 DISTANCE_CONFS = [-float('inf'), 0.5, 0.5]
-
-# A predicted mask: (x0, y0, crop RLE) -- the crop is the mask's bounding box
-CropMask = Tuple[int, int, dict]
-
-
-def crop_masks(masks: np.ndarray) -> List[Optional[CropMask]]:
-    """Encode (N, H, W) boolean masks as RLE of their bounding-box crops.
-
-    The RLE is of the crop's transpose (i.e. row-major): pycocotools wants
-    Fortran order, and a C-ordered crop's transpose is one without a copy.
-    Finding the boxes reads the masks once, 8 pixels a word, along rows
-    (long contiguous reductions; numpy's bool ``any()`` is several times
-    slower), then the columns inside each mask's row band. Empty masks
-    give None.
-    """
-    masks = np.ascontiguousarray(masks, dtype=bool)
-    n, h, w = masks.shape
-    if n == 0:
-        return []
-    if w % 8 == 0:
-        words = masks.view(np.uint64).reshape(n, h, w // 8)
-        rows = np.bitwise_or.reduce(words, axis=2) != 0
-    else:
-        words = None
-        rows = masks.any(axis=2)
-    out: List[Optional[CropMask]] = []
-    for i in range(n):
-        ys = np.flatnonzero(rows[i])
-        if len(ys) == 0:
-            out.append(None)
-            continue
-        y0, y1 = int(ys[0]), int(ys[-1]) + 1
-        if words is not None:
-            cols = np.bitwise_or.reduce(words[i, y0:y1], axis=0).view(
-                np.uint8) != 0
-        else:
-            cols = masks[i, y0:y1].any(axis=0)
-        xs = np.flatnonzero(cols)
-        x0, x1 = int(xs[0]), int(xs[-1]) + 1
-        crop = np.ascontiguousarray(masks[i, y0:y1, x0:x1]).view(np.uint8)
-        out.append((x0, y0, mask_utils.encode(crop.T)))
-    return out
-
-
-def decode_crop(mask: CropMask) -> Tuple[int, int, np.ndarray]:
-    """``(x0, y0, crop)`` of a :func:`crop_masks` entry; ``crop`` is a
-    C-contiguous uint8 0/1 array."""
-    x0, y0, rle = mask
-    return x0, y0, mask_utils.decode(rle).T
 
 
 def read_gt(path: str) -> np.ndarray:
@@ -132,24 +84,6 @@ def _as_uint16(gt: np.ndarray, what: str = 'ground truth') -> np.ndarray:
             raise CitymaskError(f'{what}: instance ids must be 0..65535')
         gt = gt.astype(np.uint16)
     return np.ascontiguousarray(gt)
-
-
-def read_pred_mask(path: str) -> np.ndarray:
-    """A predicted mask PNG as the official script reads it: non-zero after
-    ``convert('L')``. cv2 decodes 8-bit / 1-bit grey PNGs faster with the
-    same result; other modes (palette, RGB) go through PIL's conversion."""
-    try:
-        with Image.open(path) as im:
-            mode = im.mode
-            if mode not in ('L', '1'):
-                return np.asarray(im.convert('L')) != 0
-    except Exception as e:
-        raise CitymaskError(f'cannot read predicted mask {path}: {e}') \
-            from None
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise CitymaskError(f'cannot read predicted mask {path}')
-    return img != 0
 
 
 def match_image(gt: np.ndarray, label_ids: Sequence[int],
@@ -364,13 +298,22 @@ def format_table(result: dict) -> str:
 
 def _match_task(task) -> dict:
     gt_path, label_ids, scores, masks = task
+    gt = read_gt(gt_path)
     if masks and isinstance(masks[0], str):
         # official results format: PNG paths; like the official script,
         # only masks of evaluated labels are decoded
-        masks = [crop_masks(read_pred_mask(p)[None])[0]
-                 if int(lab) in INST_LABEL_IDS else None
-                 for lab, p in zip(label_ids, masks)]
-    return match_image(read_gt(gt_path), label_ids, scores, masks)
+        masks = [_read_mask(p, gt.shape) if int(lab) in INST_LABEL_IDS
+                 else None for lab, p in zip(label_ids, masks)]
+    return match_image(gt, label_ids, scores, masks)
+
+
+def _read_mask(path: str, shape: Tuple[int, int]) -> Optional[CropMask]:
+    size, crop = read_mask_crop(path)
+    if size != shape:
+        raise CitymaskError(
+            f'{path} is {size[1]}x{size[0]}, its ground truth '
+            f'{shape[1]}x{shape[0]}: masks must have the image\'s size')
+    return crop
 
 
 def evaluate(tasks: Sequence[tuple], nproc: int = 1) -> dict:

@@ -1,0 +1,216 @@
+"""The fast mask PNG reader vs PIL (the official script's reader) and
+OpenCV, on files from PIL, OpenCV and an encoder here that writes every
+PNG filter type."""
+import io
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from citymask.errors import CitymaskError
+from citymask.evaluation.crops import crop_masks, decode_crop
+from citymask.evaluation.mask_png import (_chunks, _decode_grey,
+                                          _unfilter_band, read_mask_crop,
+                                          read_pred_mask)
+
+
+def _paeth(a, b, c):
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+
+
+def _filter_row(f, row, prior):
+    """PNG spec 9.2, one byte per pixel for filtering, written plainly."""
+    out = []
+    for x, v in enumerate(row):
+        a = row[x - 1] if x else 0
+        b = prior[x]
+        c = prior[x - 1] if x else 0
+        pred = [0, a, b, (a + b) // 2, _paeth(a, b, c)][f]
+        out.append((v - pred) % 256)
+    return bytes([f] + out)
+
+
+def _png(img, depth=8, filters=None):
+    """A grey PNG of ``img`` (uint8 values, or 0/1 for depth 1) with the
+    given filter type per row."""
+    h, w = img.shape
+    if depth == 1:
+        rows = np.packbits(img.astype(np.uint8), axis=1)
+    else:
+        rows = img.astype(np.uint8)
+    filters = [0] * h if filters is None else filters
+    prior = [0] * rows.shape[1]
+    raw = b''
+    for f, row in zip(filters, rows.tolist()):
+        raw += _filter_row(f, row, prior)
+        prior = row
+
+    def chunk(kind, body):
+        return (struct.pack('>I', len(body)) + kind + body +
+                struct.pack('>I', zlib.crc32(kind + body)))
+
+    return (b'\x89PNG\r\n\x1a\n' +
+            chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, depth, 0, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+
+
+def _masks():
+    rng = np.random.default_rng(0)
+    h, w = 48, 61  # width not a multiple of 8
+    blobs = np.zeros((h, w), np.uint8)
+    cv2.ellipse(blobs, (30, 20), (14, 9), 30, 0, 360, 255, -1)
+    cv2.circle(blobs, (8, 40), 5, 255, -1)
+    blobs[10:14, 50:] = 255  # touches the right edge
+    edges = np.zeros((h, w), np.uint8)
+    edges[0, :] = 255
+    edges[:, 0] = 128
+    edges[-1, -1] = 1
+    bottom = np.zeros((h, w), np.uint8)
+    bottom[30:, 20:40] = 255  # runs to the last row
+    single = np.zeros((h, w), np.uint8)
+    single[17, 33] = 7
+    noise = rng.integers(0, 256, (h, w)).astype(np.uint8)
+    noise[rng.random((h, w)) < 0.6] = 0
+    return dict(blobs=blobs, edges=edges, bottom=bottom, single=single,
+                noise=noise, full=np.full((h, w), 255, np.uint8),
+                empty=np.zeros((h, w), np.uint8))
+
+
+FILTERS = {
+    'none': lambda h, rng: [0] * h,
+    'sub': lambda h, rng: [1] * h,
+    'up': lambda h, rng: [2] * h,
+    'average': lambda h, rng: [3] * h,
+    'paeth': lambda h, rng: [4] * h,
+    'mixed': lambda h, rng: rng.integers(0, 5, h).tolist(),
+}
+
+
+def _reference(path):
+    """Shape and crop from PIL's pixels (what the official script reads),
+    checked against OpenCV's."""
+    mask = read_pred_mask(path)
+    assert np.array_equal(mask, cv2.imread(path, cv2.IMREAD_UNCHANGED) != 0)
+    return mask.shape, crop_masks(mask[None])[0]
+
+
+def _assert_same(got, want):
+    assert got[0] == want[0]
+    if want[1] is None:
+        assert got[1] is None
+        return
+    gx, gy, gcrop = decode_crop(got[1])
+    wx, wy, wcrop = decode_crop(want[1])
+    assert (gx, gy) == (wx, wy)
+    np.testing.assert_array_equal(gcrop, wcrop)
+
+
+@pytest.mark.parametrize('filters', sorted(FILTERS))
+@pytest.mark.parametrize('depth', [8, 1])
+def test_every_filter_type(tmp_path, filters, depth):
+    rng = np.random.default_rng(1)
+    for name, img in _masks().items():
+        if depth == 1:
+            img = img != 0
+        data = _png(img, depth, FILTERS[filters](img.shape[0], rng))
+        path = str(tmp_path / f'{name}.png')
+        with open(path, 'wb') as f:
+            f.write(data)
+        assert _decode_grey(data) is not None  # the fast path ran
+        _assert_same(read_mask_crop(path), _reference(path))
+
+
+@pytest.mark.parametrize('filters', sorted(FILTERS))
+def test_unfiltered_values_are_exact(filters):
+    """Not only which pixels are non-zero: every value in the band (and
+    zeros outside it)."""
+    rng = np.random.default_rng(2)
+    for name, img in _masks().items():
+        for trial in range(3):
+            data = _png(img, 8, FILTERS[filters](img.shape[0], rng))
+            (w, h, *_), stream = _chunks(data)
+            rows = np.frombuffer(zlib.decompress(stream), np.uint8).reshape(
+                h, w + 1)
+            band = _unfilter_band(rows[:, 0], rows[:, 1:])
+            if band is None:
+                assert not img.any()
+                continue
+            y0, x0, values = band
+            got = np.zeros_like(img)
+            got[y0:y0 + len(values), x0:x0 + values.shape[1]] = values
+            np.testing.assert_array_equal(got, img, err_msg=name)
+
+
+@pytest.mark.parametrize('writer', ['pil', 'pil-1bit', 'cv2', 'cv2-bilevel'])
+def test_files_from_pil_and_opencv(tmp_path, writer):
+    for name, img in _masks().items():
+        path = str(tmp_path / f'{name}.png')
+        if writer == 'pil':
+            Image.fromarray(img).save(path)
+        elif writer == 'pil-1bit':
+            Image.fromarray(img != 0).save(path)
+        elif writer == 'cv2':
+            cv2.imwrite(path, img)
+        else:
+            cv2.imwrite(path, (img != 0).astype(np.uint8) * 255,
+                        [cv2.IMWRITE_PNG_BILEVEL, 1])
+        with open(path, 'rb') as f:
+            assert _decode_grey(f.read()) is not None
+        _assert_same(read_mask_crop(path), _reference(path))
+
+
+def test_full_size_mask_like_mmdet_writes(tmp_path):
+    mask = np.zeros((1024, 2048), np.uint8)
+    cv2.ellipse(mask, (1500, 600), (300, 120), 10, 0, 360, 255, -1)
+    for writer in ('cv2', 'pil'):
+        path = str(tmp_path / f'{writer}.png')
+        if writer == 'cv2':
+            cv2.imwrite(path, mask)
+        else:
+            Image.fromarray(mask).save(path)
+        _assert_same(read_mask_crop(path), _reference(path))
+
+
+@pytest.mark.parametrize('mode', ['I;16', 'RGB', 'P', 'LA'])
+def test_other_modes_are_read_as_the_official_script_does(tmp_path, mode):
+    img = _masks()['blobs']
+    path = str(tmp_path / 'mask.png')
+    if mode == 'I;16':
+        Image.fromarray(img.astype(np.uint16) * 200).save(path)
+    elif mode == 'LA':
+        Image.fromarray(np.dstack([img, img])).save(path)
+    else:
+        Image.fromarray(img).convert(mode).save(path)
+    with open(path, 'rb') as f:
+        assert _decode_grey(f.read()) is None  # not the fast path
+    shape, crop = read_mask_crop(path)
+    with Image.open(path) as im:  # the official script's reading
+        want = np.asarray(im.convert('L')) != 0
+    _assert_same((shape, crop), (want.shape, crop_masks(want[None])[0]))
+
+
+def test_broken_files_name_the_file(tmp_path):
+    good = _png(_masks()['blobs'], 8, [1] * 48)
+    for name, data in [('truncated', good[:len(good) // 2]),
+                       ('garbage', b'not a png at all'),
+                       ('bad-zlib', good.replace(b'IDAT', b'IDAT\x00', 1))]:
+        path = tmp_path / f'{name}.png'
+        path.write_bytes(data)
+        with pytest.raises(CitymaskError, match=f'{name}.png'):
+            read_mask_crop(str(path))
+    with pytest.raises(CitymaskError, match='missing.png'):
+        read_mask_crop(str(tmp_path / 'missing.png'))
+
+
+def test_png_bytes_decode_like_pil():
+    """The encoder above is itself checked against PIL."""
+    img = _masks()['noise']
+    for f in range(5):
+        data = _png(img, 8, [f] * img.shape[0])
+        np.testing.assert_array_equal(
+            np.asarray(Image.open(io.BytesIO(data))), img)
