@@ -1,15 +1,15 @@
 """Predicted mask PNGs of the official results format, read fast.
 
 The official script decodes one full-size PNG per prediction, and so must a
-drop-in: with libpng (OpenCV) or PIL a 2048x1024 mask costs about 8 ms, of
-which zlib's inflate is 4 ms and un-filtering the 2 MB of rows most of the
-rest. Mask PNGs are almost all zeros, so here the stream is inflated with
-zlib-ng (about 40x faster than zlib on such long runs) and the rows are
-un-filtered only inside the band where the filtered bytes are non-zero:
-about 0.4 ms per mask. Grey 8-bit and 1-bit, non-interlaced files (what
-mmdet, detectron2, PIL and OpenCV write) take this path, with every PNG
-filter type; anything else is read by PIL exactly as the official script
-reads it. Both give the same pixels (tested against PIL and OpenCV).
+drop-in: with PIL or OpenCV a 2048x1024 mask costs 4-12 ms, mostly zlib's
+inflate (4 ms) and un-filtering 2 MB of rows. Mask PNGs are almost all
+zeros, so here the stream is inflated with zlib-ng (about 40x faster than
+zlib on such long runs) and rows are un-filtered only inside the band where
+the filtered bytes are non-zero: 0.2-0.5 ms per mask (docs/benchmarks.md).
+Grey 8-bit and 1-bit, non-interlaced files (what mmdet, detectron2, PIL and
+OpenCV write) take this path, with every PNG filter type; anything else is
+read by PIL exactly as the official script reads it. Both give the same
+pixels (tested against PIL and OpenCV).
 """
 import struct
 from typing import Optional, Tuple
@@ -90,11 +90,12 @@ def _decode_grey(data: bytes
     if colour != 0 or depth not in (1, 8) or interlace != 0 or not width:
         return None
     row_bytes = (width * depth + 7) // 8
-    try:
-        raw = _zlib.decompress(stream)
+    size = height * (row_bytes + 1)
+    try:  # a buffer one byte larger than the image: no regrowing copies
+        raw = _zlib.decompress(stream, bufsize=size + 1)
     except _zlib.error:
         return None
-    if len(raw) != height * (row_bytes + 1):
+    if len(raw) != size:
         return None
     rows = np.frombuffer(raw, np.uint8).reshape(height, row_bytes + 1)
     filters, filtered = rows[:, 0], rows[:, 1:]
