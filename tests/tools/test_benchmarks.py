@@ -15,6 +15,10 @@ def test_benchmark_eval_tiny(tmp_path):
     for name in ('mmdet CityScapesMetric', 'CityscapesInstanceMetric',
                  'official script', 'eval_cityscapes.py'):
         assert name in res.stdout
+    reads = re.findall(r'^(OpenCV \(mmdet\)|PIL \(detectron2\)) +'
+                       r'([\d.]+) +([\d.]+) +([\d.]+)$', res.stdout, re.M)
+    assert [r[0] for r in reads] == ['OpenCV (mmdet)', 'PIL (detectron2)']
+    assert all(float(t) > 0 for r in reads for t in r[1:])
 
 
 def test_benchmark_pipeline_tiny(tmp_path):

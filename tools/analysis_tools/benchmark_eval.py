@@ -5,7 +5,9 @@ Prints one table: results (every AP must be equal) and times of
   1. mmdet's CityScapesMetric (process + compute: PNG per instance, then the
      official script) vs citymask's CityscapesInstanceMetric,
   2. the official script vs tools/analysis_tools/eval_cityscapes.py on the
-     same results folder (both decode the PNGs).
+     same results folder (both decode the PNGs),
+and the time to read one mask PNG (as mmdet writes it with OpenCV, and
+re-saved with PIL as detectron2 writes it) by PIL, OpenCV and citymask.
 
 Example (the docs/benchmarks.md setting):
     python tools/analysis_tools/benchmark_eval.py --num-images 200
@@ -16,6 +18,7 @@ import os.path as osp
 import sys
 import tempfile
 import time
+from glob import glob
 
 import numpy as np
 import torch
@@ -74,6 +77,37 @@ def run_metric(metric, gt_files, preds, classes):
     t = time.perf_counter()
     res = metric.evaluate(len(gt_files))
     return res, t_process, time.perf_counter() - t, n_preds
+
+
+def mask_read_times(res_dir, work, n=300):
+    """ms per mask PNG: (writer, PIL as the official script, cv2, ours)."""
+    import cv2
+    from PIL import Image
+
+    from citymask.evaluation.mask_png import read_mask_crop, read_pred_mask
+    files = sorted(glob(osp.join(res_dir, '**', '*.png'),
+                        recursive=True))[:n]
+    pil_dir = osp.join(work, 'pil_masks')
+    os.makedirs(pil_dir, exist_ok=True)
+    pil_files = []
+    for f in files:
+        pil_files.append(osp.join(pil_dir, osp.basename(f)))
+        Image.fromarray(cv2.imread(f, cv2.IMREAD_UNCHANGED)).save(
+            pil_files[-1])
+    readers = [read_pred_mask,
+               lambda f: cv2.imread(f, cv2.IMREAD_UNCHANGED),
+               read_mask_crop]
+    rows = []
+    for writer, group in (('OpenCV (mmdet)', files),
+                          ('PIL (detectron2)', pil_files)):
+        times = []
+        for read in readers:
+            t = time.perf_counter()
+            for f in group:
+                read(f)
+            times.append(1000 * (time.perf_counter() - t) / len(group))
+        rows.append((writer, *times))
+    return rows
 
 
 def main():
@@ -144,6 +178,11 @@ def main():
     print(f'\nmetric speed-up: {(tp_a + tc_a) / (tp_b + tc_b):.1f}x, '
           f'identical: {same_metric}')
     print(f'CLI speed-up: {t_off / t_cli:.1f}x, identical: {same_cli}')
+    print(f'\nreading one {args.width}x{args.height} mask PNG, ms '
+          '(first 300 masks of the results folder)')
+    print(f'{"written by":18s} {"PIL":>8s} {"OpenCV":>8s} {"citymask":>9s}')
+    for writer, t_pil, t_cv2, t_ours in mask_read_times(res_dir, work):
+        print(f'{writer:18s} {t_pil:8.2f} {t_cv2:8.2f} {t_ours:9.2f}')
     if not (same_metric and same_cli):
         sys.exit(1)
 
