@@ -316,8 +316,8 @@ def _read_mask(path: str, shape: Tuple[int, int]) -> Optional[CropMask]:
     return crop
 
 
-def evaluate(tasks: Sequence[tuple], nproc: int = 1) -> dict:
-    """Match every frame (in ``nproc`` processes) and compute the result.
+def match_frames(tasks: Sequence[tuple], nproc: int = 1) -> List[dict]:
+    """:func:`match_image` of every frame, in ``nproc`` processes.
 
     Each task is ``(gt_path, label_ids, scores, masks)`` where ``masks`` are
     :func:`crop_masks` outputs or paths of predicted mask PNGs.
@@ -328,11 +328,14 @@ def evaluate(tasks: Sequence[tuple], nproc: int = 1) -> dict:
         ctx = multiprocessing.get_context(
             'fork' if hasattr(os, 'fork') else 'spawn')
         with ctx.Pool(min(nproc, len(tasks))) as pool:
-            matches = pool.map(_match_task, tasks,
-                               chunksize=max(1, len(tasks) // (4 * nproc)))
-    else:
-        matches = [_match_task(t) for t in tasks]
-    return summarize(evaluate_matches(matches))
+            return pool.map(_match_task, tasks,
+                            chunksize=max(1, len(tasks) // (4 * nproc)))
+    return [_match_task(t) for t in tasks]
+
+
+def evaluate(tasks: Sequence[tuple], nproc: int = 1) -> dict:
+    """The official result (:func:`summarize`) of :func:`match_frames`."""
+    return summarize(evaluate_matches(match_frames(tasks, nproc)))
 
 
 def label_id_of(name: str) -> int:
@@ -342,6 +345,7 @@ def label_id_of(name: str) -> int:
 
 __all__ = [
     'INST_LABELS', 'INST_LABEL_IDS', 'crop_masks', 'match_image',
-    'evaluate_matches', 'summarize', 'evaluate', 'format_table', 'read_gt',
+    'evaluate_matches', 'summarize', 'match_frames', 'evaluate',
+    'format_table', 'read_gt',
     'read_pred_mask', 'label_id_of'
 ]

@@ -9,7 +9,8 @@ from mmengine.logging import MMLogger
 from ...errors import CitymaskError
 from ...fileio import dump_json_atomic
 from ...visualization import plot_class_ap
-from ..cityscapes_instance import crop_masks, evaluate, format_table
+from ..cityscapes_instance import (crop_masks, evaluate_matches, format_table,
+                                   match_frames, summarize)
 from ..results_format import GT_SUFFIX, frame_key, write_frame
 
 
@@ -33,7 +34,11 @@ class CityscapesInstanceMetric(BaseMetric):
         nproc (int): Processes for matching. Defaults to 2.
         collect_device (str): ``cpu`` or ``gpu``. Defaults to ``cpu``.
         prefix (str, optional): Metric name prefix.
-        dump_matches (bool): Also write the per-frame matches as JSON.
+        dump_matches (bool): Also write ``matches.json`` into
+            ``outfile_prefix``: per image path, ``gt`` rows (instance id,
+            label id, pixels), ``pred`` rows (label id, score, pixels, void
+            pixels) and ``inter`` rows (pred index, gt index, pixels) --
+            everything the AP is computed from.
         backend_args (dict, optional): Unused, kept for mmdet parity.
         file_client_args (dict, optional): Unused, kept for mmdet parity.
     """
@@ -55,6 +60,9 @@ class CityscapesInstanceMetric(BaseMetric):
             raise CitymaskError(
                 'format_only needs outfile_prefix: the folder to write the '
                 'Cityscapes submission into')
+        if dump_matches and not outfile_prefix:
+            raise CitymaskError('dump_matches needs outfile_prefix: the '
+                                'folder to write matches.json into')
         self.outfile_prefix = outfile_prefix
         self.seg_prefix = seg_prefix
         self.format_only = format_only
@@ -101,7 +109,8 @@ class CityscapesInstanceMetric(BaseMetric):
                     f'ground truth {gt} not found; the test split has no '
                     'public ground truth: use --format-only')
             tasks.append((gt, r['label_ids'], r['scores'], r['masks']))
-        result = evaluate(tasks, self.nproc)
+        matches = match_frames(tasks, self.nproc)
+        result = summarize(evaluate_matches(matches))
         logger.info('Cityscapes instance segmentation (mask AP, %):\n' +
                     format_table(result))
         if self.outfile_prefix:
@@ -110,5 +119,11 @@ class CityscapesInstanceMetric(BaseMetric):
                 'resultInstanceLevelSemanticLabeling.json'))
             plot_class_ap(result, osp.join(self.outfile_prefix,
                                            'cityscapes_class_ap.png'))
+        if self.dump_matches:
+            dump_json_atomic(
+                {r['img_path']: dict(gt=m['gt'].tolist(), pred=m['pred'],
+                                     inter=m['inter'])
+                 for r, m in zip(results, matches)},
+                osp.join(self.outfile_prefix, 'matches.json'))
         avg = result['averages']
         return {'mAP': avg['allAp'], 'AP@50': avg['allAp50%']}

@@ -116,3 +116,37 @@ def test_cli_matches_official(eval_set, tmp_path):
     bad = run_tool('tools/analysis_tools/eval_cityscapes.py',
                    str(tmp_path / 'nope'), str(res))
     assert bad.returncode == 2 and bad.stderr.startswith('error: ')
+
+
+def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
+    from citymask.evaluation.cityscapes_instance import (INST_LABEL_IDS,
+                                                         evaluate_matches,
+                                                         summarize)
+    _, gt_files = eval_set
+    samples = _samples(gt_files, seed=4)
+    out = tmp_path / 'out'
+    res = _run(CityscapesInstanceMetric(outfile_prefix=str(out),
+                                        dump_matches=True), samples)
+    with open(out / 'matches.json') as f:
+        matches = json.load(f)
+    assert list(matches) == [s['img_path'] for s in samples]
+    for s, g in zip(samples, gt_files):
+        m = matches[s['img_path']]
+        # GT rows: every evaluated instance / group id with its pixel count
+        ids, counts = np.unique(read_gt(g), return_counts=True)
+        want = [[int(i), int(i // 1000 if i >= 1000 else i), int(c)]
+                for i, c in zip(ids, counts)
+                if (i // 1000 if i >= 1000 else i) in INST_LABEL_IDS]
+        assert m['gt'] == want
+        # prediction rows: the non-empty masks, with their pixel counts
+        masks = s['pred_instances']['masks'].numpy()
+        assert [p[2] for p in m['pred']] == [
+            int(k.sum()) for k in masks if k.any()]
+    # the AP follows from the file alone
+    again = summarize(evaluate_matches(
+        [dict(m, gt=np.array(m['gt']).reshape(-1, 3))
+         for m in matches.values()]))
+    assert again['averages']['allAp'] == pytest.approx(
+        res['cityscapes/mAP'], abs=1e-12)
+    with pytest.raises(CitymaskError, match='outfile_prefix'):
+        CityscapesInstanceMetric(dump_matches=True)
