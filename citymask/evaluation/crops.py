@@ -50,6 +50,41 @@ def crop_masks(masks: np.ndarray) -> List[Optional[CropMask]]:
     return out
 
 
+def crop_masks_tensor(masks) -> List[Optional[CropMask]]:
+    """:func:`crop_masks` of an (N, H, W) torch tensor on any device.
+
+    For masks on a GPU: the boxes are found there and only the crops are
+    copied to the host, in one transfer, instead of 2 MB per 2048x1024
+    mask (what mmdet's CityScapesMetric copies). On the CPU, numpy's path
+    in :func:`crop_masks` is faster (torch's bool ``any()`` is slow there).
+    """
+    import torch
+    if masks.shape[0] == 0:
+        return []
+    masks = masks.bool()
+    rows = masks.any(dim=2).cpu().numpy()
+    cols = masks.any(dim=1).cpu().numpy()
+    boxes = {}
+    for i in range(len(rows)):
+        ys, xs = np.flatnonzero(rows[i]), np.flatnonzero(cols[i])
+        if len(ys):
+            boxes[i] = (int(xs[0]), int(ys[0]), int(xs[-1]) + 1,
+                        int(ys[-1]) + 1)
+    out: List[Optional[CropMask]] = [None] * len(rows)
+    if not boxes:
+        return out
+    flat = torch.cat([masks[i, y0:y1, x0:x1].reshape(-1)
+                      for i, (x0, y0, x1, y1) in boxes.items()])
+    flat = flat.cpu().numpy()
+    start = 0
+    for i, (x0, y0, x1, y1) in boxes.items():
+        size = (y1 - y0) * (x1 - x0)
+        crop = flat[start:start + size].reshape(y1 - y0, x1 - x0)
+        out[i] = _encode(crop, x0, y0)
+        start += size
+    return out
+
+
 def encode_crop(mask: np.ndarray, x_off: int = 0,
                 y_off: int = 0) -> Optional[CropMask]:
     """The :func:`crop_masks` entry of one (small) boolean array whose

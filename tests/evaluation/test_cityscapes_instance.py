@@ -98,3 +98,45 @@ def test_unknown_label_id_is_skipped(eval_set):
     result = evaluate(tasks)
     # no evaluated predictions: classes with GT get 0, others NaN
     assert result['averages']['classes']['car']['ap'] == 0.0
+
+
+def test_pil_written_masks_match_official(eval_set, tmp_path):
+    """The same results re-saved by PIL (adaptive PNG filters, as
+    detectron2 writes them) and as 1-bit PNGs: still every number equal."""
+    import glob
+
+    import cv2
+    from PIL import Image
+    _, gt_files = eval_set
+    rng = np.random.default_rng(5)
+    folder = str(tmp_path / 'results')
+    write_results(folder, gt_files,
+                  lambda gt, k: make_predictions(gt, rng, n_false=8))
+    for k, png in enumerate(sorted(glob.glob(folder + '/*.png'))):
+        mask = cv2.imread(png, cv2.IMREAD_UNCHANGED)
+        Image.fromarray(mask if k % 2 else mask != 0).save(png)
+    theirs = official(gt_files, folder, str(tmp_path / 'official'))
+    tasks, _ = read_results(gt_files, folder)
+    assert_same(evaluate(tasks, nproc=2), theirs)
+
+
+def test_mask_of_another_size_is_refused(eval_set, tmp_path):
+    import cv2
+
+    from citymask.errors import CitymaskError
+    from citymask.evaluation.cityscapes_instance import match_image, read_gt
+    from citymask.evaluation.crops import crop_masks
+    _, gt_files = eval_set
+    folder = tmp_path / 'results'
+    write_results(str(folder), gt_files[:1],
+                  lambda gt, k: ([26], [0.9], [np.ones(gt.shape, bool)]))
+    png = next(folder.glob('*.png'))
+    cv2.imwrite(str(png), np.full((256, 512), 255, np.uint8))
+    tasks, _ = read_results(gt_files[:1], str(folder))
+    with pytest.raises(CitymaskError, match=r'512x256, its ground truth '
+                       r'1024x512'):
+        evaluate(tasks, nproc=1)
+    gt = read_gt(gt_files[0])
+    big = crop_masks(np.ones((1, 600, 1100), bool))
+    with pytest.raises(CitymaskError, match='outside the 1024x512'):
+        match_image(gt, [26], [0.9], big)

@@ -2,8 +2,10 @@
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
+import torch
 
-from citymask.evaluation.crops import crop_masks, decode_crop, encode_crop
+from citymask.evaluation.crops import (crop_masks, crop_masks_tensor,
+                                       decode_crop, encode_crop)
 
 
 def _random_masks(h, w, n, seed):
@@ -50,5 +52,22 @@ def test_encode_crop_matches_crop_masks():
                                           decode_crop(want)[2])
 
 
+@pytest.mark.parametrize('w', [64, 61])
+def test_tensor_path_gives_the_same_entries(w):
+    """The path for masks on a GPU, run here on CPU tensors."""
+    masks = _random_masks(40, w, 12, seed=w + 1)
+    want = crop_masks(masks)
+    got = crop_masks_tensor(torch.from_numpy(masks))
+    assert [g is None for g in got] == [m is None for m in want]
+    for g, m in zip(got, want):
+        if m is not None:
+            assert g[:2] == m[:2]
+            np.testing.assert_array_equal(decode_crop(g)[2],
+                                          decode_crop(m)[2])
+    assert crop_masks_tensor(torch.zeros((3, 8, 8), dtype=torch.bool)) == \
+        [None] * 3
+
+
 def test_no_masks():
     assert crop_masks(np.zeros((0, 8, 8), bool)) == []
+    assert crop_masks_tensor(torch.zeros((0, 8, 8), dtype=torch.bool)) == []

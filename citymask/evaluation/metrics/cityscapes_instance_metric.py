@@ -1,6 +1,8 @@
 import os.path as osp
 from typing import Optional, Sequence
 
+import numpy as np
+import torch
 from cityscapesscripts.helpers.labels import name2label
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
@@ -9,9 +11,19 @@ from mmengine.logging import MMLogger
 from ...errors import CitymaskError
 from ...fileio import dump_json_atomic
 from ...visualization import plot_class_ap
-from ..cityscapes_instance import (crop_masks, evaluate_matches, format_table,
+from ..cityscapes_instance import (evaluate_matches, format_table,
                                    match_frames, summarize)
+from ..crops import crop_masks, crop_masks_tensor
 from ..results_format import GT_SUFFIX, frame_key, write_frame
+
+
+def _crops(masks) -> list:
+    # GPU masks: boxes found on the device, only the crops copied
+    if isinstance(masks, torch.Tensor) and masks.device.type != 'cpu':
+        return crop_masks_tensor(masks)
+    if isinstance(masks, torch.Tensor):
+        masks = masks.numpy()
+    return crop_masks(np.asarray(masks))
 
 
 @METRICS.register_module()
@@ -88,7 +100,7 @@ class CityscapesInstanceMetric(BaseMetric):
                 label_ids=[name2label[classes[int(i)]].id
                            for i in pred['labels'].cpu().numpy()],
                 scores=scores.cpu().numpy().astype(float).tolist(),
-                masks=crop_masks(pred['masks'].cpu().numpy())))
+                masks=_crops(pred['masks'])))
 
     def compute_metrics(self, results: list) -> dict:
         logger = MMLogger.get_current_instance()
