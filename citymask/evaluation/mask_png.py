@@ -89,6 +89,8 @@ def _decode_grey(data: bytes
     (width, height, depth, colour, _, _, interlace), stream = parsed
     if colour != 0 or depth not in (1, 8) or interlace != 0 or not width:
         return None
+    if width * height > (Image.MAX_IMAGE_PIXELS or float('inf')):
+        return None  # PIL refuses decompression bombs with a clear error
     row_bytes = (width * depth + 7) // 8
     size = height * (row_bytes + 1)
     try:  # a buffer one byte larger than the image: no regrowing copies
@@ -127,12 +129,11 @@ def _unfilter_band(filters: np.ndarray, filtered: np.ndarray
         return None
     y0, last = int(nonzero[0]), int(nonzero[-1])
     cols = np.flatnonzero(np.bitwise_or.reduce(filtered[y0:last + 1], axis=0))
-    x0 = int(cols[0])
-    for x1 in (int(cols[-1]) + 1, filtered.shape[1]):
-        out = _unfilter_rows(filters, filtered[:, x0:x1], y0, last)
-        if x1 == filtered.shape[1] or not out[:, -1].any():
-            return y0, x0, out  # nothing spills right of the band
-    raise AssertionError('unreachable')
+    x0, x1 = int(cols[0]), int(cols[-1]) + 1
+    out = _unfilter_rows(filters, filtered[:, x0:x1], y0, last)
+    if x1 < filtered.shape[1] and out[:, -1].any():  # spills to the right
+        out = _unfilter_rows(filters, filtered[:, x0:], y0, last)
+    return y0, x0, out
 
 
 def _unfilter_rows(filters: np.ndarray, filtered: np.ndarray, y0: int,

@@ -50,13 +50,17 @@ def _png(img, depth=8, filters=None):
         raw += _filter_row(f, row, prior)
         prior = row
 
+    return _file(w, h, depth, zlib.compress(raw))
+
+
+def _file(w, h, depth, idat):
     def chunk(kind, body):
         return (struct.pack('>I', len(body)) + kind + body +
                 struct.pack('>I', zlib.crc32(kind + body)))
 
     return (b'\x89PNG\r\n\x1a\n' +
             chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, depth, 0, 0, 0, 0))
-            + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+            + chunk(b'IDAT', idat) + chunk(b'IEND', b''))
 
 
 def _masks():
@@ -205,6 +209,11 @@ def test_broken_files_name_the_file(tmp_path):
             read_mask_crop(str(path))
     with pytest.raises(CitymaskError, match='missing.png'):
         read_mask_crop(str(tmp_path / 'missing.png'))
+    # a header claiming 60000x60000 pixels: refused before any allocation
+    bomb = _file(60000, 60000, 8, zlib.compress(b'\0' * 60001))
+    (tmp_path / 'bomb.png').write_bytes(bomb)
+    with pytest.raises(CitymaskError, match='bomb.png.*exceeds limit'):
+        read_mask_crop(str(tmp_path / 'bomb.png'))
 
 
 def test_png_bytes_decode_like_pil():
