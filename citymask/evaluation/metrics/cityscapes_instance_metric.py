@@ -1,7 +1,6 @@
 import os.path as osp
 from typing import Optional, Sequence
 
-import numpy as np
 import torch
 from cityscapesscripts.helpers.labels import name2label
 from mmdet.registry import METRICS
@@ -18,12 +17,11 @@ from ..results_format import GT_SUFFIX, frame_key, write_frame
 
 
 def _crops(masks) -> list:
-    # GPU masks: boxes found on the device, only the crops copied
-    if isinstance(masks, torch.Tensor) and masks.device.type != 'cpu':
-        return crop_masks_tensor(masks)
     if isinstance(masks, torch.Tensor):
+        if masks.device.type != 'cpu':  # boxes found there, crops copied
+            return crop_masks_tensor(masks)
         masks = masks.numpy()
-    return crop_masks(np.asarray(masks))
+    return crop_masks(masks)
 
 
 @METRICS.register_module()
