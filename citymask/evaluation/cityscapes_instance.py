@@ -57,8 +57,8 @@ DISTANCE_CONFS = [-float('inf'), 0.5, 0.5]
 def read_gt(path: str) -> np.ndarray:
     """``*_gtFine_instanceIds.png`` as a uint16 array (what it holds).
 
-    Decoded with pyspng (libspng), about 1.5x faster than OpenCV on these
-    16-bit files; PIL reads what it can't.
+    Decoded with pyspng (libspng): 3.8 vs 4.4 ms with OpenCV for a
+    2048x1024 file here; PIL reads what it can't.
     """
     try:
         with open(path, 'rb') as f:
