@@ -5,15 +5,45 @@ functions, which follow mmdet's tools (same flags, same meaning) and add
 what a Cityscapes user needs: ``data_root`` overrides that reach every
 path, data checks that name the converter command, and the test split.
 """
+import argparse
 import glob
 import os
 import os.path as osp
 from typing import Any, Optional
 
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
 
 from .errors import CitymaskError
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options``, ``--launcher`` and ``--local-rank``: the flags
+    mmdet's train and test tools share."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value '
+                        '(e.g. data_root=/data/cityscapes/)')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, and give mmengine the rank ``torch.distributed.launch``
+    passes as a flag (``torchrun`` sets ``LOCAL_RANK`` itself)."""
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def end_distributed() -> None:
+    """Leave a distributed run in step: all ranks reach a barrier, then the
+    process group is closed. Without it a gloo rank can abort (SIGABRT) at
+    exit when its peer has already gone."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _replace_prefix(node: Any, old: str, new: str) -> Any:

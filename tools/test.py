@@ -4,12 +4,10 @@ chart), COCO-style AP, or a benchmark-server submission (--format-only).
 Same flags as mmdet's tools/test.py, plus --split test.
 """
 import argparse
-import os
 
-from mmengine.config import DictAction
-
-from citymask.config import (check_checkpoint, check_data, check_work_dir,
-                             load_config, setup_test)
+from citymask.config import (add_common_args, check_checkpoint, check_data,
+                             check_work_dir, end_distributed, load_config,
+                             parse_tool_args, setup_test)
 from citymask.errors import exit_on_error
 
 
@@ -28,14 +26,8 @@ def parse_args():
     parser.add_argument('--outfile-prefix',
                         help='folder for --format-only results (a .zip of '
                         'it is written next to it)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return parse_tool_args(parser)
 
 
 @exit_on_error
@@ -58,6 +50,7 @@ def main():
     if args.format_only and get_rank() == 0:
         print(f'submission: {zip_results(args.outfile_prefix)} (upload to '
               'the Cityscapes benchmark server)')
+    end_distributed()
 
 
 if __name__ == '__main__':

@@ -3,13 +3,11 @@
 Same flags as mmdet's tools/train.py. Multi-GPU: tools/dist_train.sh.
 """
 import argparse
-import os
 import pickle
 
-from mmengine.config import DictAction
-
-from citymask.config import (check_data, check_loadable, check_work_dir,
-                             load_config, setup_train)
+from citymask.config import (add_common_args, check_data, check_loadable,
+                             check_work_dir, end_distributed, load_config,
+                             parse_tool_args, setup_train)
 from citymask.errors import CitymaskError, exit_on_error
 
 
@@ -18,7 +16,7 @@ def parse_args():
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (bf16 on CPU)')
+                        help='automatic mixed precision (needs a GPU)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr to the real batch size '
                         '(configs are for 8 images per iteration)')
@@ -26,15 +24,8 @@ def parse_args():
         '--resume', nargs='?', type=str, const='auto',
         help='resume from CHECKPOINT, or without a value from the latest '
         'checkpoint in the work dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value '
-                        '(e.g. data_root=/data/cityscapes/)')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return parse_tool_args(parser)
 
 
 @exit_on_error
@@ -57,6 +48,7 @@ def main():
         raise CitymaskError(
             'refused to load a checkpoint that could run code: '
             f'{str(e).strip().splitlines()[-1][:200]}') from None
+    end_distributed()
 
 
 if __name__ == '__main__':

@@ -1,5 +1,5 @@
-"""tools/train.py, tools/test.py and tools/dist_train.sh as users run them,
-on generated mini-Cityscapes with the mini config."""
+"""tools/train.py, tools/test.py, tools/dist_train.sh and tools/dist_test.sh
+as users run them, on generated mini-Cityscapes with the mini config."""
 import glob
 import json
 import os
@@ -147,6 +147,28 @@ def test_dist_train_two_processes_on_cpu(mini_data, tmp_path):
     assert 'Iter(train) [4/4]' in out
     ckpts = glob.glob(str(work / 'iter_*.pth'))
     assert [osp.basename(p) for p in ckpts] == ['iter_4.pth']
+
+
+def test_dist_test_two_processes_gives_the_single_process_ap(
+        mini_data, trained, tmp_path):
+    _, data = mini_data
+    single = _test_ap(trained, data, str(tmp_path / 'single'))
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()))
+    res = subprocess.run(
+        ['bash', 'tools/dist_test.sh', CFG, trained, '2', '--work-dir',
+         str(tmp_path / 'dist'), '--cfg-options', f'data_root={data}',
+         'test_dataloader.num_workers=0',
+         'test_dataloader.persistent_workers=False'],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert 'Distributed launcher: pytorch' in out and 'GPU number: 2' in out
+    with open(tmp_path / 'dist' / 'cityscapes' /
+              'resultInstanceLevelSemanticLabeling.json') as f:
+        dist = json.load(f)['averages']
+    assert single['allAp'] > 0
+    assert dist['allAp'] == pytest.approx(single['allAp'], abs=1e-12)
+    assert dist['allAp50%'] == pytest.approx(single['allAp50%'], abs=1e-12)
 
 
 def test_dist_train_refuses_more_gpus_than_present(monkeypatch):
