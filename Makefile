@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.citymask-setup
 PYTEST_ARGS ?=
+# numpy series to install instead of the newest (e.g. `make test NUMPY=1.26
+# VENV=.venv-np126` proves the numpy 1.x support)
+NUMPY ?=
+NUMPY_PIN := $(if $(NUMPY),"numpy==$(NUMPY).*",)
 
 .PHONY: setup test demo lint clean-venv
 
@@ -17,7 +21,7 @@ setup: $(STAMP)
 $(STAMP): requirements/*.txt setup.cfg setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements/build.txt
+	$(PIP) install -q -r requirements/build.txt $(NUMPY_PIN)
 	if ! $(PY) -c "import mmcv.ops" 2>/dev/null || \
 	   ! $(PIP) show mmcv 2>/dev/null | grep -q '^Version: 2.1.0$$'; then \
 	  if command -v nvcc >/dev/null && $(PY) -c "import torch,sys; sys.exit(torch.version.cuda is None)"; then \
@@ -26,7 +30,7 @@ $(STAMP): requirements/*.txt setup.cfg setup.py
 	    -c requirements/runtime.txt mmcv==2.1.0; \
 	fi
 	$(PIP) install -q -r requirements/runtime.txt -r requirements/mminstall.txt \
-	  -r requirements/tests.txt
+	  -r requirements/tests.txt $(NUMPY_PIN)
 	$(PIP) install -q --no-build-isolation --no-deps -e .
 	$(PY) -c "import citymask, mmdet, mmcv; from mmcv.ops import RoIAlign, nms"
 	touch $(STAMP)

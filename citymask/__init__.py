@@ -1,20 +1,18 @@
 """citymask: Mask R-CNN R-50-FPN on Cityscapes, as an MMDetection 3.x project.
 
-Importing the package applies the pinned stack's workarounds
+Importing ``citymask`` is light (no torch, no mmengine). Importing
+:mod:`citymask.register` applies the stack's workarounds
 (:mod:`citymask.compat`) and registers citymask's modules in mmdet's
-registries, which is what ``custom_imports = dict(imports=['citymask'])``
-in the configs relies on.
+registries; the configs do that through
+``custom_imports = dict(imports=['citymask.register'])``.
 """
-from . import compat
+from ._lazy import lazy_exports
+from .version import __version__
 
-compat.apply()
-
-from .datasets import LoadCityscapesImage  # noqa: E402
-from .evaluation import CityscapesInstanceMetric  # noqa: E402
-from .hooks import CocoToCityscapesHook, FiniteLossHook  # noqa: E402
-from .version import __version__  # noqa: E402
-
-__all__ = [
-    '__version__', 'CityscapesInstanceMetric', 'CocoToCityscapesHook',
-    'FiniteLossHook', 'LoadCityscapesImage'
-]
+_EXPORTS = {
+    name: '.register'
+    for name in ('CityscapesInstanceMetric', 'CocoToCityscapesHook',
+                 'FiniteLossHook', 'LoadCityscapesImage')
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ['__version__', *_EXPORTS]

@@ -1,23 +1,77 @@
-"""The one table of Cityscapes thing classes and their COCO counterparts.
+"""Cityscapes facts in one place: classes, label ids, files, instance ids.
 
-Order is mmdet's ``CityscapesDataset.METAINFO['classes']`` order; the
+Class order is mmdet's ``CityscapesDataset.METAINFO['classes']``; the
 category id of each class is its Cityscapes label id (24..33 without the
 ignored caravan 29 / trailer 30), as in ``instancesonly_filtered_*.json``.
+Label ids and void ids come from cityscapesscripts' own label table
+(``tests/test_classes.py`` checks every fact here against cityscapesscripts
+and mmdet).
 """
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union
 
-# (name, Cityscapes label id, COCO class index in the 80-class order or None)
-CITYSCAPES_COCO_TABLE: Tuple[Tuple[str, int, Optional[int]], ...] = (
-    ('person', 24, 0),
-    ('rider', 25, None),  # COCO has no rider class
-    ('car', 26, 2),
-    ('truck', 27, 7),
-    ('bus', 28, 5),
-    ('train', 31, 6),
-    ('motorcycle', 32, 3),
-    ('bicycle', 33, 1),
+import numpy as np
+from cityscapesscripts.helpers.labels import labels as _CS_LABELS
+
+# COCO's 80 thing classes in mmdet's ``CocoDataset.METAINFO`` order (the
+# row order of a COCO Mask R-CNN's heads, background last in mmdet).
+COCO_CLASSES: Tuple[str, ...] = (
+    'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train',
+    'truck', 'boat', 'traffic light', 'fire hydrant', 'stop sign',
+    'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse', 'sheep', 'cow',
+    'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella', 'handbag',
+    'tie', 'suitcase', 'frisbee', 'skis', 'snowboard', 'sports ball', 'kite',
+    'baseball bat', 'baseball glove', 'skateboard', 'surfboard',
+    'tennis racket', 'bottle', 'wine glass', 'cup', 'fork', 'knife', 'spoon',
+    'bowl', 'banana', 'apple', 'sandwich', 'orange', 'broccoli', 'carrot',
+    'hot dog', 'pizza', 'donut', 'cake', 'chair', 'couch', 'potted plant',
+    'bed', 'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote',
+    'keyboard', 'cell phone', 'microwave', 'oven', 'toaster', 'sink',
+    'refrigerator', 'book', 'clock', 'vase', 'scissors', 'teddy bear',
+    'hair drier', 'toothbrush')
+
+# (Cityscapes class, Cityscapes label id, the COCO class its head rows come
+# from in surgery, or None: COCO has no rider)
+CITYSCAPES_COCO_TABLE: Tuple[Tuple[str, int, Optional[str]], ...] = (
+    ('person', 24, 'person'),
+    ('rider', 25, None),
+    ('car', 26, 'car'),
+    ('truck', 27, 'truck'),
+    ('bus', 28, 'bus'),
+    ('train', 31, 'train'),
+    ('motorcycle', 32, 'motorcycle'),
+    ('bicycle', 33, 'bicycle'),
 )
 
 CLASSES: Tuple[str, ...] = tuple(row[0] for row in CITYSCAPES_COCO_TABLE)
 LABEL_IDS: Tuple[int, ...] = tuple(row[1] for row in CITYSCAPES_COCO_TABLE)
-LABEL_ID_TO_CLASS: Dict[int, str] = dict(zip(LABEL_IDS, CLASSES))
+NAME_TO_LABEL_ID: Dict[str, int] = dict(zip(CLASSES, LABEL_IDS))
+# COCO row (80-class index) feeding each Cityscapes class; None = no source
+COCO_INDEX: Tuple[Optional[int], ...] = tuple(
+    None if coco is None else COCO_CLASSES.index(coco)
+    for _, _, coco in CITYSCAPES_COCO_TABLE)
+
+# Label ids the official evaluator treats as void (``ignoreInEval``; the
+# ``license plate`` label has id -1 and never appears in a PNG).
+VOID_IDS: Tuple[int, ...] = tuple(
+    lb.id for lb in _CS_LABELS if lb.ignoreInEval and lb.id >= 0)
+
+# File name endings of a Cityscapes frame ``CITY_SEQ_FRAME``.
+IMG_SUFFIX = '_leftImg8bit.png'
+POLYGONS_SUFFIX = '_gtFine_polygons.json'
+INSTANCE_IDS_SUFFIX = '_gtFine_instanceIds.png'
+LABEL_IDS_SUFFIX = '_gtFine_labelIds.png'
+
+# In ``*_instanceIds.png`` an instance is ``label_id * 1000 + k``; pixels of
+# a class without instances (and of ``*group`` regions) hold the label id.
+INSTANCE_ID_FACTOR = 1000
+
+IntOrArray = Union[int, np.ndarray]
+
+
+def label_of_instance_id(ids: IntOrArray) -> IntOrArray:
+    """The Cityscapes label id of instance-id image values (int or array).
+    """
+    if isinstance(ids, np.ndarray):
+        return np.where(ids >= INSTANCE_ID_FACTOR, ids // INSTANCE_ID_FACTOR,
+                        ids)
+    return ids // INSTANCE_ID_FACTOR if ids >= INSTANCE_ID_FACTOR else ids

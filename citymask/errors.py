@@ -1,33 +1,31 @@
-"""The error type for problems a user can fix, and how tools report it."""
-import functools
-import sys
-from typing import Callable
+"""Every error type citymask raises for a problem the user can fix.
+
+Tools print these as one line (no traceback) and exit non-zero; see
+:func:`citymask.cli.exit_on_error`.
+"""
 
 
 class CitymaskError(Exception):
     """A problem with the user's input: the message says what and what to do.
-
-    Tools print it as one line (no traceback) and exit non-zero.
     """
 
 
-def exit_on_error(main: Callable) -> Callable:
-    """Decorate a tool's ``main`` so a :class:`CitymaskError` becomes one
-    ``error: ...`` line on stderr and exit status 2."""
+class CheckpointError(CitymaskError):
+    """A file that is not a checkpoint citymask can (or may) read."""
 
-    @functools.wraps(main)
-    def wrapper(*args, **kwargs):
-        try:
-            return main(*args, **kwargs)
-        except CitymaskError as e:
-            message = str(e).strip()
-            if 'Traceback' in message:
-                # re-raised from a dataloader worker: keep the worker's line
-                message = message.splitlines()[-1].split('Error: ', 1)[-1]
-            print(f'error: {message}', file=sys.stderr)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            print('interrupted', file=sys.stderr)
-            sys.exit(130)
 
-    return wrapper
+class ConversionError(CitymaskError):
+    """Input that is not a valid Cityscapes tree; the message names the file.
+    """
+
+
+def one_line(error: BaseException) -> str:
+    """The one line a tool prints for ``error``.
+
+    An error re-raised from a dataloader worker carries the worker's whole
+    traceback in its message; only the worker's own message is kept.
+    """
+    message = str(error).strip()
+    if 'Traceback' in message:
+        message = message.splitlines()[-1].split('Error: ', 1)[-1]
+    return message

@@ -17,10 +17,29 @@ def _offline():
     yield
 
 
+def shared_rows():
+    """``(Cityscapes row, COCO row)`` of the classes both datasets have,
+    matched by name in mmdet's own dataset class lists: an independent
+    reference for citymask's Cityscapes-COCO table."""
+    from mmdet.datasets import CityscapesDataset, CocoDataset
+    coco = CocoDataset.METAINFO['classes']
+    return [(i, coco.index(name))
+            for i, name in enumerate(CityscapesDataset.METAINFO['classes'])
+            if name in coco]
+
+
+def tool_env(**extra):
+    """The caller's environment with the repo on ``PYTHONPATH`` (extended,
+    never replaced: packages may come from ``PYTHONPATH`` too)."""
+    path = os.environ.get('PYTHONPATH')
+    return dict(os.environ, **extra,
+                PYTHONPATH=REPO + (os.pathsep + path if path else ''))
+
+
 def run_tool(*args, **kwargs):
     """Run a repo tool the way a user would: ``python tools/...``."""
     import subprocess
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = tool_env()
     return subprocess.run([sys.executable, *args], cwd=kwargs.pop('cwd', REPO),
                           env=env, capture_output=True, text=True, **kwargs)
 
@@ -28,7 +47,7 @@ def run_tool(*args, **kwargs):
 @pytest.fixture(scope='session')
 def mini_cityscapes(tmp_path_factory):
     """A generated Cityscapes tree at the real 2048x1024 resolution."""
-    from citymask.data.synthetic import make_mini_cityscapes
+    from citymask.testing.mini_cityscapes import make_mini_cityscapes
     root = tmp_path_factory.mktemp('cityscapes')
     make_mini_cityscapes(str(root), dict(train=10, val=5, test=2), seed=0)
     return str(root)
@@ -38,7 +57,7 @@ def mini_cityscapes(tmp_path_factory):
 def mini_coco(mini_cityscapes, tmp_path_factory):
     """The mini tree converted with both mask formats: {format: {split: path}}.
     """
-    from citymask.data.cityscapes_converter import convert_cityscapes
+    from citymask.datasets.cityscapes_converter import convert_cityscapes
     out = {}
     for fmt in ('polygon', 'rle'):
         out_dir = tmp_path_factory.mktemp(f'ann_{fmt}')
@@ -54,7 +73,7 @@ def build_model(config, num_classes=None):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    import citymask  # noqa: F401
+    import citymask.register  # noqa: F401
     cfg = Config.fromfile(osp.join(CONFIGS, config))
     if num_classes is not None:
         cfg.model.roi_head.bbox_head.num_classes = num_classes

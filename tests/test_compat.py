@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
 from torch.utils.data import Dataset
 
-import citymask  # noqa: F401  (applies the allow-list)
+import citymask.register  # noqa: F401  (applies the allow-list)
 
 
 class ToyModel(BaseModel):
@@ -119,7 +119,7 @@ def test_runner_resume_restores_iter_optimizer_and_lr(tmp_path):
     saved = torch.load(tmp_path / 'run' / 'iter_2.pth')  # weights-only
     assert saved['meta']['iter'] == 2
     # and in a fresh interpreter, as tools/test.py or a resumed job loads it
-    code = ('import citymask, torch; c = torch.load({!r}); '
+    code = ('import citymask.register, torch; c = torch.load({!r}); '
             'print(c["meta"]["iter"], sorted(c["message_hub"]))'
             ).format(str(tmp_path / 'run' / 'iter_2.pth'))
     out = subprocess.run([sys.executable, '-c', code], capture_output=True,

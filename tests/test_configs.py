@@ -56,7 +56,7 @@ def test_data_and_model(name):
     types = [e.type for e in cfg.val_evaluator]
     assert types == ['CityscapesInstanceMetric', 'CocoMetric']
     assert cfg.default_hooks.checkpoint.save_best == 'cityscapes/mAP'
-    assert 'citymask' in cfg.custom_imports.imports
+    assert 'citymask.register' in cfg.custom_imports.imports
 
 
 def test_finetune_loads_coco_with_surgery():
@@ -71,12 +71,12 @@ def test_finetune_loads_coco_with_surgery():
 
 
 def test_caffe_variants():
-    mbm = _cfg('mask-rcnn_r50-caffe_fpn_cityscapes_ft-maskrcnn-benchmark.py')
+    mbm = _cfg('maskrcnn_r50_caffe_fpn_cityscapes_ft_maskrcnn_benchmark.py')
     assert mbm.model.backbone.style == 'caffe'
     assert mbm.model.data_preprocessor.bgr_to_rgb is False
     assert mbm.model.data_preprocessor.std == [1.0, 1.0, 1.0]
     assert mbm.model.roi_head.bbox_roi_extractor.roi_layer.aligned is False
-    d2 = _cfg('mask-rcnn_r50-caffe_fpn_cityscapes_ft-detectron2.py')
+    d2 = _cfg('maskrcnn_r50_caffe_fpn_cityscapes_ft_detectron2.py')
     assert d2.model.data_preprocessor.mean == [103.530, 116.280, 123.675]
     assert d2.model.roi_head.mask_roi_extractor.roi_layer.aligned is True
     assert _multistep(d2).milestones == [3000]

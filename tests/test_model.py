@@ -7,7 +7,7 @@ from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-import citymask  # noqa: F401
+import citymask.register  # noqa: F401
 from .conftest import CONFIGS
 
 

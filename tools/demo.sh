@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 OUT=${DEMO_DIR:-work_dirs/demo}
 DATA=$OUT/mini_cityscapes
-CFG=configs/mini/mask-rcnn_r18_fpn_mini-cityscapes.py
+CFG=configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 
 run() { printf '\n\033[1m+ %s\033[0m\n' "$*"; "$@"; }

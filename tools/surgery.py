@@ -10,7 +10,7 @@ Example:
 """
 import argparse
 
-from citymask.errors import exit_on_error
+from citymask.cli import exit_on_error
 from citymask.surgery import FORMATS, RIDER_INITS, convert_file, mapping_table
 
 

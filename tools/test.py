@@ -5,10 +5,11 @@ Same flags as mmdet's tools/test.py, plus --split test.
 """
 import argparse
 
-from citymask.config import (add_common_args, check_checkpoint, check_data,
-                             check_work_dir, end_distributed, load_config,
-                             parse_tool_args, setup_test)
-from citymask.errors import exit_on_error
+from citymask.cli import (add_common_args, end_distributed, exit_on_error,
+                          parse_tool_args)
+from citymask.config import load_config
+from citymask.preflight import check_checkpoint, check_data, check_work_dir
+from citymask.runner_setup import setup_test
 
 
 def parse_args():
@@ -34,13 +35,16 @@ def parse_args():
 def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options)
-    cfg = setup_test(cfg, args.config, args.checkpoint, args.work_dir,
-                     args.out, args.show_dir, args.format_only,
-                     args.outfile_prefix, args.split, args.launcher)
+    cfg = setup_test(cfg, args.config, args.checkpoint,
+                     work_dir=args.work_dir, out=args.out,
+                     show_dir=args.show_dir, format_only=args.format_only,
+                     outfile_prefix=args.outfile_prefix, split=args.split,
+                     launcher=args.launcher)
     check_data(cfg, 'test_dataloader')
     check_work_dir(cfg.work_dir)
     check_checkpoint(cfg, args.checkpoint)
 
+    import citymask.register  # noqa: F401  (stack fixes, citymask modules)
     from mmengine.dist import get_rank
     from mmengine.runner import Runner
 

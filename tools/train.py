@@ -5,10 +5,12 @@ Same flags as mmdet's tools/train.py. Multi-GPU: tools/dist_train.sh.
 import argparse
 import pickle
 
-from citymask.config import (add_common_args, check_data, check_loadable,
-                             check_work_dir, end_distributed, load_config,
-                             parse_tool_args, setup_train)
-from citymask.errors import CitymaskError, exit_on_error
+from citymask.cli import (add_common_args, end_distributed, exit_on_error,
+                          parse_tool_args)
+from citymask.config import load_config
+from citymask.errors import CitymaskError
+from citymask.preflight import check_data, check_loadable, check_work_dir
+from citymask.runner_setup import setup_train
 
 
 def parse_args():
@@ -32,12 +34,14 @@ def parse_args():
 def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options)
-    cfg = setup_train(cfg, args.config, args.work_dir, args.amp,
-                      args.auto_scale_lr, args.resume, args.launcher)
+    cfg = setup_train(cfg, args.config, work_dir=args.work_dir,
+                      amp=args.amp, auto_scale_lr=args.auto_scale_lr,
+                      resume=args.resume, launcher=args.launcher)
     check_data(cfg, 'train_dataloader', 'val_dataloader')
     check_work_dir(cfg.work_dir)
     check_loadable(cfg.get('load_from'))
 
+    import citymask.register  # noqa: F401  (stack fixes, citymask modules)
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     runner = (Runner.from_cfg(cfg)

@@ -1,3 +1,10 @@
-from .transforms import LoadCityscapesImage
+"""Cityscapes data: the raw-tree converter and the image loading transform.
+"""
+from .._lazy import lazy_exports
 
-__all__ = ['LoadCityscapesImage']
+_EXPORTS = {
+    'LoadCityscapesImage': '.transforms',
+    'convert_cityscapes': '.cityscapes_converter',
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = list(_EXPORTS)

@@ -1,5 +1,12 @@
-from .cityscapes_instance import evaluate, format_table, summarize
-from .metrics import CityscapesInstanceMetric
+"""Official Cityscapes instance AP, exact and fast: the evaluator, the
+results format and the mmengine metric."""
+from .._lazy import lazy_exports
 
-__all__ = ['CityscapesInstanceMetric', 'evaluate', 'format_table',
-           'summarize']
+_EXPORTS = {
+    'evaluate': '.cityscapes_instance',
+    'format_table': '.cityscapes_instance',
+    'summarize': '.cityscapes_instance',
+    'CityscapesInstanceMetric': '.metrics',
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = list(_EXPORTS)

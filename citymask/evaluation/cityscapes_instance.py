@@ -31,21 +31,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 import pyspng
-from cityscapesscripts.helpers.labels import labels
 from PIL import Image
 
+from ..classes import (CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS,
+                       label_of_instance_id)
 from ..errors import CitymaskError
 from .crops import CropMask, crop_masks, decode_crop
 from .mask_png import read_mask_crop, read_pred_mask
 
-# Evaluated labels in the official order, and the void ids.
-INST_LABELS: List[str] = [
-    lb.name for lb in labels if lb.hasInstances and not lb.ignoreInEval
-]
-INST_LABEL_IDS: List[int] = [
-    lb.id for lb in labels if lb.hasInstances and not lb.ignoreInEval
-]
-VOID_IDS: List[int] = [lb.id for lb in labels if lb.ignoreInEval]
 OVERLAPS = np.arange(0.5, 1., 0.05)
 MIN_REGION_SIZE = 100
 # the official script's distance settings (distances unavailable: 1st only)
@@ -110,22 +103,22 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
     # and is about 2x faster than np.bincount, which first casts to int64
     counts = _hist(gt, 65536)
     ids = np.flatnonzero(counts)
-    id_labels = np.where(ids >= 1000, ids // 1000, ids)
-    keep = np.isin(id_labels, INST_LABEL_IDS)
+    id_labels = label_of_instance_id(ids)
+    keep = np.isin(id_labels, LABEL_IDS)
     gt_ids, gt_labels = ids[keep], id_labels[keep]
     n = len(gt_ids)
     # codes: 0..n-1 instance, n void, n + 1 anything else
     # (8-bit codes when they fit: calcHist is 3x faster on them)
     lut = np.full(65536, n + 1, dtype=np.uint8 if n + 2 <= 256 else np.uint16)
     lut[gt_ids] = np.arange(n)
-    lut[[v for v in VOID_IDS if v >= 0]] = n  # never an instance id
+    lut[list(VOID_IDS)] = n  # never an instance id
     codes = np.take(lut, gt)
     gts = np.stack([gt_ids, gt_labels, counts[gt_ids]], 1).astype(np.int64)
 
     preds, inter = [], []
     for label_id, score, mask in zip(label_ids, scores, masks):
         label_id = int(label_id)
-        if label_id not in INST_LABEL_IDS or mask is None:
+        if label_id not in LABEL_IDS or mask is None:
             continue
         x0, y0, crop = decode_crop(mask)
         h, w = crop.shape
@@ -191,8 +184,8 @@ def evaluate_matches(matches: Sequence[dict]) -> np.ndarray:
     # per label: every evaluated GT instance as the (IoU, score) of the
     # predictions touching it, in prediction order; every prediction as
     # (score, best IoU with a GT of its label, ignored fraction)
-    gt_lists: Dict[int, List[list]] = {lab: [] for lab in INST_LABEL_IDS}
-    pred_lists: Dict[int, List[tuple]] = {lab: [] for lab in INST_LABEL_IDS}
+    gt_lists: Dict[int, List[list]] = {lab: [] for lab in LABEL_IDS}
+    pred_lists: Dict[int, List[tuple]] = {lab: [] for lab in LABEL_IDS}
     for m in matches:
         gts, preds = m['gt'], m['pred']
         gt_preds: Dict[int, list] = {}
@@ -201,13 +194,13 @@ def evaluate_matches(matches: Sequence[dict]) -> np.ndarray:
             gt_preds.setdefault(g, []).append((p, inter))
             pred_gts.setdefault(p, []).append((g, inter))
         for g, (inst, label, size) in enumerate(gts.tolist()):
-            if inst < 1000 or size < MIN_REGION_SIZE:
+            if inst < INSTANCE_ID_FACTOR or size < MIN_REGION_SIZE:
                 continue  # group regions and tiny instances are ignored
             gt_lists[label].append(
                 [(float(inter) / (size + preds[p][2] - inter), preds[p][1])
                  for p, inter in sorted(gt_preds.get(g, ()))])
         sizes = gts[:, 2].tolist()
-        ignorable = [inst < 1000 for inst in gts[:, 0].tolist()]
+        ignorable = [inst < INSTANCE_ID_FACTOR for inst in gts[:, 0].tolist()]
         for p, (label, conf, pixels, void) in enumerate(preds):
             touched = pred_gts.get(p, ())
             best = max((float(inter) / (sizes[g] + pixels - inter)
@@ -218,8 +211,8 @@ def evaluate_matches(matches: Sequence[dict]) -> np.ndarray:
                                     (sizes[g] < MIN_REGION_SIZE))
             pred_lists[label].append((conf, best, float(ignored) / pixels))
 
-    ap = np.zeros((1, len(INST_LABELS), len(OVERLAPS)))
-    for li, label_id in enumerate(INST_LABEL_IDS):
+    ap = np.zeros((1, len(CLASSES), len(OVERLAPS)))
+    for li, label_id in enumerate(LABEL_IDS):
         gt_list, pred_list = gt_lists[label_id], pred_lists[label_id]
         if not gt_list:
             ap[0, li] = float('nan')
@@ -267,7 +260,7 @@ def summarize(ap: np.ndarray) -> dict:
             'classes': {
                 name: {'ap': float(np.average(ap[0, i])),
                        'ap50%': float(np.average(ap[0, i, o50]))}
-                for i, name in enumerate(INST_LABELS)
+                for i, name in enumerate(CLASSES)
             }
         }
     return {
@@ -276,7 +269,7 @@ def summarize(ap: np.ndarray) -> dict:
         'minRegionSizes': MIN_REGION_SIZES,
         'distanceThresholds': DISTANCE_THS,
         'minStereoDensities': DISTANCE_CONFS,
-        'instLabels': INST_LABELS,
+        'instLabels': CLASSES,
         'resultApMatrix': ap.tolist(),
     }
 
@@ -286,7 +279,7 @@ def format_table(result: dict) -> str:
     from terminaltables import AsciiTable
     avg = result['averages']
     rows = [['class', 'AP', 'AP50']]
-    for name in INST_LABELS:
+    for name in CLASSES:
         c = avg['classes'][name]
         rows.append([name, f'{100 * c["ap"]:.1f}', f'{100 * c["ap50%"]:.1f}'])
     rows.append(['average', f'{100 * avg["allAp"]:.1f}',
@@ -302,7 +295,7 @@ def _match_task(task) -> dict:
     if masks and isinstance(masks[0], str):
         # official results format: PNG paths; like the official script,
         # only masks of evaluated labels are decoded
-        masks = [_read_mask(p, gt.shape) if int(lab) in INST_LABEL_IDS
+        masks = [_read_mask(p, gt.shape) if int(lab) in LABEL_IDS
                  else None for lab, p in zip(label_ids, masks)]
     return match_image(gt, label_ids, scores, masks)
 
@@ -336,16 +329,3 @@ def match_frames(tasks: Sequence[tuple], nproc: int = 1) -> List[dict]:
 def evaluate(tasks: Sequence[tuple], nproc: int = 1) -> dict:
     """The official result (:func:`summarize`) of :func:`match_frames`."""
     return summarize(evaluate_matches(match_frames(tasks, nproc)))
-
-
-def label_id_of(name: str) -> int:
-    """Cityscapes label id of an evaluated class name."""
-    return INST_LABEL_IDS[INST_LABELS.index(name)]
-
-
-__all__ = [
-    'INST_LABELS', 'INST_LABEL_IDS', 'crop_masks', 'match_image',
-    'evaluate_matches', 'summarize', 'match_frames', 'evaluate',
-    'format_table', 'read_gt',
-    'read_pred_mask', 'label_id_of'
-]

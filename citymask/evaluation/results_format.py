@@ -13,12 +13,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..classes import INSTANCE_IDS_SUFFIX
 from ..errors import CitymaskError
 from ..fileio import atomic_path
-from .cityscapes_instance import CropMask, decode_crop
-
-GT_SUFFIX = '_gtFine_instanceIds.png'
-
+from .crops import CropMask, decode_crop
 
 def frame_key(path: str) -> str:
     """``city_seq_frame`` of a Cityscapes file name."""
@@ -33,11 +31,11 @@ def find_gt_files(gt_dir: str) -> List[str]:
     """Every ``*_gtFine_instanceIds.png`` under ``gt_dir``, sorted."""
     if not osp.isdir(gt_dir):
         raise CitymaskError(f'ground-truth folder {gt_dir} does not exist')
-    files = sorted(glob(osp.join(gt_dir, '**', '*' + GT_SUFFIX),
+    files = sorted(glob(osp.join(gt_dir, '**', '*' + INSTANCE_IDS_SUFFIX),
                         recursive=True))
     if not files:
         raise CitymaskError(
-            f'no *{GT_SUFFIX} under {gt_dir} (e.g. data/cityscapes/gtFine/val'
+            f'no *{INSTANCE_IDS_SUFFIX} under {gt_dir} (e.g. data/cityscapes/gtFine/val'
             '; the test split has no public ground truth)')
     return files
 

@@ -1,7 +1,8 @@
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 
-from ..surgery import CheckpointError, convert_checkpoint, mapping_table
+from ..errors import CheckpointError
+from ..surgery import convert_checkpoint, mapping_table
 
 
 @HOOKS.register_module()

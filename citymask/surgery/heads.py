@@ -16,18 +16,15 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from terminaltables import AsciiTable
 
-from ..classes import CITYSCAPES_COCO_TABLE
-from .safe_load import CheckpointError
+from ..classes import CITYSCAPES_COCO_TABLE, COCO_CLASSES, COCO_INDEX
+from ..errors import CheckpointError
 
 FC_CLS = 'roi_head.bbox_head.fc_cls'
 FC_REG = 'roi_head.bbox_head.fc_reg'
 MASK_LOGITS = 'roi_head.mask_head.conv_logits'
-NUM_COCO = 80
+NUM_COCO = len(COCO_CLASSES)
 NUM_CITYSCAPES = len(CITYSCAPES_COCO_TABLE)
 RIDER_INITS = ('random', 'person')
-
-COCO_NAMES = {0: 'person', 1: 'bicycle', 2: 'car', 3: 'motorcycle',
-              5: 'bus', 6: 'train', 7: 'truck'}
 
 
 def num_classes(state: Dict[str, torch.Tensor]) -> int:
@@ -42,10 +39,10 @@ def num_classes(state: Dict[str, torch.Tensor]) -> int:
 
 def _sources(rider_init: str) -> List[Optional[int]]:
     """COCO row feeding each Cityscapes class; None = fresh init."""
-    person = CITYSCAPES_COCO_TABLE[0][2]
+    person = COCO_CLASSES.index('person')
     return [coco if coco is not None else
             (person if rider_init == 'person' else None)
-            for _, _, coco in CITYSCAPES_COCO_TABLE]
+            for coco in COCO_INDEX]
 
 
 def mapping_table(rider_init: str = 'random') -> str:
@@ -54,7 +51,7 @@ def mapping_table(rider_init: str = 'random') -> str:
     for (name, label_id, coco), src in zip(CITYSCAPES_COCO_TABLE,
                                            _sources(rider_init)):
         if coco is not None:
-            how = f'{COCO_NAMES[coco]} (class {coco})'
+            how = f'{coco} (class {src})'
         elif src is not None:
             how = f'copy of person (class {src})'
         else:

@@ -25,8 +25,9 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
+from ..checkpoint import split_checkpoint, strip_prefix
+from ..errors import CheckpointError
 from .heads import num_classes
-from .safe_load import CheckpointError
 
 Rule = Tuple[str, Union[str, Callable[[re.Match], str], None]]
 
@@ -111,25 +112,6 @@ _MARKERS = {
     'maskrcnn-benchmark': 'roi_heads.box.predictor.cls_score.weight',
     'detectron2': 'roi_heads.box_predictor.cls_score.weight',
 }
-
-
-def split_checkpoint(ckpt: dict) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """The state dict of a checkpoint and the rest of it (meta, ...)."""
-    if not isinstance(ckpt, dict):
-        raise CheckpointError(
-            f'expected a checkpoint dict, got {type(ckpt).__name__}')
-    for key in ('state_dict', 'model'):
-        if isinstance(ckpt.get(key), dict):
-            rest = {k: v for k, v in ckpt.items() if k != key}
-            return ckpt[key], rest
-    return ckpt, {}
-
-
-def strip_prefix(state: Dict[str, torch.Tensor],
-                 prefix: str = 'module.') -> Dict[str, torch.Tensor]:
-    """Drop a DataParallel / DDP prefix from every key that has it."""
-    return {k[len(prefix):] if k.startswith(prefix) else k: v
-            for k, v in state.items()}
 
 
 def detect_format(state: Dict[str, torch.Tensor]) -> str:

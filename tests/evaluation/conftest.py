@@ -3,14 +3,14 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from citymask.data.synthetic import make_mini_cityscapes
-from citymask.evaluation.cityscapes_instance import (INST_LABEL_IDS,
-                                                     INST_LABELS, crop_masks,
+from citymask.testing.mini_cityscapes import make_mini_cityscapes
+from citymask.evaluation.cityscapes_instance import (LABEL_IDS,
+                                                     CLASSES, crop_masks,
                                                      read_gt)
-from citymask.evaluation.official import run_official
+from citymask.testing.official import run_official
 from citymask.evaluation.results_format import find_gt_files, write_frame
 
-NAMES = {**dict(zip(INST_LABEL_IDS, INST_LABELS)), 29: 'caravan'}
+NAMES = {**dict(zip(LABEL_IDS, CLASSES)), 29: 'caravan'}
 
 
 def official(gt_files, results_dir, work):
@@ -26,7 +26,7 @@ def assert_same(ours, theirs):
     for key in ('allAp', 'allAp50%'):
         assert ours['averages'][key] == pytest.approx(
             theirs['averages'][key], abs=1e-12, nan_ok=True)
-    for name in INST_LABELS:
+    for name in CLASSES:
         for key in ('ap', 'ap50%'):
             assert ours['averages']['classes'][name][key] == pytest.approx(
                 theirs['averages']['classes'][name][key], abs=1e-12,

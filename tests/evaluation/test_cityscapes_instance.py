@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 from citymask.evaluation import evaluate
-from citymask.evaluation.cityscapes_instance import INST_LABEL_IDS
+from citymask.evaluation.cityscapes_instance import LABEL_IDS
 from citymask.evaluation.results_format import read_results
-from citymask.evaluation.synthetic import make_predictions
+from citymask.testing.predictions import make_predictions
 from .conftest import assert_same, official, write_results
 
 
 def _things(gt):
     return [i for i in np.unique(gt) if i >= 1000
-            and i // 1000 in INST_LABEL_IDS]
+            and i // 1000 in LABEL_IDS]
 
 
 def _check(tmp_path, gt_files, make):

@@ -7,11 +7,9 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from citymask.classes import CITYSCAPES_COCO_TABLE
-from ..conftest import CONFIGS
+from ..conftest import CONFIGS, shared_rows
 
-SHARED = [(i, coco) for i, (_, _, coco) in enumerate(CITYSCAPES_COCO_TABLE)
-          if coco is not None]
+SHARED = shared_rows()
 
 
 def _runner(tmp_path, load_from, resume=False):

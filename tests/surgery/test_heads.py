@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from citymask.classes import CITYSCAPES_COCO_TABLE
-from citymask.surgery import CheckpointError, coco_to_cityscapes
+from citymask.errors import CheckpointError
+from citymask.surgery import coco_to_cityscapes
+from ..conftest import shared_rows
 
-SHARED = [(i, coco) for i, (_, _, coco) in enumerate(CITYSCAPES_COCO_TABLE)
-          if coco is not None]
+SHARED = shared_rows()
 RIDER = 1
 
 

@@ -5,18 +5,17 @@ import os.path as osp
 import pytest
 import torch
 
-from citymask.classes import CITYSCAPES_COCO_TABLE
-from citymask.surgery import CheckpointError, convert_checkpoint
-from ..conftest import REPO, build_model
+from citymask.errors import CheckpointError
+from citymask.surgery import convert_checkpoint
+from ..conftest import REPO, build_model, shared_rows
 from .foreign_layouts import (detectron2_pkl, detectron2_shapes,
                               maskrcnn_benchmark_checkpoint,
                               maskrcnn_benchmark_shapes)
 
-REFERENCE = osp.join(osp.dirname(REPO), 'shared', 'reference')
-SHARED = [(i, coco) for i, (_, _, coco) in enumerate(CITYSCAPES_COCO_TABLE)
-          if coco is not None]
-MBM_CFG = 'mask-rcnn_r50-caffe_fpn_cityscapes_ft-maskrcnn-benchmark.py'
-D2_CFG = 'mask-rcnn_r50-caffe_fpn_cityscapes_ft-detectron2.py'
+REFERENCE = osp.join(REPO, 'tests', 'fixtures')
+SHARED = shared_rows()
+MBM_CFG = 'maskrcnn_r50_caffe_fpn_cityscapes_ft_maskrcnn_benchmark.py'
+D2_CFG = 'maskrcnn_r50_caffe_fpn_cityscapes_ft_detectron2.py'
 
 
 @pytest.mark.parametrize('name,shapes', [
@@ -24,10 +23,7 @@ D2_CFG = 'mask-rcnn_r50-caffe_fpn_cityscapes_ft-detectron2.py'
     ('detectron2_R50FPN_keys.json', detectron2_shapes)
 ])
 def test_test_layouts_match_the_real_checkpoints(name, shapes):
-    path = osp.join(REFERENCE, name)
-    if not osp.isfile(path):
-        pytest.skip(f'{path} is only beside the project checkout in CI')
-    with open(path) as f:
+    with open(osp.join(REFERENCE, name)) as f:
         ref = {k: tuple(v) for k, v in json.load(f).items()}
     assert shapes() == ref
 
@@ -156,7 +152,7 @@ def test_detectron2_full_conversion():
 
 
 def test_mmdet_conversion_loads_strictly(mmdet_coco_checkpoint):
-    from citymask.surgery import load_checkpoint_file
+    from citymask.checkpoint import load_checkpoint_file
     path, state = mmdet_coco_checkpoint
     out, info = convert_checkpoint(load_checkpoint_file(path))
     assert info == dict(format='mmdet', changed=True)

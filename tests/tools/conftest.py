@@ -4,7 +4,7 @@ import pytest
 
 from ..conftest import run_tool
 
-CFG = 'configs/mini/mask-rcnn_r18_fpn_mini-cityscapes.py'
+CFG = 'configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py'
 
 
 def ok(res):

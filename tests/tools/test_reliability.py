@@ -13,8 +13,8 @@ import time
 import pytest
 import torch
 
-import citymask  # noqa: F401  (allow-list for torch.load)
-from ..conftest import REPO, run_tool
+import citymask.register  # noqa: F401  (allow-list for torch.load)
+from ..conftest import REPO, run_tool, tool_env
 from .conftest import CFG, fails, ok
 
 # 12 iterations, lr warm-up over 6 and a step at 8: the schedule position
@@ -49,7 +49,7 @@ def test_sigkill_then_resume(mini_data, tmp_path):
     reference = _state(tmp_path / 'ref' / 'iter_12.pth')
 
     work = tmp_path / 'killed'
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = tool_env()
     proc = subprocess.Popen(
         [sys.executable, 'tools/train.py', CFG, '--work-dir', str(work),
          '--cfg-options', f'data_root={data}', f'load_from={standin}',
@@ -71,7 +71,7 @@ def test_sigkill_then_resume(mini_data, tmp_path):
 
 
 def test_partial_checkpoint_write_is_never_latest(tmp_path, monkeypatch):
-    from citymask.config import latest_checkpoint
+    from citymask.checkpoint import latest_checkpoint
     from ..test_compat import make_runner
     runner = make_runner(tmp_path, 2)
     runner.train()  # writes iter_2.pth

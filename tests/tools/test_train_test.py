@@ -172,7 +172,7 @@ def test_dist_test_two_processes_gives_the_single_process_ap(
 
 
 def test_dist_train_refuses_more_gpus_than_present(monkeypatch):
-    from citymask.config import check_gpu_count
+    from citymask.preflight import check_gpu_count
     from citymask.errors import CitymaskError
     monkeypatch.setattr('torch.cuda.is_available', lambda: True)
     monkeypatch.setattr('torch.cuda.device_count', lambda: 1)

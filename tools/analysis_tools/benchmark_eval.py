@@ -23,14 +23,15 @@ from glob import glob
 import numpy as np
 import torch
 
-import citymask  # noqa: F401
-from citymask.data.synthetic import make_mini_cityscapes
+import citymask.register  # noqa: F401
+from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.evaluation import evaluate
-from citymask.evaluation.cityscapes_instance import INST_LABEL_IDS, read_gt
+from citymask.classes import LABEL_IDS
+from citymask.evaluation.cityscapes_instance import read_gt
 from citymask.evaluation.metrics import CityscapesInstanceMetric
-from citymask.evaluation.official import run_official
+from citymask.testing.official import run_official
 from citymask.evaluation.results_format import find_gt_files, read_results
-from citymask.evaluation.synthetic import make_predictions
+from citymask.testing.predictions import make_predictions
 
 
 def parse_args():
@@ -53,13 +54,13 @@ def samples(gt_files, preds_per_image, classes):
         n_things = len([i for i in np.unique(gt) if i >= 1000])
         labels, scores, masks = make_predictions(
             gt, rng, n_false=max(0, preds_per_image - int(1.1 * n_things)))
-        keep = [i for i, lab in enumerate(labels) if lab in INST_LABEL_IDS]
+        keep = [i for i, lab in enumerate(labels) if lab in LABEL_IDS]
         img = g.replace('/gtFine/', '/leftImg8bit/').replace(
             'gtFine_instanceIds', 'leftImg8bit')
         yield dict(
             img_path=img, ori_shape=gt.shape,
             pred_instances=dict(
-                labels=torch.tensor([INST_LABEL_IDS.index(labels[i])
+                labels=torch.tensor([LABEL_IDS.index(labels[i])
                                      for i in keep]),
                 scores=torch.tensor([scores[i] for i in keep]),
                 masks=torch.from_numpy(np.stack([masks[i] for i in keep]))))

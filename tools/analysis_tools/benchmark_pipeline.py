@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 import torch
 
-import citymask  # noqa: F401
+import citymask.register  # noqa: F401
 from citymask.config import resolve_config_path
-from citymask.data.synthetic import make_benchmark_set
+from citymask.testing.mini_cityscapes import make_benchmark_set
 
 CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', '_base_',
                   'datasets', 'cityscapes_instance.py')

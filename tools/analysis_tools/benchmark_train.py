@@ -20,9 +20,9 @@ import time
 
 import torch
 
-import citymask  # noqa: F401
+import citymask.register  # noqa: F401
 from citymask.config import resolve_config_path
-from citymask.data.synthetic import make_benchmark_set
+from citymask.testing.mini_cityscapes import make_benchmark_set
 
 FT = osp.join(osp.dirname(__file__), '..', '..', 'configs',
               'maskrcnn_r50_fpn_cityscapes_ft.py')

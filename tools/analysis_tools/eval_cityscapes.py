@@ -11,7 +11,7 @@ Example:
 import argparse
 import os
 
-from citymask.errors import exit_on_error
+from citymask.cli import exit_on_error
 from citymask.evaluation import evaluate, format_table
 from citymask.evaluation.results_format import find_gt_files, read_results
 from citymask.fileio import dump_json_atomic

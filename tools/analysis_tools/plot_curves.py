@@ -7,7 +7,8 @@ Example:
 import argparse
 import os.path as osp
 
-from citymask.errors import CitymaskError, exit_on_error
+from citymask.cli import exit_on_error
+from citymask.errors import CitymaskError
 from citymask.visualization import plot_curves, read_scalars
 
 

@@ -7,8 +7,8 @@ Example:
 import argparse
 import os.path as osp
 
-from citymask.data.cityscapes_converter import SPLITS, convert_cityscapes
-from citymask.errors import exit_on_error
+from citymask.datasets.cityscapes_converter import SPLITS, convert_cityscapes
+from citymask.cli import exit_on_error
 
 
 def parse_args():

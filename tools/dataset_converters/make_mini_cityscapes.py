@@ -8,8 +8,9 @@ import argparse
 import os.path as osp
 import time
 
-from citymask.data.synthetic import make_mini_cityscapes
-from citymask.errors import CitymaskError, exit_on_error
+from citymask.testing.mini_cityscapes import make_mini_cityscapes
+from citymask.cli import exit_on_error
+from citymask.errors import CitymaskError
 
 
 def parse_args():

@@ -5,14 +5,14 @@ random weights. Real runs start from the model zoo's COCO Mask R-CNN.
 
 Example:
     python tools/misc/make_coco_standin.py \
-        configs/mini/mask-rcnn_r18_fpn_mini-cityscapes.py \
+        configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py \
         work_dirs/mini/coco_standin.pth
 """
 import argparse
 
 from citymask.config import load_config
-from citymask.errors import exit_on_error
-from citymask.surgery.standin import make_coco_standin
+from citymask.cli import exit_on_error
+from citymask.testing.standin import make_coco_standin
 
 
 @exit_on_error

@@ -2,18 +2,18 @@ import os.path as osp
 from typing import Optional, Sequence
 
 import torch
-from cityscapesscripts.helpers.labels import name2label
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
+from ...classes import IMG_SUFFIX, INSTANCE_IDS_SUFFIX, NAME_TO_LABEL_ID
 from ...errors import CitymaskError
 from ...fileio import dump_json_atomic
 from ...visualization import plot_class_ap
 from ..cityscapes_instance import (evaluate_matches, format_table,
                                    match_frames, summarize)
 from ..crops import crop_masks, crop_masks_tensor
-from ..results_format import GT_SUFFIX, frame_key, write_frame
+from ..results_format import frame_key, write_frame
 
 
 def _crops(masks) -> list:
@@ -49,6 +49,9 @@ class CityscapesInstanceMetric(BaseMetric):
             label id, pixels), ``pred`` rows (label id, score, pixels, void
             pixels) and ``inter`` rows (pred index, gt index, pixels) --
             everything the AP is computed from.
+        plot_ap (bool): Also save the per-class AP bar chart
+            ``cityscapes_class_ap.png`` into ``outfile_prefix`` (matplotlib
+            costs about 1 s the first time, so it is off unless asked).
         backend_args (dict, optional): Unused, kept for mmdet parity.
         file_client_args (dict, optional): Unused, kept for mmdet parity.
     """
@@ -63,6 +66,7 @@ class CityscapesInstanceMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  dump_matches: bool = False,
+                 plot_ap: bool = False,
                  backend_args: Optional[dict] = None,
                  file_client_args: Optional[dict] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -70,21 +74,24 @@ class CityscapesInstanceMetric(BaseMetric):
             raise CitymaskError(
                 'format_only needs outfile_prefix: the folder to write the '
                 'Cityscapes submission into')
-        if dump_matches and not outfile_prefix:
-            raise CitymaskError('dump_matches needs outfile_prefix: the '
-                                'folder to write matches.json into')
+        for flag, what in ((dump_matches, 'matches.json'),
+                           (plot_ap, 'cityscapes_class_ap.png')):
+            if flag and not outfile_prefix:
+                raise CitymaskError(f'{what} needs outfile_prefix: the '
+                                    'folder to write it into')
         self.outfile_prefix = outfile_prefix
         self.seg_prefix = seg_prefix
         self.format_only = format_only
         self.nproc = nproc
         self.dump_matches = dump_matches
+        self.plot_ap = plot_ap
 
     def _gt_path(self, img_path: str) -> str:
         if self.seg_prefix:
             key = frame_key(img_path)
             return osp.join(self.seg_prefix, key.split('_')[0],
-                            key + GT_SUFFIX)
-        return img_path.replace('leftImg8bit.png', GT_SUFFIX[1:]).replace(
+                            key + INSTANCE_IDS_SUFFIX)
+        return img_path.replace(IMG_SUFFIX, INSTANCE_IDS_SUFFIX).replace(
             'leftImg8bit', 'gtFine')
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
@@ -95,7 +102,7 @@ class CityscapesInstanceMetric(BaseMetric):
             self.results.append(dict(
                 img_path=sample['img_path'],
                 ori_shape=tuple(sample['ori_shape'][:2]),
-                label_ids=[name2label[classes[int(i)]].id
+                label_ids=[NAME_TO_LABEL_ID[classes[int(i)]]
                            for i in pred['labels'].cpu().numpy()],
                 scores=scores.cpu().numpy().astype(float).tolist(),
                 masks=_crops(pred['masks'])))
@@ -103,7 +110,8 @@ class CityscapesInstanceMetric(BaseMetric):
     def compute_metrics(self, results: list) -> dict:
         logger = MMLogger.get_current_instance()
         if self.format_only:
-            names = {name2label[c].id: c for c in self.dataset_meta['classes']}
+            names = {NAME_TO_LABEL_ID[c]: c
+                     for c in self.dataset_meta['classes']}
             for r in results:
                 write_frame(self.outfile_prefix, r['img_path'],
                             r['ori_shape'], r['label_ids'], r['scores'],
@@ -127,8 +135,9 @@ class CityscapesInstanceMetric(BaseMetric):
             dump_json_atomic(result, osp.join(
                 self.outfile_prefix,
                 'resultInstanceLevelSemanticLabeling.json'))
-            plot_class_ap(result, osp.join(self.outfile_prefix,
-                                           'cityscapes_class_ap.png'))
+            if self.plot_ap:
+                plot_class_ap(result, osp.join(self.outfile_prefix,
+                                               'cityscapes_class_ap.png'))
         if self.dump_matches:
             dump_json_atomic(
                 {r['img_path']: dict(gt=m['gt'].tolist(), pred=m['pred'],

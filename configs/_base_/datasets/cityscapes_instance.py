@@ -62,6 +62,11 @@ val_dataloader = dict(
         pipeline=test_pipeline,
         backend_args=backend_args))
 test_dataloader = val_dataloader
+# Cityscapes' test images (no public ground truth): what
+# `tools/test.py --split test --format-only` reads.
+test_split = dict(
+    ann_file='annotations/instancesonly_filtered_gtFine_test.json',
+    data_prefix=dict(img='leftImg8bit/test/'))
 
 val_evaluator = [
     dict(

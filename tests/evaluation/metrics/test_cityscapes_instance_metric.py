@@ -9,11 +9,11 @@ import torch
 from mmdet.datasets import CityscapesDataset
 from mmdet.evaluation import CityScapesMetric
 
-import citymask  # noqa: F401
+import citymask.register  # noqa: F401
 from citymask.errors import CitymaskError
 from citymask.evaluation.cityscapes_instance import read_gt
 from citymask.evaluation.metrics import CityscapesInstanceMetric
-from citymask.evaluation.synthetic import make_predictions
+from citymask.testing.predictions import make_predictions
 from ...conftest import run_tool
 from ..conftest import official
 
@@ -119,7 +119,7 @@ def test_cli_matches_official(eval_set, tmp_path):
 
 
 def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
-    from citymask.evaluation.cityscapes_instance import (INST_LABEL_IDS,
+    from citymask.evaluation.cityscapes_instance import (LABEL_IDS,
                                                          evaluate_matches,
                                                          summarize)
     _, gt_files = eval_set
@@ -136,7 +136,7 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
         ids, counts = np.unique(read_gt(g), return_counts=True)
         want = [[int(i), int(i // 1000 if i >= 1000 else i), int(c)]
                 for i, c in zip(ids, counts)
-                if (i // 1000 if i >= 1000 else i) in INST_LABEL_IDS]
+                if (i // 1000 if i >= 1000 else i) in LABEL_IDS]
         assert m['gt'] == want
         # prediction rows: the non-empty masks, with their pixel counts
         masks = s['pred_instances']['masks'].numpy()

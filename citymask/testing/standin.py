@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from ..fileio import atomic_path
+from ..checkpoint import save_checkpoint
 
 
 def make_coco_standin(cfg: Config, out: str, seed: int = 0) -> None:
@@ -30,5 +30,4 @@ def make_coco_standin(cfg: Config, out: str, seed: int = 0) -> None:
         logger.setLevel(level)
     meta = dict(note='stand-in for a COCO Mask R-CNN (random weights); real '
                 'runs load the model zoo checkpoint')
-    with atomic_path(out) as tmp:
-        torch.save(dict(state_dict=model.state_dict(), meta=meta), tmp)
+    save_checkpoint(dict(state_dict=model.state_dict(), meta=meta), out)

@@ -4,7 +4,7 @@
 # Convert it first:
 #   python tools/surgery.py model_final_f10217.pkl \
 #       checkpoints/detectron2_coco_to_cityscapes.pth
-_base_ = './mask-rcnn_r50-caffe_fpn_cityscapes_ft-maskrcnn-benchmark.py'
+_base_ = './maskrcnn_r50_caffe_fpn_cityscapes_ft_maskrcnn_benchmark.py'
 
 model = dict(
     data_preprocessor=dict(mean=[103.530, 116.280, 123.675]),

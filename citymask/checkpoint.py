@@ -1,21 +1,21 @@
-"""Loading checkpoints from the internet without letting them run code.
+"""Checkpoint files: safe loading, the state dict inside, saving, latest.
 
-``.pth`` files go through ``torch.load(weights_only=True)`` (with
-citymask's mmengine allow-list); ``.pkl`` files (detectron2's model zoo)
-through an unpickler that admits numpy arrays and plain containers only.
+Checkpoints come from the internet, so none is loaded in a way that lets it
+run code: ``.pth`` files go through ``torch.load(weights_only=True)`` (with
+citymask's mmengine allow-list, :mod:`citymask.compat`); ``.pkl`` files
+(detectron2's model zoo) through an unpickler that admits numpy arrays and
+plain containers only. Saving is atomic (:mod:`citymask.fileio`).
 """
+import glob
 import os.path as osp
 import pickle
 import zipfile
-from typing import Any
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
-from ..errors import CitymaskError
-
-
-class CheckpointError(CitymaskError):
-    """A file that is not a checkpoint citymask can (or may) read."""
+from .errors import CheckpointError
+from .fileio import atomic_path
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -102,3 +102,47 @@ def load_checkpoint_file(path: str) -> Any:
                     f'{path} is not a readable PyTorch checkpoint '
                     f'({_torch_reason(e)})') from None
     return load_pickle(path)
+
+
+def split_checkpoint(ckpt: dict) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """The state dict of a checkpoint and the rest of it (meta, ...)."""
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(
+            f'expected a checkpoint dict, got {type(ckpt).__name__}')
+    for key in ('state_dict', 'model'):
+        if isinstance(ckpt.get(key), dict):
+            rest = {k: v for k, v in ckpt.items() if k != key}
+            return ckpt[key], rest
+    return ckpt, {}
+
+
+def strip_prefix(state: Dict[str, torch.Tensor],
+                 prefix: str = 'module.') -> Dict[str, torch.Tensor]:
+    """Drop a DataParallel / DDP prefix from every key that has it."""
+    return {k[len(prefix):] if k.startswith(prefix) else k: v
+            for k, v in state.items()}
+
+
+def save_checkpoint(ckpt: dict, path: str) -> None:
+    """``torch.save`` to ``path`` atomically: complete or absent."""
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+
+
+def latest_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` continues from.
+
+    ``last_checkpoint`` names it; if that file is empty or names a missing
+    file (a job killed at the wrong moment), the newest ``iter_*.pth`` is
+    used: checkpoints are written atomically, so every one is complete.
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip()
+        if named and osp.isfile(named):
+            return named
+    found = glob.glob(osp.join(work_dir, 'iter_*.pth'))
+    if not found:
+        return None
+    return max(found, key=lambda p: int(osp.basename(p)[5:-4]))

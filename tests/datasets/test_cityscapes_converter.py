@@ -1,4 +1,4 @@
-"""Raw Cityscapes -> COCO JSON (citymask.data.cityscapes_converter)."""
+"""Raw Cityscapes -> COCO JSON (citymask.datasets.cityscapes_converter)."""
 import glob
 import json
 import os
@@ -10,7 +10,7 @@ import pycocotools.mask as mask_utils
 import pytest
 from PIL import Image
 
-from citymask.data.cityscapes_converter import convert_cityscapes
+from citymask.datasets.cityscapes_converter import convert_cityscapes
 from ..conftest import run_tool
 
 CATEGORY_IDS = [24, 25, 26, 27, 28, 31, 32, 33]
@@ -135,7 +135,7 @@ def test_polygons_agree_with_instance_png(mini_cityscapes, mini_coco):
 def test_polygons_cut_around_a_hole(tmp_path):
     # A person fully inside a bus outline: the bus's visible region has a
     # hole, which COCO polygons cannot express; the converter cuts it.
-    from citymask.data.synthetic import render_gt, sample_paths
+    from citymask.testing.mini_cityscapes import render_gt, sample_paths
     objs = [dict(label='bus', polygon=[[10, 10], [200, 10], [200, 120],
                                        [10, 120]]),
             dict(label='person', polygon=[[80, 40], [120, 40], [120, 100],
@@ -164,7 +164,7 @@ def test_mmdet_cityscapes_dataset_loads_it(mini_cityscapes, mini_coco):
     # Independent reference: mmdet's own dataset class parses the files.
     from mmdet.datasets import CityscapesDataset
 
-    import citymask  # noqa: F401
+    import citymask.register  # noqa: F401
     for fmt in ('polygon', 'rle'):
         coco = _load(mini_coco[fmt]['train'])
         ds = CityscapesDataset(

@@ -28,19 +28,15 @@ from shapely.geometry import MultiLineString, Polygon, box
 from shapely.ops import split, unary_union
 from shapely.validation import make_valid
 
-from ..classes import CLASSES, LABEL_IDS
-from ..errors import CitymaskError
+from ..classes import (CLASSES, IMG_SUFFIX, INSTANCE_ID_FACTOR,
+                       INSTANCE_IDS_SUFFIX, LABEL_IDS, POLYGONS_SUFFIX,
+                       label_of_instance_id)
+from ..errors import CitymaskError, ConversionError
 from ..fileio import dump_json_atomic
 
 SPLITS = ('train', 'val', 'test')
-IMG_SUFFIX = '_leftImg8bit.png'
-GT_SUFFIX = {'polygon': '_gtFine_polygons.json',
-             'rle': '_gtFine_instanceIds.png'}
-
-
-class ConversionError(CitymaskError):
-    """Input that is not a valid Cityscapes tree; the message names the file.
-    """
+# the ground-truth file each --mask-format reads
+GT_SUFFIX = {'polygon': POLYGONS_SUFFIX, 'rle': INSTANCE_IDS_SUFFIX}
 
 
 def ann_file_name(split: str) -> str:
@@ -241,13 +237,13 @@ def rle_annotations(path: str) -> Tuple[Tuple[int, int], List[dict]]:
     anns = []
     for inst_id in np.unique(inst):
         # ids >= 1000 are label * 1000 + k; smaller ones are group regions
-        label_id = inst_id // 1000 if inst_id >= 1000 else inst_id
+        label_id = label_of_instance_id(inst_id)
         if label_id not in wanted:
             continue
         rle = mask_utils.encode(np.asfortranarray(inst == inst_id,
                                                   dtype=np.uint8))
         anns.append(_annotation(rle, width, height, int(label_id),
-                                inst_id < 1000))
+                                inst_id < INSTANCE_ID_FACTOR))
     return (width, height), anns
 
 

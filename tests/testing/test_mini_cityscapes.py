@@ -1,4 +1,4 @@
-"""The mini-Cityscapes generator (citymask.data.synthetic)."""
+"""The mini-Cityscapes generator (citymask.testing.mini_cityscapes)."""
 import glob
 import json
 import os.path as osp
@@ -11,7 +11,7 @@ from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 from PIL import Image
 
-from citymask.data.synthetic import make_mini_cityscapes
+from citymask.testing.mini_cityscapes import make_mini_cityscapes
 
 NAME = re.compile(r'^([a-z]+)_(\d{6})_(\d{6})_')
 EVAL_CLASSES = ('person', 'rider', 'car', 'truck', 'bus', 'train',

@@ -5,7 +5,8 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from .cityscapes_instance import INST_LABEL_IDS, VOID_IDS
+from ..classes import (INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS,
+                       label_of_instance_id)
 
 # scores from a short list, so ties are common
 SCORES = np.round(np.linspace(0.05, 0.95, 10), 2)
@@ -46,11 +47,11 @@ def make_predictions(gt: np.ndarray, rng: np.random.Generator,
 
     ids = np.unique(gt)
     for inst in ids:
-        lab = inst // 1000 if inst >= 1000 else inst
-        if lab not in INST_LABEL_IDS:
+        lab = label_of_instance_id(inst)
+        if lab not in LABEL_IDS:
             continue
         region = gt == inst
-        if inst < 1000:  # a group region: sometimes predicted as a thing
+        if inst < INSTANCE_ID_FACTOR:  # a group region: sometimes predicted as a thing
             if rng.random() < 0.5:
                 add(lab, _morph(region, int(rng.integers(-1, 2))))
             continue
@@ -59,7 +60,7 @@ def make_predictions(gt: np.ndarray, rng: np.random.Generator,
         pred = _shifted(_morph(region, int(rng.integers(-3, 4))),
                         int(rng.integers(-4, 5)), int(rng.integers(-3, 4)))
         wrong = rng.random() < 0.1
-        add(rng.choice(INST_LABEL_IDS) if wrong else lab, pred)
+        add(rng.choice(LABEL_IDS) if wrong else lab, pred)
         if rng.random() < 0.2:  # duplicate
             add(lab, _shifted(region, int(rng.integers(-6, 7)), 0))
     h, w = gt.shape
@@ -77,6 +78,6 @@ def make_predictions(gt: np.ndarray, rng: np.random.Generator,
             mask[y:y + int(rng.integers(5, 120)),
                  x:x + int(rng.integers(5, 160))] = True
         # else: an empty mask
-        lab = 29 if rng.random() < 0.05 else rng.choice(INST_LABEL_IDS)
+        lab = 29 if rng.random() < 0.05 else rng.choice(LABEL_IDS)
         add(lab, mask)
     return labels, scores, masks

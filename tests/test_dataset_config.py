@@ -7,7 +7,7 @@ from mmdet.structures.mask import PolygonMasks
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-import citymask  # noqa: F401
+import citymask.register  # noqa: F401
 from ..conftest import CONFIGS
 
 SEED_SHORT_SIDES = (800, 832, 864, 896, 928, 960, 992, 1024)

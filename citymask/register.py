@@ -1,0 +1,18 @@
+"""Import to use citymask inside mmdet: applies the stack's workarounds and
+registers citymask's transform, metric and hooks in mmdet's registries.
+
+The configs import it with
+``custom_imports = dict(imports=['citymask.register'])``.
+"""
+from . import compat
+
+compat.apply()
+
+from .datasets.transforms import LoadCityscapesImage  # noqa: E402
+from .evaluation.metrics import CityscapesInstanceMetric  # noqa: E402
+from .hooks import CocoToCityscapesHook, FiniteLossHook  # noqa: E402
+
+__all__ = [
+    'CityscapesInstanceMetric', 'CocoToCityscapesHook', 'FiniteLossHook',
+    'LoadCityscapesImage'
+]

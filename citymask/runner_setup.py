@@ -1,0 +1,182 @@
+"""The config changes ``tools/train.py`` and ``tools/test.py`` make from
+their flags, as mmdet's tools do (detectron2 calls this ``default_setup``).
+"""
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config, ConfigDict
+
+from .checkpoint import latest_checkpoint
+from .config import dataset_of
+from .errors import CitymaskError
+
+
+def default_work_dir(cfg: Config, config_path: str,
+                     work_dir: Optional[str] = None) -> str:
+    """``--work-dir``, else the config's ``work_dir``, else
+    ``./work_dirs/CONFIG_NAME`` (mmdet's rule)."""
+    if work_dir is not None:
+        return work_dir
+    if cfg.get('work_dir') is not None:
+        return cfg.work_dir
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def _cpu_distributed(cfg: Config, launcher: str) -> None:
+    """On machines without CUDA, distributed runs use gloo and CPU DDP."""
+    import torch
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    cfg.setdefault('env_cfg', ConfigDict())
+    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    # DDP wants device_ids=None for CPU modules; mmengine passes LOCAL_RANK
+    cfg.model_wrapper_cfg = ConfigDict(
+        type='MMDistributedDataParallel', device_ids=None)
+
+
+def setup_train(cfg: Config,
+                config_path: str,
+                *,
+                work_dir: Optional[str] = None,
+                amp: bool = False,
+                auto_scale_lr: bool = False,
+                resume: Optional[str] = None,
+                launcher: str = 'none') -> Config:
+    """Apply ``tools/train.py``'s flags to ``cfg`` (in place; returned).
+
+    Args:
+        cfg: The loaded config.
+        config_path: Its file (names the default work dir).
+        work_dir: ``--work-dir``.
+        amp: ``--amp``: mixed precision, GPU only.
+        auto_scale_lr: ``--auto-scale-lr``: scale lr to the real batch.
+        resume: ``--resume``: a checkpoint, or ``'auto'`` for the latest
+            in the work dir.
+        launcher: ``--launcher``.
+    """
+    cfg.launcher = launcher
+    cfg.work_dir = default_work_dir(cfg, config_path, work_dir)
+    if amp:
+        import torch
+        if not torch.cuda.is_available():
+            raise CitymaskError(
+                '--amp needs a GPU (mmengine\'s AmpOptimWrapper refuses to '
+                'run on CPU); train without --amp here')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    if auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise CitymaskError(
+                f'{config_path} has no auto_scale_lr.base_batch_size; '
+                '--auto-scale-lr needs it')
+        cfg.auto_scale_lr.enable = True
+    if resume == 'auto':
+        resume = latest_checkpoint(cfg.work_dir)
+        if resume is None:  # mmengine would silently start from scratch
+            raise CitymaskError(
+                f'--resume: no checkpoint in {cfg.work_dir} to resume from; '
+                'train without --resume, or pass --resume CHECKPOINT')
+    elif resume is not None and not osp.isfile(resume):
+        raise CitymaskError(f'--resume checkpoint {resume} not found')
+    if resume is not None:
+        # an explicit path: mmengine resumes from load_from
+        cfg.resume = True
+        cfg.load_from = resume
+    _cpu_distributed(cfg, launcher)
+    return cfg
+
+
+def use_test_split(cfg: Config) -> None:
+    """Point the test dataloader at the split the dataset config declares
+    as ``test_split`` (Cityscapes' test images, no ground truth)."""
+    split = cfg.get('test_split')
+    if split is None:
+        raise CitymaskError(
+            'this config declares no test_split (annotation file and image '
+            'folder of the test images); --split test needs one, see '
+            'configs/_base_/datasets/cityscapes_instance.py')
+    ds = dataset_of(cfg.test_dataloader)
+    ds.ann_file = split.ann_file
+    ds.data_prefix = ConfigDict(split.data_prefix)
+
+
+def is_test_split(cfg: Config) -> bool:
+    """Whether the test dataloader reads the config's declared test split.
+    """
+    split = cfg.get('test_split')
+    if split is None:
+        return False
+    return dataset_of(cfg.test_dataloader).get('ann_file') == split.ann_file
+
+
+def setup_test(cfg: Config,
+               config_path: str,
+               checkpoint: str,
+               *,
+               work_dir: Optional[str] = None,
+               out: Optional[str] = None,
+               show_dir: Optional[str] = None,
+               format_only: bool = False,
+               outfile_prefix: Optional[str] = None,
+               split: str = 'val',
+               launcher: str = 'none') -> Config:
+    """Apply ``tools/test.py``'s flags to ``cfg`` (in place; returned).
+
+    The Cityscapes metric writes its result JSON and per-class AP chart to
+    ``WORK_DIR/cityscapes``; ``--format-only`` writes the benchmark
+    submission to ``outfile_prefix`` instead.
+
+    Args:
+        cfg: The loaded config.
+        config_path: Its file (names the default work dir).
+        checkpoint: The checkpoint to test.
+        work_dir: ``--work-dir``.
+        out: ``--out``: a ``.pkl`` for the raw predictions.
+        show_dir: ``--show-dir``: prediction overlays.
+        format_only: ``--format-only``: write the submission, no AP.
+        outfile_prefix: ``--outfile-prefix``: the submission folder.
+        split: ``--split``: ``val`` or ``test``.
+        launcher: ``--launcher``.
+    """
+    if not osp.isfile(checkpoint):
+        raise CitymaskError(f'checkpoint {checkpoint} not found')
+    cfg.launcher = launcher
+    cfg.work_dir = default_work_dir(cfg, config_path, work_dir)
+    cfg.load_from = checkpoint
+    if split == 'test':
+        use_test_split(cfg)
+    if format_only:
+        if not outfile_prefix:
+            raise CitymaskError(
+                '--format-only needs --outfile-prefix DIR, the folder that '
+                'receives the Cityscapes submission')
+        cfg.test_evaluator = dict(type='CityscapesInstanceMetric',
+                                  format_only=True,
+                                  outfile_prefix=outfile_prefix)
+    elif is_test_split(cfg):
+        raise CitymaskError(
+            'the Cityscapes test split has no public ground truth, so no AP '
+            'can be computed here; write a submission for the benchmark '
+            'server with --format-only --outfile-prefix DIR')
+    else:
+        evaluators = cfg.test_evaluator
+        if isinstance(evaluators, dict):
+            evaluators = [evaluators]
+        for ev in evaluators:
+            if ev.get('type') == 'CityscapesInstanceMetric':
+                ev.setdefault('outfile_prefix',
+                              osp.join(cfg.work_dir, 'cityscapes'))
+                ev.setdefault('plot_ap', True)
+        if out:
+            if not out.endswith(('.pkl', '.pickle')):
+                raise CitymaskError('--out must end with .pkl')
+            evaluators.append(dict(type='DumpDetResults', out_file_path=out))
+        cfg.test_evaluator = evaluators
+    if show_dir:
+        # mmdet's visualization hook, in the dataset's Cityscapes palette
+        vis = cfg.default_hooks.visualization
+        vis.draw = True
+        vis.test_out_dir = show_dir
+    _cpu_distributed(cfg, launcher)
+    return cfg
