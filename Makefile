@@ -9,26 +9,34 @@ PYTEST_ARGS ?=
 # VENV=.venv-np126` proves the numpy 1.x support)
 NUMPY ?=
 NUMPY_PIN := $(if $(NUMPY),"numpy==$(NUMPY).*",)
+# Python that creates the venv
+PYTHON ?= python3
+# torch to build against: the local CPU wheel by default; TORCH=2.14.1 is
+# the CUDA 13.0 build (see README, Installation)
+TORCH ?= 2.13.0
+# mmcv's CUDA ops: auto (when torch is a CUDA build and nvcc is found), yes, no
+CUDA ?= auto
+# TORCH_CUDA_ARCH_LIST for mmcv's CUDA ops, e.g. "8.0;9.0" (default: the
+# visible GPUs, else "8.0;9.0+PTX")
+CUDA_ARCHS ?=
+# more options for tools/install/build_mmcv.py (--jobs N, --force, --verbose)
+MMCV_BUILD_ARGS ?=
 
 .PHONY: setup test demo lint clean-venv
 
 setup: $(STAMP)
 
-# Order matters: build tools + torch + numpy<2 first, then mmcv 2.1.0 from
-# source with ops against that torch (no wheel exists for torch 2.13; ~14 min
-# on 2 cores the first time, pip caches the wheel), then everything else.
-# With nvcc and a CUDA build of torch, the CUDA ops are built too.
-$(STAMP): requirements/*.txt setup.cfg setup.py
-	test -x $(PY) || python3 -m venv $(VENV)
+# Order matters: build tools + torch first, then mmcv 2.1.0 from source with
+# ops against that torch (no wheel exists for current torch; about 14 min on
+# 2 cores for the CPU ops, the wheel is cached in ~/.cache/citymask), then
+# everything else. tools/install/build_mmcv.py builds the CUDA ops too when
+# torch is a CUDA build and nvcc is found (or says in one line what to set).
+$(STAMP): requirements/*.txt setup.cfg setup.py tools/install/build_mmcv.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements/build.txt $(NUMPY_PIN)
-	if ! $(PY) -c "import mmcv.ops" 2>/dev/null || \
-	   ! $(PIP) show mmcv 2>/dev/null | grep -q '^Version: 2.1.0$$'; then \
-	  if command -v nvcc >/dev/null && $(PY) -c "import torch,sys; sys.exit(torch.version.cuda is None)"; then \
-	    export FORCE_CUDA=1; fi; \
-	  MMCV_WITH_OPS=1 $(PIP) install --no-build-isolation \
-	    -c requirements/runtime.txt mmcv==2.1.0; \
-	fi
+	$(PIP) install -q -r requirements/build.txt "torch==$(TORCH)" $(NUMPY_PIN)
+	$(PY) tools/install/build_mmcv.py --cuda $(CUDA) \
+	  $(if $(CUDA_ARCHS),--archs "$(CUDA_ARCHS)") $(MMCV_BUILD_ARGS)
 	$(PIP) install -q -r requirements/runtime.txt -r requirements/mminstall.txt \
 	  -r requirements/tests.txt $(NUMPY_PIN)
 	$(PIP) install -q --no-build-isolation --no-deps -e .

@@ -5,17 +5,37 @@ run code: ``.pth`` files go through ``torch.load(weights_only=True)`` (with
 citymask's mmengine allow-list, :mod:`citymask.compat`); ``.pkl`` files
 (detectron2's model zoo) through an unpickler that admits numpy arrays and
 plain containers only. Saving is atomic (:mod:`citymask.fileio`).
+
+Every checkpoint is verified before use: ``torch.save`` writes a zip whose
+records carry CRC-32 checksums, which torch itself never checks (a file
+with damaged tensor bytes loads as if nothing were wrong), so
+:func:`load_checkpoint_file` checks them first.
 """
+import codecs
+import errno
 import glob
+import os
 import os.path as osp
 import pickle
 import zipfile
+import zlib
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 
 from .errors import CheckpointError
-from .fileio import atomic_path
+from .fileio import annotate, atomic_path, free_bytes
+
+
+def _latin1_encode(text: str, encoding: str = 'utf-8') -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it: Python 3 writes
+    every ``bytes`` (numpy's array data too) as ``encode(str, 'latin1')``.
+    Only that use is admitted."""
+    if codecs.lookup(encoding).name != 'iso8859-1':
+        raise CheckpointError(
+            f'refusing to unpickle _codecs.encode(..., {encoding!r}): a '
+            'checkpoint only encodes bytes as latin1')
+    return codecs.encode(text, encoding)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -23,7 +43,8 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     Plain containers (dict, list, tuple, str, numbers) need no globals; the
     only globals admitted are those numpy uses to rebuild arrays and
-    scalars. Anything else (``os.system``, ``eval``, a class with a
+    scalars (pickle protocols 2 to 5), and ``_codecs.encode`` with latin1
+    (how protocol 2 stores bytes). Anything else (``os.system``, ``eval``, a class with a
     malicious ``__reduce__``) raises :class:`CheckpointError`.
     """
 
@@ -38,8 +59,14 @@ class RestrictedUnpickler(pickle.Unpickler):
             return super().find_class(module, name)
         if module == 'numpy.dtypes' and name.endswith('DType'):
             return super().find_class(module, name)
+        if module in ('numpy.core.numeric', 'numpy._core.numeric') \
+                and name == '_frombuffer':  # arrays in pickle protocol 5
+            module = module.replace('numpy._core', 'numpy.core')
+            return super().find_class(module, name)
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
+        if (module, name) == ('_codecs', 'encode'):
+            return _latin1_encode
         raise CheckpointError(
             f'refusing to unpickle {module}.{name}: a checkpoint holds only '
             'arrays and containers, this file would run code')
@@ -67,26 +94,54 @@ def _torch_reason(error: Exception) -> str:
     return lines[0][:200] if lines else type(error).__name__
 
 
+def verify_checkpoint(path: str) -> None:
+    """Check a ``torch.save`` zip's records against their CRC-32s.
+
+    Raises:
+        CheckpointError: the file is truncated or a record is damaged; the
+            message names the file.
+    """
+    again = ('download or copy it again (a transfer that stopped early or '
+             'a failing disk?)')
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, EOFError, zlib.error, ValueError) as e:
+        raise CheckpointError(
+            f'checkpoint {path} is damaged ({e}); {again}') from None
+    if bad is not None:
+        raise CheckpointError(
+            f'checkpoint {path} is damaged: its record {bad} fails its CRC-32 '
+            f'check; {again}')
+
+
 def load_checkpoint_file(path: str) -> Any:
     """Load a ``.pth`` / ``.pkl`` checkpoint safely, whatever its origin.
 
-    Zip files (``torch.save``) go through ``torch.load(weights_only=True)``;
-    plain pickles (detectron2's ``.pkl``, legacy ``torch.save``) through
+    Zip files (``torch.save``) are verified (:func:`verify_checkpoint`) and
+    go through ``torch.load(weights_only=True)``; plain pickles
+    (detectron2's ``.pkl``, legacy ``torch.save``) through
     :class:`RestrictedUnpickler` if torch's legacy loader can't read them.
 
     Raises:
-        CheckpointError: missing file, not a checkpoint, or a pickle that
-            would run code.
+        CheckpointError: missing file, not a checkpoint, damaged (CRC) or
+            truncated, or a pickle that would run code.
     """
     if not osp.isfile(path):
         raise CheckpointError(f'checkpoint {path} does not exist')
     with open(path, 'rb') as f:
-        head = f.read(1)
+        head = f.read(4)
     is_zip = zipfile.is_zipfile(path)
-    if not is_zip and head != b'\x80':  # every pickle starts with PROTO
+    if not is_zip and head == b'PK\x03\x04':  # a zip without its end
+        raise CheckpointError(
+            f'checkpoint {path} is truncated (a zip file without its '
+            'directory); download or copy it again')
+    if not is_zip and head[:1] != b'\x80':  # every pickle starts with PROTO
         raise CheckpointError(
             f'{path} is not a PyTorch checkpoint (expected a file written '
             'by torch.save, or a .pkl of numpy arrays)')
+    if is_zip:
+        verify_checkpoint(path)
     if is_zip or not path.endswith('.pkl'):
         try:
             return torch.load(path, map_location='cpu', weights_only=True)
@@ -123,10 +178,45 @@ def strip_prefix(state: Dict[str, torch.Tensor],
             for k, v in state.items()}
 
 
+def _tensor_bytes(obj: Any) -> int:
+    """Bytes of the tensors in a checkpoint: about its size on disk."""
+    if isinstance(obj, torch.Tensor):
+        return obj.element_size() * obj.nelement()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
 def save_checkpoint(ckpt: dict, path: str) -> None:
-    """``torch.save`` to ``path`` atomically: complete or absent."""
-    with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
+    """``torch.save`` to ``path`` atomically: complete or absent, and on
+    disk (fsync) before it is renamed into place.
+
+    torch reports a failed write (a full disk) as ``RuntimeError:
+    ... unexpected pos N vs M``; it is raised as the ``OSError`` it is,
+    naming ``path`` and the bytes needed.
+    """
+    needed = _tensor_bytes(ckpt)
+    with atomic_path(path, needed=needed) as tmp:
+        with open(tmp, 'wb') as f:
+            try:
+                torch.save(ckpt, f)
+            except RuntimeError as e:
+                cause = e.__context__  # what torch's write call raised
+                if isinstance(cause, KeyboardInterrupt):
+                    raise cause from None
+                if isinstance(cause, OSError):
+                    raise annotate(cause, path, needed, [tmp]) from None
+                free = free_bytes(path)
+                if 'unexpected pos' in str(e) and free is not None \
+                        and free < needed:
+                    raise annotate(OSError(errno.ENOSPC,
+                                           os.strerror(errno.ENOSPC)),
+                                   path, needed) from None
+                raise
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def latest_checkpoint(work_dir: str) -> Optional[str]:

@@ -3,11 +3,12 @@
 Each one names the upstream version it works around, so it can be deleted when
 upstream catches up.
 """
+import contextlib
 import importlib
-import os
 import pickle
+import types
 import warnings
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
@@ -131,7 +132,7 @@ def atomic_checkpoints() -> None:
     """
     from mmengine.runner import runner as runner_module
 
-    from .fileio import atomic_path
+    from .checkpoint import save_checkpoint as save_atomic
     upstream = runner_module.save_checkpoint
     if getattr(upstream, '_citymask', False):
         return
@@ -141,14 +142,36 @@ def atomic_checkpoints() -> None:
         if file_client_args or backend_args or '://' in str(filename):
             return upstream(checkpoint, filename, file_client_args,
                             backend_args)
-        with atomic_path(str(filename)) as tmp:
-            with open(tmp, 'wb') as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
+        save_atomic(checkpoint, str(filename))
 
     save_checkpoint._citymask = True
     runner_module.save_checkpoint = save_checkpoint
+
+
+def atomic_result_dumps() -> None:
+    """Write ``DumpResults`` pickles (``tools/test.py --out``) atomically.
+
+    mmengine 0.10.7's ``DumpResults.compute_metrics`` (mmdet 3.3.0's
+    ``DumpDetResults`` inherits it) dumps straight into ``out_file_path``:
+    a full disk or Ctrl-C leaves a truncated ``.pkl``. Local files now go
+    through :func:`citymask.fileio.atomic_path`.
+    """
+    from mmengine.evaluator import metric as metric_module
+
+    from .fileio import atomic_path
+    upstream = metric_module.dump
+    if getattr(upstream, '_citymask', False):
+        return
+
+    def dump(obj, file=None, file_format=None, **kwargs):
+        if not isinstance(file, str) or '://' in file:
+            return upstream(obj, file, file_format, **kwargs)
+        with atomic_path(file) as tmp:
+            return upstream(obj, tmp, file_format or file.rpartition('.')[2],
+                            **kwargs)
+
+    dump._citymask = True
+    metric_module.dump = dump
 
 
 def quiet_known_warnings() -> None:
@@ -168,6 +191,61 @@ def quiet_known_warnings() -> None:
         r'The `use_reentrant` parameter).*')
 
 
+class _NumpyWithIn1d(types.ModuleType):
+    """numpy as cityscapesscripts 2.3.0 expects it: ``np.in1d`` included.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(np, name)
+
+    @staticmethod
+    def in1d(ar1, ar2, assume_unique=False, invert=False):
+        # numpy < 2.4's in1d: isin on the flattened first argument
+        return np.isin(np.ravel(ar1), ar2, assume_unique=assume_unique,
+                       invert=invert)
+
+
+def _write_dict_to_json(obj: Any, path: str) -> None:
+    """cityscapesscripts' ``writeDict2JSON``, also for numpy scalars."""
+    import json
+
+    def default(o):
+        return o.item() if isinstance(o, np.generic) else o.__dict__
+
+    with open(path, 'w') as f:
+        f.write(json.dumps(obj, default=default, sort_keys=True, indent=4))
+
+
+@contextlib.contextmanager
+def official_instance_evaluator() -> Iterator[Any]:
+    """cityscapesscripts' instance evaluator, runnable on numpy 2.
+
+    cityscapesscripts 2.3.0's ``evalInstanceLevelSemanticLabeling`` calls
+    ``np.in1d``, which numpy 2.4 removed, and writes ``matches.json`` with a
+    JSON encoder that fails on the numpy integers numpy 2's
+    ``count_nonzero`` returns. While the block runs, that module (and so
+    mmdet 3.3.0's ``CityScapesMetric``, which calls it) sees a numpy with
+    ``in1d`` and a JSON writer for numpy scalars; numpy itself and
+    site-packages are left untouched.
+
+    Yields:
+        The evaluator module.
+    """
+    from cityscapesscripts.evaluation import \
+        evalInstanceLevelSemanticLabeling as official
+    if official.writeDict2JSON is _write_dict_to_json:  # nested use
+        yield official
+        return
+    upstream = official.np, official.writeDict2JSON
+    if not hasattr(np, 'in1d'):
+        official.np = _NumpyWithIn1d('numpy')
+    official.writeDict2JSON = _write_dict_to_json
+    try:
+        yield official
+    finally:
+        official.np, official.writeDict2JSON = upstream
+
+
 def apply() -> None:
     """Apply every workaround; safe to call more than once."""
     quiet_known_warnings()
@@ -175,3 +253,4 @@ def apply() -> None:
     load_downloads_weights_only()
     init_dist_without_cuda()
     atomic_checkpoints()
+    atomic_result_dumps()

@@ -3,19 +3,58 @@
 Training for an hour and then finding the work dir unwritable, or testing a
 checkpoint of another model and reading garbage AP, is what these prevent.
 """
+import functools
+import json
 import os
 import os.path as osp
-from typing import Optional
+from typing import Any, Dict, Optional, Tuple
 
 from mmengine.config import Config
 
 from .checkpoint import load_checkpoint_file, split_checkpoint, strip_prefix
 from .config import dataset_of
 from .errors import CheckpointError, CitymaskError
+from .fileio import check_writable
+
+
+@functools.lru_cache(maxsize=8)
+def _annotation_summary(path: str, mtime: float,
+                        size: int) -> Tuple[int, int]:
+    """``(images, images with a non-crowd instance)`` of a COCO-style
+    annotation file (cached per file version: train and test read it
+    once here)."""
+    try:
+        with open(path, 'rb') as f:
+            data = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CitymaskError(
+            f'annotation file {path} is not valid JSON ({e}): truncated or '
+            'damaged? convert Cityscapes again with '
+            '`python tools/dataset_converters/cityscapes.py ROOT`') from None
+    if not isinstance(data, dict):
+        raise CitymaskError(
+            f'annotation file {path} is not a COCO-style annotation file '
+            '(expected a JSON object with images and annotations)')
+    images = data.get('images') or []
+    with_things = {a.get('image_id') for a in data.get('annotations') or []
+                   if not a.get('iscrowd', 0)}
+    return len(images), len(with_things)
+
+
+def annotation_summary(path: str) -> Tuple[int, int]:
+    """``(images, images with a non-crowd instance)`` of an annotation
+    file.
+
+    Raises:
+        CitymaskError: not valid JSON (truncated, damaged), naming it.
+    """
+    st = os.stat(path)
+    return _annotation_summary(osp.abspath(path), st.st_mtime, st.st_size)
 
 
 def check_data(cfg: Config, *loaders: str) -> None:
-    """Fail early, with the command to run, if a dataset's files are missing.
+    """Fail early, with the command to run, if a dataset's files are missing
+    or its annotation file is not valid JSON.
 
     Args:
         cfg: The run's config.
@@ -40,6 +79,28 @@ def check_data(cfg: Config, *loaders: str) -> None:
             raise CitymaskError(
                 f'{img_dir} not found ({name}): expected Cityscapes images in '
                 'DATA_ROOT/leftImg8bit/SPLIT/')
+        annotation_summary(ann)
+
+
+def check_training_set(cfg: Config) -> None:
+    """A training set without instances fails now, with the file named.
+
+    mmdet drops images without a non-crowd instance (``filter_empty_gt``),
+    so such a set would leave nothing to train on and fail deep in the
+    data loader.
+    """
+    loader = cfg.get('train_dataloader')
+    if loader is None:
+        return
+    ds = dataset_of(loader)
+    ann = osp.join(ds.get('data_root', '') or '', ds.get('ann_file', ''))
+    images, with_things = annotation_summary(ann)
+    if with_things == 0:
+        raise CitymaskError(
+            f'{ann} has nothing to train on: {images} images, none with a '
+            'non-crowd instance (person, rider, car, truck, bus, train, '
+            'motorcycle, bicycle); is data_root the right Cityscapes tree? '
+            'convert it again with tools/dataset_converters/cityscapes.py')
 
 
 def check_work_dir(work_dir: str) -> None:
@@ -54,6 +115,35 @@ def check_work_dir(work_dir: str) -> None:
         raise CitymaskError(
             f'cannot write to work dir {work_dir} ({e.strerror}); choose '
             'another with --work-dir') from None
+
+
+def check_test_outputs(work_dir: str,
+                       out: Optional[str] = None,
+                       show_dir: Optional[str] = None,
+                       outfile_prefix: Optional[str] = None,
+                       overwrite: bool = False) -> None:
+    """Every output of ``tools/test.py`` must be writable before the model
+    runs (not found unwritable after the whole test set).
+
+    Args:
+        work_dir: The run's work dir.
+        out: ``--out`` (a ``.pkl``).
+        show_dir: ``--show-dir`` (under ``WORK_DIR/TIMESTAMP`` unless
+            absolute).
+        outfile_prefix: The ``--format-only`` results folder; its ``.zip``
+            is written next to it.
+        overwrite: ``--overwrite``: a results folder that is not empty may
+            be replaced.
+    """
+    if out:
+        check_writable(out, what='--out')
+    if show_dir:
+        check_writable(osp.join(work_dir, show_dir), 'dir', what='--show-dir')
+    if outfile_prefix:
+        check_writable(outfile_prefix, 'dir', what='--outfile-prefix',
+                       overwrite=overwrite)
+        check_writable(outfile_prefix.rstrip('/') + '.zip',
+                       what='submission zip')
 
 
 def check_gpu_count(wanted: str) -> None:
@@ -75,17 +165,33 @@ def check_gpu_count(wanted: str) -> None:
             'fewer (or set NNODES for several machines)')
 
 
-def check_loadable(path: Optional[str]) -> None:
+def check_loadable(path: Optional[str], resume: bool = False) -> None:
     """A local checkpoint given to --resume / load_from must be safe to load.
 
     Uses the weights-only loader the Runner will use, so a file that would
-    run code, or is not a checkpoint, fails here with one line.
+    run code, is damaged (CRC) or is not a checkpoint fails here with one
+    line.
+
+    Args:
+        path: The checkpoint (``load_from``); URLs are not checked here.
+        resume: Whether training resumes from it: then it must hold a
+            training state (optimizer, iteration), which a model file
+            (a COCO checkpoint, a surgery output) lacks.
     """
     if not path or '://' in path:
         return
     if not osp.isfile(path):
         raise CitymaskError(f'checkpoint {path} not found')
-    load_checkpoint_file(path)
+    ckpt = load_checkpoint_file(path)
+    if resume:
+        meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+        if not (isinstance(meta, dict) and 'iter' in meta
+                and 'optimizer' in ckpt):
+            raise CitymaskError(
+                f'--resume {path}: it holds model weights only, no training '
+                'state (optimizer, iteration) to resume; to train from these '
+                f'weights pass --cfg-options load_from={path} instead of '
+                '--resume')
 
 
 def check_checkpoint(cfg: Config, path: str) -> None:
@@ -109,7 +215,21 @@ def check_checkpoint(cfg: Config, path: str) -> None:
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     with torch.device('meta'):
         model = MODELS.build(cfg.model)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    check_state_dict(
+        {k: tuple(v.shape) for k, v in model.state_dict().items()}, state,
+        path)
+
+
+def check_state_dict(expected: Dict[str, tuple], state: Dict[str, Any],
+                     path: str) -> None:
+    """Fail with the offending keys if ``state`` doesn't have exactly the
+    keys and shapes of ``expected`` (a model's ``{key: shape}``).
+
+    Args:
+        expected: The model's state-dict shapes.
+        state: The checkpoint's state dict.
+        path: The checkpoint file, for the message.
+    """
     have = {k: tuple(getattr(v, 'shape', ())) for k, v in state.items()}
     missing = sorted(set(expected) - set(have))
     unexpected = sorted(set(have) - set(expected))

@@ -1,8 +1,9 @@
-"""Pictures of results: the per-class AP chart and training curves."""
+"""Pictures of results: the per-class AP chart, error analysis plots,
+training curves, and TensorBoard logging of a training run."""
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 from .fileio import atomic_path
 
@@ -34,10 +35,7 @@ def plot_class_ap(result: dict, path: str) -> str:
     ax.set_ylim(0, 100)
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format='png')
-    plt.close(fig)
-    return path
+    return _save(fig, plt, path)
 
 
 def read_scalars(work_dir: str) -> List[dict]:
@@ -71,7 +69,106 @@ def plot_curves(records: Sequence[dict], keys: Sequence[str],
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel('iteration')
     fig.tight_layout()
+    return _save(fig, plt, path)
+
+
+def plot_errors(analysis: dict, path: str) -> str:
+    """Per class: true positives, false positives, forgiven predictions
+    and misses by size, as stacked bars (:mod:`citymask.evaluation.analysis`
+    output)."""
+    plt = _pyplot()
+    classes = analysis['classes']
+    names = list(classes)
+    x = list(range(len(names)))
+    fig, (ax_p, ax_g) = plt.subplots(1, 2, figsize=(12, 4), dpi=100)
+    # predictions: what each became
+    parts = [('TP', [c['tp'] for c in classes.values()]),
+             ('FP duplicate', [c['fp_duplicate'] for c in classes.values()]),
+             ('FP other', [c['fp'] - c['fp_duplicate']
+                           for c in classes.values()])]
+    parts += [(f'forgiven: {k}', [c['forgiven'][k] for c in classes.values()])
+              for k in next(iter(classes.values()))['forgiven']]
+    _stacked(ax_p, x, parts)
+    ax_p.set_title(f'predictions (score >= {analysis["score_thr"]}, '
+                   f'IoU > {analysis["iou_thr"]})')
+    # ground truth: found, or missed by size
+    bins = list(analysis['size_bins'])
+    parts = [('found', [c['tp'] for c in classes.values()])]
+    parts += [(f'missed {b}', [c['missed'][b] for c in classes.values()])
+              for b in bins]
+    _stacked(ax_g, x, parts)
+    ax_g.set_title('ground-truth instances')
+    for ax in (ax_p, ax_g):
+        ax.set_xticks(x)
+        ax.set_xticklabels(names, rotation=30)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, plt, path)
+
+
+def _stacked(ax, x: list, parts: Sequence[tuple]) -> None:
+    bottom = [0] * len(x)
+    for label, values in parts:
+        ax.bar(x, values, 0.7, bottom=bottom, label=label)
+        bottom = [b + v for b, v in zip(bottom, values)]
+
+
+def plot_confusion(analysis: dict, path: str) -> str:
+    """The mask-IoU confusion matrix, rows normalised, counts written in
+    the cells."""
+    import numpy as np
+    plt = _pyplot()
+    conf = analysis['confusion']
+    counts = np.asarray(conf['counts'], float)
+    share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5), dpi=100)
+    im = ax.imshow(share, cmap='Blues', vmin=0, vmax=1)
+    for (i, j), n in np.ndenumerate(counts):
+        if n:
+            ax.text(j, i, int(n), ha='center', va='center', fontsize=8,
+                    color='white' if share[i, j] > 0.5 else 'black')
+    ax.set_xticks(range(len(conf['cols'])))
+    ax.set_xticklabels(conf['cols'], rotation=45, ha='right')
+    ax.set_yticks(range(len(conf['rows'])))
+    ax.set_yticklabels(conf['rows'])
+    ax.set_xlabel('predicted')
+    ax.set_ylabel('ground truth')
+    ax.set_title(f'confusion at mask IoU > {analysis["iou_thr"]} '
+                 f'(score >= {analysis["score_thr"]}; row share)')
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return _save(fig, plt, path)
+
+
+def _save(fig, plt, path: str) -> str:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format='png')
     plt.close(fig)
     return path
+
+
+def use_tensorboard(cfg: Any) -> Any:
+    """Log a training run to TensorBoard too (``tools/train.py
+    --tensorboard``): mmengine's ``TensorboardVisBackend`` next to the
+    config's backends gets the loss curves, the learning rate, every
+    validation metric and the validation images mmdet's
+    ``DetVisualizationHook`` draws (predictions, every ``interval``-th
+    image; the config's interval is kept). Events go to
+    ``WORK_DIR/TIMESTAMP/vis_data``.
+
+    Args:
+        cfg: The loaded mmengine config (changed in place; returned).
+    """
+    import importlib.util
+
+    from .errors import CitymaskError
+    if importlib.util.find_spec('tensorboard') is None:
+        raise CitymaskError(
+            'TensorBoard logging needs the tensorboard package: pip install '
+            '-r requirements/tensorboard.txt')
+    backends = cfg.visualizer.get('vis_backends') or []
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends = list(backends) + [dict(type='TensorboardVisBackend')]
+    cfg.visualizer.vis_backends = backends
+    cfg.default_hooks.visualization.draw = True
+    return cfg

@@ -7,7 +7,8 @@ _base_ = [
     './_base_/datasets/cityscapes_instance.py',
     'mmdet::_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['citymask.register'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['citymask.register'], allow_failed_imports=False)
 
 model = dict(
     roi_head=dict(

@@ -1,4 +1,5 @@
 """The pinned stack's checkpoint compatibility (citymask.compat)."""
+import os
 import pickle
 import subprocess
 import sys
@@ -98,14 +99,60 @@ class _Evil:
         return (print, ('pwned',))
 
 
-def test_allow_list_still_refuses_code(tmp_path):
+class _RunsCode:
+    """Pickles as a call of ``target(*args)``, made when it is loaded."""
+
+    def __init__(self, target, *args):
+        self.target, self.args = target, args
+
+    def __reduce__(self):
+        return (self.target, self.args)
+
+
+def _touching(target, marker):
+    """A pickled call of ``target`` that would create ``marker``."""
+    code = f'open({str(marker)!r}, "w").close()'
+    return {
+        os.system: (f'touch {marker}', ),
+        subprocess.call: (['touch', str(marker)], ),
+        eval: (code, ),
+        exec: (code, ),
+    }[target]
+
+
+@pytest.mark.parametrize('target', [os.system, subprocess.call, eval, exec],
+                         ids=['os.system', 'subprocess.call', 'eval',
+                              'exec'])
+def test_allow_list_still_refuses_code(tmp_path, target):
+    marker = tmp_path / 'ran'
     path = tmp_path / 'evil.pth'
     with open(path, 'wb') as f:
-        pickle.dump({'meta': _Evil()}, f)
+        pickle.dump({'meta': _RunsCode(target, *_touching(target, marker))},
+                    f)
     with pytest.raises(pickle.UnpicklingError):
-        torch.load(path)
-    assert not any(g is print for g in
-                   torch.serialization.get_safe_globals())
+        torch.load(path, weights_only=True)
+    # mmengine's loader (load_from / resume) takes the same path
+    with pytest.raises(pickle.UnpicklingError):
+        _load_checkpoint(str(path), map_location='cpu')
+    assert not marker.exists()
+
+
+def test_allow_list_holds_data_types_only():
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    from citymask.compat import _history_buffer_getattr
+    allowed = torch.serialization.get_safe_globals()
+    assert allowed
+    for entry in allowed:
+        if isinstance(entry, tuple):  # (stand-in, the name it answers)
+            assert entry == (_history_buffer_getattr, 'builtins.getattr')
+            continue
+        if entry.__module__.startswith('torch.'):
+            continue  # torch's own (e.g. DTensor placements, once imported)
+        # numpy's array / scalar / dtype rebuilders and HistoryBuffer: no
+        # callable of os, subprocess, builtins or anything else
+        assert entry is HistoryBuffer or \
+            entry.__module__.split('.')[0] == 'numpy', entry
 
 
 def test_runner_resume_restores_iter_optimizer_and_lr(tmp_path):
@@ -116,7 +163,7 @@ def test_runner_resume_restores_iter_optimizer_and_lr(tmp_path):
     # Interrupted run: 2 iterations, checkpoint, then resume to 4.
     first = make_runner(tmp_path / 'run', 2)
     first.train()
-    saved = torch.load(tmp_path / 'run' / 'iter_2.pth')  # weights-only
+    saved = torch.load(tmp_path / 'run' / 'iter_2.pth', weights_only=True)
     assert saved['meta']['iter'] == 2
     # and in a fresh interpreter, as tools/test.py or a resumed job loads it
     code = ('import citymask.register, torch; c = torch.load({!r}); '
@@ -160,7 +207,7 @@ def test_getattr_stand_in_only_resolves_history_buffer(tmp_path):
     path = tmp_path / 'evil.pth'
     torch.save({'x': _GetattrExploit()}, path)
     with pytest.raises(pickle.UnpicklingError, match='not allowed'):
-        torch.load(path)
+        torch.load(path, weights_only=True)
 
 
 def test_downloads_load_weights_only(tmp_path):

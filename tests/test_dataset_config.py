@@ -1,6 +1,8 @@
 """configs/_base_/datasets/cityscapes_instance.py on converted mini data."""
+import json
 import os.path as osp
 
+import cv2
 import numpy as np
 from mmdet.registry import DATASETS
 from mmdet.structures.mask import PolygonMasks
@@ -8,7 +10,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import citymask.register  # noqa: F401
-from ..conftest import CONFIGS
+from .conftest import CONFIGS
 
 SEED_SHORT_SIDES = (800, 832, 864, 896, 928, 960, 992, 1024)
 
@@ -19,12 +21,34 @@ def _dataset(cfg_dataset, root, ann_file):
     return DATASETS.build(ds)
 
 
+def _expected(ann, scale, flip, width):
+    """A converted annotation's box and polygons after the train pipeline:
+    scaled by ``scale``, clipped to the image, mirrored if ``flip`` (the
+    reference for mmdet's Resize + RandomFlip, computed from the JSON)."""
+    x, y, w, h = ann['bbox']
+    height = round(1024 * scale)
+    box = np.clip(np.array([x, y, x + w, y + h]) * scale,
+                  0, [width, height, width, height])
+    polys = [np.array(p, float) * scale for p in ann['segmentation']]
+    if flip:
+        box = np.array([width - box[2], box[1], width - box[0], box[3]])
+        for p in polys:
+            p[0::2] = width - p[0::2]
+    return box, polys
+
+
 def test_pipelines_land_on_the_seed_scales(mini_cityscapes, mini_coco):
     cfg = Config.fromfile(
         osp.join(CONFIGS, '_base_', 'datasets', 'cityscapes_instance.py'))
     init_default_scope('mmdet')
     assert [s for _, s in cfg.train_scales] == [
         800, 832, 864, 896, 928, 960, 992, 1024, 1024]
+    with open(mini_coco['polygon']['train']) as f:
+        coco = json.load(f)
+    anns = {img['id']: [] for img in coco['images']}
+    for ann in coco['annotations']:
+        if not ann['iscrowd']:  # crowd regions become ignored instances
+            anns[ann['image_id']].append(ann)
 
     train = _dataset(cfg.train_dataloader.dataset, mini_cityscapes,
                      mini_coco['polygon']['train'])
@@ -34,12 +58,31 @@ def test_pipelines_land_on_the_seed_scales(mini_cityscapes, mini_coco):
         out = train[i % len(train)]
         sample = out['data_samples']
         h, w = sample.img_shape
-        assert out['inputs'].shape[1:] == (h, w)
-        assert h in SEED_SHORT_SIDES and w == 2 * h <= 2048
-        assert isinstance(sample.gt_instances.masks, PolygonMasks)
-        assert len(sample.gt_instances) > 0
-        # boxes were scaled with the image
-        assert sample.gt_instances.bboxes.tensor[:, 2].max() <= w + 1
+        assert h in SEED_SHORT_SIDES and (h, w) == (h, 2 * h)
+        # keep_ratio: one factor for both sides, the short side's
+        scale = h / 1024
+        assert sample.scale_factor == (scale, scale)
+        # the pixels: OpenCV's bilinear resize of the file, mirrored when
+        # the sample says it was flipped
+        img = cv2.resize(cv2.imread(sample.img_path), (w, h),
+                         interpolation=cv2.INTER_LINEAR)
+        if sample.flip:
+            assert sample.flip_direction == 'horizontal'
+            img = img[:, ::-1]
+        np.testing.assert_array_equal(
+            out['inputs'].numpy().transpose(1, 2, 0), img)
+        # boxes and polygons: the JSON's, scaled and mirrored the same way
+        gt = sample.gt_instances
+        assert isinstance(gt.masks, PolygonMasks)
+        expected = anns[sample.img_id]
+        assert len(gt) == len(expected) > 0
+        for k, ann in enumerate(expected):
+            box, polys = _expected(ann, scale, sample.flip, w)
+            np.testing.assert_allclose(gt.bboxes.tensor[k].numpy(), box,
+                                       atol=1e-3)
+            assert len(gt.masks.masks[k]) == len(polys)
+            for got, want in zip(gt.masks.masks[k], polys):
+                np.testing.assert_allclose(got, want, atol=1e-3)
         shorts.add(h)
         flips.add(sample.flip)
     assert len(shorts) >= 4 and flips == {True, False}
@@ -47,6 +90,11 @@ def test_pipelines_land_on_the_seed_scales(mini_cityscapes, mini_coco):
     test = _dataset(cfg.test_dataloader.dataset, mini_cityscapes,
                     mini_coco['polygon']['val'])
     for i in range(len(test)):
-        sample = test[i]['data_samples']
+        out = test[i]
+        sample = out['data_samples']
         assert sample.img_shape == (1024, 2048)
         assert sample.ori_shape == (1024, 2048)
+        assert sample.scale_factor == (1.0, 1.0)
+        np.testing.assert_array_equal(
+            out['inputs'].numpy().transpose(1, 2, 0),
+            cv2.imread(sample.img_path))

@@ -2,8 +2,8 @@
 (used by dist_train.sh / dist_test.sh before torchrun starts)."""
 import sys
 
-from citymask.preflight import check_gpu_count
 from citymask.cli import exit_on_error
+from citymask.preflight import check_gpu_count
 
 
 @exit_on_error

@@ -36,6 +36,19 @@ run "$PY" tools/test.py "$CFG" "$OUT/train/iter_400.pth" --split test \
     --work-dir "$OUT/submit" --cfg-options data_root="$DATA"
 # 8. training curves
 run "$PY" tools/analysis_tools/plot_curves.py "$OUT/train"
+# 9. the submission as the benchmark server will see it (step 7 checked it
+#    before zipping; this is the check on its own)
+run "$PY" tools/check_submission.py "$OUT/submission.zip" \
+    --images "$DATA/leftImg8bit/test"
+# 10. inference on your own frames: overlays, JSON, official format
+run "$PY" tools/infer.py "$DATA/leftImg8bit/test" "$CFG" \
+    "$OUT/train/iter_400.pth" --out "$OUT/infer" --batch-size 2 \
+    --cityscapes-format
+# 11. ...and on a video (a short one made from generated frames)
+run "$PY" -m citymask.testing.video "$OUT/drive.mp4" \
+    "$DATA"/leftImg8bit/val/*/*.png --fps 4
+run "$PY" tools/infer.py "$OUT/drive.mp4" "$CFG" "$OUT/train/iter_400.pth" \
+    --out "$OUT/infer_video" --batch-size 2
 
 "$PY" - "$OUT" "$(( $(date +%s) - start ))" <<'PYEOF'
 import glob, json, sys
@@ -49,5 +62,7 @@ print(f'AP chart:    {out}/test/cityscapes/cityscapes_class_ap.png')
 print(f'overlays:    {glob.glob(f"{out}/test/*/overlays")[0]}/')
 print(f'curves:      {out}/train/curves.png')
 print(f'submission:  {out}/submission.zip')
+print(f'inference:   {out}/infer/vis/, {out}/infer/preds/ (JSON)')
+print(f'video:       {glob.glob(f"{out}/infer_video/vis/drive.*")[0]}')
 print(f'demo took {secs} s (after set-up)')
 PYEOF

@@ -11,6 +11,7 @@ Example:
 import argparse
 
 from citymask.cli import exit_on_error
+from citymask.fileio import check_writable
 from citymask.surgery import FORMATS, RIDER_INITS, convert_file, mapping_table
 
 
@@ -32,6 +33,7 @@ def parse_args():
 @exit_on_error
 def main():
     args = parse_args()
+    check_writable(args.dst, what='output checkpoint')
     fmt = None if args.src_format == 'auto' else args.src_format
     info = convert_file(args.src, args.dst, fmt, args.rider_init, args.force)
     if info['changed']:

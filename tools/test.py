@@ -4,11 +4,13 @@ chart), COCO-style AP, or a benchmark-server submission (--format-only).
 Same flags as mmdet's tools/test.py, plus --split test.
 """
 import argparse
+import os.path as osp
 
 from citymask.cli import (add_common_args, end_distributed, exit_on_error,
                           parse_tool_args)
-from citymask.config import load_config
-from citymask.preflight import check_checkpoint, check_data, check_work_dir
+from citymask.config import dataset_of, load_config
+from citymask.preflight import (check_checkpoint, check_data,
+                                check_test_outputs, check_work_dir)
 from citymask.runner_setup import setup_test
 
 
@@ -27,6 +29,9 @@ def parse_args():
     parser.add_argument('--outfile-prefix',
                         help='folder for --format-only results (a .zip of '
                         'it is written next to it)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an --outfile-prefix folder that is '
+                        'not empty')
     add_common_args(parser)
     return parse_tool_args(parser)
 
@@ -42,19 +47,29 @@ def main():
                      launcher=args.launcher)
     check_data(cfg, 'test_dataloader')
     check_work_dir(cfg.work_dir)
+    check_test_outputs(cfg.work_dir, out=args.out, show_dir=args.show_dir,
+                       outfile_prefix=(args.outfile_prefix
+                                       if args.format_only else None),
+                       overwrite=args.overwrite)
+    if args.format_only:
+        cfg.test_evaluator.overwrite = args.overwrite
     check_checkpoint(cfg, args.checkpoint)
 
-    import citymask.register  # noqa: F401  (stack fixes, citymask modules)
     from mmengine.dist import get_rank
     from mmengine.runner import Runner
 
+    import citymask.register  # noqa: F401  (stack fixes, citymask modules)
     from citymask.evaluation.results_format import zip_results
     runner = Runner.from_cfg(cfg)
     runner.test()
-    if args.format_only and get_rank() == 0:
-        print(f'submission: {zip_results(args.outfile_prefix)} (upload to '
-              'the Cityscapes benchmark server)')
-    end_distributed()
+    rank = get_rank()
+    end_distributed()  # first: a refused submission must not hang the rest
+    if args.format_only and rank == 0:
+        # zipped only if it passes the check (every image, valid masks)
+        ds = dataset_of(cfg.test_dataloader)
+        images = osp.join(ds.get('data_root') or '', ds.data_prefix.img)
+        print(f'submission: {zip_results(args.outfile_prefix, images)} '
+              '(checked; upload to the Cityscapes benchmark server)')
 
 
 if __name__ == '__main__':

@@ -9,7 +9,8 @@ from citymask.cli import (add_common_args, end_distributed, exit_on_error,
                           parse_tool_args)
 from citymask.config import load_config
 from citymask.errors import CitymaskError
-from citymask.preflight import check_data, check_loadable, check_work_dir
+from citymask.preflight import (check_data, check_loadable, check_training_set,
+                                check_work_dir)
 from citymask.runner_setup import setup_train
 
 
@@ -38,12 +39,14 @@ def main():
                       amp=args.amp, auto_scale_lr=args.auto_scale_lr,
                       resume=args.resume, launcher=args.launcher)
     check_data(cfg, 'train_dataloader', 'val_dataloader')
+    check_training_set(cfg)
     check_work_dir(cfg.work_dir)
-    check_loadable(cfg.get('load_from'))
+    check_loadable(cfg.get('load_from'), resume=bool(cfg.get('resume')))
 
-    import citymask.register  # noqa: F401  (stack fixes, citymask modules)
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+
+    import citymask.register  # noqa: F401  (stack fixes, citymask modules)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     try:

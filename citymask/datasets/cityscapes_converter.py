@@ -9,34 +9,38 @@ Two mask formats:
 
 * ``rle``: each instance's region taken from ``*_gtFine_instanceIds.png``,
   bit-identical to the PNG (mmdet's own converter does this too).
-* ``polygon`` (default): polygons from ``*_gtFine_polygons.json`` with
-  occlusions resolved as the PNGs are drawn (a later polygon covers earlier
-  ones). mmdet then resizes and flips vertices instead of full-resolution
-  bitmaps, which is what makes the training pipeline fast.
+* ``polygon`` (default): polygons from ``*_gtFine_polygons.json``,
+  rasterised and occlusion-resolved exactly as the PNGs are drawn, then
+  traced into polygons that pycocotools fills to the same pixels (holes
+  cut open). mmdet then resizes and flips vertices instead of
+  full-resolution bitmaps, which is what makes the training pipeline
+  fast.
 """
 import json
 import multiprocessing
+import os
 import os.path as osp
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from glob import glob
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_utils
 from cityscapesscripts.helpers.labels import name2label
-from PIL import Image
-from shapely.geometry import MultiLineString, Polygon, box
-from shapely.ops import split, unary_union
-from shapely.validation import make_valid
+from PIL import Image, ImageDraw
 
 from ..classes import (CLASSES, IMG_SUFFIX, INSTANCE_ID_FACTOR,
                        INSTANCE_IDS_SUFFIX, LABEL_IDS, POLYGONS_SUFFIX,
                        label_of_instance_id)
-from ..errors import CitymaskError, ConversionError
-from ..fileio import dump_json_atomic
+from ..errors import ConversionError
+from ..fileio import check_writable, write_files_atomic
+from .mask_polygons import mask_to_polygons
 
 SPLITS = ('train', 'val', 'test')
 # the ground-truth file each --mask-format reads
-GT_SUFFIX = {'polygon': POLYGONS_SUFFIX, 'rle': INSTANCE_IDS_SUFFIX}
+SOURCE_SUFFIX = {'polygon': POLYGONS_SUFFIX, 'rle': INSTANCE_IDS_SUFFIX}
 
 
 def ann_file_name(split: str) -> str:
@@ -117,57 +121,6 @@ def _resolve_label(label: str, path: str) -> Tuple[object, bool]:
     return name2label[name], is_group
 
 
-def _to_shape(points: Sequence[Sequence[float]]):
-    """A polygon in pixel-index coordinates as pycocotools should see it.
-
-    PIL (which renders the instanceIds PNGs) fills every pixel whose index
-    lies inside or on the polygon; pycocotools fills pixels whose centre
-    (i + 0.5) lies inside. Shifting by +0.5 and dilating by half a pixel
-    makes the two agree (measured on generated data: mean IoU 0.99).
-    """
-    pts = np.asarray(points, float).reshape(-1, 2) + 0.5
-    if len(pts) < 3:
-        return Polygon()
-    return make_valid(Polygon(pts)).buffer(0.5, join_style=2, mitre_limit=2)
-
-
-def _polygons(geom) -> List[Polygon]:
-    if geom.is_empty:
-        return []
-    if geom.geom_type == 'Polygon':
-        return [geom]
-    return [p for g in getattr(geom, 'geoms', []) for p in _polygons(g)]
-
-
-def _without_holes(poly: Polygon) -> List[Polygon]:
-    """Cut a polygon with holes into pieces without holes.
-
-    COCO polygons cannot express holes (an occluder inside an object), so
-    cut vertically through every hole: each hole becomes a notch.
-    """
-    if not poly.interiors:
-        return [poly]
-    _, y0, _, y1 = poly.bounds
-    cuts = MultiLineString([
-        [(h.representative_point().x, y0 - 1),
-         (h.representative_point().x, y1 + 1)]
-        for h in (Polygon(r) for r in poly.interiors)])
-    return [q for piece in _polygons(split(poly, cuts))
-            for q in _without_holes(piece)]
-
-
-def _coco_polygons(geom, width: int, height: int) -> List[List[float]]:
-    geom = geom.intersection(box(0, 0, width, height))
-    out = []
-    for poly in _polygons(geom):
-        for piece in _without_holes(poly):
-            if piece.area < 1e-3:
-                continue
-            coords = np.asarray(piece.exterior.coords)[:-1]
-            out.append(np.round(coords, 2).ravel().tolist())
-    return out
-
-
 def _annotation(segm, width: int, height: int, label_id: int,
                 iscrowd: bool) -> Optional[dict]:
     rle = segm if isinstance(segm, dict) else mask_utils.merge(
@@ -182,8 +135,46 @@ def _annotation(segm, width: int, height: int, label_id: int,
                 segmentation=segm)
 
 
+def _draw_objects(objects: Sequence[Tuple[str, list]], width: int,
+                  height: int, path: str) -> Tuple[np.ndarray, list]:
+    """Rasterise a frame's polygons exactly as its PNGs are drawn.
+
+    cityscapesscripts' ``createInstanceImage`` draws every object whose
+    label id is >= 0 with PIL's ``ImageDraw.polygon``, in file order, later
+    objects covering earlier ones. The same calls are made here, with the
+    object's index + 1 as the colour instead of its instance id, so the
+    visible pixels of every object come out exactly as in
+    ``*_instanceIds.png`` (which is drawn from this file).
+
+    Returns:
+        ``(index image, [(object index, label tuple, is_group), ...])`` of
+        the drawn objects.
+    """
+    canvas = Image.new('I', (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    drawn = []
+    for i, (label, points) in enumerate(objects):
+        ltuple, is_group = _resolve_label(label, path)
+        if ltuple.id < 0:  # e.g. license plate: not drawn in the PNGs
+            continue
+        try:
+            draw.polygon([(p[0], p[1]) for p in points], fill=i + 1)
+        except Exception as e:
+            raise ConversionError(
+                f'{path}: bad polygon for {label!r} ({e})') from None
+        drawn.append((i, ltuple, is_group))
+    return np.asarray(canvas), drawn
+
+
 def polygon_annotations(path: str) -> Tuple[Tuple[int, int], List[dict]]:
-    """Annotations of one ``*_gtFine_polygons.json``, occlusion resolved."""
+    """Annotations of one ``*_gtFine_polygons.json``, occlusion resolved.
+
+    Each evaluated object's visible pixels are rasterised as the PNGs are
+    drawn (:func:`_draw_objects`) and traced back into polygons that
+    pycocotools fills exactly (:func:`.mask_polygons.mask_to_polygons`):
+    the masks mmdet trains on are the ``*_instanceIds.png`` regions, and
+    mmdet can still resize and flip vertices instead of bitmaps.
+    """
     try:
         with open(path) as f:
             data = json.load(f)
@@ -195,30 +186,30 @@ def polygon_annotations(path: str) -> Tuple[Tuple[int, int], List[dict]]:
             f'{path} is not a Cityscapes polygon file ({e}); expected JSON '
             'with imgWidth, imgHeight and objects[{label, polygon}]'
         ) from None
+    index, drawn = _draw_objects(parsed, width, height, path)
     wanted = set(LABEL_IDS)
     anns = []
-    covered = []  # everything drawn after the current object
-    for label, points in reversed(parsed):
-        ltuple, is_group = _resolve_label(label, path)
-        if ltuple.id < 0:  # e.g. license plate: not drawn in the PNGs
+    for i, ltuple, is_group in drawn:
+        if ltuple.id not in wanted:
             continue
-        try:
-            shape = _to_shape(points)
-        except Exception as e:
-            raise ConversionError(
-                f'{path}: bad polygon for {label!r} ({e})') from None
-        if ltuple.id in wanted and not shape.is_empty:
-            visible = (shape.difference(unary_union(covered))
-                       if covered else shape)
-            polys = _coco_polygons(visible, width, height)
-            ann = polys and _annotation(polys, width, height, ltuple.id,
-                                        is_group)
-            if ann:
-                anns.append(ann)
-        covered.append(shape)
-        if len(covered) > 16:  # keep the union cheap to subtract
-            covered = [unary_union(covered)]
-    return (width, height), anns[::-1]
+        # the object's pixels lie within a pixel of its vertices' box
+        pts = np.asarray(parsed[i][1], float).reshape(-1, 2)
+        if not len(pts):
+            continue
+        x0, y0 = np.clip(np.floor(pts.min(0)).astype(int) - 1, 0, None)
+        x1, y1 = np.ceil(pts.max(0)).astype(int) + 2
+        crop = index[y0:y1, x0:x1] == i + 1
+        area = int(np.count_nonzero(crop))
+        if area == 0:  # hidden by later objects or outside the image
+            continue
+        ys = np.flatnonzero(crop.any(axis=1))
+        xs = np.flatnonzero(crop.any(axis=0))
+        anns.append(dict(
+            category_id=ltuple.id, iscrowd=int(is_group), area=float(area),
+            bbox=[float(x0 + xs[0]), float(y0 + ys[0]),
+                  float(xs[-1] + 1 - xs[0]), float(ys[-1] + 1 - ys[0])],
+            segmentation=mask_to_polygons(crop, int(x0), int(y0))))
+    return (width, height), anns
 
 
 def rle_annotations(path: str) -> Tuple[Tuple[int, int], List[dict]]:
@@ -247,7 +238,49 @@ def rle_annotations(path: str) -> Tuple[Tuple[int, int], List[dict]]:
     return (width, height), anns
 
 
-def _convert_one(task: Tuple[str, Optional[str], str]) -> Tuple[dict, list]:
+# One frame to convert: (image path, ground-truth path or None, format).
+Task = Tuple[str, Optional[str], str]
+# Image-only frames (the test split) cost a PNG header read each, far less
+# than sending them to a worker: they travel in batches of up to this many.
+_LIGHT_BATCH = 64
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on: its affinity mask (what taskset,
+    cgroup cpusets and Slurm grant it), not the machine's total."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no sched_getaffinity: macOS, Windows
+        return os.cpu_count() or 1
+
+
+def resolve_nproc(nproc: int) -> Tuple[int, Optional[str]]:
+    """The number of worker processes for ``--nproc``.
+
+    Args:
+        nproc: Requested workers; 0 means one per available core.
+
+    Returns:
+        ``(workers, note)``. More workers than available cores only add
+        start-up and switching, so a request above them is capped and
+        ``note`` says so (None otherwise).
+
+    Raises:
+        ConversionError: ``nproc`` is negative.
+    """
+    if nproc < 0:
+        raise ConversionError(
+            f'--nproc must be >= 0 (0: one per core), got {nproc}')
+    cores = available_cores()
+    if nproc == 0:
+        return cores, None
+    if nproc > cores:
+        return cores, (f'--nproc {nproc} is more than the {cores} CPU cores '
+                       f'this process may use; using {cores}')
+    return nproc, None
+
+
+def _convert_one(task: Task) -> Tuple[dict, list]:
     img_path, gt_path, mask_format = task
     size = _image_size(img_path)
     anns = []
@@ -262,52 +295,167 @@ def _convert_one(task: Tuple[str, Optional[str], str]) -> Tuple[dict, list]:
     return dict(width=size[0], height=size[1]), anns
 
 
+def _convert_unit(unit: List[Task]) -> List[Tuple[dict, list]]:
+    return [_convert_one(task) for task in unit]
+
+
+def _units(tasks: Sequence[Task], nproc: int) -> List[List[Task]]:
+    """Group frames, in order, into the units of work handed to workers.
+
+    A frame with ground truth takes 0.1-1 s, so it is a unit of its own:
+    every worker stays busy until the last frames and they all finish
+    within one frame of each other, on 11 frames as on 5000. Image-only
+    frames go in batches of at most ``_LIGHT_BATCH``, and at least 4
+    batches per worker when there are enough of them.
+    """
+    n_light = sum(gt is None for _, gt, _ in tasks)
+    size = max(1, min(_LIGHT_BATCH, -(-n_light // (4 * nproc))))
+    units: List[List[Task]] = []
+    light: List[Task] = []
+    for task in tasks:
+        if task[1] is not None:
+            if light:
+                units.append(light)
+                light = []
+            units.append([task])
+        else:
+            light.append(task)
+            if len(light) == size:
+                units.append(light)
+                light = []
+    if light:
+        units.append(light)
+    return units
+
+
+def _init_worker() -> None:
+    # Ctrl-C reaches the whole process group; the parent alone handles it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def worker_pool(nproc: int) -> ProcessPoolExecutor:
+    """The converter's worker processes.
+
+    Workers are spawned: each is a fresh interpreter that imports this
+    module (numpy, PIL, pycocotools and cityscapesscripts' label table,
+    about 0.3 s) and nothing heavier, because citymask's package
+    ``__init__`` files import torch, mmengine and mmdet only on demand.
+    ``fork`` would copy a parent that may run threads (torch's, a progress
+    bar's), which can deadlock a child. Like ``forkserver``, ``spawn``
+    re-imports the parent's ``__main__`` script in every worker, so a
+    script that converts keeps heavy imports out of its top level (as
+    ``tools/dataset_converters/cityscapes.py`` does).
+    """
+    return ProcessPoolExecutor(nproc,
+                               mp_context=multiprocessing.get_context('spawn'),
+                               initializer=_init_worker)
+
+
+def _run_tasks(tasks: Sequence[Task], nproc: int,
+               progress: bool) -> List[Tuple[dict, list]]:
+    """Convert frames in order, in ``nproc`` worker processes (1: here)."""
+    nproc = max(1, min(resolve_nproc(nproc)[0], len(tasks)))
+    units = _units(tasks, nproc)
+    nproc = min(nproc, len(units))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        # disable=None: a bar on terminals only, not in logs / CI
+        bar = tqdm(total=len(tasks), desc='converting', unit='img',
+                   disable=None)
+    results: List[Tuple[dict, list]] = []
+    pool = worker_pool(nproc) if nproc > 1 else None
+    try:
+        done: Iterable = (pool.map(_convert_unit, units) if pool else
+                          map(_convert_unit, units))
+        for unit_results in done:
+            results.extend(unit_results)
+            if bar is not None:
+                bar.update(len(unit_results))
+    except BrokenProcessPool:
+        raise ConversionError(
+            'a converter worker process died (out of memory?); run again '
+            'with a smaller --nproc') from None
+    finally:
+        if pool is not None:
+            # an error leaves queued frames unconverted: don't wait for them
+            pool.shutdown(wait=True, cancel_futures=True)
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def _coco_dict(root: str, split: str,
+               pairs: Sequence[Tuple[str, Optional[str]]],
+               results: Sequence[Tuple[dict, list]]) -> dict:
+    img_dir = osp.join(root, 'leftImg8bit', split)
+    images, annotations = [], []
+    for img_id, ((img, gt), (info, anns)) in enumerate(zip(pairs, results)):
+        rel = osp.relpath(img, img_dir)
+        info.update(id=img_id, file_name=rel)
+        if gt is not None:
+            info['segm_file'] = (rel[:-len(IMG_SUFFIX)] +
+                                 SOURCE_SUFFIX['rle'])
+        images.append(info)
+        for ann in anns:
+            ann.update(id=len(annotations) + 1, image_id=img_id)
+            annotations.append(ann)
+    return dict(images=images, annotations=annotations,
+                categories=_categories())
+
+
+def convert_splits(root: str,
+                   splits: Sequence[str],
+                   mask_format: str = 'polygon',
+                   nproc: int = 1,
+                   progress: bool = True) -> Dict[str, dict]:
+    """Convert splits to COCO-style dicts (nothing is written).
+
+    Every split's files are paired first, so a missing file fails before
+    any work starts; then one pool of workers converts the frames of all
+    splits. The result is the same for any ``nproc``.
+
+    The test split has no public ground truth: only its image list is
+    converted (for ``--format-only`` submissions).
+
+    Args:
+        root: Cityscapes root holding ``leftImg8bit/`` and ``gtFine/``.
+        splits: Splits to convert.
+        mask_format: ``polygon`` or ``rle``.
+        nproc: Worker processes (0: one per available core; capped at the
+            available cores; 1: no workers).
+        progress: Show a progress bar (on terminals only).
+
+    Returns:
+        The COCO-style dict of each split.
+    """
+    if mask_format not in SOURCE_SUFFIX:
+        raise ConversionError(
+            f'unknown mask format {mask_format!r}; use polygon or rle')
+    pairs = {
+        s: find_samples(root, s,
+                        None if s == 'test' else SOURCE_SUFFIX[mask_format])
+        for s in splits
+    }
+    tasks = [(img, gt, mask_format) for s in splits for img, gt in pairs[s]]
+    results = _run_tasks(tasks, nproc, progress)
+    out, start = {}, 0
+    for s in splits:
+        end = start + len(pairs[s])
+        out[s] = _coco_dict(root, s, pairs[s], results[start:end])
+        start = end
+    return out
+
+
 def convert_split(root: str,
                   split: str,
                   mask_format: str = 'polygon',
                   nproc: int = 1,
                   progress: bool = True) -> dict:
-    """Convert one split to a COCO-style dict (nothing is written).
-
-    The test split has no public ground truth: only its image list is
-    converted (for ``--format-only`` submissions).
-    """
-    if mask_format not in GT_SUFFIX:
-        raise ConversionError(
-            f'unknown mask format {mask_format!r}; use polygon or rle')
-    gt_suffix = None if split == 'test' else GT_SUFFIX[mask_format]
-    pairs = find_samples(root, split, gt_suffix)
-    tasks = [(img, gt, mask_format) for img, gt in pairs]
-    img_dir = osp.join(root, 'leftImg8bit', split)
-    results: Iterable
-    if nproc > 1:
-        pool = multiprocessing.get_context('spawn').Pool(nproc)
-        results = pool.imap(_convert_one, tasks, chunksize=4)
-    else:
-        pool, results = None, map(_convert_one, tasks)
-    if progress:
-        from tqdm import tqdm
-
-        # disable=None: a bar on terminals only, not in logs / CI
-        results = tqdm(results, total=len(tasks), desc=f'{split}',
-                       unit='img', disable=None)
-    images, annotations = [], []
-    try:
-        for img_id, ((img, gt), (info, anns)) in enumerate(
-                zip(pairs, results)):
-            rel = osp.relpath(img, img_dir)
-            info.update(id=img_id, file_name=rel)
-            if gt is not None:
-                info['segm_file'] = rel[:-len(IMG_SUFFIX)] + GT_SUFFIX['rle']
-            images.append(info)
-            for ann in anns:
-                ann.update(id=len(annotations) + 1, image_id=img_id)
-                annotations.append(ann)
-    finally:
-        if pool is not None:
-            pool.terminate()
-    return dict(images=images, annotations=annotations,
-                categories=_categories())
+    """Convert one split to a COCO-style dict (nothing is written); see
+    :func:`convert_splits`."""
+    return convert_splits(root, [split], mask_format, nproc, progress)[split]
 
 
 def convert_cityscapes(root: str,
@@ -318,8 +466,19 @@ def convert_cityscapes(root: str,
                        progress: bool = True) -> Dict[str, str]:
     """Convert splits of a Cityscapes tree and write one JSON per split.
 
-    Every split is converted before anything is written, so a bad file in
-    any split leaves no output behind. Each JSON is written atomically.
+    The outputs are checked writable first; every split is converted
+    before anything is written, and the JSONs are written all or none, so
+    a bad file in any split, a full disk or Ctrl-C leaves no output
+    behind.
+
+    Args:
+        root: Cityscapes root holding ``leftImg8bit/`` and ``gtFine/``.
+        out_dir: Folder for ``instancesonly_filtered_gtFine_{split}.json``.
+        splits: Splits to convert.
+        mask_format: ``polygon`` or ``rle``.
+        nproc: Worker processes (0: one per available core; capped at the
+            available cores).
+        progress: Show a progress bar (on terminals only).
 
     Returns:
         Path of the written JSON per split.
@@ -336,11 +495,11 @@ def convert_cityscapes(root: str,
     bad = [s for s in splits if s not in SPLITS]
     if bad:
         raise ConversionError(f'unknown split(s) {bad}; choose from {SPLITS}')
-    converted = {s: convert_split(root, s, mask_format, nproc, progress)
-                 for s in splits}
-    written = {}
-    for split_name, coco in converted.items():
-        path = osp.join(out_dir, ann_file_name(split_name))
-        dump_json_atomic(coco, path)
-        written[split_name] = path
+    written = {s: osp.join(out_dir, ann_file_name(s)) for s in splits}
+    for path in written.values():  # before the work, not after it
+        check_writable(path, what='output')
+    converted = convert_splits(root, splits, mask_format, nproc, progress)
+    # all splits or none (a full disk must not leave a mixed set)
+    write_files_atomic({written[s]: json.dumps(coco).encode()
+                        for s, coco in converted.items()})
     return written

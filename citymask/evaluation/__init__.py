@@ -3,6 +3,7 @@ results format and the mmengine metric."""
 from .._lazy import lazy_exports
 
 _EXPORTS = {
+    'FrameTask': '.frame_task',
     'evaluate': '.cityscapes_instance',
     'format_table': '.cityscapes_instance',
     'summarize': '.cityscapes_instance',

@@ -22,7 +22,14 @@ Deliberate differences, where the official script fails:
   instead of aborting; empty masks are skipped as the official script does.
 * An image without a prediction file counts as an image without
   predictions (the official CLI aborts).
+
+Distance-aware AP (``distance=True``): the official script's second and
+third settings (instances of at least 1000 pixels within 100 m / 50 m
+with ``distConf >= 0.5``), with each instance's distance filled from the
+dataset's ``disparity/`` and ``camera/`` files (:mod:`.distance`); the
+official script never fills it, so these numbers are unofficial.
 """
+import functools
 import multiprocessing
 import os
 import warnings
@@ -36,8 +43,11 @@ from PIL import Image
 from ..classes import (CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS,
                        label_of_instance_id)
 from ..errors import CitymaskError
-from .crops import CropMask, crop_masks, decode_crop
-from .mask_png import read_mask_crop, read_pred_mask
+from .crops import CropMask, decode_crop
+from .distance import (UNOFFICIAL_NOTE, instance_distances, read_camera,
+                       read_disparity, stereo_paths)
+from .frame_task import FrameTask
+from .results_format import read_masks
 
 OVERLAPS = np.arange(0.5, 1., 0.05)
 MIN_REGION_SIZE = 100
@@ -45,6 +55,8 @@ MIN_REGION_SIZE = 100
 MIN_REGION_SIZES = [100, 1000, 1000]
 DISTANCE_THS = [float('inf'), 100, 50]
 DISTANCE_CONFS = [-float('inf'), 0.5, 0.5]
+# (stereo disparity values, baseline, fx) of a frame
+Stereo = Tuple[np.ndarray, float, float]
 
 
 def read_gt(path: str) -> np.ndarray:
@@ -81,7 +93,9 @@ def _as_uint16(gt: np.ndarray, what: str = 'ground truth') -> np.ndarray:
 
 def match_image(gt: np.ndarray, label_ids: Sequence[int],
                 scores: Sequence[float],
-                masks: Sequence[Optional[CropMask]]) -> dict:
+                masks: Sequence[Optional[CropMask]],
+                cross_labels: bool = False,
+                stereo: Optional[Stereo] = None) -> dict:
     """Everything the AP computation needs from one frame.
 
     Args:
@@ -89,13 +103,19 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
         label_ids: Cityscapes label id per prediction.
         scores: Confidence per prediction.
         masks: :func:`crop_masks` output per prediction (None = empty).
+        cross_labels: Also record the overlaps of different labels
+            (``xinter``; error analysis only).
+        stereo: ``(disparity, baseline, fx)`` of the frame: also give each
+            ground-truth row its distance (``dist``).
 
     Returns:
         ``gt``: (inst_id, label_id, pixel_count) of the evaluated labels'
         instances and groups; ``pred``: (label_id, score, pixel_count,
         void_intersection) of the kept predictions, in order;
         ``inter``: (pred_index, gt_index, intersection) for same-label
-        pairs that overlap.
+        pairs that overlap; with ``cross_labels``, ``xinter``: the same
+        for pairs of different labels; with ``stereo``, ``dist``:
+        (medDist, distConf) per ``gt`` row (:mod:`.distance`).
     """
     gt = _as_uint16(np.asarray(gt))
     height, width = gt.shape
@@ -115,7 +135,7 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
     codes = np.take(lut, gt)
     gts = np.stack([gt_ids, gt_labels, counts[gt_ids]], 1).astype(np.int64)
 
-    preds, inter = [], []
+    preds, inter, xinter = [], [], []
     for label_id, score, mask in zip(label_ids, scores, masks):
         label_id = int(label_id)
         if label_id not in LABEL_IDS or mask is None:
@@ -137,7 +157,20 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
         for g in np.flatnonzero(hist[:n]):
             if gt_labels[g] == label_id:
                 inter.append((p, int(g), int(hist[g])))
-    return dict(gt=gts, pred=preds, inter=inter)
+            elif cross_labels:
+                xinter.append((p, int(g), int(hist[g])))
+    out = dict(gt=gts, pred=preds, inter=inter)
+    if cross_labels:
+        out['xinter'] = xinter
+    if stereo is not None:
+        disparity, baseline, fx = stereo
+        if disparity.shape != gt.shape:
+            raise CitymaskError(
+                f'disparity is {disparity.shape[1]}x{disparity.shape[0]}, '
+                f'the ground truth {width}x{height}')
+        out['dist'] = instance_distances(codes, n, gts[:, 2], disparity,
+                                         baseline, fx)
+    return out
 
 
 def _hist(values: np.ndarray, bins: int,
@@ -174,158 +207,243 @@ def _average_precision(y_true: np.ndarray, y_score: np.ndarray,
     return float(np.dot(precision, steps))
 
 
-def evaluate_matches(matches: Sequence[dict]) -> np.ndarray:
-    """AP matrix of shape (1, 8 classes, 10 overlaps), as the official
-    ``evaluateMatches`` computes it without distance information.
+def _settings(distance: bool) -> list:
+    """(min region size, max distance, min distConf) per setting."""
+    settings = list(zip(MIN_REGION_SIZES, DISTANCE_THS, DISTANCE_CONFS))
+    return settings if distance else settings[:1]
 
-    The overlaps of every frame are computed once; each threshold then
-    only compares them.
+
+def evaluate_matches(matches: Sequence[dict],
+                     distance: bool = False) -> np.ndarray:
+    """AP matrix of shape (settings, 8 classes, 10 overlaps), as the
+    official ``evaluateMatches`` computes it.
+
+    Without ``distance`` one setting (all instances of at least 100
+    pixels), as the official script without distance information; with it
+    the official three (every distance; 100 m; 50 m), which needs matches
+    made with ``stereo`` (``dist`` rows). The overlaps of every frame are
+    computed once; each threshold then only compares them.
     """
-    # per label: every evaluated GT instance as the (IoU, score) of the
-    # predictions touching it, in prediction order; every prediction as
-    # (score, best IoU with a GT of its label, ignored fraction)
-    gt_lists: Dict[int, List[list]] = {lab: [] for lab in LABEL_IDS}
+    settings = _settings(distance)
+    # per label: every GT instance evaluated in some setting as the
+    # (IoU, score) of the predictions touching it, in prediction order,
+    # and per setting whether it is left out there; every prediction as
+    # (score, best IoU with a GT of its label, ignored fraction per
+    # setting)
+    gt_lists: Dict[int, List[tuple]] = {lab: [] for lab in LABEL_IDS}
     pred_lists: Dict[int, List[tuple]] = {lab: [] for lab in LABEL_IDS}
     for m in matches:
         gts, preds = m['gt'], m['pred']
+        rows = gts.tolist()
+        if distance:
+            if 'dist' not in m:
+                raise CitymaskError(
+                    'distance-aware AP needs matches made with stereo '
+                    '(match_frames(..., distance=True))')
+            # too small, too far or too little stereo for a setting
+            outside = [tuple(size < least or far > most or conf < sure
+                             for least, most, sure in settings)
+                       for (_, _, size), (far, conf) in
+                       zip(rows, m['dist'].tolist())]
+        else:
+            outside = [(size < MIN_REGION_SIZE,) for _, _, size in rows]
         gt_preds: Dict[int, list] = {}
         pred_gts: Dict[int, list] = {}
         for p, g, inter in m['inter']:
             gt_preds.setdefault(g, []).append((p, inter))
             pred_gts.setdefault(p, []).append((g, inter))
-        for g, (inst, label, size) in enumerate(gts.tolist()):
-            if inst < INSTANCE_ID_FACTOR or size < MIN_REGION_SIZE:
+        for g, (inst, label, size) in enumerate(rows):
+            if inst < INSTANCE_ID_FACTOR or all(outside[g]):
                 continue  # group regions and tiny instances are ignored
-            gt_lists[label].append(
+            gt_lists[label].append((
                 [(float(inter) / (size + preds[p][2] - inter), preds[p][1])
-                 for p, inter in sorted(gt_preds.get(g, ()))])
+                 for p, inter in sorted(gt_preds.get(g, ()))],
+                outside[g]))
         sizes = gts[:, 2].tolist()
         ignorable = [inst < INSTANCE_ID_FACTOR for inst in gts[:, 0].tolist()]
         for p, (label, conf, pixels, void) in enumerate(preds):
             touched = pred_gts.get(p, ())
             best = max((float(inter) / (sizes[g] + pixels - inter)
                         for g, inter in touched), default=-1.0)
-            ignored = void
+            ignored = [void] * len(settings)
             for g, inter in touched:  # a tiny group region counts twice
-                ignored += inter * (ignorable[g] +
-                                    (sizes[g] < MIN_REGION_SIZE))
-            pred_lists[label].append((conf, best, float(ignored) / pixels))
+                for s, out in enumerate(outside[g]):
+                    ignored[s] += inter * (ignorable[g] + out)
+            pred_lists[label].append(
+                (conf, best, [float(i) / pixels for i in ignored]))
 
-    ap = np.zeros((1, len(CLASSES), len(OVERLAPS)))
-    for li, label_id in enumerate(LABEL_IDS):
-        gt_list, pred_list = gt_lists[label_id], pred_lists[label_id]
-        if not gt_list:
-            ap[0, li] = float('nan')
-            continue
-        if not pred_list:
-            continue  # 0.0
-        for oi, th in enumerate(OVERLAPS):
-            y_true: List[float] = []
-            y_score: List[float] = []
-            hard_fns = 0
-            for candidates in gt_list:
-                best = None  # highest matching score; others are FPs
-                for iou, conf in candidates:
-                    if iou > th:
-                        if best is None:
-                            best = conf
-                        else:
-                            y_true.append(0)
-                            y_score.append(min(best, conf))
-                            best = max(best, conf)
-                if best is None:
-                    hard_fns += 1
-                else:
-                    y_true.append(1)
-                    y_score.append(best)
-            for conf, best_iou, ignored in pred_list:
-                # unmatched and not mostly in ignored regions: a FP
-                if best_iou <= th and ignored <= th:
-                    y_true.append(0)
-                    y_score.append(conf)
-            ap[0, li, oi] = _average_precision(
-                np.asarray(y_true, float), np.asarray(y_score, float),
-                hard_fns)
+    ap = np.zeros((len(settings), len(CLASSES), len(OVERLAPS)))
+    for si in range(len(settings)):
+        for li, label_id in enumerate(LABEL_IDS):
+            gt_list = [c for c, out in gt_lists[label_id] if not out[si]]
+            pred_list = pred_lists[label_id]
+            if not gt_list:
+                ap[si, li] = float('nan')
+                continue
+            if not pred_list:
+                continue  # 0.0
+            for oi, th in enumerate(OVERLAPS):
+                y_true: List[float] = []
+                y_score: List[float] = []
+                hard_fns = 0
+                for candidates in gt_list:
+                    best = None  # highest matching score; others are FPs
+                    for iou, conf in candidates:
+                        if iou > th:
+                            if best is None:
+                                best = conf
+                            else:
+                                y_true.append(0)
+                                y_score.append(min(best, conf))
+                                best = max(best, conf)
+                    if best is None:
+                        hard_fns += 1
+                    else:
+                        y_true.append(1)
+                        y_score.append(best)
+                for conf, best_iou, ignored in pred_list:
+                    # unmatched and not mostly in ignored regions: a FP
+                    if best_iou <= th and ignored[si] <= th:
+                        y_true.append(0)
+                        y_score.append(conf)
+                ap[si, li, oi] = _average_precision(
+                    np.asarray(y_true, float), np.asarray(y_score, float),
+                    hard_fns)
     return ap
 
 
 def summarize(ap: np.ndarray) -> dict:
-    """The official result JSON (``resultInstanceLevelSemanticLabeling``)."""
-    o50 = np.where(np.isclose(OVERLAPS, 0.5))
+    """The official result JSON (``resultInstanceLevelSemanticLabeling``).
+
+    An AP matrix of the three distance settings adds the official
+    distance keys (``allAp50m``, ``allAp100m``, ``allAp50%50m``; per class
+    ``ap50m``, ``ap100m``, ``ap50%50m``) and a ``note`` that they are
+    unofficial.
+    """
+    o50 = np.where(np.isclose(OVERLAPS, 0.5))[0]
+    d100 = DISTANCE_THS.index(100)
+    d50 = DISTANCE_THS.index(50)
+    distance = ap.shape[0] > 1
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN means
         averages = {
             'allAp': float(np.nanmean(ap[0])),
             'allAp50%': float(np.nanmean(ap[0][:, o50])),
-            'classes': {
-                name: {'ap': float(np.average(ap[0, i])),
-                       'ap50%': float(np.average(ap[0, i, o50]))}
-                for i, name in enumerate(CLASSES)
-            }
         }
-    return {
+        if distance:
+            averages.update({
+                'allAp50m': float(np.nanmean(ap[d50])),
+                'allAp100m': float(np.nanmean(ap[d100])),
+                'allAp50%50m': float(np.nanmean(ap[d50][:, o50])),
+            })
+        averages['classes'] = {}
+        for i, name in enumerate(CLASSES):
+            c = {'ap': float(np.average(ap[0, i])),
+                 'ap50%': float(np.average(ap[0, i, o50]))}
+            if distance:
+                c.update({'ap50m': float(np.average(ap[d50, i])),
+                          'ap100m': float(np.average(ap[d100, i])),
+                          'ap50%50m': float(np.average(ap[d50, i, o50]))})
+            averages['classes'][name] = c
+    result = {
         'averages': averages,
         'overlaps': OVERLAPS.tolist(),
         'minRegionSizes': MIN_REGION_SIZES,
         'distanceThresholds': DISTANCE_THS,
         'minStereoDensities': DISTANCE_CONFS,
-        'instLabels': CLASSES,
+        'instLabels': list(CLASSES),
         'resultApMatrix': ap.tolist(),
     }
+    if distance:
+        result['note'] = UNOFFICIAL_NOTE
+    return result
+
+
+# (column, per-class key, average key) of the table; * = unofficial
+_COLUMNS = (('AP', 'ap', 'allAp'), ('AP50', 'ap50%', 'allAp50%'))
+_DISTANCE_COLUMNS = (('AP 100m*', 'ap100m', 'allAp100m'),
+                     ('AP 50m*', 'ap50m', 'allAp50m'),
+                     ('AP50 50m*', 'ap50%50m', 'allAp50%50m'))
 
 
 def format_table(result: dict) -> str:
-    """Per-class AP / AP50 table (percent), as users read it in logs."""
+    """Per-class AP / AP50 table (percent), as users read it in logs; with
+    distance results also AP 100m / 50m, marked unofficial."""
     from terminaltables import AsciiTable
     avg = result['averages']
-    rows = [['class', 'AP', 'AP50']]
+    columns = _COLUMNS
+    if 'allAp100m' in avg:
+        columns += _DISTANCE_COLUMNS
+    rows = [['class'] + [c[0] for c in columns]]
     for name in CLASSES:
         c = avg['classes'][name]
-        rows.append([name, f'{100 * c["ap"]:.1f}', f'{100 * c["ap50%"]:.1f}'])
-    rows.append(['average', f'{100 * avg["allAp"]:.1f}',
-                 f'{100 * avg["allAp50%"]:.1f}'])
+        rows.append([name] + [f'{100 * c[key]:.1f}' for _, key, _ in columns])
+    rows.append(['average'] +
+                [f'{100 * avg[key]:.1f}' for _, _, key in columns])
     table = AsciiTable(rows)
     table.inner_footing_row_border = True
+    if 'allAp100m' in avg:
+        return (table.table + '\n* unofficial: distances from disparity/ '
+                'and camera/ as citymask fills them (the public evaluator '
+                'never does)')
     return table.table
 
 
-def _match_task(task) -> dict:
-    gt_path, label_ids, scores, masks = task
-    gt = read_gt(gt_path)
-    if masks and isinstance(masks[0], str):
-        # official results format: PNG paths; like the official script,
-        # only masks of evaluated labels are decoded
-        masks = [_read_mask(p, gt.shape) if int(lab) in LABEL_IDS
-                 else None for lab, p in zip(label_ids, masks)]
-    return match_image(gt, label_ids, scores, masks)
+def _match_task(task: FrameTask, distance: bool = False,
+                stereo_root: Optional[str] = None,
+                cross_labels: bool = False) -> dict:
+    task = FrameTask(*task)
+    gt = read_gt(task.gt_path)
+    masks = task.masks
+    if task.mask_paths:
+        masks = read_masks(task.mask_paths, task.label_ids, gt.shape)
+    stereo = None
+    if distance:
+        disparity_path, camera_path = stereo_paths(task.gt_path, stereo_root)
+        stereo = (read_disparity(disparity_path, gt.shape),
+                  *read_camera(camera_path))
+    return match_image(gt, task.label_ids, task.scores, masks,
+                       cross_labels=cross_labels, stereo=stereo)
 
 
-def _read_mask(path: str, shape: Tuple[int, int]) -> Optional[CropMask]:
-    size, crop = read_mask_crop(path)
-    if size != shape:
-        raise CitymaskError(
-            f'{path} is {size[1]}x{size[0]}, its ground truth '
-            f'{shape[1]}x{shape[0]}: masks must have the image\'s size')
-    return crop
-
-
-def match_frames(tasks: Sequence[tuple], nproc: int = 1) -> List[dict]:
+def match_frames(tasks: Sequence[FrameTask],
+                 nproc: int = 1,
+                 distance: bool = False,
+                 stereo_root: Optional[str] = None,
+                 cross_labels: bool = False) -> List[dict]:
     """:func:`match_image` of every frame, in ``nproc`` processes.
 
-    Each task is ``(gt_path, label_ids, scores, masks)`` where ``masks`` are
-    :func:`crop_masks` outputs or paths of predicted mask PNGs.
+    Args:
+        tasks: One :class:`FrameTask` per frame (plain tuples in the same
+            order are accepted).
+        nproc: Worker processes.
+        distance: Also read each frame's disparity and camera files and
+            give the ground truth distances (:mod:`.distance`).
+        stereo_root: Folder with ``disparity/`` and ``camera/``; defaults
+            to the Cityscapes root above each ground-truth file.
+        cross_labels: Also record overlaps of different labels (for the
+            error analysis, :mod:`.analysis`).
     """
     tasks = list(tasks)
+    work = _match_task
+    if distance or cross_labels:
+        work = functools.partial(_match_task, distance=distance,
+                                 stereo_root=stereo_root,
+                                 cross_labels=cross_labels)
     if nproc > 1 and len(tasks) > 1:
         # fork: workers only run numpy / cv2 / pycocotools code
         ctx = multiprocessing.get_context(
             'fork' if hasattr(os, 'fork') else 'spawn')
         with ctx.Pool(min(nproc, len(tasks))) as pool:
-            return pool.map(_match_task, tasks,
+            return pool.map(work, tasks,
                             chunksize=max(1, len(tasks) // (4 * nproc)))
-    return [_match_task(t) for t in tasks]
+    return [work(t) for t in tasks]
 
 
-def evaluate(tasks: Sequence[tuple], nproc: int = 1) -> dict:
-    """The official result (:func:`summarize`) of :func:`match_frames`."""
-    return summarize(evaluate_matches(match_frames(tasks, nproc)))
+def evaluate(tasks: Sequence[FrameTask], nproc: int = 1,
+             distance: bool = False,
+             stereo_root: Optional[str] = None) -> dict:
+    """The official result (:func:`summarize`) of :func:`match_frames`;
+    with ``distance`` also the (unofficial) AP 100m / 50m."""
+    return summarize(evaluate_matches(
+        match_frames(tasks, nproc, distance, stereo_root), distance))

@@ -1,20 +1,25 @@
 """Predicted mask PNGs of the official results format, read fast.
 
 The official script decodes one full-size PNG per prediction, and so must a
-drop-in: with PIL or OpenCV a 2048x1024 mask costs 4-12 ms, mostly zlib's
-inflate (4 ms) and un-filtering 2 MB of rows. Mask PNGs are almost all
-zeros, so here the stream is inflated with zlib-ng (about 40x faster than
-zlib on such long runs) and rows are un-filtered only inside the band where
-the filtered bytes are non-zero: 0.2-0.5 ms per mask (docs/benchmarks.md).
-Grey 8-bit and 1-bit, non-interlaced files (what mmdet, detectron2, PIL and
-OpenCV write) take this path, with every PNG filter type; anything else is
-read by PIL exactly as the official script reads it. Both give the same
-pixels (tested against PIL and OpenCV).
+drop-in: with PIL or OpenCV a 2048x1024 mask costs 4-14 ms, mostly zlib's
+inflate and un-filtering 2 MB of rows. Mask PNGs are almost all zeros, so
+here the stream is inflated with zlib-ng (about 40x faster than zlib on
+such long runs) and rows are un-filtered only inside the band where the
+filtered bytes are non-zero. None / Sub / Up rows (all that OpenCV, and so
+mmdet, writes) are un-filtered with numpy; a band with Average or Paeth
+rows (PIL's adaptive filtering writes a few Paeth rows per mask) is handed,
+as a small PNG of its own, to libspng (pyspng), since those filters are
+sequential along a row. Grey 8-bit and 1-bit, non-interlaced files (what
+mmdet, detectron2, PIL and OpenCV write) take this path, with every PNG
+filter type; anything else is read by PIL exactly as the official script
+reads it. Both give the same pixels (tested against PIL and OpenCV).
+Times per writer: docs/benchmarks.md.
 """
 import struct
 from typing import Optional, Tuple
 
 import numpy as np
+import pyspng
 from PIL import Image
 
 from ..errors import CitymaskError
@@ -120,9 +125,12 @@ def _unfilter_band(filters: np.ndarray, filtered: np.ndarray
     image is all zeros.
 
     Above the first and left of the leftmost non-zero filtered byte every
-    pixel is 0 for every filter type, and so is everything right of a
-    column that is 0 in all rows; None and Sub rows do not depend on the
-    row above, so past the last non-zero byte a zero row ends the image.
+    pixel is 0 for every filter type. Right of the rightmost one a pixel is
+    its prediction: 0 in None rows, the pixel above in Up rows, but the
+    pixel to its left in Sub / Average / Paeth rows, so the band is
+    widened to the right edge only when such a row ends non-zero. None and
+    Sub rows do not depend on the row above, so past the last non-zero
+    byte a zero row ends the image.
     """
     nonzero = np.flatnonzero(np.bitwise_or.reduce(filtered, axis=1))
     if len(nonzero) == 0:
@@ -130,15 +138,25 @@ def _unfilter_band(filters: np.ndarray, filtered: np.ndarray
     y0, last = int(nonzero[0]), int(nonzero[-1])
     cols = np.flatnonzero(np.bitwise_or.reduce(filtered[y0:last + 1], axis=0))
     x0, x1 = int(cols[0]), int(cols[-1]) + 1
-    out = _unfilter_rows(filters, filtered[:, x0:x1], y0, last)
-    if x1 < filtered.shape[1] and out[:, -1].any():  # spills to the right
-        out = _unfilter_rows(filters, filtered[:, x0:], y0, last)
+    unfilter = (_unfilter_rows if filters[y0:].max() <= 2 else
+                _unfilter_rows_spng)
+    out = unfilter(filters, filtered[:, x0:x1], y0, last)
+    if x1 < filtered.shape[1]:
+        leftward = _LEFTWARD[filters[y0:y0 + len(out)]]
+        if out[leftward, -1].any():  # spills to the right
+            out = unfilter(filters, filtered[:, x0:], y0, last)
     return y0, x0, out
+
+
+# filter types whose prediction is (also) the pixel to the left
+_LEFTWARD = np.zeros(256, bool)
+_LEFTWARD[[1, 3, 4]] = True
 
 
 def _unfilter_rows(filters: np.ndarray, filtered: np.ndarray, y0: int,
                    last: int) -> np.ndarray:
-    """Rows ``y0..`` of a column band, runs of equal filter type at once."""
+    """Rows ``y0..`` of a column band with None / Sub / Up rows only, runs
+    of equal filter type at once."""
     height, width = filtered.shape
     out = np.zeros((height - y0, width), np.uint8)
     prior = np.zeros(width, np.uint8)
@@ -150,32 +168,44 @@ def _unfilter_rows(filters: np.ndarray, filtered: np.ndarray, y0: int,
             return out[:a - y0]  # zero rows from here on
         if f == 0:  # None
             rec = block
-        elif f == 1:  # Sub: running sum along the row (uint8 wraps)
-            rec = np.cumsum(block, axis=1, dtype=np.uint8)
-        elif f == 2:  # Up: running sum down the rows
+        elif f == 1:  # Sub: running sum along the row, modulo 256
+            # (summed in int32, cast back: 2.5x faster than in uint8)
+            rec = np.cumsum(block, axis=1, dtype=np.int32).astype(np.uint8)
+        else:  # Up: running sum down the rows
             rec = np.cumsum(block, axis=0, dtype=np.uint8)
             rec += prior
-        else:  # Average, Paeth: sequential in x; rare in mask files
-            rec = np.empty_like(block)
-            for i, row in enumerate(block):
-                rec[i] = _unfilter_row(f, row, prior)
-                prior = rec[i]
         out[a - y0:b - y0] = rec
         prior = out[b - y0 - 1]
     return out
 
 
-def _unfilter_row(f: int, row: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    out, left, up_left = [], 0, 0
-    for d, up in zip(row.tolist(), prior.tolist()):
-        if f == 3:  # Average
-            left = (d + ((left + up) >> 1)) & 255
-        else:  # Paeth
-            p = left + up - up_left
-            pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
-            pred = left if pa <= pb and pa <= pc else (
-                up if pb <= pc else up_left)
-            left = (d + pred) & 255
-        up_left = up
-        out.append(left)
-    return np.array(out, np.uint8)
+def _unfilter_rows_spng(filters: np.ndarray, filtered: np.ndarray, y0: int,
+                        last: int) -> np.ndarray:
+    """Rows ``y0..`` of a column band with any filter types, un-filtered by
+    libspng.
+
+    The band is a valid PNG on its own: the pixels left of it and above it
+    are 0, which is what PNG filters assume outside an image. So its rows
+    (filter byte + band bytes) are stored, uncompressed, in a new 8-bit
+    grey PNG as wide as the band, which pyspng decodes (filtering works on
+    bytes, one per pixel, for the 1-bit and 8-bit originals alike). Past
+    ``last`` every filtered byte is 0, so the first None or Sub row there
+    and all below it are 0; Up / Average / Paeth rows before it may repeat
+    the rows above and are kept.
+    """
+    after = np.flatnonzero(filters[last + 1:] <= 1)
+    end = last + 1 + int(after[0]) if len(after) else len(filters)
+    rows = np.empty((end - y0, filtered.shape[1] + 1), np.uint8)
+    rows[:, 0] = filters[y0:end]
+    rows[:, 1:] = filtered[y0:end]
+    header = struct.pack('>IIBBBBB', rows.shape[1] - 1, rows.shape[0], 8, 0,
+                         0, 0, 0)
+    png = b''.join([_SIGNATURE, _chunk(b'IHDR', header),
+                    _chunk(b'IDAT', _zlib.compress(rows.tobytes(), 0)),
+                    _chunk(b'IEND', b'')])
+    return pyspng.load(png)
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return (struct.pack('>I', len(body)) + kind + body +
+            struct.pack('>I', _zlib.crc32(kind + body)))

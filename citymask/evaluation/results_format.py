@@ -4,19 +4,24 @@ A results folder holds, per image, ``<city>_<seq>_<frame>*.txt`` with one
 line per predicted instance, ``relative/mask.png labelID confidence``, and
 the binary mask PNGs it names (what the benchmark server takes, zipped).
 """
+import math
 import os
 import os.path as osp
 import zipfile
+from collections import Counter
 from glob import glob
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from ..classes import INSTANCE_IDS_SUFFIX
+from ..classes import INSTANCE_IDS_SUFFIX, LABEL_IDS
 from ..errors import CitymaskError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, write_bytes_atomic
 from .crops import CropMask, decode_crop
+from .frame_task import FrameTask
+from .mask_png import read_mask_crop
+
 
 def frame_key(path: str) -> str:
     """``city_seq_frame`` of a Cityscapes file name."""
@@ -62,17 +67,87 @@ def read_prediction_txt(path: str) -> Tuple[List[int], List[float],
             mask = osp.abspath(osp.join(root, parts[0]))
             try:
                 entries[mask] = (int(float(parts[1])), float(parts[2]))
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise CitymaskError(
                     f'{path}:{n}: label id and confidence must be numbers'
                 ) from None
+            if not math.isfinite(entries[mask][1]):
+                # a NaN would rank above every other prediction
+                raise CitymaskError(
+                    f'{path}:{n}: confidence {parts[2]} is not a finite '
+                    'number; write a score in [0, 1]')
     masks = list(entries)
     return ([entries[m][0] for m in masks], [entries[m][1] for m in masks],
             masks)
 
 
+def read_masks(paths: Sequence[str], label_ids: Sequence[int],
+               shape: Tuple[int, int]) -> List[Optional[CropMask]]:
+    """Decode a frame's predicted mask PNGs into crops; as the official
+    script does, only masks of evaluated labels are read (others: None).
+
+    Args:
+        paths: Mask PNG per prediction.
+        label_ids: Cityscapes label id per prediction.
+        shape: ``(height, width)`` of the frame's ground truth.
+    """
+    masks = []
+    for label_id, path in zip(label_ids, paths):
+        if int(label_id) not in LABEL_IDS:
+            masks.append(None)
+            continue
+        size, crop = read_mask_crop(path)
+        if size != tuple(shape):
+            raise CitymaskError(
+                f'{path} is {size[1]}x{size[0]}, its ground truth '
+                f'{shape[1]}x{shape[0]}: masks must have the image\'s size')
+        masks.append(crop)
+    return masks
+
+
+def label_id_report(tasks: Sequence[FrameTask]) -> Optional[str]:
+    """Say how many predictions have label ids outside the 8 instance
+    classes (the official evaluator ignores them without a word).
+
+    Train ids (11-18) or class indices (0-7) in place of label ids are the
+    usual cause; the message then says so and gives the mapping.
+
+    Returns:
+        The warning, or None if every label id is one of the 8 classes.
+
+    Raises:
+        CitymaskError: no prediction at all has a label id of the 8
+            classes: the AP would be 0 for a reason that is not the
+            model's.
+    """
+    counts = Counter(int(i) for t in tasks for i in t.label_ids)
+    outside = {i: c for i, c in counts.items() if i not in LABEL_IDS}
+    if not outside:
+        return None
+    from cityscapesscripts.helpers.labels import id2label
+    n, total = sum(outside.values()), sum(counts.values())
+    train_ids = {id2label[i].trainId: i for i in LABEL_IDS}
+    hint = ''
+    if set(outside) <= set(train_ids):
+        hint = ('; they look like train ids: the results format wants '
+                'label ids (cityscapesscripts\' labels, ' +
+                ', '.join(f'{t}->{i}' for t, i in sorted(train_ids.items()))
+                + ')')
+    elif set(outside) <= set(range(len(LABEL_IDS))):
+        hint = ('; they look like class indices: the results format wants '
+                'label ids (' + ', '.join(
+                    f'{k}->{i}' for k, i in enumerate(LABEL_IDS)) + ')')
+    ids = ', '.join(str(i) for i in sorted(outside)[:8])
+    msg = (f'{n} of {total} predictions have label ids outside the 8 '
+           f'instance classes {LABEL_IDS} (ids {ids}), which the '
+           f'evaluation ignores{hint}')
+    if n == total:
+        raise CitymaskError(msg + '; nothing left to evaluate')
+    return msg
+
+
 def read_results(gt_files: Sequence[str],
-                 results_dir: str) -> Tuple[List[tuple], List[str]]:
+                 results_dir: str) -> Tuple[List[FrameTask], List[str]]:
     """Evaluation tasks for :func:`evaluate` from a results folder.
 
     Returns:
@@ -95,10 +170,10 @@ def read_results(gt_files: Sequence[str],
                 f'several prediction files for {gt}: {sorted(found)}')
         if not found:
             missing.append(gt)
-            tasks.append((gt, [], [], []))
+            tasks.append(FrameTask(gt, [], []))
             continue
-        label_ids, scores, masks = read_prediction_txt(found[0])
-        tasks.append((gt, label_ids, scores, masks))
+        label_ids, scores, paths = read_prediction_txt(found[0])
+        tasks.append(FrameTask(gt, label_ids, scores, mask_paths=paths))
     return tasks, missing
 
 
@@ -120,16 +195,35 @@ def write_frame(out_dir: str, img_path: str, image_size: Tuple[int, int],
             x0, y0, crop = decode_crop(mask)
             full[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = crop * 255
         png = f'{base}_{i}_{class_names[int(label_id)]}.png'
-        cv2.imwrite(osp.join(out_dir, png), full)
+        write_bytes_atomic(cv2.imencode('.png', full)[1].tobytes(),
+                           osp.join(out_dir, png))
         lines.append(f'{png} {int(label_id)} {float(score)}\n')
-    with open(txt, 'w') as f:
-        f.writelines(lines)
+    # last: a prediction file exists only once all its masks do
+    with atomic_path(txt) as tmp:
+        with open(tmp, 'w') as f:
+            f.writelines(lines)
     return txt
 
 
-def zip_results(folder: str) -> str:
+def zip_results(folder: str, images_dir: Optional[str] = None) -> str:
     """``folder.zip`` with the folder's files at its top level, ready for
-    the Cityscapes benchmark server."""
+    the Cityscapes benchmark server; written only if the folder passes
+    :func:`~citymask.evaluation.submission.check_submission`.
+
+    Args:
+        folder: The results folder.
+        images_dir: Its images (``leftImg8bit/test``), to check that each
+            has a prediction file and masks have its size.
+    """
+    from .submission import check_submission
+    report = check_submission(folder, images_dir)
+    if not report.ok:
+        cmd = f'python tools/check_submission.py {folder}' + (
+            f' --images {images_dir}' if images_dir else '')
+        raise CitymaskError(
+            f'{folder} is not a valid submission, not zipped: '
+            f'{len(report.problems)} problems, first: {report.problems[0]} '
+            f'(all of them: `{cmd}`)')
     path = folder.rstrip('/') + '.zip'
     with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as zf:

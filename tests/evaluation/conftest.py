@@ -3,12 +3,12 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from citymask.testing.mini_cityscapes import make_mini_cityscapes
-from citymask.evaluation.cityscapes_instance import (LABEL_IDS,
-                                                     CLASSES, crop_masks,
-                                                     read_gt)
-from citymask.testing.official import run_official
+from citymask.classes import CLASSES, LABEL_IDS
+from citymask.evaluation.cityscapes_instance import read_gt
+from citymask.evaluation.crops import crop_masks
 from citymask.evaluation.results_format import find_gt_files, write_frame
+from citymask.testing.mini_cityscapes import make_mini_cityscapes
+from citymask.testing.official import run_official
 
 NAMES = {**dict(zip(LABEL_IDS, CLASSES)), 29: 'caravan'}
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from citymask.evaluation import evaluate
-from citymask.evaluation.cityscapes_instance import LABEL_IDS
+from citymask.classes import LABEL_IDS
 from citymask.evaluation.results_format import read_results
 from citymask.testing.predictions import make_predictions
 from .conftest import assert_same, official, write_results
@@ -83,21 +83,42 @@ def test_only_ignored_predictions_official_crashes_ours_zero(
     with pytest.raises(IndexError):
         official(gt_files, str(tmp_path / 'results'),
                  str(tmp_path / 'official'))
+    # Reference: the official script without those predictions (which it
+    # can evaluate): 0.0 for every class with ground truth, NaN for the
+    # others; an ignored prediction is no true positive, as no prediction.
+    write_results(str(tmp_path / 'none'), gt_files,
+                  lambda gt, k: ([], [], []))
+    theirs = official(gt_files, str(tmp_path / 'none'),
+                      str(tmp_path / 'official_none'))
     ours = evaluate(tasks)
-    assert ours['averages']['classes']['person']['ap'] == 0.0
-    assert np.isnan(ours['averages']['classes']['rider']['ap']) or \
-        ours['averages']['classes']['rider']['ap'] == 0.0
+    assert_same(ours, theirs)
+    classes = ours['averages']['classes']
+    assert classes['person']['ap'] == 0.0  # has GT: 0, not NaN
+    assert np.array(ours['resultApMatrix'])[0, 0].tolist() == [0.0] * 10
+    assert sum(np.isnan(c['ap']) for c in classes.values()) < 8
 
 
-def test_unknown_label_id_is_skipped(eval_set):
+def test_unknown_label_id_is_skipped(eval_set, tmp_path):
+    # A label id that is no Cityscapes label (99) is skipped: the result is
+    # the official one of the same predictions without them. Counted as
+    # false positives (or matched) in any class, the 99s would change it:
+    # each copies a real prediction's mask with a higher score.
     _, gt_files = eval_set
-    mask = np.zeros((512, 1024), bool)
-    mask[10:50, 10:50] = True
-    from citymask.evaluation.cityscapes_instance import crop_masks
-    tasks = [(g, [99], [0.5], crop_masks(mask[None])) for g in gt_files]
-    result = evaluate(tasks)
-    # no evaluated predictions: classes with GT get 0, others NaN
-    assert result['averages']['classes']['car']['ap'] == 0.0
+    rng = np.random.default_rng(2)
+    known = write_results(str(tmp_path / 'results'), gt_files,
+                          lambda gt, k: make_predictions(gt, rng, n_false=6))
+    theirs = official(gt_files, str(tmp_path / 'results'),
+                      str(tmp_path / 'official'))
+    tasks = [(g, [99] * len(labels) + list(labels),
+              [0.99] * len(labels) + list(scores), list(crops) * 2)
+             for g, labels, scores, crops in known]
+    assert sum(len(t[1]) for t in tasks) > 20
+    assert_same(evaluate(tasks), theirs)
+    # the 99s, had they counted as predictions of their copies' classes
+    counted = [(g, list(labels) * 2, [0.99] * len(labels) + list(scores),
+                list(crops) * 2) for g, labels, scores, crops in known]
+    assert evaluate(counted)['averages']['allAp'] != \
+        theirs['averages']['allAp']
 
 
 def test_pil_written_masks_match_official(eval_set, tmp_path):

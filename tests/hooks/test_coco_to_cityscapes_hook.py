@@ -34,24 +34,25 @@ def test_hook_converts_coco_on_load(mmdet_coco_checkpoint, tmp_path):
         log = f.read()
     assert 'COCO checkpoint to Cityscapes heads' in log
     assert 'new: random init' in log
+    # compared on the CPU: the Runner moves the model to a GPU where present
     head = runner.model.roi_head
     for c, s in SHARED:
-        assert torch.equal(head.bbox_head.fc_cls.weight[c],
+        assert torch.equal(head.bbox_head.fc_cls.weight[c].cpu(),
                            coco['roi_head.bbox_head.fc_cls.weight'][s])
         assert torch.equal(
-            head.bbox_head.fc_reg.weight[4 * c:4 * c + 4],
+            head.bbox_head.fc_reg.weight[4 * c:4 * c + 4].cpu(),
             coco['roi_head.bbox_head.fc_reg.weight'][4 * s:4 * s + 4])
-        assert torch.equal(head.mask_head.conv_logits.weight[c],
+        assert torch.equal(head.mask_head.conv_logits.weight[c].cpu(),
                            coco['roi_head.mask_head.conv_logits.weight'][s])
-    assert torch.equal(runner.model.backbone.conv1.weight,
+    assert torch.equal(runner.model.backbone.conv1.weight.cpu(),
                        coco['backbone.conv1.weight'])
 
     # A Cityscapes checkpoint (what --resume / tools/test.py load) passes
     # through untouched.
     saved = tmp_path / 'cs.pth'
-    state = {k: v + 1 if v.is_floating_point() else v
+    state = {k: (v + 1 if v.is_floating_point() else v).cpu()
              for k, v in runner.model.state_dict().items()}
     torch.save(dict(state_dict=state, meta={}), saved)
     runner.load_checkpoint(str(saved))
     for k, v in runner.model.state_dict().items():
-        assert torch.equal(v, state[k]), k
+        assert torch.equal(v.cpu(), state[k]), k

@@ -4,12 +4,14 @@ import json
 import os.path as osp
 import re
 
+import cv2
 import numpy as np
+import pytest
 from cityscapesscripts.helpers.annotation import Annotation
 from cityscapesscripts.helpers.labels import name2label
 from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
 
@@ -131,3 +133,97 @@ def test_deterministic_for_a_seed(tmp_path):
     rel = [osp.relpath(p, str(tmp_path / 'a')) for p in a['train']]
     assert rel == [osp.relpath(p, str(tmp_path / 'b')) for p in b['train']]
     assert not np.array_equal(img_a, img_c)
+
+
+# ---- distribution='cityscapes' ---------------------------------------------
+HUMANS = ('person', 'rider')
+VEHICLES = ('car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle',
+            'caravan', 'trailer')
+
+
+def _area(polygon):
+    x, y = np.asarray(polygon, float).T
+    return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def test_cityscapes_distribution_matches_published_statistics():
+    # Published figures, written out here rather than read from the
+    # module: Cordts et al. 2016 (7.0 humans, 11.8 vehicles per frame on
+    # train + val), cityscapesscripts' average instance sizes (person 3462,
+    # car 12794 px), persons and cars dominating their groups.
+    from citymask.testing.mini_cityscapes import make_scene
+    counts = {'humans': [], 'vehicles': []}
+    labels, areas, vertices = [], {}, []
+    for i in range(150):
+        objs = make_scene(np.random.default_rng([7, i]), 2048, 1024,
+                          distribution='cityscapes')
+        things = [o for o in objs if o['label'] in HUMANS + VEHICLES]
+        counts['humans'].append(sum(o['label'] in HUMANS for o in things))
+        counts['vehicles'].append(sum(o['label'] in VEHICLES
+                                      for o in things))
+        for o in things:
+            labels.append(o['label'])
+            areas.setdefault(o['label'], []).append(_area(o['polygon']))
+            if _area(o['polygon']) > 1000:
+                vertices.append(len(o['polygon']))
+    assert 7.0 * 0.8 < np.mean(counts['humans']) < 7.0 * 1.2
+    assert 11.8 * 0.8 < np.mean(counts['vehicles']) < 11.8 * 1.2
+    # frames differ: empty streets and crowds
+    assert min(counts['humans']) == 0 and max(counts['humans']) >= 20
+    n = {lab: labels.count(lab) for lab in set(labels)}
+    assert n['person'] > 5 * n['rider']
+    assert n['car'] > 4 * (n['truck'] + n['bus'] + n['train'])
+    assert n['bicycle'] > n['motorcycle']
+    # long-tailed sizes: most small, from ~20 px to a few % of the frame
+    everything = np.concatenate([areas[lab] for lab in areas])
+    assert np.median(everything) < 3000
+    assert (everything < 100).mean() > 0.15
+    assert (everything > 0.02 * 2048 * 1024).mean() > 0.01
+    assert 3462 * 0.6 < np.mean(areas['person']) < 3462 * 1.6
+    assert 12794 * 0.6 < np.mean(areas['car']) < 12794 * 1.6
+    # irregular hand-drawn-like outlines: many vertices
+    assert np.median(vertices) >= 30
+
+
+def test_cityscapes_distribution_files(tmp_path):
+    from citymask.testing.mini_cityscapes import make_mini_cityscapes
+    root = str(tmp_path)
+    make_mini_cityscapes(root, dict(train=4, val=0, test=0), seed=1,
+                         empty_every=0, distribution='cityscapes')
+    sizes, lost, pieces = [], 0, 0
+    for path in _gt_files(root, 'train'):
+        ann = Annotation()
+        ann.fromJsonFile(path)
+        inst = np.asarray(Image.open(path[:-len('polygons.json')] +
+                                     'instanceIds.png'))
+        # the PNGs are cityscapesscripts' own rendering of the polygons
+        np.testing.assert_array_equal(
+            inst, np.asarray(createInstanceImage(ann, 'ids')))
+        ids, counts = np.unique(inst[inst >= 1000], return_counts=True)
+        sizes.extend(counts.tolist())
+        # occlusion: instances that lose pixels to later polygons, some
+        # split in pieces (poles, other things in front)
+        seen = {}
+        for obj in ann.objects:
+            label = name2label[obj.label] if obj.label in name2label \
+                else None
+            if label is None or not label.hasInstances:
+                continue  # a group or stuff
+            inst_id = label.id * 1000 + seen.setdefault(label.id, 0)
+            seen[label.id] += 1
+            alone = Image.new('L', (ann.imgWidth, ann.imgHeight))
+            ImageDraw.Draw(alone).polygon(obj.polygon, fill=1)
+            visible = inst == inst_id
+            lost += int(np.asarray(alone).sum() > visible.sum() > 0)
+            n, _ = cv2.connectedComponents(visible.astype(np.uint8))
+            pieces += int(n > 2)
+    sizes = np.array(sizes)
+    assert len(sizes) >= 30
+    assert sizes.min() < 100 and sizes.max() > 10000
+    assert lost >= 0.2 * len(sizes) and pieces > 0
+
+
+def test_unknown_distribution_is_refused(tmp_path):
+    with pytest.raises(ValueError, match='unknown distribution'):
+        make_mini_cityscapes(str(tmp_path), dict(train=1), 64, 64,
+                             distribution='kitti')

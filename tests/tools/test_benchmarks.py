@@ -1,12 +1,14 @@
-"""The benchmark scripts run end to end at tiny sizes (their timings are
-reported in docs/benchmarks.md, never asserted)."""
+"""Smoke tests: the benchmark scripts run end to end at tiny sizes and print
+their tables. Timings are reported in docs/benchmarks.md and never asserted
+here; only the correctness checks the scripts make (e.g. identical AP) are.
+"""
 import re
 
 from ..conftest import run_tool
 from .conftest import ok
 
 
-def test_benchmark_eval_tiny(tmp_path):
+def test_smoke_benchmark_eval_tiny(tmp_path):
     res = ok(run_tool('tools/analysis_tools/benchmark_eval.py',
                       '--num-images', '3', '--width', '512', '--height',
                       '256', '--preds', '20', '--nproc', '2', '--work-dir',
@@ -21,7 +23,7 @@ def test_benchmark_eval_tiny(tmp_path):
     assert all(float(t) > 0 for r in reads for t in r[1:])
 
 
-def test_benchmark_pipeline_tiny(tmp_path):
+def test_smoke_benchmark_pipeline_tiny(tmp_path):
     # 1024x512: at smaller sizes half-pixel rasterisation differences
     # dominate tiny objects' 28x28 targets
     res = ok(run_tool('tools/analysis_tools/benchmark_pipeline.py',
@@ -35,7 +37,7 @@ def test_benchmark_pipeline_tiny(tmp_path):
     assert iou >= 0.95  # polygons give the bitmap path's targets
 
 
-def test_benchmark_train_cpu_tiny(tmp_path):
+def test_smoke_benchmark_train_cpu_tiny(tmp_path):
     res = ok(run_tool('tools/analysis_tools/benchmark_train.py', '--device',
                       'cpu', '--num-images', '2', '--width', '256',
                       '--height', '128', '--iters', '2', '--warmup', '1',

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import zipfile
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -77,12 +78,23 @@ def test_plot_curves(trained, tmp_path):
     res = ok(run_tool('tools/analysis_tools/plot_curves.py', work, '--out',
                       str(tmp_path / 'curves.png')))
     assert 'loss, lr, cityscapes/mAP' in res.stdout
-    assert osp.getsize(tmp_path / 'curves.png') > 5000
+    # read back: one panel per key (8 x 2.6 inches each at 100 dpi), each
+    # with its curve drawn in matplotlib's first colour (C0)
+    img = np.asarray(Image.open(tmp_path / 'curves.png').convert('RGB'))
+    assert img.shape == (3 * 260, 800, 3)
+    curve = (np.abs(img.astype(int) - (31, 119, 180)).sum(2) < 30)
+    for k, panel in enumerate(np.split(curve, 3)):
+        assert panel.sum() > 50, k  # a curve, or the mAP point's marker
+    # loss and lr: a line across most of the panel (400 iterations)
+    for panel in np.split(curve, 3)[:2]:
+        cols = np.flatnonzero(panel.any(0))
+        assert cols.max() - cols.min() > 500
     res = run_tool('tools/analysis_tools/plot_curves.py', str(tmp_path))
     assert res.returncode == 2 and 'not a training work dir' in res.stderr
 
 
 def test_format_only_submission(mini_data, trained, tmp_path):
+    from cityscapesscripts.helpers.labels import name2label
     _, data = mini_data
     prefix = tmp_path / 'submission'
     res = ok(
@@ -93,16 +105,36 @@ def test_format_only_submission(mini_data, trained, tmp_path):
     assert 'submission.zip' in res.stdout
     tests = sorted(
         glob.glob(osp.join(data, 'leftImg8bit', 'test', '*', '*.png')))
+    assert len(tests) == 4
     with zipfile.ZipFile(str(prefix) + '.zip') as zf:
         names = set(zf.namelist())
         txts = sorted(n for n in names if n.endswith('_pred.txt'))
-        assert len(txts) == len(tests) == 4
-        for txt in txts:
-            for line in zf.read(txt).decode().splitlines():
+        # one prediction file per test image, named after it
+        assert txts == sorted(osp.basename(p)[:-len('.png')] + '_pred.txt'
+                              for p in tests)
+        listed = set()
+        for txt, image in zip(txts, tests):
+            with Image.open(image) as im:
+                width, height = im.size
+            lines = zf.read(txt).decode().splitlines()
+            assert lines, f'{txt} is empty: the trained model found nothing'
+            foreground = 0
+            for line in lines:
                 png, label, score = line.split(' ')
-                assert png in names and int(label) in (24, 25, 26, 27, 28, 31,
-                                                       32, 33)
+                # cityscapesscripts' label of the class the file is named
+                # after is the label id written beside it
+                assert name2label[png[:-4].rsplit('_', 1)[1]].id == \
+                    int(label)
+                assert int(label) in (24, 25, 26, 27, 28, 31, 32, 33)
                 assert 0 <= float(score) <= 1
+                mask = cv2.imdecode(np.frombuffer(zf.read(png), np.uint8),
+                                    cv2.IMREAD_UNCHANGED)
+                assert mask.shape == (height, width)  # the image's size
+                assert set(np.unique(mask)) <= {0, 255}
+                foreground += int((mask == 255).sum())
+                listed.add(png)
+            assert foreground > 0
+        assert names == listed | set(txts)  # no stray files
 
 
 def test_test_split_needs_format_only(mini_data, tmp_path):

@@ -1,20 +1,34 @@
 """Benchmark citymask's Cityscapes instance evaluator against the official
 one and mmdet's CityScapesMetric, on a generated val-like set.
 
-Prints one table: results (every AP must be equal) and times of
-  1. mmdet's CityScapesMetric (process + compute: PNG per instance, then the
-     official script) vs citymask's CityscapesInstanceMetric,
-  2. the official script vs tools/analysis_tools/eval_cityscapes.py on the
-     same results folder (both decode the PNGs),
-and the time to read one mask PNG (as mmdet writes it with OpenCV, and
-re-saved with PIL as detectron2 writes it) by PIL, OpenCV and citymask.
+Prints, for one set of frames and predictions (results must be identical,
+else exit 1):
+  1. the metric: mmdet's CityScapesMetric (process: a PNG per instance;
+     compute: the official script) vs citymask's CityscapesInstanceMetric,
+     in one process;
+  2. per results-folder writer (the folder mmdet's metric wrote, with
+     mmcv.imwrite / OpenCV; the same masks re-saved with OpenCV's
+     cv2.imwrite and with PIL as detectron2 saves them):
+     a. whole processes: tools/analysis_tools/eval_cityscapes.py vs the
+        official script's own main() (its ground-truth cache kept in the
+        work folder), wall time, start-up included;
+     b. steady state in one process: citymask's evaluate() per frame
+        (second of two runs), 1 and --nproc processes;
+     c. where that time goes (1 process): ground truth decoding, mask PNG
+        decoding, matching, AP;
+  3. reading one mask PNG of each writer with PIL, OpenCV and citymask.
 
-Example (the docs/benchmarks.md setting):
-    python tools/analysis_tools/benchmark_eval.py --num-images 200
+Example (the docs/benchmarks.md settings):
+    python tools/analysis_tools/benchmark_eval.py --num-images 50 --nproc 2
+    python tools/analysis_tools/benchmark_eval.py --num-images 50 --nproc 2 \
+        --distribution cityscapes
 """
 import argparse
+import json
 import os
 import os.path as osp
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,29 +38,58 @@ import numpy as np
 import torch
 
 import citymask.register  # noqa: F401
-from citymask.testing.mini_cityscapes import make_mini_cityscapes
-from citymask.evaluation import evaluate
 from citymask.classes import LABEL_IDS
-from citymask.evaluation.cityscapes_instance import read_gt
+from citymask.compat import official_instance_evaluator
+from citymask.evaluation import evaluate
+from citymask.evaluation.cityscapes_instance import (evaluate_matches,
+                                                     match_image, read_gt,
+                                                     summarize)
 from citymask.evaluation.metrics import CityscapesInstanceMetric
+from citymask.evaluation.results_format import (find_gt_files, read_masks,
+                                                read_results)
+from citymask.testing.mini_cityscapes import (DISTRIBUTIONS,
+                                              make_mini_cityscapes)
 from citymask.testing.official import run_official
-from citymask.evaluation.results_format import find_gt_files, read_results
 from citymask.testing.predictions import make_predictions
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# The official script as a whole process: its own main(), with the
+# ground-truth cache it keeps next to itself (site-packages) moved to the
+# work folder, and np.in1d (removed in numpy 2.4) put back as
+# citymask.compat does; without importing citymask (torch) into it.
+OFFICIAL_MAIN = (
+    'import sys\n'
+    'import numpy as np\n'
+    'if not hasattr(np, "in1d"):\n'
+    '    np.in1d = lambda a, b, **k: np.isin(np.ravel(a), b, **k)\n'
+    'from cityscapesscripts.evaluation import '
+    'evalInstanceLevelSemanticLabeling as official\n'
+    'official.args.gtInstancesFile = sys.argv.pop(1)\n'
+    'official.main()\n')
+# row names of the mask reading table, per writer
+WRITERS = {'mmdet': 'OpenCV (mmdet)', 'opencv': 'OpenCV (cv2.imwrite)',
+           'pil': 'PIL (detectron2)'}
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--num-images', type=int, default=200)
+    parser.add_argument('--num-images', type=int, default=50)
     parser.add_argument('--width', type=int, default=2048)
     parser.add_argument('--height', type=int, default=1024)
+    parser.add_argument('--distribution', default='simple',
+                        choices=DISTRIBUTIONS,
+                        help='generated scene distribution (see '
+                        'citymask/testing/mini_cityscapes.py)')
     parser.add_argument('--preds', type=int, default=60,
                         help='about this many predictions per image')
     parser.add_argument('--nproc', type=int, default=os.cpu_count() or 1)
+    parser.add_argument('--writers', nargs='+', default=list(WRITERS),
+                        choices=list(WRITERS))
     parser.add_argument('--work-dir', help='keep files here (default: tmp)')
     return parser.parse_args()
 
 
-def samples(gt_files, preds_per_image, classes):
+def samples(gt_files, preds_per_image):
     """Yield mmdet-style data samples (full-size masks) one at a time."""
     rng = np.random.default_rng(0)
     for g in gt_files:
@@ -70,7 +113,7 @@ def run_metric(metric, gt_files, preds, classes):
     metric.dataset_meta = dict(classes=classes)
     t_process = 0.0
     n_preds = 0
-    for s in samples(gt_files, preds, classes):
+    for s in samples(gt_files, preds):
         n_preds += len(s['pred_instances']['labels'])
         t = time.perf_counter()
         metric.process({}, [s])
@@ -80,35 +123,108 @@ def run_metric(metric, gt_files, preds, classes):
     return res, t_process, time.perf_counter() - t, n_preds
 
 
-def mask_read_times(res_dir, work, n=300):
-    """ms per mask PNG: (writer, PIL as the official script, cv2, ours)."""
+def rewrite_folder(src, dst, writer):
+    """The results folder ``src`` with every mask PNG re-saved by
+    ``writer`` (0/255, 8-bit grey, each writer's default settings)."""
     import cv2
     from PIL import Image
+    os.makedirs(dst, exist_ok=True)
+    for f in sorted(os.listdir(src)):
+        if f.endswith('.txt'):
+            shutil.copy(osp.join(src, f), osp.join(dst, f))
+        elif f.endswith('.png'):
+            mask = (cv2.imread(osp.join(src, f), cv2.IMREAD_UNCHANGED) != 0)
+            mask = mask.astype(np.uint8) * 255
+            if writer == 'opencv':
+                cv2.imwrite(osp.join(dst, f), mask)
+            else:  # detectron2's CityscapesInstanceEvaluator
+                Image.fromarray(mask).save(osp.join(dst, f))
+
+
+def whole_processes(root, res_dir, work, nproc):
+    """Wall seconds of the two CLIs as processes, and their results."""
+    gt_dir = osp.join(root, 'gtFine', 'val')
+    out = osp.join(work, 'citymask.json')
+    env = dict(os.environ, PYTHONPATH=REPO + (
+        os.pathsep + os.environ['PYTHONPATH']
+        if os.environ.get('PYTHONPATH') else ''))
+    t = time.perf_counter()
+    subprocess.run([sys.executable, osp.join(
+        REPO, 'tools', 'analysis_tools', 'eval_cityscapes.py'), gt_dir,
+        res_dir, '--out', out, '--nproc', str(nproc)], env=env, check=True,
+        capture_output=True)
+    t_ours = time.perf_counter() - t
+    official_dir = osp.join(work, 'official')
+    os.makedirs(official_dir, exist_ok=True)
+    export = osp.join(root, 'evaluationResults',
+                      'resultInstanceLevelSemanticLabeling.json')
+    if osp.exists(export):
+        os.remove(export)
+    env.update(CITYSCAPES_DATASET=root, CITYSCAPES_RESULTS=res_dir)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, '-c', OFFICIAL_MAIN,
+                    osp.join(official_dir, 'gtInstances.json')],
+                   cwd=official_dir, env=env, check=True, capture_output=True)
+    t_official = time.perf_counter() - t
+    results = []
+    for path in (out, export):
+        with open(path) as f:
+            results.append(json.load(f))
+    return t_ours, t_official, results[0], results[1]
+
+
+def same_ap(a, b):
+    a = np.array(a['resultApMatrix'], float)
+    b = np.array(b['resultApMatrix'], float)
+    return bool(np.array_equal(np.isnan(a), np.isnan(b)) and
+                np.nanmax(np.abs(a - b)) <= 1e-12)
+
+
+def steady_state(tasks, nproc):
+    """ms per frame of the second of two evaluate() runs."""
+    evaluate(tasks, nproc)
+    t = time.perf_counter()
+    result = evaluate(tasks, nproc)
+    return 1000 * (time.perf_counter() - t) / len(tasks), result
+
+
+def profile(tasks):
+    """ms per frame in each stage of one process's evaluation."""
+    times = dict(gt=0.0, masks=0.0, match=0.0, ap=0.0)
+    matches = []
+    for task in tasks:
+        t0 = time.perf_counter()
+        gt = read_gt(task.gt_path)
+        t1 = time.perf_counter()
+        masks = read_masks(task.mask_paths, task.label_ids, gt.shape)
+        t2 = time.perf_counter()
+        matches.append(match_image(gt, task.label_ids, task.scores, masks))
+        t3 = time.perf_counter()
+        times['gt'] += t1 - t0
+        times['masks'] += t2 - t1
+        times['match'] += t3 - t2
+    t = time.perf_counter()
+    summarize(evaluate_matches(matches))
+    times['ap'] = time.perf_counter() - t
+    return {k: 1000 * v / len(tasks) for k, v in times.items()}
+
+
+def mask_read_times(folder, n=300):
+    """ms per mask PNG: PIL as the official script, OpenCV, citymask."""
+    import cv2
 
     from citymask.evaluation.mask_png import read_mask_crop, read_pred_mask
-    files = sorted(glob(osp.join(res_dir, '**', '*.png'),
-                        recursive=True))[:n]
-    pil_dir = osp.join(work, 'pil_masks')
-    os.makedirs(pil_dir, exist_ok=True)
-    pil_files = []
-    for f in files:
-        pil_files.append(osp.join(pil_dir, osp.basename(f)))
-        Image.fromarray(cv2.imread(f, cv2.IMREAD_UNCHANGED)).save(
-            pil_files[-1])
+    files = sorted(glob(osp.join(folder, '*.png')))[:n]
     readers = [read_pred_mask,
                lambda f: cv2.imread(f, cv2.IMREAD_UNCHANGED),
                read_mask_crop]
-    rows = []
-    for writer, group in (('OpenCV (mmdet)', files),
-                          ('PIL (detectron2)', pil_files)):
-        times = []
-        for read in readers:
-            t = time.perf_counter()
-            for f in group:
-                read(f)
-            times.append(1000 * (time.perf_counter() - t) / len(group))
-        rows.append((writer, *times))
-    return rows
+    times = []
+    for read in readers:
+        t = time.perf_counter()
+        for f in files:
+            read(f)
+        times.append(1000 * (time.perf_counter() - t) / len(files))
+    return times
 
 
 def main():
@@ -122,68 +238,83 @@ def main():
     if not osp.isdir(osp.join(root, 'gtFine')):
         make_mini_cityscapes(root, dict(val=args.num_images), args.width,
                              args.height, seed=0, empty_every=0,
-                             things_range=(15, 26))
+                             things_range=(15, 26),
+                             distribution=args.distribution)
     gt_files = find_gt_files(osp.join(root, 'gtFine', 'val'))
+    n = len(gt_files)
     n_gt = sum(len([i for i in np.unique(read_gt(g)) if i >= 1000])
-               for g in gt_files[:20]) / min(20, len(gt_files))
-    print(f'{len(gt_files)} images {args.width}x{args.height}, ~{n_gt:.0f} '
-          f'GT instances each (generated in {time.perf_counter() - t:.0f}s)')
+               for g in gt_files) / n
+    print(f'{n} images {args.width}x{args.height} ({args.distribution} '
+          f'distribution), {n_gt:.1f} GT instances each (generated in '
+          f'{time.perf_counter() - t:.0f}s)')
 
-    res_dir = osp.join(work, 'mmdet_results')
-    os.makedirs(res_dir, exist_ok=True)
+    folders = {'mmdet': osp.join(work, 'results_mmdet')}
+    os.makedirs(folders['mmdet'], exist_ok=True)
     cwd = os.getcwd()
     os.chdir(work)  # the official script writes matches.json here
     try:
-        theirs, tp_a, tc_a, n_preds = run_metric(
-            CityScapesMetric(outfile_prefix=res_dir,
-                             seg_prefix=osp.join(root, 'gtFine', 'val')),
-            gt_files, args.preds, classes)
+        with official_instance_evaluator():  # numpy >= 2.4
+            theirs, tp_a, tc_a, n_preds = run_metric(
+                CityScapesMetric(outfile_prefix=folders['mmdet'],
+                                 seg_prefix=osp.join(root, 'gtFine', 'val')),
+                gt_files, args.preds, classes)
     finally:
         os.chdir(cwd)
     ours, tp_b, tc_b, _ = run_metric(
         CityscapesInstanceMetric(nproc=args.nproc), gt_files, args.preds,
         classes)
-
-    t = time.perf_counter()
-    official = run_official(gt_files, res_dir, work)
-    t_off = time.perf_counter() - t
-    t = time.perf_counter()
-    tasks, _ = read_results(gt_files, res_dir)
-    cli = evaluate(tasks, args.nproc)
-    t_cli = time.perf_counter() - t
-
-    a = np.array(official['resultApMatrix'])
-    b = np.array(cli['resultApMatrix'])
-    same_cli = bool(np.array_equal(np.isnan(a), np.isnan(b)) and
-                    np.nanmax(np.abs(a - b)) <= 1e-12)
     same_metric = all(abs(ours[k] - theirs[k]) <= 1e-12 for k in ours)
-    n = len(gt_files)
-    rows = [
-        ('mmdet CityScapesMetric', tp_a, tc_a, theirs['cityscapes/mAP']),
-        ('citymask CityscapesInstanceMetric', tp_b, tc_b,
-         ours['cityscapes/mAP']),
-    ]
-    print(f'\n{n} images, {n_preds / n:.0f} predictions per image, '
-          f'nproc={args.nproc}\n')
-    print(f'{"evaluator":36s} {"process s":>10s} {"compute s":>10s} '
+    print(f'{n_preds / n:.0f} predictions per image, nproc={args.nproc}\n')
+    print(f'{"metric":36s} {"process s":>10s} {"compute s":>10s} '
           f'{"total s":>9s} {"ms/img":>8s} {"mask AP":>9s}')
-    for name, tp, tc, ap in rows:
+    for name, tp, tc, ap in (
+            ('mmdet CityScapesMetric', tp_a, tc_a, theirs['cityscapes/mAP']),
+            ('citymask CityscapesInstanceMetric', tp_b, tc_b,
+             ours['cityscapes/mAP'])):
         print(f'{name:36s} {tp:10.2f} {tc:10.2f} {tp + tc:9.2f} '
               f'{1000 * (tp + tc) / n:8.1f} {ap:9.4f}')
-    print(f'{"official script (results folder)":36s} {"":>10s} '
-          f'{t_off:10.2f} {t_off:9.2f} {1000 * t_off / n:8.1f} '
-          f'{official["averages"]["allAp"]:9.4f}')
-    print(f'{"eval_cityscapes.py (same folder)":36s} {"":>10s} '
-          f'{t_cli:10.2f} {t_cli:9.2f} {1000 * t_cli / n:8.1f} '
-          f'{cli["averages"]["allAp"]:9.4f}')
-    print(f'\nmetric speed-up: {(tp_a + tc_a) / (tp_b + tc_b):.1f}x, '
-          f'identical: {same_metric}')
-    print(f'CLI speed-up: {t_off / t_cli:.1f}x, identical: {same_cli}')
+    print(f'metric speed-up: {(tp_a + tc_a) / (tp_b + tc_b):.1f}x, '
+          f'identical: {same_metric}\n')
+
+    for writer in args.writers:
+        if writer != 'mmdet':
+            folders[writer] = osp.join(work, f'results_{writer}')
+            rewrite_folder(folders['mmdet'], folders[writer], writer)
+    # the in-process reference for every writer's folder
+    official = run_official(gt_files, folders['mmdet'],
+                            osp.join(work, 'official_in_process'))
+    print(f'{"writer":22s} {"CLI s":>7s} {"official s":>11s} '
+          f'{"speed-up":>9s} {"ms/img 1 proc":>14s} '
+          f'{f"ms/img {args.nproc} proc":>14s} {"mask AP":>8s}')
+    same_cli, profiles = True, {}
+    for writer in args.writers:
+        t_cli, t_off, cli, off = whole_processes(
+            root, folders[writer], osp.join(work, f'process_{writer}'),
+            args.nproc)
+        tasks, _ = read_results(gt_files, folders[writer])
+        ms1, res1 = steady_state(tasks, 1)
+        msn, resn = steady_state(tasks, args.nproc)
+        same_cli &= all(same_ap(r, official) for r in (cli, off, res1, resn))
+        profiles[writer] = profile(tasks)
+        print(f'{WRITERS[writer]:22s} {t_cli:7.2f} {t_off:11.2f} '
+              f'{t_off / t_cli:8.1f}x {ms1:14.1f} {msn:14.1f} '
+              f'{cli["averages"]["allAp"]:8.4f}')
+    print(f'CLI results identical to the official script: {same_cli}')
+
+    print('\nwhere one process spends its time, ms per image')
+    print(f'{"writer":22s} {"read GT":>8s} {"read masks":>11s} '
+          f'{"match":>7s} {"AP":>6s} {"total":>7s}')
+    for writer, p in profiles.items():
+        print(f'{WRITERS[writer]:22s} {p["gt"]:8.1f} {p["masks"]:11.1f} '
+              f'{p["match"]:7.1f} {p["ap"]:6.1f} {sum(p.values()):7.1f}')
+
     print(f'\nreading one {args.width}x{args.height} mask PNG, ms '
-          '(first 300 masks of the results folder)')
-    print(f'{"written by":18s} {"PIL":>8s} {"OpenCV":>8s} {"citymask":>9s}')
-    for writer, t_pil, t_cv2, t_ours in mask_read_times(res_dir, work):
-        print(f'{writer:18s} {t_pil:8.2f} {t_cv2:8.2f} {t_ours:9.2f}')
+          '(first 300 masks of each folder)')
+    print(f'{"written by":22s} {"PIL":>8s} {"OpenCV":>8s} {"citymask":>9s}')
+    for writer in args.writers:
+        t_pil, t_cv2, t_ours = mask_read_times(folders[writer])
+        print(f'{WRITERS[writer]:22s} {t_pil:8.2f} {t_cv2:8.2f} '
+              f'{t_ours:9.2f}')
     if not (same_metric and same_cli):
         sys.exit(1)
 

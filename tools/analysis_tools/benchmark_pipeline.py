@@ -6,13 +6,18 @@ Times (img/s, one process, one thread) on generated 2048x1024 frames:
   (b) citymask: configs/_base_/datasets/cityscapes_instance.py's train
       pipeline on polygon annotations with the pyspng loader,
   (c) the floors: PNG decode + resize alone, with OpenCV and with pyspng.
-Then checks that polygon and bitmap masks give the same 28x28 mask-head
-targets (IoU) and what computing those targets costs per image.
+Then checks the polygon annotations against ``*_instanceIds.png`` (IoU per
+ground-truth instance: mean, area-weighted, worst of those >= 1000 px;
+vertices per instance), that polygon and bitmap masks give the same 28x28
+mask-head targets (IoU) and what computing those targets costs per image.
 
-Example (the docs/benchmarks.md setting):
+Example (the docs/benchmarks.md settings):
     python tools/analysis_tools/benchmark_pipeline.py --num-images 20
+    python tools/analysis_tools/benchmark_pipeline.py --num-images 20 \
+        --distribution cityscapes
 """
 import argparse
+import json
 import os.path as osp
 import tempfile
 import time
@@ -23,7 +28,7 @@ import torch
 
 import citymask.register  # noqa: F401
 from citymask.config import resolve_config_path
-from citymask.testing.mini_cityscapes import make_benchmark_set
+from citymask.testing.mini_cityscapes import DISTRIBUTIONS, make_benchmark_set
 
 CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', '_base_',
                   'datasets', 'cityscapes_instance.py')
@@ -36,6 +41,10 @@ def parse_args():
     parser.add_argument('--height', type=int, default=1024)
     parser.add_argument('--repeat', type=int, default=2,
                         help='passes over the images per pipeline')
+    parser.add_argument('--distribution', default='simple',
+                        choices=DISTRIBUTIONS,
+                        help='generated scene distribution (see '
+                        'citymask/testing/mini_cityscapes.py)')
     parser.add_argument('--work-dir', help='keep the data here')
     return parser.parse_args()
 
@@ -92,6 +101,50 @@ def pair(boxes_a, labels_a, boxes_b, labels_b):
     return out
 
 
+def polygon_fidelity(root, anns):
+    """IoU of every ground-truth instance of ``*_instanceIds.png`` (as the
+    RLE annotations hold it, bit-exact) with the best polygon annotation of
+    its label; 0 when there is none.
+
+    Returns:
+        ``(ious, areas, vertices per polygon annotation)``.
+    """
+    import pycocotools.mask as mask_utils
+    coco = {}
+    for fmt in ('rle', 'polygon'):
+        with open(anns[fmt]) as f:
+            coco[fmt] = json.load(f)
+    by_image = {fmt: {} for fmt in coco}
+    for fmt, data in coco.items():
+        for a in data['annotations']:
+            if not a['iscrowd']:
+                by_image[fmt].setdefault(a['image_id'], []).append(a)
+    ious, areas, vertices = [], [], []
+    for img in coco['polygon']['images']:
+        h, w = img['height'], img['width']
+        gts = by_image['rle'].get(img['id'], [])
+        polys = by_image['polygon'].get(img['id'], [])
+        vertices += [sum(len(p) // 2 for p in a['segmentation'])
+                     for a in polys]
+        if not gts:
+            continue
+        gt_rles = [dict(size=a['segmentation']['size'],
+                        counts=a['segmentation']['counts'].encode())
+                   for a in gts]
+        pred_rles = [mask_utils.merge(mask_utils.frPyObjects(
+            a['segmentation'], h, w)) for a in polys]
+        iou = np.zeros((len(polys), len(gts)))
+        if polys:
+            iou = np.asarray(mask_utils.iou(pred_rles, gt_rles,
+                                            [0] * len(gts)))
+            same = (np.array([a['category_id'] for a in polys])[:, None] ==
+                    np.array([a['category_id'] for a in gts])[None])
+            iou = np.where(same, iou, 0.0)
+        ious += iou.max(axis=0, initial=0.0).tolist()
+        areas += [a['area'] for a in gts]
+    return np.array(ious), np.array(areas), np.array(vertices)
+
+
 def main():
     args = parse_args()
     torch.set_num_threads(1)
@@ -101,7 +154,7 @@ def main():
     init_default_scope('mmdet')
     work = args.work_dir or tempfile.mkdtemp(prefix='benchmark_pipeline_')
     root, anns = make_benchmark_set(work, args.num_images, args.width,
-                                    args.height)
+                                    args.height, args.distribution)
     stock = Config.fromfile(
         resolve_config_path('mmdet::_base_/datasets/cityscapes_instance.py'))
     ours = Config.fromfile(CONFIG)
@@ -124,14 +177,28 @@ def main():
         ('(c) floor: pyspng decode + resize',
          build(floors['LoadCityscapesImage'], root, anns['polygon'])),
     ]
-    print(f'{args.num_images} images {args.width}x{args.height}, one core, '
-          f'{args.repeat} passes\n')
+    print(f'{args.num_images} images {args.width}x{args.height} '
+          f'({args.distribution} distribution), one core, {args.repeat} '
+          'passes\n')
     print(f'{"pipeline":38s} {"img/s":>7s} {"ms/img":>7s} {"vs (a)":>7s}')
     base = None
     for name, ds in rows:
         r = rate(ds, args.repeat)
         base = base or r
         print(f'{name:38s} {r:7.1f} {1000 / r:7.1f} {r / base:6.1f}x')
+
+    ious, areas, vertices = polygon_fidelity(root, anns)
+    big = areas >= 1000
+    print(f'\npolygon annotations vs *_instanceIds.png, {len(ious)} '
+          f'instances ({(areas < 100).sum()} under 100 px): mean IoU '
+          f'{ious.mean():.4f}, area-weighted '
+          f'{(ious * areas).sum() / areas.sum():.4f}, worst of '
+          f'{big.sum()} >= 1000 px '
+          f'{ious[big].min() if big.any() else float("nan"):.4f}; '
+          f'{np.median(vertices):.0f} vertices per instance (median, mean '
+          f'{vertices.mean():.0f}); JSON '
+          f'{osp.getsize(anns["polygon"]) / 1e6:.2f} MB polygon vs '
+          f'{osp.getsize(anns["rle"]) / 1e6:.2f} MB RLE')
 
     # polygon vs bitmap training targets, on the same instances
     bitmap = build([dict(type='LoadImageFromFile'),

@@ -9,6 +9,7 @@ import os.path as osp
 
 from citymask.cli import exit_on_error
 from citymask.errors import CitymaskError
+from citymask.fileio import check_writable
 from citymask.visualization import plot_curves, read_scalars
 
 
@@ -20,12 +21,13 @@ def main():
                         default=['loss', 'lr', 'cityscapes/mAP'])
     parser.add_argument('--out', help='PNG path (default WORK_DIR/curves.png)')
     args = parser.parse_args()
+    out = args.out or osp.join(args.work_dir, 'curves.png')
+    check_writable(out, what='--out')
     records = read_scalars(args.work_dir)
     keys = [k for k in args.keys if any(k in r for r in records)]
     if not keys:
         raise CitymaskError(f'none of {args.keys} was logged in '
                             f'{args.work_dir}')
-    out = args.out or osp.join(args.work_dir, 'curves.png')
     print(f'wrote {plot_curves(records, keys, out)} ({", ".join(keys)})')
 
 

@@ -3,12 +3,18 @@
 Example:
     python tools/dataset_converters/cityscapes.py data/cityscapes \
         -o data/cityscapes/annotations --nproc 8
+
+Only light modules are imported at the top: the worker processes are
+spawned and re-import this script, so they start in a fraction of a second.
 """
 import argparse
 import os.path as osp
+import sys
+import time
 
-from citymask.datasets.cityscapes_converter import SPLITS, convert_cityscapes
 from citymask.cli import exit_on_error
+from citymask.datasets.cityscapes_converter import (SPLITS, convert_cityscapes,
+                                                    resolve_nproc)
 
 
 def parse_args():
@@ -18,7 +24,8 @@ def parse_args():
     parser.add_argument('-o', '--out-dir',
                         help='output folder (default: ROOT/annotations)')
     parser.add_argument('--nproc', type=int, default=1,
-                        help='worker processes')
+                        help='worker processes (0: one per available core; '
+                        'more than the available cores is capped)')
     parser.add_argument('--mask-format', choices=['polygon', 'rle'],
                         default='polygon',
                         help='polygon: vertices from gtFine_polygons.json '
@@ -32,12 +39,18 @@ def parse_args():
 def main():
     args = parse_args()
     out_dir = args.out_dir or osp.join(args.cityscapes_root, 'annotations')
+    nproc, note = resolve_nproc(args.nproc)
+    if note:
+        print(f'note: {note}', file=sys.stderr)
+    start = time.perf_counter()
     written = convert_cityscapes(args.cityscapes_root, out_dir, args.splits,
-                                 args.mask_format, max(1, args.nproc))
+                                 args.mask_format, nproc)
     for split, path in written.items():
         note = (' (image list only: test ground truth is not public)'
                 if split == 'test' else '')
         print(f'{split}: {path}{note}')
+    print(f'converted in {time.perf_counter() - start:.1f} s '
+          f'(--nproc {nproc})')
 
 
 if __name__ == '__main__':

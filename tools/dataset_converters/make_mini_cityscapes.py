@@ -2,15 +2,21 @@
 
 Example:
     python tools/dataset_converters/make_mini_cityscapes.py data/mini \
-        --train 20 --val 8 --test 4
+        --train 20 --val 8 --test 4 [--distribution cityscapes]
+
+``--distribution cityscapes`` draws scenes from published Cityscapes
+statistics (instances per frame and class, instance sizes) with irregular
+many-vertex outlines; the default ``simple`` is the demo's.
 """
 import argparse
 import os.path as osp
 import time
 
-from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.cli import exit_on_error
 from citymask.errors import CitymaskError
+from citymask.fileio import check_writable
+from citymask.testing.mini_cityscapes import (DISTRIBUTIONS,
+                                              make_mini_cityscapes)
 
 
 def parse_args():
@@ -22,6 +28,10 @@ def parse_args():
     parser.add_argument('--height', type=int, default=1024)
     parser.add_argument('--width', type=int, default=2048)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--distribution', default='simple',
+                        choices=DISTRIBUTIONS,
+                        help='scene distribution: simple (default) or '
+                        'cityscapes (published Cityscapes statistics)')
     return parser.parse_args()
 
 
@@ -36,11 +46,15 @@ def main():
         raise CitymaskError(
             f'{args.out_root} already holds a Cityscapes tree; choose a new '
             'folder (nothing was overwritten)')
+    check_writable(args.out_root, 'dir', what='output folder',
+                   overwrite=True)
     start = time.time()
     written = make_mini_cityscapes(args.out_root, counts, args.width,
-                                   args.height, args.seed)
+                                   args.height, args.seed,
+                                   distribution=args.distribution)
     n = sum(len(v) for v in written.values())
-    print(f'wrote {n} images ({args.width}x{args.height}) to {args.out_root} '
+    print(f'wrote {n} images ({args.width}x{args.height}, '
+          f'{args.distribution}) to {args.out_root} '
           f'in {time.time() - start:.1f}s: ' +
           ', '.join(f'{k} {len(v)}' for k, v in written.items()))
 

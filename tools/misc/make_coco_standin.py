@@ -10,8 +10,9 @@ Example:
 """
 import argparse
 
-from citymask.config import load_config
 from citymask.cli import exit_on_error
+from citymask.config import load_config
+from citymask.fileio import check_writable
 from citymask.testing.standin import make_coco_standin
 
 
@@ -22,6 +23,7 @@ def main():
     parser.add_argument('out')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
+    check_writable(args.out, what='output checkpoint')
     make_coco_standin(load_config(args.config), args.out, args.seed)
     print(f'wrote {args.out}: a STAND-IN for a COCO Mask R-CNN (random '
           'weights, 80 classes); real runs use the model zoo checkpoint')

@@ -8,12 +8,32 @@ from mmengine.logging import MMLogger
 
 from ...classes import IMG_SUFFIX, INSTANCE_IDS_SUFFIX, NAME_TO_LABEL_ID
 from ...errors import CitymaskError
-from ...fileio import dump_json_atomic
+from ...fileio import atomic_dir, check_writable, dump_json_atomic
 from ...visualization import plot_class_ap
+from ..analysis import analyze_matches, format_analysis, write_analysis
 from ..cityscapes_instance import (evaluate_matches, format_table,
                                    match_frames, summarize)
 from ..crops import crop_masks, crop_masks_tensor
+from ..distance import check_stereo
+from ..frame_task import FrameTask
 from ..results_format import frame_key, write_frame
+
+
+def metric_values(result: dict) -> dict:
+    """The metric keys of an official result dict: ``mAP``, ``AP@50``,
+    ``<class>_AP`` and ``<class>_AP50`` (NaN: no ground truth of the
+    class), and with distances ``mAP_100m_unofficial``,
+    ``mAP_50m_unofficial``, ``AP@50_50m_unofficial``."""
+    avg = result['averages']
+    out = {'mAP': avg['allAp'], 'AP@50': avg['allAp50%']}
+    for name, c in avg['classes'].items():
+        out[f'{name}_AP'] = c['ap']
+        out[f'{name}_AP50'] = c['ap50%']
+    if 'allAp100m' in avg:
+        out.update({'mAP_100m_unofficial': avg['allAp100m'],
+                    'mAP_50m_unofficial': avg['allAp50m'],
+                    'AP@50_50m_unofficial': avg['allAp50%50m']})
+    return out
 
 
 def _crops(masks) -> list:
@@ -31,7 +51,9 @@ class CityscapesInstanceMetric(BaseMetric):
     A drop-in for mmdet's ``CityScapesMetric`` (same arguments, same
     ``process()`` input, same ``cityscapes/mAP`` and ``cityscapes/AP@50``
     keys) that writes no PNGs to evaluate: masks are kept as RLE crops and
-    matched in ``nproc`` processes (see :mod:`citymask.evaluation`).
+    matched in ``nproc`` processes (see :mod:`citymask.evaluation`). It
+    also returns each class's AP and AP50 (``cityscapes/person_AP``,
+    ``cityscapes/person_AP50``, ...), so every logger gets them.
 
     Args:
         outfile_prefix (str, optional): Folder for the official results
@@ -48,10 +70,30 @@ class CityscapesInstanceMetric(BaseMetric):
             ``outfile_prefix``: per image path, ``gt`` rows (instance id,
             label id, pixels), ``pred`` rows (label id, score, pixels, void
             pixels) and ``inter`` rows (pred index, gt index, pixels) --
-            everything the AP is computed from.
+            everything the AP is computed from; with ``distance`` also
+            ``dist`` rows (medDist, distConf) per ``gt`` row.
         plot_ap (bool): Also save the per-class AP bar chart
             ``cityscapes_class_ap.png`` into ``outfile_prefix`` (matplotlib
             costs about 1 s the first time, so it is off unless asked).
+        distance (bool): Also compute the distance-aware AP 100m / 50m
+            (unofficial: keys ``mAP_100m_unofficial``,
+            ``mAP_50m_unofficial``, ``AP@50_50m_unofficial``) from the
+            Cityscapes ``disparity/`` and ``camera/`` files beside
+            ``gtFine/`` (see :mod:`citymask.evaluation.distance`).
+        stereo_root (str, optional): Folder holding ``disparity/`` and
+            ``camera/`` if not the ground truth's Cityscapes root.
+        analyze (bool): Also log an error analysis (true / false
+            positives, forgiven predictions, misses by size, a class
+            confusion matrix, the worst images; see
+            :mod:`citymask.evaluation.analysis`) and, with
+            ``outfile_prefix``, write it there as JSON and plots.
+        analysis_score_thr (float): Predictions scoring less are left out
+            of the analysis (not of the AP). Defaults to 0.3.
+        overwrite (bool): With ``format_only``, replace an
+            ``outfile_prefix`` folder that is not empty (otherwise
+            refused: an older run's files would mix into the submission).
+            The folder is written whole, under a temporary name renamed
+            when complete.
         backend_args (dict, optional): Unused, kept for mmdet parity.
         file_client_args (dict, optional): Unused, kept for mmdet parity.
     """
@@ -67,6 +109,11 @@ class CityscapesInstanceMetric(BaseMetric):
                  prefix: Optional[str] = None,
                  dump_matches: bool = False,
                  plot_ap: bool = False,
+                 overwrite: bool = False,
+                 distance: bool = False,
+                 stereo_root: Optional[str] = None,
+                 analyze: bool = False,
+                 analysis_score_thr: float = 0.3,
                  backend_args: Optional[dict] = None,
                  file_client_args: Optional[dict] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -79,12 +126,20 @@ class CityscapesInstanceMetric(BaseMetric):
             if flag and not outfile_prefix:
                 raise CitymaskError(f'{what} needs outfile_prefix: the '
                                     'folder to write it into')
+        if format_only:  # before inference, not after it
+            check_writable(outfile_prefix, 'dir', what='results folder',
+                           overwrite=overwrite)
+        self.overwrite = overwrite
         self.outfile_prefix = outfile_prefix
         self.seg_prefix = seg_prefix
         self.format_only = format_only
         self.nproc = nproc
         self.dump_matches = dump_matches
         self.plot_ap = plot_ap
+        self.distance = distance
+        self.stereo_root = stereo_root
+        self.analyze = analyze
+        self.analysis_score_thr = analysis_score_thr
 
     def _gt_path(self, img_path: str) -> str:
         if self.seg_prefix:
@@ -99,6 +154,12 @@ class CityscapesInstanceMetric(BaseMetric):
         for sample in data_samples:
             pred = sample['pred_instances']
             scores = pred.get('mask_scores', pred['scores'])
+            if not torch.isfinite(scores).all():
+                # a NaN would rank above every other prediction
+                raise CitymaskError(
+                    f'the model gave non-finite scores ({scores.tolist()[:4]}'
+                    f'...) for {sample["img_path"]}: its weights are broken '
+                    '(a diverged training?); test another checkpoint')
             self.results.append(dict(
                 img_path=sample['img_path'],
                 ori_shape=tuple(sample['ori_shape'][:2]),
@@ -112,10 +173,13 @@ class CityscapesInstanceMetric(BaseMetric):
         if self.format_only:
             names = {NAME_TO_LABEL_ID[c]: c
                      for c in self.dataset_meta['classes']}
-            for r in results:
-                write_frame(self.outfile_prefix, r['img_path'],
-                            r['ori_shape'], r['label_ids'], r['scores'],
-                            r['masks'], names)
+            # whole or absent: a failed run leaves no partial submission
+            with atomic_dir(self.outfile_prefix,
+                            overwrite=self.overwrite) as folder:
+                for r in results:
+                    write_frame(folder, r['img_path'], r['ori_shape'],
+                                r['label_ids'], r['scores'], r['masks'],
+                                names)
             logger.info(f'Cityscapes results written to '
                         f'{self.outfile_prefix}')
             return {}
@@ -126,11 +190,23 @@ class CityscapesInstanceMetric(BaseMetric):
                 raise CitymaskError(
                     f'ground truth {gt} not found; the test split has no '
                     'public ground truth: use --format-only')
-            tasks.append((gt, r['label_ids'], r['scores'], r['masks']))
-        matches = match_frames(tasks, self.nproc)
-        result = summarize(evaluate_matches(matches))
+            tasks.append(FrameTask(gt, r['label_ids'], r['scores'],
+                                   r['masks']))
+        if self.distance:
+            check_stereo([t.gt_path for t in tasks], self.stereo_root)
+        matches = match_frames(tasks, self.nproc, distance=self.distance,
+                               stereo_root=self.stereo_root,
+                               cross_labels=self.analyze)
+        result = summarize(evaluate_matches(matches, self.distance))
         logger.info('Cityscapes instance segmentation (mask AP, %):\n' +
                     format_table(result))
+        if self.analyze:
+            analysis = analyze_matches(
+                matches, [r['img_path'] for r in results],
+                score_thr=self.analysis_score_thr)
+            logger.info(format_analysis(analysis))
+            if self.outfile_prefix:
+                write_analysis(analysis, self.outfile_prefix)
         if self.outfile_prefix:
             dump_json_atomic(result, osp.join(
                 self.outfile_prefix,
@@ -141,8 +217,9 @@ class CityscapesInstanceMetric(BaseMetric):
         if self.dump_matches:
             dump_json_atomic(
                 {r['img_path']: dict(gt=m['gt'].tolist(), pred=m['pred'],
-                                     inter=m['inter'])
+                                     inter=m['inter'],
+                                     **({'dist': m['dist'].tolist()}
+                                        if 'dist' in m else {}))
                  for r, m in zip(results, matches)},
                 osp.join(self.outfile_prefix, 'matches.json'))
-        avg = result['averages']
-        return {'mAP': avg['allAp'], 'AP@50': avg['allAp50%']}
+        return metric_values(result)

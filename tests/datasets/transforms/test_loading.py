@@ -8,19 +8,30 @@ from citymask.datasets import LoadCityscapesImage
 from citymask.errors import CitymaskError
 
 
+def _no_mmcv(monkeypatch):
+    """Make mmcv's loader fail: what still loads took the fast path."""
+    def refuse(self, results):
+        raise AssertionError('fell back to mmcv')
+    monkeypatch.setattr(LoadImageFromFile, 'transform', refuse)
+
+
 @pytest.mark.parametrize('mode', ['RGB', 'RGBA', 'L'])
-def test_same_pixels_as_mmcv(tmp_path, mode):
+def test_same_pixels_as_mmcv(tmp_path, monkeypatch, mode):
     rng = np.random.default_rng(0)
     shape = (37, 53) if mode == 'L' else (37, 53, len(mode))
     path = str(tmp_path / f'x_{mode}.png')
     Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8),
                     mode).save(path)
     for kwargs in ({}, {'to_float32': True}):
-        ours = LoadCityscapesImage(**kwargs).transform(dict(img_path=path))
         ref = LoadImageFromFile(**kwargs).transform(dict(img_path=path))
+        with monkeypatch.context() as m:
+            _no_mmcv(m)  # the pyspng path, not mmcv under another name
+            ours = LoadCityscapesImage(**kwargs).transform(
+                dict(img_path=path))
         assert ours['img'].dtype == ref['img'].dtype
         np.testing.assert_array_equal(ours['img'], ref['img'])
         assert ours['img_shape'] == ref['img_shape'] == (37, 53)
+        assert ours['ori_shape'] == ref['ori_shape'] == (37, 53)
 
 
 def test_sixteen_bit_png_uses_mmcv(tmp_path):

@@ -10,6 +10,7 @@ from mmdet.datasets import CityscapesDataset
 from mmdet.evaluation import CityScapesMetric
 
 import citymask.register  # noqa: F401
+from citymask.compat import official_instance_evaluator
 from citymask.errors import CitymaskError
 from citymask.evaluation.cityscapes_instance import read_gt
 from citymask.evaluation.metrics import CityscapesInstanceMetric
@@ -52,14 +53,18 @@ def test_same_numbers_as_mmdet_metric(eval_set, tmp_path, monkeypatch):
     root, gt_files = eval_set
     samples = _samples(gt_files)
     ours = _run(CityscapesInstanceMetric(
-        outfile_prefix=str(tmp_path / 'ours'),
+        outfile_prefix=str(tmp_path / 'ours'), plot_ap=True,
         seg_prefix=osp.join(root, 'gtFine', 'val')), samples)
     monkeypatch.chdir(tmp_path)  # the official script writes matches.json
-    theirs = _run(CityScapesMetric(outfile_prefix=str(tmp_path / 'mmdet'),
-                                   seg_prefix=osp.join(root, 'gtFine',
-                                                       'val')), samples)
-    assert set(ours) == set(theirs) == {'cityscapes/mAP', 'cityscapes/AP@50'}
-    for k in ours:
+    with official_instance_evaluator():  # numpy >= 2.4
+        theirs = _run(CityScapesMetric(
+            outfile_prefix=str(tmp_path / 'mmdet'),
+            seg_prefix=osp.join(root, 'gtFine', 'val')), samples)
+    assert set(theirs) == {'cityscapes/mAP', 'cityscapes/AP@50'}
+    # and each class's AP / AP50, for every logger
+    assert set(ours) == set(theirs) | {
+        f'cityscapes/{c}_{k}' for c in CLASSES for k in ('AP', 'AP50')}
+    for k in theirs:
         assert ours[k] == pytest.approx(theirs[k], abs=1e-12)
     # result JSON in the official structure and the AP chart
     with open(tmp_path / 'ours' /
@@ -67,6 +72,12 @@ def test_same_numbers_as_mmdet_metric(eval_set, tmp_path, monkeypatch):
         result = json.load(f)
     assert result['averages']['allAp'] == pytest.approx(
         ours['cityscapes/mAP'])
+    for c in CLASSES:
+        per_class = result['averages']['classes'][c]
+        assert ours[f'cityscapes/{c}_AP'] == pytest.approx(
+            per_class['ap'], nan_ok=True)
+        assert ours[f'cityscapes/{c}_AP50'] == pytest.approx(
+            per_class['ap50%'], nan_ok=True)
     assert osp.getsize(tmp_path / 'ours' / 'cityscapes_class_ap.png') > 1000
 
 

@@ -1,0 +1,226 @@
+"""Why the AP is what it is: error analysis from the evaluator's matches.
+
+From the per-frame matches the AP is computed from (:func:`~.cityscapes_instance.match_frames`
+with ``cross_labels=True``), at one IoU threshold (0.5, the official AP50's)
+and for the predictions scoring at least ``score_thr``:
+
+* per class, the official rules' outcome: true positives (ground-truth
+  instances of at least 100 pixels found by a prediction of their class
+  with IoU > 0.5), false positives (duplicates of a found instance, and
+  predictions matching nothing), the predictions the official rules
+  *forgive* -- mostly on void, on a ``*group`` region, or on an instance
+  below 100 pixels (IoU > 0.5 with one, or more than half of their pixels
+  in such regions), each counted under its largest share -- and the
+  missed instances by size;
+* a confusion matrix between classes by mask IoU: each prediction counted
+  at the ground-truth instance (any class) it overlaps with IoU > 0.5, or
+  as background; each instance no prediction reaches counted as missed;
+* the frames with the most errors (false positives + misses).
+
+Size bins are COCO's (area < 32^2, < 96^2, larger: the ``_s/_m/_l`` that
+mmdet's ``CocoMetric`` reports on Cityscapes too), on full-resolution
+pixel counts; the smallest evaluated Cityscapes instance has 100 pixels,
+so ``small`` is 100..1023 pixels.
+"""
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..classes import CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS
+from ..fileio import dump_json_atomic
+from .cityscapes_instance import MIN_REGION_SIZE
+
+SIZE_BINS = (('small', MIN_REGION_SIZE, 32 ** 2), ('medium', 32 ** 2, 96 ** 2),
+             ('large', 96 ** 2, None))
+FORGIVEN = ('void', 'group', 'small')
+# what write_analysis writes into a folder
+ANALYSIS_JSON = 'cityscapes_analysis.json'
+ERRORS_PNG = 'cityscapes_errors.png'
+CONFUSION_PNG = 'cityscapes_confusion.png'
+
+
+def size_bin(pixels: int) -> str:
+    """Name of the size bin of an instance of ``pixels`` pixels."""
+    for name, _, high in SIZE_BINS:
+        if high is None or pixels < high:
+            return name
+    raise AssertionError('unreachable')
+
+
+def _class_counts() -> dict:
+    return dict(gt=0, tp=0, fp=0, fp_duplicate=0,
+                forgiven={k: 0 for k in FORGIVEN},
+                missed={name: 0 for name, _, _ in SIZE_BINS},
+                gt_by_size={name: 0 for name, _, _ in SIZE_BINS})
+
+
+def analyze_matches(matches: Sequence[dict],
+                    frames: Optional[Sequence[str]] = None,
+                    score_thr: float = 0.3,
+                    iou_thr: float = 0.5,
+                    worst: int = 10) -> dict:
+    """Error analysis of the matches of a whole set.
+
+    Args:
+        matches: :func:`~.cityscapes_instance.match_image` outputs, made
+            with ``cross_labels=True`` (the confusion matrix needs the
+            overlaps of different classes).
+        frames: A name per frame (image or ground-truth path) for the
+            worst-frames list. Defaults to the frame's index.
+        score_thr: Predictions scoring less are left out (0 keeps all, as
+            the AP does; 0.3 is mmdet's confusion-matrix default).
+        iou_thr: Matching threshold (a match needs IoU above it).
+        worst: How many of the frames with most errors to list.
+
+    Returns:
+        A JSON-ready dict: ``classes`` (per class ``gt``, ``tp``, ``fp``
+        of which ``fp_duplicate``, ``forgiven`` per reason, ``missed`` and
+        ``gt_by_size`` per size bin), ``confusion`` (``rows``: true class
+        or background, ``cols``: predicted class or missed, ``counts``),
+        ``worst_images`` and the settings used.
+    """
+    if frames is None:
+        frames = [str(i) for i in range(len(matches))]
+    index = {lab: i for i, lab in enumerate(LABEL_IDS)}
+    counts = {lab: _class_counts() for lab in LABEL_IDS}
+    n_cls = len(LABEL_IDS)
+    confusion = np.zeros((n_cls + 1, n_cls + 1), np.int64)  # + bg / missed
+    per_frame = []
+    for frame, m in zip(frames, matches):
+        if 'xinter' not in m:
+            raise ValueError('analyze_matches needs matches made with '
+                             'cross_labels=True')
+        rows = m['gt'].tolist()
+        preds = m['pred']
+        kept = {p for p, r in enumerate(preds) if r[1] >= score_thr}
+        # every overlap of a kept prediction with a GT region, any label
+        touching: Dict[int, List[tuple]] = {p: [] for p in kept}
+        for p, g, inter in list(m['inter']) + list(m['xinter']):
+            if p in kept:
+                inst, label, size = rows[g]
+                iou = float(inter) / (size + preds[p][2] - inter)
+                touching[p].append((g, inter, iou, label == preds[p][0]))
+        eligible = [inst >= INSTANCE_ID_FACTOR and size >= MIN_REGION_SIZE
+                    for inst, _, size in rows]
+        found: Dict[int, int] = {}  # GT -> same-class predictions on it
+        reached = set()  # GTs some prediction (any class) overlaps > thr
+        frame_fp = 0
+        for p in sorted(kept):
+            label, _, pixels, void = preds[p]
+            c = counts[label]
+            same = [t for t in touching[p] if t[3]]
+            best = max(same, key=lambda t: t[2], default=None)
+            if best is not None and best[2] > iou_thr:
+                g = best[0]
+                if eligible[g]:
+                    found[g] = found.get(g, 0) + 1
+                    if found[g] > 1:
+                        c['fp'] += 1
+                        c['fp_duplicate'] += 1
+                        frame_fp += 1
+                else:  # on a group region or a tiny instance
+                    c['forgiven'][
+                        'group' if rows[g][0] < INSTANCE_ID_FACTOR
+                        else 'small'] += 1
+            else:
+                # the official ignore rule: void, same-label groups and
+                # tiny instances (a tiny group counts twice)
+                shares = dict(void=void, group=0, small=0)
+                for g, inter, _, _ in same:
+                    if rows[g][0] < INSTANCE_ID_FACTOR:
+                        shares['group'] += inter
+                    if rows[g][2] < MIN_REGION_SIZE:
+                        shares['small'] += inter
+                if sum(shares.values()) / float(pixels) > iou_thr:
+                    c['forgiven'][max(FORGIVEN, key=shares.get)] += 1
+                else:
+                    c['fp'] += 1
+                    frame_fp += 1
+            # confusion: the region of any class it overlaps most
+            top = max(touching[p], key=lambda t: t[2], default=None)
+            col = index[label]
+            if top is not None and top[2] > iou_thr:
+                if eligible[top[0]]:
+                    reached.add(top[0])
+                    confusion[index[rows[top[0]][1]], col] += 1
+            elif void / float(pixels) <= iou_thr:
+                confusion[n_cls, col] += 1
+        frame_tp = frame_missed = 0
+        for g, (inst, label, size) in enumerate(rows):
+            if not eligible[g]:
+                continue
+            c = counts[label]
+            c['gt'] += 1
+            c['gt_by_size'][size_bin(size)] += 1
+            if found.get(g):
+                c['tp'] += 1
+                frame_tp += 1
+            else:
+                c['missed'][size_bin(size)] += 1
+                frame_missed += 1
+            if g not in reached:
+                confusion[index[label], n_cls] += 1
+        per_frame.append(dict(image=frame, errors=frame_fp + frame_missed,
+                              fp=frame_fp, missed=frame_missed, tp=frame_tp,
+                              gt=sum(eligible)))
+    per_frame.sort(key=lambda f: (-f['errors'], -f['gt'], f['image']))
+    return dict(
+        iou_thr=iou_thr,
+        score_thr=score_thr,
+        size_bins={name: [low, high] for name, low, high in SIZE_BINS},
+        classes={name: counts[lab] for name, lab in zip(CLASSES, LABEL_IDS)},
+        confusion=dict(rows=list(CLASSES) + ['background'],
+                       cols=list(CLASSES) + ['missed'],
+                       counts=confusion.tolist()),
+        worst_images=[f for f in per_frame if f['errors']][:worst])
+
+
+def format_analysis(analysis: dict) -> str:
+    """The analysis as tables for the log: errors per class, the
+    confusion matrix and the worst frames."""
+    from terminaltables import AsciiTable
+    bins = list(analysis['size_bins'])
+    rows = [['class', 'GT', 'TP', 'FP', 'of which dup.'] +
+            [f'forgiven: {k}' for k in FORGIVEN] +
+            [f'missed {b}' for b in bins]]
+    for name, c in analysis['classes'].items():
+        rows.append([name, c['gt'], c['tp'], c['fp'], c['fp_duplicate']] +
+                    [c['forgiven'][k] for k in FORGIVEN] +
+                    [f'{c["missed"][b]}/{c["gt_by_size"][b]}' for b in bins])
+    sizes = ', '.join(f'{b} {lo}..{"" if hi is None else hi - 1} px'
+                      for b, (lo, hi) in analysis['size_bins'].items())
+    out = [f'Errors at IoU > {analysis["iou_thr"]}, predictions scoring '
+           f'>= {analysis["score_thr"]} (missed: of all GT in the size bin; '
+           f'{sizes}):', AsciiTable(rows).table]
+    conf = analysis['confusion']
+    rows = [['true \\ predicted'] + conf['cols']]
+    rows += [[r] + [str(v) for v in vals]
+             for r, vals in zip(conf['rows'], conf['counts'])]
+    out += ['Confusion by mask IoU (rows: ground truth, background = '
+            'overlaps no instance):', AsciiTable(rows).table]
+    if analysis['worst_images']:
+        rows = [['image', 'errors', 'FP', 'missed', 'TP', 'GT']]
+        rows += [[osp.basename(f['image']), f['errors'], f['fp'],
+                  f['missed'], f['tp'], f['gt']]
+                 for f in analysis['worst_images']]
+        out += ['Frames with the most errors:', AsciiTable(rows).table]
+    return '\n'.join(out)
+
+
+def write_analysis(analysis: dict, folder: str,
+                   plots: bool = True) -> List[str]:
+    """Write ``cityscapes_analysis.json`` and, with ``plots``, the error
+    bars and the confusion matrix as PNGs into ``folder``.
+
+    Returns:
+        The paths written.
+    """
+    paths = [osp.join(folder, ANALYSIS_JSON)]
+    dump_json_atomic(analysis, paths[0])
+    if plots:
+        from ..visualization import plot_confusion, plot_errors
+        paths.append(plot_errors(analysis, osp.join(folder, ERRORS_PNG)))
+        paths.append(plot_confusion(analysis,
+                                    osp.join(folder, CONFUSION_PNG)))
+    return paths

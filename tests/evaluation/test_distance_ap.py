@@ -1,0 +1,241 @@
+"""Distance-aware AP (AP 100m / 50m) vs cityscapesscripts' evaluator run
+with the instances' medDist / distConf filled by an independent reference,
+and the generator's stereo files vs the camera geometry."""
+import json
+import os.path as osp
+import shutil
+
+import numpy as np
+import pytest
+from cityscapesscripts.evaluation.instances2dict import instances2dict
+from PIL import Image
+
+from citymask.errors import CitymaskError
+from citymask.evaluation import evaluate
+from citymask.evaluation.crops import crop_masks
+from citymask.evaluation.cityscapes_instance import (DISTANCE_THS,
+                                                     MIN_REGION_SIZES)
+from citymask.evaluation.distance import instance_distances, stereo_paths
+from citymask.evaluation.results_format import find_gt_files, read_results
+from citymask.testing.mini_cityscapes import make_mini_cityscapes
+from citymask.testing.official import run_official
+from citymask.testing.predictions import make_predictions
+from citymask.testing.stereo import CAMERA_HEIGHT
+from ..conftest import run_tool
+from .conftest import write_results
+
+DISTANCE_KEYS = ('allAp50m', 'allAp100m', 'allAp50%50m')
+CLASS_KEYS = ('ap', 'ap50%', 'ap50m', 'ap100m', 'ap50%50m')
+
+
+@pytest.fixture(scope='module')
+def stereo_set(tmp_path_factory):
+    """8 val frames at 1024x512 drawn from the Cityscapes statistics (things
+    near and far), with their disparity/ and camera/ files."""
+    root = str(tmp_path_factory.mktemp('stereo'))
+    make_mini_cityscapes(root, dict(val=8), width=1024, height=512, seed=4,
+                         empty_every=0, distribution='cityscapes')
+    return root, find_gt_files(osp.join(root, 'gtFine', 'val'))
+
+
+def reference_distances(gt_path):
+    """{instance id: (medDist, distConf)} by the README's rule, computed
+    with numpy on PIL-decoded files (not citymask's code)."""
+    disp_path = gt_path.replace('/gtFine/', '/disparity/').replace(
+        '_gtFine_instanceIds.png', '_disparity.png')
+    cam_path = gt_path.replace('/gtFine/', '/camera/').replace(
+        '_gtFine_instanceIds.png', '_camera.json')
+    inst = np.array(Image.open(gt_path))
+    p = np.array(Image.open(disp_path)).astype(np.float64)
+    with open(cam_path) as f:
+        cam = json.load(f)
+    with np.errstate(divide='ignore'):
+        depth = (cam['extrinsic']['baseline'] * cam['intrinsic']['fx'] /
+                 ((p - 1) / 256.))
+    out = {}
+    for i in np.unique(inst):
+        pixels = inst == i
+        valid = pixels & (p > 0)
+        out[int(i)] = ((float(np.median(depth[valid])),
+                        float(valid.sum() / pixels.sum()))
+                       if valid.any() else (-1.0, 0.0))
+    return out
+
+
+def filled_gt_instances(gt_files):
+    """The official evaluator's own ground-truth cache (instances2dict)
+    with medDist / distConf filled in."""
+    gt = instances2dict(list(gt_files))
+    for path, labels in gt.items():
+        dist = reference_distances(path)
+        for items in labels.values():
+            for it in items:
+                it['medDist'], it['distConf'] = dist[it['instID']]
+    return gt
+
+
+def test_distances_are_the_median_depth():
+    rng = np.random.default_rng(0)
+    n = 7
+    codes = rng.integers(0, n + 2, size=(60, 80)).astype(np.uint8)
+    codes[:, :4] = 3  # region 3: a larger block, 4 is left without stereo
+    disparity = rng.integers(0, 3000, size=codes.shape).astype(np.uint16)
+    disparity[5, 10:20] = 1  # d = 0: infinitely far
+    disparity[codes == 4] = 0
+    sizes = np.bincount(codes.ravel(), minlength=n + 2)[:n]
+    got = instance_distances(codes, n, sizes, disparity, 0.2, 1000.)
+    for g in range(n):
+        sel = (codes == g) & (disparity > 0)
+        if g == 4:
+            assert tuple(got[g]) == (-1.0, 0.0)  # the official defaults
+            continue
+        with np.errstate(divide='ignore'):
+            depth = 0.2 * 1000. / ((disparity[sel] - 1.) / 256.)
+        assert got[g, 0] == np.median(depth)
+        assert got[g, 1] == sel.sum() / (codes == g).sum()
+    assert len({int(s) % 2 for s in sizes}) == 2  # odd and even counts
+
+
+def test_same_as_official_with_filled_distances(stereo_set, tmp_path):
+    _, gt_files = stereo_set
+    filled = filled_gt_instances(gt_files)
+    # the data reaches every setting: near and far instances of >= 1000
+    # pixels, and some with too little stereo
+    big = [it for labels in filled.values() for items in labels.values()
+           for it in items
+           if it['instID'] >= 1000 and it['pixelCount'] >= 1000]
+    sure = [it['medDist'] for it in big if it['distConf'] >= 0.5]
+    assert min(sure) <= 50 < max(sure) and any(d > 100 for d in sure)
+    assert any(it['distConf'] < 0.5 for it in big)
+
+    rng = np.random.default_rng(7)
+    tasks = write_results(str(tmp_path / 'results'), gt_files,
+                          lambda gt, k: make_predictions(gt, rng,
+                                                         n_false=12))
+    theirs = run_official(gt_files, str(tmp_path / 'results'),
+                          str(tmp_path / 'official'), gt_instances=filled,
+                          distance=True)
+    ours = evaluate(tasks, nproc=2, distance=True)
+    from_pngs, missing = read_results(gt_files, str(tmp_path / 'results'))
+    assert not missing
+    for result in (ours, evaluate(from_pngs, nproc=1, distance=True)):
+        a = np.array(result['resultApMatrix'])
+        b = np.array(theirs['resultApMatrix'])
+        assert a.shape == b.shape == (3, 8, 10)
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+        avg, their_avg = result['averages'], theirs['averages']
+        for key in ('allAp', 'allAp50%') + DISTANCE_KEYS:
+            assert avg[key] == pytest.approx(their_avg[key], abs=1e-12,
+                                             nan_ok=True)
+        for name, c in avg['classes'].items():
+            for key in CLASS_KEYS:
+                assert c[key] == pytest.approx(
+                    their_avg['classes'][name][key], abs=1e-12, nan_ok=True)
+        assert result['minRegionSizes'] == MIN_REGION_SIZES
+        assert result['distanceThresholds'] == DISTANCE_THS
+    # the three settings really differ on this data
+    a = np.nan_to_num(np.array(ours['resultApMatrix']), nan=-1)
+    assert (a[0] != a[1]).any() and (a[1] != a[2]).any()
+    assert 'unofficial' in ours['note']
+    # without distance: the one setting, as before
+    plain = evaluate(tasks, nproc=1)
+    np.testing.assert_array_equal(np.array(plain['resultApMatrix']),
+                                  np.array(ours['resultApMatrix'])[:1])
+    assert 'allAp100m' not in plain['averages'] and 'note' not in plain
+
+
+def test_generated_stereo_follows_the_camera(stereo_set):
+    root, gt_files = stereo_set
+    for gt_path in gt_files[:3]:
+        disp_path, cam_path = stereo_paths(gt_path)
+        assert disp_path.startswith(osp.join(root, 'disparity', 'val'))
+        with open(cam_path) as f:
+            cam = json.load(f)
+        fx, fy = cam['intrinsic']['fx'], cam['intrinsic']['fy']
+        horizon, baseline = cam['intrinsic']['v0'], cam['extrinsic']['baseline']
+        p = np.array(Image.open(disp_path)).astype(np.float64)
+        labels = np.array(Image.open(gt_path.replace('instanceIds',
+                                                     'labelIds')))
+        assert p.shape == labels.shape
+        assert not p[labels == 23].any()  # sky: no measurement
+        # the road: a flat plane CAMERA_HEIGHT below the camera
+        rows = np.nonzero((labels == 7) & (p > 0))[0]
+        assert len(rows) > 1000
+        below = np.maximum(rows - horizon, 0.5)
+        expected = 256 * baseline * fx / (CAMERA_HEIGHT * fy / below) + 1
+        got = p[(labels == 7) & (p > 0)]
+        assert np.abs(got - np.clip(np.round(expected), 2, 65535)).max() <= 1
+
+
+def test_eval_tool_distance(stereo_set, tmp_path):
+    root, gt_files = stereo_set
+    rng = np.random.default_rng(3)
+    write_results(str(tmp_path / 'results'), gt_files,
+                  lambda gt, k: make_predictions(gt, rng, n_false=4))
+    out = tmp_path / 'r.json'
+    res = run_tool('tools/analysis_tools/eval_cityscapes.py',
+                   osp.join(root, 'gtFine', 'val'), str(tmp_path / 'results'),
+                   '--distance', '--nproc', '2', '--out', str(out))
+    assert res.returncode == 0, res.stderr
+    assert 'AP 100m*' in res.stdout and '* unofficial' in res.stdout
+    with open(out) as f:
+        result = json.load(f)
+    assert np.array(result['resultApMatrix']).shape == (3, 8, 10)
+    assert 'unofficial' in result['note']
+
+    # a tree without disparity/: one line, nothing written
+    bare = tmp_path / 'bare'
+    shutil.copytree(osp.join(root, 'gtFine'), bare / 'gtFine')
+    res = run_tool('tools/analysis_tools/eval_cityscapes.py',
+                   str(bare / 'gtFine' / 'val'), str(tmp_path / 'results'),
+                   '--distance', '--out', str(tmp_path / 'none.json'))
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), res.stderr
+    assert 'disparity' in lines[0] and 'not found' in lines[0]
+    assert not (tmp_path / 'none.json').exists()
+
+
+def test_metric_distance_keys(stereo_set):
+    import torch
+
+    import citymask.register  # noqa: F401
+    from citymask.classes import CLASSES, LABEL_IDS
+    from citymask.evaluation.cityscapes_instance import read_gt
+    from citymask.evaluation.metrics import CityscapesInstanceMetric
+    _, gt_files = stereo_set
+    rng = np.random.default_rng(5)
+    metric = CityscapesInstanceMetric(distance=True, nproc=1)
+    metric.dataset_meta = dict(classes=CLASSES)
+    tasks = []
+    for g in gt_files:
+        gt = read_gt(g)
+        labels, scores, masks = make_predictions(gt, rng, n_false=4)
+        keep = [i for i, lab in enumerate(labels) if lab in LABEL_IDS]
+        if not keep:
+            continue
+        metric.process({}, [dict(
+            img_path=g.replace('gtFine_instanceIds', 'leftImg8bit').replace(
+                '/gtFine/', '/leftImg8bit/'),
+            ori_shape=gt.shape,
+            pred_instances=dict(
+                labels=torch.tensor([LABEL_IDS.index(labels[i])
+                                     for i in keep], dtype=torch.long),
+                scores=torch.tensor([scores[i] for i in keep]),
+                masks=torch.from_numpy(np.stack([masks[i] for i in keep]))
+            ))])
+        tasks.append((g, [labels[i] for i in keep], [scores[i] for i in keep],
+                      crop_masks(np.stack([masks[i] for i in keep]))))
+    results = list(metric.results)
+    got = metric.evaluate(len(results))
+    want = evaluate(tasks, distance=True)['averages']
+    assert got['cityscapes/mAP_100m_unofficial'] == pytest.approx(
+        want['allAp100m'], abs=1e-12)
+    assert got['cityscapes/mAP_50m_unofficial'] == pytest.approx(
+        want['allAp50m'], abs=1e-12)
+    assert got['cityscapes/AP@50_50m_unofficial'] == pytest.approx(
+        want['allAp50%50m'], abs=1e-12)
+    with pytest.raises(CitymaskError, match='disparity'):
+        CityscapesInstanceMetric(distance=True, stereo_root='/nonexistent',
+                                 nproc=1).compute_metrics(results)

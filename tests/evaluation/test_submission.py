@@ -1,0 +1,246 @@
+"""The submission check: a valid submission passes (and the official
+evaluator reads it), each fault the server rejects is reported."""
+import glob
+import os
+import os.path as osp
+import shutil
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+from cityscapesscripts.helpers.labels import id2label
+
+from citymask.classes import CLASSES, LABEL_IDS
+from citymask.evaluation.results_format import (find_gt_files, write_frame,
+                                                zip_results)
+from citymask.evaluation.submission import check_submission
+from citymask.errors import CitymaskError
+from citymask.testing.mini_cityscapes import make_mini_cityscapes
+from citymask.testing.official import run_official
+
+from ..conftest import run_tool
+
+NAMES = dict(zip(LABEL_IDS, CLASSES))
+W, H = 256, 128
+
+
+@pytest.fixture(scope='module')
+def test_split(tmp_path_factory):
+    """3 generated test images (256x128) and a valid submission for them:
+    predictions on two, none on the third (its file is empty)."""
+    root = str(tmp_path_factory.mktemp('cs'))
+    make_mini_cityscapes(root, dict(test=3), width=W, height=H, seed=5)
+    images = sorted(glob.glob(osp.join(root, 'leftImg8bit', 'test', '*',
+                                       '*.png')))
+    results = str(tmp_path_factory.mktemp('sub') / 'results')
+    from citymask.evaluation.crops import crop_masks
+    for k, img in enumerate(images):
+        n = 0 if k == 2 else 3
+        masks = np.zeros((n, H, W), bool)
+        for i in range(n):
+            masks[i, 10 + 20 * i:40 + 20 * i, 30 * i:30 * i + 50] = True
+        labels = [LABEL_IDS[(k + i) % 8] for i in range(n)]
+        write_frame(results, img, (H, W), labels, [0.9, 0.5, 0.25][:n],
+                    crop_masks(masks), NAMES)
+    return root, osp.join(root, 'leftImg8bit', 'test'), results
+
+
+@pytest.fixture
+def sub(test_split, tmp_path):
+    """A fresh copy of the valid submission to break."""
+    root, images, results = test_split
+    copy = str(tmp_path / 'results')
+    shutil.copytree(results, copy)
+    return copy, images
+
+
+def _pred_files(folder):
+    return sorted(glob.glob(osp.join(folder, '*_pred.txt')))
+
+
+def _rewrite(txt, fn):
+    with open(txt) as f:
+        lines = [ln.rstrip('\n').split(' ') for ln in f]
+    with open(txt, 'w') as f:
+        f.writelines(' '.join(fn(p)) + '\n' for p in lines)
+
+
+def _a_mask(folder, k):
+    """The k-th mask named (each fault breaks another one)."""
+    with open(_pred_files(folder)[0]) as f:
+        return osp.join(folder, f.readlines()[k].split(' ')[0])
+
+
+def test_valid_submission_passes(test_split, tmp_path):
+    root, images, results = test_split
+    report = check_submission(results, images)
+    assert report.ok, report.problems
+    assert (report.pred_files, report.instances, report.images) == (3, 6, 3)
+    assert report.summary().startswith('OK: ')
+    # the empty file of the image without objects is there and counted
+    assert [osp.getsize(p) == 0 for p in _pred_files(results)].count(
+        True) == 1
+    # the official evaluator reads it all (test gtFine: void regions only)
+    gt = find_gt_files(osp.join(root, 'gtFine', 'test'))
+    run_official(gt, results, str(tmp_path / 'official'))
+    # and its zip passes too
+    zipped = zip_results(results, images)
+    assert check_submission(zipped, images).ok
+
+
+def _missing_pred(folder):
+    # the empty file of the image without objects (the server needs it)
+    empty, = [p for p in _pred_files(folder) if osp.getsize(p) == 0]
+    os.remove(empty)
+
+
+def _missing_mask(folder):
+    os.remove(_a_mask(folder, 0))
+
+
+def _wrong_size(folder):
+    cv2.imwrite(_a_mask(folder, 1), np.full((H // 2, W // 2), 255, np.uint8))
+
+
+def _three_channels(folder):
+    cv2.imwrite(_a_mask(folder, 2), np.full((H, W, 3), 255, np.uint8))
+
+
+def _train_ids(folder):
+    for txt in _pred_files(folder):
+        _rewrite(txt, lambda p: [p[0], str(id2label[int(p[1])].trainId),
+                                 p[2]])
+
+
+def _nan_confidence(folder):
+    lines = iter(range(100))
+    _rewrite(_pred_files(folder)[0],
+             lambda p: [p[0], p[1], 'nan' if next(lines) == 0 else p[2]])
+
+
+def _stray_file(folder):
+    with open(osp.join(folder, 'notes.md'), 'w') as f:
+        f.write('x')
+
+
+FAULTS = {
+    'missing pred file': (_missing_pred, 'no prediction file for test image'),
+    'missing mask': (_missing_mask, 'does not exist'),
+    'wrong size': (_wrong_size, f'{W // 2}x{H // 2} pixels, its image'),
+    '3-channel mask': (_three_channels, '3 channels'),
+    'train id': (_train_ids, 'look like train ids'),
+    'NaN confidence': (_nan_confidence, 'nan is not a finite number'),
+    'stray file': (_stray_file, 'notes.md: stray file'),
+}
+
+
+@pytest.mark.parametrize('fault', list(FAULTS))
+def test_each_fault_is_reported(sub, fault):
+    folder, images = sub
+    break_it, message = FAULTS[fault]
+    break_it(folder)
+    report = check_submission(folder, images)
+    assert not report.ok
+    assert len(report.problems) == 1, report.problems
+    assert message in report.problems[0], report.problems
+    # the same from its zip
+    zipped = str(folder) + '.zip'
+    with zipfile.ZipFile(zipped, 'w') as zf:
+        for name in sorted(os.listdir(folder)):
+            zf.write(osp.join(folder, name), name)
+    from_zip = check_submission(zipped, images)
+    assert from_zip.problems == report.problems
+
+
+def test_every_problem_is_listed(sub):
+    folder, images = sub
+    for break_it, _ in FAULTS.values():
+        break_it(folder)
+    problems = check_submission(folder, images).problems
+    for name, (_, message) in FAULTS.items():
+        assert any(message in p for p in problems), (name, problems)
+
+
+def test_train_id_hint_names_the_label_ids(sub):
+    folder, images = sub
+    _train_ids(folder)
+    problem, = check_submission(folder, images).problems
+    # cityscapesscripts' table: train id -> label id
+    for label_id in LABEL_IDS[:3]:
+        assert f'{id2label[label_id].trainId}->{label_id}' in problem
+
+
+def test_official_reader_rejects_what_it_can_see(sub, test_split, tmp_path):
+    """Where the official script itself stops (a missing prediction file),
+    the check says so too; it also finds what the script lets through."""
+    root, _, _ = test_split
+    folder, images = sub
+    _missing_pred(folder)
+    gt = find_gt_files(osp.join(root, 'gtFine', 'test'))
+    with pytest.raises(SystemExit):
+        run_official(gt, folder, str(tmp_path / 'official'))
+
+
+def test_line_format_as_the_official_reader(sub):
+    folder, images = sub
+    txt = _pred_files(folder)[0]
+    with open(txt) as f:
+        first, *rest = f.readlines()
+    png, label, score = first.split(' ')
+    with open(txt, 'w') as f:
+        f.write(f'{png}\t{label} {score}')  # a tab is not a separator
+        f.write('\n')  # a blank line breaks the official reader
+        f.write(f'/abs/{png} {label} {score}')
+        f.write(f'../{png} {label} {score}')
+        f.writelines(rest)
+    problems = check_submission(folder, images).problems
+    assert any(':1: expected "relative/mask.png' in p for p in problems)
+    assert any(':2: expected "relative/mask.png' in p for p in problems)
+    assert any(':3: mask path /abs/' in p and 'relative' in p
+               for p in problems)
+    assert any(':4: mask path ../' in p and 'outside' in p for p in problems)
+    # the mask of line 1 is now named by no line
+    assert any(f'{png}: stray file' in p for p in problems)
+
+
+def test_without_images_checks_structure_only(sub):
+    folder, _ = sub
+    _missing_pred(folder)
+    report = check_submission(folder)
+    assert report.ok  # can't know which images exist
+    assert 'without --images' in report.summary()
+    _wrong_size(folder)  # masks of one frame of two sizes
+    problem, = check_submission(folder).problems
+    assert 'masks of different sizes' in problem
+
+
+def test_zip_results_zips_only_a_valid_submission(sub):
+    folder, images = sub
+    _stray_file(folder)
+    with pytest.raises(CitymaskError, match='not a valid submission'):
+        zip_results(folder, images)
+    assert not osp.exists(folder + '.zip')
+    os.remove(osp.join(folder, 'notes.md'))
+    assert zip_results(folder, images) == folder + '.zip'
+
+
+def test_cli(sub, tmp_path):
+    folder, images = sub
+    res = run_tool('tools/check_submission.py', folder, '--images', images)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.startswith('OK: ')
+    _stray_file(folder)
+    _nan_confidence(folder)
+    res = run_tool('tools/check_submission.py', folder, '--images', images)
+    assert res.returncode == 1
+    lines = res.stdout.splitlines()
+    assert len(lines) == 3 and lines[-1].startswith('INVALID: ')
+    assert 'stray file' in res.stdout and 'not a finite number' in res.stdout
+    # bad input of the tool itself: one error line, status 2
+    for args in ([str(tmp_path / 'nothing')],
+                 [folder, '--images', str(tmp_path / 'nothing')]):
+        res = run_tool('tools/check_submission.py', *args)
+        assert res.returncode == 2
+        assert res.stderr.startswith('error: ')
+        assert len(res.stderr.strip().splitlines()) == 1

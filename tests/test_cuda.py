@@ -1,0 +1,172 @@
+"""The CUDA paths, each against its CPU result: mmcv's ``nms`` and
+``RoIAlign`` (forward and backward), one AMP training step of the mini
+model, and the metric's GPU crop path.
+
+They run where torch sees a GPU and are skipped elsewhere, because the
+hardware is absent (the one skip the suite has).
+"""
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from .conftest import build_model
+
+pytestmark = pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason='needs a CUDA GPU; torch sees none on this machine')
+
+
+def _boxes(n, g, size=500.0, max_wh=100.0):
+    xy = torch.rand(n, 2, generator=g) * size
+    wh = torch.rand(n, 2, generator=g) * max_wh + 1
+    return torch.cat([xy, xy + wh], 1)
+
+
+def test_nms_cuda_matches_cpu():
+    from mmcv.ops import nms
+    g = torch.Generator().manual_seed(0)
+    boxes = _boxes(3000, g)
+    scores = torch.rand(3000, generator=g)
+    dets_cpu, keep_cpu = nms(boxes, scores, iou_threshold=0.5)
+    dets_gpu, keep_gpu = nms(boxes.cuda(), scores.cuda(), iou_threshold=0.5)
+    assert dets_gpu.is_cuda and keep_gpu.is_cuda
+    assert 0 < len(keep_cpu) < len(boxes)  # some kept, some suppressed
+    assert torch.equal(keep_gpu.cpu(), keep_cpu)
+    torch.testing.assert_close(dets_gpu.cpu(), dets_cpu)
+
+
+@pytest.mark.parametrize('aligned', [True, False])
+def test_roi_align_cuda_matches_cpu(aligned):
+    from mmcv.ops import RoIAlign
+
+    # mmdet's RoI extractors: 7x7 (boxes) / 14x14 (masks), sampling_ratio 0
+    op = RoIAlign((7, 7), spatial_scale=0.25, sampling_ratio=0,
+                  aligned=aligned)
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(2, 16, 64, 96, generator=g)
+    n = 50
+    rois = torch.cat([torch.randint(0, 2, (n, 1), generator=g).float(),
+                      _boxes(n, g, size=300.0, max_wh=80.0)], 1)
+    grad_out = torch.randn(n, 16, 7, 7, generator=g)
+    out = {}
+    for device in ('cpu', 'cuda'):
+        x = feats.to(device).requires_grad_()
+        y = op(x, rois.to(device))
+        y.backward(grad_out.to(device))
+        assert y.device.type == device
+        out[device] = (y.detach().cpu(), x.grad.cpu())
+    assert out['cpu'][1].abs().sum() > 0
+    torch.testing.assert_close(out['cuda'][0], out['cpu'][0], rtol=1e-5,
+                               atol=1e-5)
+    # the CUDA backward adds with atomics, in any order
+    torch.testing.assert_close(out['cuda'][1], out['cpu'][1], rtol=1e-4,
+                               atol=1e-5)
+    # fp16, as under AMP (mmdet casts the RoIs to the features' dtype)
+    half = op(feats.cuda().half(), rois.cuda().half())
+    assert half.dtype == torch.float16
+    torch.testing.assert_close(half.float().cpu(), out['cpu'][0], rtol=1e-2,
+                               atol=2e-2)
+
+
+def test_one_amp_training_step():
+    from mmdet.testing import demo_mm_inputs
+    from mmengine.optim import AmpOptimWrapper
+
+    torch.manual_seed(0)
+    model = build_model(
+        osp.join('mini', 'maskrcnn_r18_fpn_mini_cityscapes.py'))
+    model.init_weights()
+    model = model.cuda().train()
+    optim = AmpOptimWrapper(
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.01,
+                                  momentum=0.9),
+        loss_scale='dynamic')
+    data = demo_mm_inputs(batch_size=2, image_shapes=[(3, 256, 512)] * 2,
+                          num_items=[6, 4], num_classes=8, with_mask=True)
+    dtypes = []
+    hook = model.backbone.conv1.register_forward_hook(
+        lambda module, inputs, output: dtypes.append(output.dtype))
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    # the first steps may overflow at the initial loss scale and be skipped
+    # (the scaler then lowers it): take a few
+    for _ in range(3):
+        log_vars = model.train_step(data, optim)
+        assert torch.isfinite(torch.as_tensor(log_vars['loss']))
+    hook.remove()
+    assert dtypes and set(dtypes) == {torch.float16}  # autocast was on
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(p.is_cuda for p in model.parameters())
+    changed = [k for k, v in model.named_parameters()
+               if not torch.equal(v, before[k])]
+    assert changed, 'no weight changed in 3 AMP steps'
+    assert 0 < optim.loss_scaler.get_scale() < float('inf')
+
+
+@pytest.fixture(scope='module')
+def val_frames(tmp_path_factory):
+    from citymask.evaluation.results_format import find_gt_files
+    from citymask.testing.mini_cityscapes import make_mini_cityscapes
+    root = str(tmp_path_factory.mktemp('cuda_val'))
+    make_mini_cityscapes(root, dict(val=3), width=1024, height=512, seed=5)
+    return find_gt_files(osp.join(root, 'gtFine', 'val'))
+
+
+def _samples(gt_files, device):
+    from citymask.evaluation.cityscapes_instance import LABEL_IDS, read_gt
+    from citymask.testing.predictions import make_predictions
+    rng = np.random.default_rng(0)
+    samples = []
+    for g in gt_files:
+        gt = read_gt(g)
+        labels, scores, masks = make_predictions(gt, rng, n_false=6)
+        keep = [i for i, lab in enumerate(labels) if lab in LABEL_IDS]
+        samples.append(dict(
+            img_path=g.replace('gtFine_instanceIds', 'leftImg8bit').replace(
+                '/gtFine/', '/leftImg8bit/'),
+            ori_shape=gt.shape,
+            pred_instances=dict(
+                labels=torch.tensor([LABEL_IDS.index(labels[i])
+                                     for i in keep], device=device),
+                scores=torch.tensor([scores[i] for i in keep],
+                                    device=device),
+                masks=torch.from_numpy(np.stack([masks[i] for i in keep]))
+                .to(device))))
+    return samples
+
+
+def test_crop_masks_tensor_on_cuda_matches_numpy(val_frames):
+    from citymask.evaluation.crops import (crop_masks, crop_masks_tensor,
+                                           decode_crop)
+    masks = _samples(val_frames[:1], 'cpu')[0]['pred_instances']['masks']
+    masks = torch.cat([masks, torch.zeros_like(masks[:1])])  # one empty
+    ours = crop_masks_tensor(masks.cuda())
+    ref = crop_masks(masks.numpy())
+    assert len(ours) == len(ref) == len(masks) and ours[-1] is None
+    for mask, a, b in zip(masks.numpy(), ours, ref):
+        assert (a is None) == (b is None)
+        if a is None:
+            continue
+        x0, y0, crop = decode_crop(a)
+        assert (x0, y0) == b[:2] and a[2] == b[2]
+        full = np.zeros_like(mask)
+        full[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = crop
+        np.testing.assert_array_equal(full, mask)
+
+
+def test_metric_on_cuda_masks_equals_cpu(val_frames):
+    from mmdet.datasets import CityscapesDataset
+
+    import citymask.register  # noqa: F401
+    from citymask.evaluation.metrics import CityscapesInstanceMetric
+    results = {}
+    for device in ('cpu', 'cuda'):
+        metric = CityscapesInstanceMetric()
+        metric.dataset_meta = dict(
+            classes=CityscapesDataset.METAINFO['classes'])
+        for s in _samples(val_frames, device):
+            metric.process({}, [s])
+        results[device] = metric.evaluate(len(val_frames))
+    assert results['cpu']['cityscapes/mAP'] > 0
+    assert results['cuda'] == results['cpu']

@@ -1,0 +1,275 @@
+"""citymask.fileio and the OSError translation of citymask.cli: outputs are
+complete or absent, checked writable before the work, and a failed write is
+one line with the right exit status.
+
+The disk-full cases run twice: on a real 1 MiB tmpfs (mounted here when the
+machine allows it, i.e. as root) and with the write call patched to raise
+ENOSPC (everywhere).
+"""
+import errno
+import os
+import os.path as osp
+import stat
+import subprocess
+
+import pytest
+
+from citymask import fileio
+from citymask.cli import (EXIT_INTERRUPTED, EXIT_IO, EXIT_REFUSED,
+                          exit_on_error, os_error_line)
+from citymask.errors import CitymaskError
+from citymask.fileio import (atomic_dir, atomic_path, check_writable,
+                             dump_json_atomic, write_bytes_atomic,
+                             write_files_atomic)
+
+MiB = 2**20
+
+
+def _mount(path, *options):
+    return subprocess.run(['mount', '-t', 'tmpfs', '-o', ','.join(options),
+                           'tmpfs', str(path)], capture_output=True)
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A 1 MiB tmpfs: a real full disk."""
+    mnt = tmp_path / 'tiny'
+    mnt.mkdir()
+    if _mount(mnt, 'size=1m').returncode != 0:
+        pytest.skip('mounting a tmpfs needs root (CAP_SYS_ADMIN); the '
+                    'patched-write tests cover disk-full here')
+    yield mnt
+    subprocess.run(['umount', '-l', str(mnt)], check=True)
+
+
+@pytest.fixture
+def read_only_fs(tmp_path):
+    """A read-only tmpfs: EROFS on every write."""
+    mnt = tmp_path / 'ro'
+    mnt.mkdir()
+    if _mount(mnt, 'size=1m', 'ro').returncode != 0:
+        pytest.skip('mounting a tmpfs needs root (CAP_SYS_ADMIN)')
+    yield mnt
+    subprocess.run(['umount', '-l', str(mnt)], check=True)
+
+
+@pytest.fixture
+def disk_full_after(monkeypatch):
+    """Patch ``open`` in citymask.fileio so writes past ``limit`` bytes
+    raise ENOSPC, as a full disk does (the simulated full disk)."""
+    import builtins
+    real_open = builtins.open
+
+    disk = {}
+
+    class Full:
+        def __init__(self, f):
+            self._f = f
+
+        def write(self, data):
+            if len(data) > disk['left']:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            disk['left'] -= len(data)
+            return self._f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._f.close()
+
+    def patch(limit):
+        disk['left'] = limit  # free bytes, shared by every file
+
+        def fake_open(file, mode='r', *args, **kwargs):
+            f = real_open(file, mode, *args, **kwargs)
+            return Full(f) if 'w' in mode else f
+        monkeypatch.setattr(fileio, 'open', fake_open, raising=False)
+    return patch
+
+
+def _leftovers(folder):
+    return sorted(os.listdir(folder))
+
+
+@pytest.mark.parametrize('umask', [0o022, 0o027, 0o002])
+def test_atomic_outputs_get_the_mode_open_would_give(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        with open(tmp_path / 'plain', 'w'):  # the reference
+            pass
+        os.mkdir(tmp_path / 'plain_dir')
+        write_bytes_atomic(b'x', str(tmp_path / 'atomic'))
+        with atomic_dir(str(tmp_path / 'atomic_dir')) as d:
+            with open(osp.join(d, 'f'), 'w'):
+                pass
+    finally:
+        os.umask(old)
+
+    def mode(name):
+        return stat.S_IMODE(os.stat(tmp_path / name).st_mode)
+    assert mode('atomic') == mode('plain') == 0o666 & ~umask
+    assert mode('atomic_dir') == mode('plain_dir') == 0o777 & ~umask
+
+
+@pytest.mark.parametrize('error', [ValueError, KeyboardInterrupt])
+def test_atomic_path_keeps_the_old_file_on_error(tmp_path, error):
+    path = tmp_path / 'out.json'
+    path.write_text('old')
+    with pytest.raises(error):
+        with atomic_path(str(path)) as tmp:
+            with open(tmp, 'w') as f:
+                f.write('half')
+            raise error
+    assert path.read_text() == 'old'
+    assert _leftovers(tmp_path) == ['out.json']
+
+
+def test_disk_full_on_a_real_tmpfs(tiny_fs):
+    path = tiny_fs / 'big.bin'
+    with pytest.raises(OSError) as e:
+        write_bytes_atomic(b'\0' * 2 * MiB, str(path))
+    assert e.value.errno == errno.ENOSPC
+    assert e.value.filename == str(path)  # the output, not the temp file
+    assert e.value.needed_bytes == 2 * MiB
+    assert _leftovers(tiny_fs) == []
+    line = os_error_line(e.value)
+    assert line.startswith(f'no space left on {path} (2.0 MiB needed, ')
+    assert 'free); nothing was written there' in line
+
+
+def test_disk_full_simulated(tmp_path, disk_full_after):
+    disk_full_after(100)
+    path = tmp_path / 'x.json'
+    with pytest.raises(OSError) as e:
+        dump_json_atomic({'a': 'b' * 500}, str(path))
+    assert e.value.errno == errno.ENOSPC
+    assert e.value.filename == str(path)
+    assert e.value.needed_bytes == len('{"a": "' + 'b' * 500 + '"}')
+    assert _leftovers(tmp_path) == []
+
+
+def test_file_set_is_written_all_or_none(tmp_path, disk_full_after):
+    files = {str(tmp_path / f'{s}.json'): s.encode() * 20
+             for s in ('train', 'val', 'test')}
+    disk_full_after(150)  # the first fits, the second doesn't
+    with pytest.raises(OSError) as e:
+        write_files_atomic(files)
+    assert e.value.filename == str(tmp_path / 'val.json')
+    assert _leftovers(tmp_path) == []
+    disk_full_after(10**6)
+    write_files_atomic(files)
+    assert _leftovers(tmp_path) == ['test.json', 'train.json', 'val.json']
+
+
+def test_file_set_on_a_real_tmpfs(tiny_fs):
+    files = {str(tiny_fs / f'{i}.bin'): b'\0' * 400 * 1024 for i in range(3)}
+    with pytest.raises(OSError) as e:
+        write_files_atomic(files)
+    assert e.value.errno == errno.ENOSPC
+    assert _leftovers(tiny_fs) == []
+
+
+def test_atomic_dir_replaces_only_when_complete(tmp_path):
+    out = tmp_path / 'results'
+    with atomic_dir(str(out)) as d:
+        (open(osp.join(d, 'a.txt'), 'w')).close()
+        assert not out.exists()  # nothing visible before the end
+    assert _leftovers(out) == ['a.txt']
+    # not empty: refused, unless asked to replace it
+    with pytest.raises(CitymaskError, match='is not empty .* --overwrite'):
+        with atomic_dir(str(out)):
+            pass
+    with pytest.raises(RuntimeError):
+        with atomic_dir(str(out), overwrite=True) as d:
+            open(osp.join(d, 'b.txt'), 'w').close()
+            raise RuntimeError('inference failed')
+    assert _leftovers(out) == ['a.txt']  # the old results, untouched
+    with atomic_dir(str(out), overwrite=True) as d:
+        open(osp.join(d, 'b.txt'), 'w').close()
+    assert _leftovers(out) == ['b.txt']  # replaced as a whole
+    assert _leftovers(tmp_path) == ['results']  # no temporary folders
+
+
+def test_atomic_dir_on_a_full_disk(tiny_fs):
+    out = tiny_fs / 'results'
+    with pytest.raises(OSError) as e:
+        with atomic_dir(str(out)) as d:
+            for i in range(4):
+                write_bytes_atomic(b'\0' * 400 * 1024,
+                                   osp.join(d, f'{i}.png'))
+    assert e.value.errno == errno.ENOSPC
+    assert _leftovers(tiny_fs) == []
+
+
+def test_check_writable(tmp_path):
+    check_writable(str(tmp_path / 'new' / 'deeper' / 'out.pkl'))
+    assert _leftovers(tmp_path) == []  # nothing created, probe removed
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    with pytest.raises(CitymaskError,
+                       match=f'cannot write --out {blocker}/x.pkl: {blocker}'
+                       ' is a file, not a folder'):
+        check_writable(str(blocker / 'x.pkl'), what='--out')
+    with pytest.raises(CitymaskError, match='it is a folder'):
+        check_writable(str(tmp_path))
+    with pytest.raises(CitymaskError, match='it is a file, not a folder'):
+        check_writable(str(blocker), 'dir')
+    full = tmp_path / 'full'
+    full.mkdir()
+    (full / 'old.txt').write_text('')
+    with pytest.raises(CitymaskError, match='not empty .* pass --force'):
+        check_writable(str(full), 'dir', overwrite=False, flag='--force')
+    check_writable(str(full), 'dir', overwrite=True)
+
+
+def test_check_writable_read_only(read_only_fs):
+    with pytest.raises(CitymaskError, match='Read-only file system'):
+        check_writable(str(read_only_fs / 'sub' / 'x.json'), what='--out')
+    with pytest.raises(OSError) as e:
+        write_bytes_atomic(b'x', str(read_only_fs / 'x'))
+    assert e.value.errno == errno.EROFS
+    assert os_error_line(e.value) == (
+        f'cannot write {read_only_fs}/x: read-only file system; write '
+        'elsewhere')
+
+
+@pytest.mark.parametrize('code,message,status', [
+    (errno.ENOSPC, 'no space left on /d/x.pkl', EXIT_IO),
+    (errno.EDQUOT, 'disk quota exceeded on /d/x.pkl', EXIT_IO),
+    (errno.EIO, '/d/x.pkl: Input/output error', EXIT_IO),
+    (errno.EROFS, 'cannot write /d/x.pkl: read-only file system',
+     EXIT_REFUSED),
+    (errno.EACCES, 'cannot access /d/x.pkl: permission denied', EXIT_REFUSED),
+    (errno.EPERM, 'cannot access /d/x.pkl: permission denied', EXIT_REFUSED),
+    (errno.ENOTDIR, 'a part of it is a file, not a folder', EXIT_REFUSED),
+    (errno.EISDIR, 'it is a folder, a file was expected', EXIT_REFUSED),
+])
+def test_os_errors_are_one_line_with_their_exit_status(capsys, code,
+                                                       message, status):
+
+    @exit_on_error
+    def main():
+        raise OSError(code, os.strerror(code), '/d/x.pkl')
+
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == status
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.startswith('error: ')
+    assert message in err
+
+
+def test_ctrl_c_is_one_line_and_130(capsys):
+
+    @exit_on_error
+    def main():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == 'interrupted\n'
