@@ -38,14 +38,24 @@ def _latin1_encode(text: str, encoding: str = 'utf-8') -> bytes:
     return codecs.encode(text, encoding)
 
 
+def _numpy_core(module: str) -> str:
+    """numpy 2 writes ``numpy._core``, numpy 1.x ``numpy.core``; each reads
+    its own (numpy 2's ``numpy.core`` warns it is deprecated)."""
+    import numpy as np
+    if int(np.__version__.split('.')[0]) >= 2:
+        return module.replace('numpy.core', 'numpy._core')
+    return module.replace('numpy._core', 'numpy.core')
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """Unpickler for numpy-array checkpoints that refuses everything else.
 
     Plain containers (dict, list, tuple, str, numbers) need no globals; the
     only globals admitted are those numpy uses to rebuild arrays and
     scalars (pickle protocols 2 to 5), and ``_codecs.encode`` with latin1
-    (how protocol 2 stores bytes). Anything else (``os.system``, ``eval``, a class with a
-    malicious ``__reduce__``) raises :class:`CheckpointError`.
+    (how protocol 2 stores bytes). Anything else (``os.system``, ``eval``,
+    a class with a malicious ``__reduce__``) raises
+    :class:`CheckpointError`.
     """
 
     _NUMPY = {'_reconstruct', 'scalar', 'ndarray', 'dtype'}
@@ -54,15 +64,12 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if module in ('numpy.core.multiarray', 'numpy._core.multiarray',
                       'numpy') and name in self._NUMPY:
-            # numpy 2 writes numpy._core; numpy 1.x reads numpy.core
-            module = module.replace('numpy._core', 'numpy.core')
-            return super().find_class(module, name)
+            return super().find_class(_numpy_core(module), name)
         if module == 'numpy.dtypes' and name.endswith('DType'):
             return super().find_class(module, name)
         if module in ('numpy.core.numeric', 'numpy._core.numeric') \
                 and name == '_frombuffer':  # arrays in pickle protocol 5
-            module = module.replace('numpy._core', 'numpy.core')
-            return super().find_class(module, name)
+            return super().find_class(_numpy_core(module), name)
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
         if (module, name) == ('_codecs', 'encode'):

@@ -310,10 +310,11 @@ def check_cfg_options(cfg: Config, cfg_options: dict) -> dict:
                     )))
         text = raw.get(key)
         last = key.rpartition('.')[2]
-        if text is not None and not text.lstrip().startswith(('[', '(')) \
+        if text is not None and value is not None \
+                and not text.lstrip().startswith(('[', '(')) \
                 and (isinstance(old, str) or (old is None and (
                     last.endswith(_PATH_SUFFIXES) or last == 'load_from'))):
-            value = _unquote(text)  # a string: as given
+            value = _unquote(text)  # a string: as given (None stays None)
         if found and not _fits(old, value):
             raise CitymaskError(
                 f'{shown}: {key} takes {_kind(old)} (the config has '
@@ -337,6 +338,10 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         raise CitymaskError(
             f'config {path} does not exist (the configs are under configs/, '
             'e.g. configs/maskrcnn_r50_fpn_cityscapes_ft.py)')
+    # mmengine 0.10.7 re-imports pkg_resources for every _base_ file,
+    # which warns on each tool's stderr before citymask.register can quiet it
+    from .compat import quiet_known_warnings
+    quiet_known_warnings()
     try:
         cfg = Config.fromfile(path)
     except Exception as e:

@@ -195,20 +195,21 @@ def atomic_dir(path: str, overwrite: bool = False,
             (without ``overwrite``), or can't be written.
     """
     check_writable(path, 'dir', what=what, overwrite=overwrite, flag=flag)
-    parent = osp.dirname(osp.abspath(path))
+    full = osp.abspath(path)  # 'results/' too
+    parent = osp.dirname(full)
     tmp = None
     try:
         os.makedirs(parent, exist_ok=True)
         try:
             tmp = tempfile.mkdtemp(dir=parent,
-                                   prefix=f'.{osp.basename(path)}.',
+                                   prefix=f'.{osp.basename(full)}.',
                                    suffix='.tmp')
         except OSError as e:  # it names the temporary folder
             e.filename = None
             raise
         os.chmod(tmp, dir_mode())
         yield tmp
-        _replace_dir(tmp, path)
+        _replace_dir(tmp, full)
     except OSError as e:
         raise annotate(e, path, None, [tmp] if tmp else []) from None
     finally:

@@ -36,12 +36,13 @@ def tool_env(**extra):
                 PYTHONPATH=REPO + (os.pathsep + path if path else ''))
 
 
-def run_tool(*args, **kwargs):
-    """Run a repo tool the way a user would: ``python tools/...``."""
+def run_tool(*args, env=None, **kwargs):
+    """Run a repo tool the way a user would: ``python tools/...``; ``env``:
+    variables to set on top of :func:`tool_env`'s."""
     import subprocess
-    env = tool_env()
     return subprocess.run([sys.executable, *args], cwd=kwargs.pop('cwd', REPO),
-                          env=env, capture_output=True, text=True, **kwargs)
+                          env=tool_env(**(env or {})), capture_output=True,
+                          text=True, **kwargs)
 
 
 @pytest.fixture(scope='session')

@@ -10,7 +10,6 @@ import errno
 import os
 import os.path as osp
 import stat
-import subprocess
 
 import pytest
 
@@ -21,36 +20,12 @@ from citymask.errors import CitymaskError
 from citymask.fileio import (atomic_dir, atomic_path, check_writable,
                              dump_json_atomic, write_bytes_atomic,
                              write_files_atomic)
+from . import fs_fixtures
+
+tiny_fs = fs_fixtures.tiny_fs
+read_only_fs = fs_fixtures.read_only_fs
 
 MiB = 2**20
-
-
-def _mount(path, *options):
-    return subprocess.run(['mount', '-t', 'tmpfs', '-o', ','.join(options),
-                           'tmpfs', str(path)], capture_output=True)
-
-
-@pytest.fixture
-def tiny_fs(tmp_path):
-    """A 1 MiB tmpfs: a real full disk."""
-    mnt = tmp_path / 'tiny'
-    mnt.mkdir()
-    if _mount(mnt, 'size=1m').returncode != 0:
-        pytest.skip('mounting a tmpfs needs root (CAP_SYS_ADMIN); the '
-                    'patched-write tests cover disk-full here')
-    yield mnt
-    subprocess.run(['umount', '-l', str(mnt)], check=True)
-
-
-@pytest.fixture
-def read_only_fs(tmp_path):
-    """A read-only tmpfs: EROFS on every write."""
-    mnt = tmp_path / 'ro'
-    mnt.mkdir()
-    if _mount(mnt, 'size=1m', 'ro').returncode != 0:
-        pytest.skip('mounting a tmpfs needs root (CAP_SYS_ADMIN)')
-    yield mnt
-    subprocess.run(['umount', '-l', str(mnt)], check=True)
 
 
 @pytest.fixture
@@ -191,6 +166,9 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path):
     with atomic_dir(str(out), overwrite=True) as d:
         open(osp.join(d, 'b.txt'), 'w').close()
     assert _leftovers(out) == ['b.txt']  # replaced as a whole
+    with atomic_dir(str(out) + '/', overwrite=True) as d:  # 'results/'
+        open(osp.join(d, 'c.txt'), 'w').close()
+    assert _leftovers(out) == ['c.txt']
     assert _leftovers(tmp_path) == ['results']  # no temporary folders
 
 

@@ -1,12 +1,12 @@
 """Run a trained model on your own images or video: overlays and JSON.
 
 INPUT is an image, a folder (searched recursively), a glob in quotes, or a
-video file. Writes OUT/vis/ (overlays in the Cityscapes palette with class
-names and scores; a video gives an annotated video), OUT/preds/ (one JSON
-per image or frame: COCO RLE masks, boxes, scores, Cityscapes label ids)
-and, with --cityscapes-format, OUT/cityscapes/ (the official results
-format). Ends with the images/s and the time per image spent reading,
-in the model, drawing and writing.
+video file. Writes OUT/vis/ (JPEG overlays in the Cityscapes palette with
+class names and scores; a video gives an annotated video), OUT/preds/ (one
+JSON per image or frame: COCO RLE masks, boxes, scores, Cityscapes label
+ids) and, with --cityscapes-format, OUT/cityscapes/ (the official results
+format). Ends with the images/s and the time per image spent reading, in
+the model, drawing and writing.
 
 Examples:
     python tools/infer.py demo/frames/ CONFIG CHECKPOINT --out work_dirs/infer

@@ -46,7 +46,6 @@ def main():
                      outfile_prefix=args.outfile_prefix, split=args.split,
                      launcher=args.launcher)
     check_data(cfg, 'test_dataloader')
-    check_work_dir(cfg.work_dir)
     check_test_outputs(cfg.work_dir, out=args.out, show_dir=args.show_dir,
                        outfile_prefix=(args.outfile_prefix
                                        if args.format_only else None),
@@ -54,6 +53,7 @@ def main():
     if args.format_only:
         cfg.test_evaluator.overwrite = args.overwrite
     check_checkpoint(cfg, args.checkpoint)
+    check_work_dir(cfg.work_dir)  # last: it creates the work dir
 
     from mmengine.dist import get_rank
     from mmengine.runner import Runner

@@ -12,6 +12,7 @@ from citymask.errors import CitymaskError
 from citymask.preflight import (check_data, check_loadable, check_training_set,
                                 check_work_dir)
 from citymask.runner_setup import setup_train
+from citymask.visualization import use_tensorboard
 
 
 def parse_args():
@@ -27,6 +28,10 @@ def parse_args():
         '--resume', nargs='?', type=str, const='auto',
         help='resume from CHECKPOINT, or without a value from the latest '
         'checkpoint in the work dir')
+    parser.add_argument(
+        '--tensorboard', action='store_true',
+        help='also log to TensorBoard (loss curves, metrics, validation '
+        'images with predictions) in WORK_DIR/TIMESTAMP/vis_data')
     add_common_args(parser)
     return parse_tool_args(parser)
 
@@ -38,6 +43,8 @@ def main():
     cfg = setup_train(cfg, args.config, work_dir=args.work_dir,
                       amp=args.amp, auto_scale_lr=args.auto_scale_lr,
                       resume=args.resume, launcher=args.launcher)
+    if args.tensorboard:
+        use_tensorboard(cfg)
     check_data(cfg, 'train_dataloader', 'val_dataloader')
     check_training_set(cfg)
     check_work_dir(cfg.work_dir)

@@ -1,8 +1,9 @@
 """Why the AP is what it is: error analysis from the evaluator's matches.
 
-From the per-frame matches the AP is computed from (:func:`~.cityscapes_instance.match_frames`
-with ``cross_labels=True``), at one IoU threshold (0.5, the official AP50's)
-and for the predictions scoring at least ``score_thr``:
+From the per-frame matches the AP is computed from
+(:func:`~.cityscapes_instance.match_frames` with ``cross_labels=True``), at
+one IoU threshold (0.5, the official AP50's) and for the predictions
+scoring at least ``score_thr``:
 
 * per class, the official rules' outcome: true positives (ground-truth
   instances of at least 100 pixels found by a prediction of their class
@@ -27,7 +28,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..classes import CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS
+from ..classes import (CLASSES, IMG_SUFFIX, INSTANCE_ID_FACTOR,
+                       INSTANCE_IDS_SUFFIX, LABEL_IDS)
+from ..errors import CitymaskError
 from ..fileio import dump_json_atomic
 from .cityscapes_instance import MIN_REGION_SIZE
 
@@ -80,6 +83,10 @@ def analyze_matches(matches: Sequence[dict],
         or background, ``cols``: predicted class or missed, ``counts``),
         ``worst_images`` and the settings used.
     """
+    if not 0 <= score_thr <= 1 or not 0 <= iou_thr < 1:
+        raise CitymaskError(
+            f'score threshold {score_thr} / IoU threshold {iou_thr}: '
+            'both must lie in 0..1')
     if frames is None:
         frames = [str(i) for i in range(len(matches))]
     index = {lab: i for i, lab in enumerate(LABEL_IDS)}
@@ -89,8 +96,8 @@ def analyze_matches(matches: Sequence[dict],
     per_frame = []
     for frame, m in zip(frames, matches):
         if 'xinter' not in m:
-            raise ValueError('analyze_matches needs matches made with '
-                             'cross_labels=True')
+            raise CitymaskError('analyze_matches needs matches made with '
+                                'cross_labels=True')
         rows = m['gt'].tolist()
         preds = m['pred']
         kept = {p for p, r in enumerate(preds) if r[1] >= score_thr}
@@ -176,34 +183,43 @@ def analyze_matches(matches: Sequence[dict],
         worst_images=[f for f in per_frame if f['errors']][:worst])
 
 
+def _short(frame: str) -> str:
+    name = osp.basename(frame)
+    for suffix in (INSTANCE_IDS_SUFFIX, IMG_SUFFIX):
+        name = name.replace(suffix, '')
+    return name
+
+
 def format_analysis(analysis: dict) -> str:
     """The analysis as tables for the log: errors per class, the
     confusion matrix and the worst frames."""
     from terminaltables import AsciiTable
-    bins = list(analysis['size_bins'])
-    rows = [['class', 'GT', 'TP', 'FP', 'of which dup.'] +
-            [f'forgiven: {k}' for k in FORGIVEN] +
-            [f'missed {b}' for b in bins]]
+    bins = analysis['size_bins']
+    rows = [['class', 'GT', 'TP', 'FP', 'dup', 'fgv void', 'fgv group',
+             'fgv small'] + [f'missed {b[0].upper()}' for b in bins]]
     for name, c in analysis['classes'].items():
         rows.append([name, c['gt'], c['tp'], c['fp'], c['fp_duplicate']] +
                     [c['forgiven'][k] for k in FORGIVEN] +
                     [f'{c["missed"][b]}/{c["gt_by_size"][b]}' for b in bins])
-    sizes = ', '.join(f'{b} {lo}..{"" if hi is None else hi - 1} px'
-                      for b, (lo, hi) in analysis['size_bins'].items())
-    out = [f'Errors at IoU > {analysis["iou_thr"]}, predictions scoring '
-           f'>= {analysis["score_thr"]} (missed: of all GT in the size bin; '
-           f'{sizes}):', AsciiTable(rows).table]
+    sizes = ', '.join(
+        f'{b[0].upper()} {lo}..{hi - 1}' if hi else f'{b[0].upper()} >= {lo}'
+        for b, (lo, hi) in bins.items())
+    out = [f'Errors at mask IoU > {analysis["iou_thr"]}, predictions scoring '
+           f'>= {analysis["score_thr"]}. FP: false positives (dup: '
+           'duplicates of a found instance); fgv: forgiven by the official '
+           'rules, mostly on void / a *group region / an instance < '
+           f'{MIN_REGION_SIZE} px; missed: misses / GT by size ({sizes} '
+           'px):', AsciiTable(rows).table]
     conf = analysis['confusion']
     rows = [['true \\ predicted'] + conf['cols']]
     rows += [[r] + [str(v) for v in vals]
              for r, vals in zip(conf['rows'], conf['counts'])]
-    out += ['Confusion by mask IoU (rows: ground truth, background = '
-            'overlaps no instance):', AsciiTable(rows).table]
+    out += ['Confusion by mask IoU (rows: ground truth; background: the '
+            'prediction overlaps no instance):', AsciiTable(rows).table]
     if analysis['worst_images']:
         rows = [['image', 'errors', 'FP', 'missed', 'TP', 'GT']]
-        rows += [[osp.basename(f['image']), f['errors'], f['fp'],
-                  f['missed'], f['tp'], f['gt']]
-                 for f in analysis['worst_images']]
+        rows += [[_short(f['image']), f['errors'], f['fp'], f['missed'],
+                  f['tp'], f['gt']] for f in analysis['worst_images']]
         out += ['Frames with the most errors:', AsciiTable(rows).table]
     return '\n'.join(out)
 

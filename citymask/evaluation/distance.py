@@ -110,10 +110,10 @@ def read_disparity(path: str, shape: Tuple[int, int]) -> np.ndarray:
 
 
 def _missing(path: str, more: str = '') -> str:
-    return (f'{path}{more} not found: the distance-aware AP needs Cityscapes\' '
-            'disparity/ and camera/ folders (disparity_trainvaltest.zip, '
-            'camera_trainvaltest.zip) next to gtFine/; evaluate without '
-            'the distance option otherwise')
+    return (f'{path}{more} not found: the distance-aware AP needs '
+            'Cityscapes\' disparity/ and camera/ folders '
+            '(disparity_trainvaltest.zip, camera_trainvaltest.zip) next to '
+            'gtFine/; evaluate without the distance option otherwise')
 
 
 def instance_distances(codes: np.ndarray, n: int, sizes: np.ndarray,

@@ -40,8 +40,9 @@ def find_gt_files(gt_dir: str) -> List[str]:
                         recursive=True))
     if not files:
         raise CitymaskError(
-            f'no *{INSTANCE_IDS_SUFFIX} under {gt_dir} (e.g. data/cityscapes/gtFine/val'
-            '; the test split has no public ground truth)')
+            f'no *{INSTANCE_IDS_SUFFIX} under {gt_dir} (e.g. '
+            'data/cityscapes/gtFine/val; the test split has no public '
+            'ground truth)')
     return files
 
 

@@ -51,7 +51,7 @@ def make_predictions(gt: np.ndarray, rng: np.random.Generator,
         if lab not in LABEL_IDS:
             continue
         region = gt == inst
-        if inst < INSTANCE_ID_FACTOR:  # a group region: sometimes predicted as a thing
+        if inst < INSTANCE_ID_FACTOR:  # a group region: sometimes a thing
             if rng.random() < 0.5:
                 add(lab, _morph(region, int(rng.integers(-1, 2))))
             continue

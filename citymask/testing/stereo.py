@@ -111,7 +111,8 @@ def render_disparity(objs: Sequence[dict], width: int, height: int,
                       else rng.uniform(0.0, 0.3))
     idx = np.asarray(index, np.int32)
     kinds = kind[idx]
-    below = (np.arange(height, dtype=np.float32) - np.float32(horizon))[:, None]
+    rows = np.arange(height, dtype=np.float32)
+    below = (rows - np.float32(horizon))[:, None]
     road = CAMERA_HEIGHT * fy / np.maximum(below, 0.5)
     # upright: depth * (1 + tilt * (x - center) / span) = a + b * x
     slope = depth * tilt / span
@@ -156,4 +157,3 @@ def write_stereo(gt_path: str, objs: Sequence[dict], width: int,
     with open(camera_path, 'w') as f:
         json.dump(cam, f, indent=1)
     return disparity_path, camera_path
-

@@ -124,8 +124,9 @@ def cityscapes_like(tmp_path_factory):
 def _polygon_fidelity(root, ann_files):
     """Per ground-truth instance of ``*_instanceIds.png`` (the reference,
     drawn by cityscapesscripts): its IoU with the best polygon annotation
-    of its label (0 if none) and its area; every crowd region against the
-    union of its label's group annotations."""
+    of its label (0 if none) and its area. Also checks that every
+    annotation is one PNG region and that each label's crowd region is
+    the union of its group annotations, pixel for pixel."""
     ious, areas, n_crowd = [], [], 0
     for split, path in ann_files.items():
         coco = _load(path)
@@ -133,29 +134,35 @@ def _polygon_fidelity(root, ann_files):
         for img in coco['images']:
             inst = _instance_png(root, split, img)
             h, w = img['height'], img['width']
-            masks = [(a, _decode(a, h, w)) for a in anns[img['id']]]
-            for a, mask in masks:  # every annotation is one PNG region
-                [inst_id] = np.unique(inst[mask])
-                assert a['iscrowd'] == int(inst_id < 1000)
-                assert a['category_id'] == (inst_id // 1000 if a['iscrowd']
-                                            == 0 else inst_id)
-            for inst_id in np.unique(inst):
-                label = inst_id // 1000 if inst_id >= 1000 else inst_id
-                if label not in CATEGORY_IDS:
-                    continue
-                gt = inst == inst_id
-                if inst_id < 1000:  # crowd: its group polygons together
-                    union = np.any([m for a, m in masks
-                                    if a['iscrowd'] and
-                                    a['category_id'] == label], axis=0)
-                    np.testing.assert_array_equal(union, gt)
-                    n_crowd += 1
-                    continue
-                best = max([(m & gt).sum() / (m | gt).sum()
-                            for a, m in masks if not a['iscrowd'] and
-                            a['category_id'] == label], default=0.0)
-                ious.append(best)
-                areas.append(gt.sum())
+            labels = np.where(inst >= 1000, inst // 1000, inst)
+            gts = {int(i): mask_utils.encode(np.asfortranarray(
+                (inst == i).astype(np.uint8)))
+                for i in np.unique(inst[np.isin(labels, CATEGORY_IDS)])}
+            polys = [(a, mask_utils.merge(mask_utils.frPyObjects(
+                a['segmentation'], h, w))) for a in anns[img['id']]]
+            for crowd in {i for i in gts if i < 1000}:
+                union = mask_utils.merge([r for a, r in polys
+                                          if a['iscrowd'] and
+                                          a['category_id'] == crowd])
+                assert union['counts'] == gts[crowd]['counts']
+                n_crowd += 1
+            things = [(a, r) for a, r in polys if not a['iscrowd']]
+            ids = [i for i in gts if i >= 1000]
+            if not ids:
+                assert not things
+                continue
+            iou = np.zeros((len(things), len(ids)))
+            if things:
+                iou = np.asarray(mask_utils.iou(
+                    [r for _, r in things], [gts[i] for i in ids],
+                    [0] * len(ids)))
+                same = (np.array([a['category_id'] for a, _ in things])
+                        [:, None] == np.array(ids)[None] // 1000)
+                iou = np.where(same, iou, 0.0)
+                # each annotation is exactly one region of the PNG
+                assert (iou.max(axis=1) == 1.0).all()
+            ious += iou.max(axis=0, initial=0.0).tolist()
+            areas += [int(mask_utils.area(gts[i])) for i in ids]
     return np.array(ious), np.array(areas), n_crowd
 
 
@@ -184,31 +191,34 @@ def test_polygon_masks_give_the_bitmap_training_targets(cityscapes_like):
     # mmdet's own mask classes (what the pipeline and mask head use): the
     # 28x28 mask-head targets of polygon annotations equal those of the
     # same instances as bitmaps from the PNG, up to the two resamplings
-    # (polygons are rasterised at 28x28, bitmaps are RoI-aligned).
+    # (polygons are rasterised at 28x28, bitmaps are RoI-aligned and
+    # thresholded). Proposals: the instances' boxes, 2 px larger.
     from mmdet.structures.mask import BitmapMasks, PolygonMasks
     root, files = cityscapes_like
     coco = _load(files['train'])
     anns = _by_image(coco)
     ious = []
-    for img in coco['images']:
+    for img in coco['images'][:4]:
         h, w = img['height'], img['width']
         inst = _instance_png(root, 'train', img)
         things = [a for a in anns[img['id']] if not a['iscrowd']]
         polys = PolygonMasks([[np.array(p) for p in a['segmentation']]
                               for a in things], h, w)
-        ids = [np.unique(inst[_decode(a, h, w)])[0] for a in things]
+        # the PNG region each annotation covers (checked exactly above)
+        ids = [np.bincount(inst[_decode(a, h, w)]).argmax() for a in things]
         bitmaps = BitmapMasks(np.stack([inst == i for i in ids]), h, w)
-        boxes = np.array([[x, y, x + bw, y + bh]
-                          for x, y, bw, bh in (a['bbox'] for a in things)])
-        # the exact rasterisation first: the same pixels at full size
-        np.testing.assert_array_equal(polys.to_ndarray(), bitmaps.masks)
+        boxes = np.array([[x - 2, y - 2, x + bw + 2, y + bh + 2]
+                          for x, y, bw, bh in (a['bbox'] for a in things)],
+                         np.float32)
         idx = np.arange(len(things))
         tp = polys.crop_and_resize(boxes, (28, 28), idx).to_ndarray()
         tb = bitmaps.crop_and_resize(boxes, (28, 28), idx).to_ndarray()
         inter = (tp & tb).sum((1, 2))
         union = (tp | tb).sum((1, 2))
         ious.extend((inter[union > 0] / union[union > 0]).tolist())
-    assert len(ious) > 50
+    assert len(ious) > 25
+    # (the converter before issue 16, whose polygons were half a pixel
+    # thinner than the PNGs, measured 0.92 here: small instances lost)
     assert np.mean(ious) >= 0.95
 
 
@@ -236,8 +246,9 @@ def test_polygons_cut_around_a_hole(tmp_path):
     bus = [a for a in coco['annotations'] if a['category_id'] == 28][0]
     mask = _decode(bus, 128, 256)
     gt = inst == 28000
-    assert (mask & gt).sum() / (mask | gt).sum() > 0.98
     assert not mask[60, 100]  # the hole stays a hole
+    np.testing.assert_array_equal(mask, gt)  # pixel for pixel
+    assert len(bus['segmentation']) >= 2  # cut into pieces
 
 
 def test_mmdet_cityscapes_dataset_loads_it(mini_cityscapes, mini_coco):
@@ -305,6 +316,23 @@ def test_workers_import_no_torch_mmengine_mmdet():
     assert 'citymask.datasets.cityscapes_converter' in modules
     # ... and loaded nothing heavy
     assert not {'torch', 'mmengine', 'mmdet', 'mmcv'} & modules
+
+
+def test_units_keep_every_worker_busy():
+    from citymask.datasets.cityscapes_converter import _units
+    heavy = [(f'{i}.png', f'{i}.json', 'polygon') for i in range(11)]
+    light = [(f't{i}.png', None, 'polygon') for i in range(1525)]
+    for tasks, nproc in [(heavy, 2), (heavy, 16), (heavy + light, 16),
+                         (light[:10] + heavy + light[10:], 4)]:
+        units = _units(tasks, nproc)
+        assert [t for u in units for t in u] == tasks  # order kept
+        # a frame with ground truth is a unit of its own: workers finish
+        # within one frame of each other
+        assert all(len(u) == 1 for u in units if u[0][1] is not None)
+        assert all(len(u) <= 64 and all(t[1] is None for t in u)
+                   for u in units if u[0][1] is None)
+    # image-only frames: at least 4 batches per worker when there are enough
+    assert len(_units(light[:100], 4)) >= 16
 
 
 def test_cli_writes_all_splits(mini_cityscapes, mini_coco, tmp_path):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from citymask.evaluation import evaluate
 from citymask.classes import LABEL_IDS
+from citymask.evaluation import evaluate
 from citymask.evaluation.results_format import read_results
 from citymask.testing.predictions import make_predictions
 from .conftest import assert_same, official, write_results

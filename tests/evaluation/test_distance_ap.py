@@ -12,9 +12,9 @@ from PIL import Image
 
 from citymask.errors import CitymaskError
 from citymask.evaluation import evaluate
-from citymask.evaluation.crops import crop_masks
 from citymask.evaluation.cityscapes_instance import (DISTANCE_THS,
                                                      MIN_REGION_SIZES)
+from citymask.evaluation.crops import crop_masks
 from citymask.evaluation.distance import instance_distances, stereo_paths
 from citymask.evaluation.results_format import find_gt_files, read_results
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
@@ -153,7 +153,8 @@ def test_generated_stereo_follows_the_camera(stereo_set):
         with open(cam_path) as f:
             cam = json.load(f)
         fx, fy = cam['intrinsic']['fx'], cam['intrinsic']['fy']
-        horizon, baseline = cam['intrinsic']['v0'], cam['extrinsic']['baseline']
+        horizon = cam['intrinsic']['v0']
+        baseline = cam['extrinsic']['baseline']
         p = np.array(Image.open(disp_path)).astype(np.float64)
         labels = np.array(Image.open(gt_path.replace('instanceIds',
                                                      'labelIds')))
@@ -206,16 +207,15 @@ def test_metric_distance_keys(stereo_set):
     from citymask.evaluation.metrics import CityscapesInstanceMetric
     _, gt_files = stereo_set
     rng = np.random.default_rng(5)
-    metric = CityscapesInstanceMetric(distance=True, nproc=1)
-    metric.dataset_meta = dict(classes=CLASSES)
-    tasks = []
+    samples, tasks = [], []
     for g in gt_files:
         gt = read_gt(g)
         labels, scores, masks = make_predictions(gt, rng, n_false=4)
         keep = [i for i, lab in enumerate(labels) if lab in LABEL_IDS]
         if not keep:
             continue
-        metric.process({}, [dict(
+        masks = np.stack([masks[i] for i in keep])
+        samples.append(dict(
             img_path=g.replace('gtFine_instanceIds', 'leftImg8bit').replace(
                 '/gtFine/', '/leftImg8bit/'),
             ori_shape=gt.shape,
@@ -223,12 +223,14 @@ def test_metric_distance_keys(stereo_set):
                 labels=torch.tensor([LABEL_IDS.index(labels[i])
                                      for i in keep], dtype=torch.long),
                 scores=torch.tensor([scores[i] for i in keep]),
-                masks=torch.from_numpy(np.stack([masks[i] for i in keep]))
-            ))])
+                masks=torch.from_numpy(masks))))
         tasks.append((g, [labels[i] for i in keep], [scores[i] for i in keep],
-                      crop_masks(np.stack([masks[i] for i in keep]))))
-    results = list(metric.results)
-    got = metric.evaluate(len(results))
+                      crop_masks(masks)))
+    metric = CityscapesInstanceMetric(distance=True, nproc=1)
+    metric.dataset_meta = dict(classes=CLASSES)
+    for sample in samples:
+        metric.process({}, [sample])
+    got = metric.evaluate(len(samples))
     want = evaluate(tasks, distance=True)['averages']
     assert got['cityscapes/mAP_100m_unofficial'] == pytest.approx(
         want['allAp100m'], abs=1e-12)
@@ -236,6 +238,8 @@ def test_metric_distance_keys(stereo_set):
         want['allAp50m'], abs=1e-12)
     assert got['cityscapes/AP@50_50m_unofficial'] == pytest.approx(
         want['allAp50%50m'], abs=1e-12)
+    # stereo files missing: refused at the first image, not after all
+    bad = CityscapesInstanceMetric(distance=True, stereo_root='/nonexistent')
+    bad.dataset_meta = dict(classes=CLASSES)
     with pytest.raises(CitymaskError, match='disparity'):
-        CityscapesInstanceMetric(distance=True, stereo_root='/nonexistent',
-                                 nproc=1).compute_metrics(results)
+        bad.process({}, samples[:1])

@@ -12,13 +12,12 @@ import pytest
 from cityscapesscripts.helpers.labels import id2label
 
 from citymask.classes import CLASSES, LABEL_IDS
+from citymask.errors import CitymaskError
 from citymask.evaluation.results_format import (find_gt_files, write_frame,
                                                 zip_results)
 from citymask.evaluation.submission import check_submission
-from citymask.errors import CitymaskError
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.official import run_official
-
 from ..conftest import run_tool
 
 NAMES = dict(zip(LABEL_IDS, CLASSES))

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from cityscapesscripts.helpers.annotation import Annotation
-from cityscapesscripts.helpers.labels import name2label
+from cityscapesscripts.helpers.labels import id2label, name2label
 from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 from PIL import Image, ImageDraw
@@ -123,7 +123,8 @@ def test_deterministic_for_a_seed(tmp_path):
     c = make_mini_cityscapes(str(tmp_path / 'c'), counts, 512, 256, seed=6)
     files_a = sorted(glob.glob(str(tmp_path / 'a' / '**' / '*.*'),
                                recursive=True))
-    assert len(files_a) == 3 * 4
+    # image, 3 gtFine files, disparity and camera per frame
+    assert len(files_a) == 3 * 6
     for fa in files_a:
         fb = fa.replace(str(tmp_path / 'a'), str(tmp_path / 'b'))
         with open(fa, 'rb') as x, open(fb, 'rb') as y:
@@ -148,39 +149,45 @@ def _area(polygon):
 
 def test_cityscapes_distribution_matches_published_statistics():
     # Published figures, written out here rather than read from the
-    # module: Cordts et al. 2016 (7.0 humans, 11.8 vehicles per frame on
-    # train + val), cityscapesscripts' average instance sizes (person 3462,
-    # car 12794 px), persons and cars dominating their groups.
+    # module: Cordts et al. 2016 (7.0 humans, 11.8 vehicles annotated per
+    # frame, train + val), cityscapesscripts' average instance sizes
+    # (person 3462, car 12794 px), persons and cars dominating their
+    # groups. Visible instances are counted in cityscapesscripts' own
+    # rendering of each scene, as annotated instances are in the real PNGs.
     from citymask.testing.mini_cityscapes import make_scene
     counts = {'humans': [], 'vehicles': []}
-    labels, areas, vertices = [], {}, []
-    for i in range(150):
+    sizes, vertices = {}, []
+    for i in range(120):
         objs = make_scene(np.random.default_rng([7, i]), 2048, 1024,
                           distribution='cityscapes')
-        things = [o for o in objs if o['label'] in HUMANS + VEHICLES]
-        counts['humans'].append(sum(o['label'] in HUMANS for o in things))
-        counts['vehicles'].append(sum(o['label'] in VEHICLES
-                                      for o in things))
-        for o in things:
-            labels.append(o['label'])
-            areas.setdefault(o['label'], []).append(_area(o['polygon']))
-            if _area(o['polygon']) > 1000:
-                vertices.append(len(o['polygon']))
+        ann = Annotation()
+        ann.fromJsonText(json.dumps(dict(imgWidth=2048, imgHeight=1024,
+                                         objects=objs)))
+        inst = np.asarray(createInstanceImage(ann, 'ids'))
+        ids, pixels = np.unique(inst[inst >= 1000], return_counts=True)
+        labels = [id2label[int(i) // 1000].name for i in ids]
+        counts['humans'].append(sum(lab in HUMANS for lab in labels))
+        counts['vehicles'].append(sum(lab in VEHICLES for lab in labels))
+        for lab, n in zip(labels, pixels):
+            sizes.setdefault(lab, []).append(n)
+        vertices += [len(o['polygon']) for o in objs
+                     if o['label'] in HUMANS + VEHICLES and
+                     _area(o['polygon']) > 1000]
     assert 7.0 * 0.8 < np.mean(counts['humans']) < 7.0 * 1.2
     assert 11.8 * 0.8 < np.mean(counts['vehicles']) < 11.8 * 1.2
     # frames differ: empty streets and crowds
     assert min(counts['humans']) == 0 and max(counts['humans']) >= 20
-    n = {lab: labels.count(lab) for lab in set(labels)}
+    n = {lab: len(v) for lab, v in sizes.items()}
     assert n['person'] > 5 * n['rider']
     assert n['car'] > 4 * (n['truck'] + n['bus'] + n['train'])
     assert n['bicycle'] > n['motorcycle']
     # long-tailed sizes: most small, from ~20 px to a few % of the frame
-    everything = np.concatenate([areas[lab] for lab in areas])
+    everything = np.concatenate(list(sizes.values()))
     assert np.median(everything) < 3000
     assert (everything < 100).mean() > 0.15
     assert (everything > 0.02 * 2048 * 1024).mean() > 0.01
-    assert 3462 * 0.6 < np.mean(areas['person']) < 3462 * 1.6
-    assert 12794 * 0.6 < np.mean(areas['car']) < 12794 * 1.6
+    assert 3462 * 0.7 < np.mean(sizes['person']) < 3462 * 1.3
+    assert 12794 * 0.7 < np.mean(sizes['car']) < 12794 * 1.3
     # irregular hand-drawn-like outlines: many vertices
     assert np.median(vertices) >= 30
 

@@ -15,7 +15,6 @@ import torch
 from citymask.classes import NAME_TO_LABEL_ID
 from citymask.evaluation.submission import check_submission
 from citymask.testing.video import write_video
-
 from ..conftest import run_tool
 from .conftest import CFG, fails, ok
 
@@ -34,7 +33,7 @@ def sharp_ckpt(mini_data, tmp_path_factory):
     for name in ('weight', 'bias'):
         key = f'roi_head.bbox_head.fc_cls.{name}'
         ckpt['state_dict'][key] = torch.randn(
-            ckpt['state_dict'][key].shape, generator=g) * 0.5
+            ckpt["state_dict"][key].shape, generator=g) * 0.1
     path = str(tmp_path_factory.mktemp('sharp') / 'sharp_cs.pth')
     torch.save(ckpt, path)
     return path
@@ -109,7 +108,7 @@ def test_images(mini_data, sharp_ckpt, reference, tmp_path):
     inputs = sorted(glob.glob(osp.join(images, '*', '*.png')))
     for path in inputs:
         rel = osp.relpath(path, images)
-        overlay = cv2.imread(str(out / 'vis' / rel))
+        overlay = cv2.imread(str(out / 'vis' / (rel[:-4] + '.jpg')))
         image = cv2.imread(path)
         assert overlay.shape == image.shape
         assert (overlay != image).any()
@@ -158,30 +157,70 @@ def test_overlay_palette_and_labels():
     assert (label > 200).all(-1).sum() > 10
 
 
-def test_progress_bar(mini_data, sharp_ckpt, tmp_path, capsys):
-    from citymask.inference import run_inference
-    _, data = mini_data
-    image = sorted(glob.glob(osp.join(data, 'leftImg8bit', 'test', '*',
-                                      '*.png')))[0]
-    result = run_inference(image, CFG, sharp_ckpt, str(tmp_path),
-                           progress=True)
-    assert result['images'] == 1
-    err = capsys.readouterr().err
-    assert '1/1' in err and 'img/s' in err
-    assert osp.isfile(tmp_path / 'vis' / osp.basename(image))
+def test_find_inputs(tmp_path):
+    from citymask.errors import CitymaskError
+    from citymask.inference import find_inputs
+    for name in ('a.png', 'sub/b.JPG', 'out/vis/a.jpg', 'notes.txt',
+                 'clip.mp4'):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b'x')
+    # a folder: its images, recursively, not those of the output folder
+    found = find_inputs(str(tmp_path), exclude=str(tmp_path / 'out'))
+    assert found.names == ['a.png', 'sub/b.JPG'] and found.video is None
+    assert found.images == [str(tmp_path / n) for n in found.names]
+    # a glob: names below its fixed part
+    found = find_inputs(str(tmp_path / '**' / '*.*'))
+    assert found.names == ['a.png', 'out/vis/a.jpg', 'sub/b.JPG']
+    # a file: an image, or a video by its extension
+    assert find_inputs(str(tmp_path / 'a.png')).names == ['a.png']
+    found = find_inputs(str(tmp_path / 'clip.mp4'))
+    assert found.video == str(tmp_path / 'clip.mp4') and not found.images
+    with pytest.raises(CitymaskError, match='does not exist'):
+        find_inputs(str(tmp_path / 'nothing'))
+    with pytest.raises(CitymaskError, match='no images'):
+        find_inputs(str(tmp_path / '*.txt'))
+
+
+def test_json_masks_are_pycocotools_rle():
+    from citymask.inference import coco_rle, prediction_json
+    rng = np.random.default_rng(0)
+    masks = np.zeros((3, 50, 70), bool)
+    masks[0, 5:20, 10:40] = rng.random((15, 30)) > 0.3
+    masks[1, 49, 69] = True  # a corner pixel
+    for m in masks:  # (the third is empty)
+        assert coco_rle(m) == mask_utils.encode(
+            np.asfortranarray(m[:, :, None].astype(np.uint8)))[0]
+    pred = dict(labels=np.array([7, 1, 0]), scores=np.array([0.9, 0.5, 0.2]),
+                boxes=np.array([[10, 5, 40, 20], [69, 49, 70, 50],
+                                [0, 0, 1, 1]], np.float32), masks=masks)
+    from mmdet.datasets import CityscapesDataset
+    classes = CityscapesDataset.METAINFO['classes']
+    label_ids = [NAME_TO_LABEL_ID[c] for c in classes]
+    result = prediction_json(pred, 'a.png', label_ids, classes, 0.3)
+    assert (result['height'], result['width']) == (50, 70)
+    first, second = result['instances']  # the third is under 0.3
+    assert (first['label_name'], first['category_id']) == ('bicycle', 33)
+    assert (second['label_name'], second['category_id']) == ('rider', 25)
+    assert first['bbox'] == [10, 5, 30, 15]
+    for inst, m in zip(result['instances'], masks):
+        rle = dict(inst['segmentation'], counts=inst['segmentation'][
+            'counts'].encode())
+        assert (mask_utils.decode(rle) == m).all()
+    # plain JSON
+    assert json.loads(json.dumps(result)) == result
 
 
 def test_video(mini_data, sharp_ckpt, reference, tmp_path):
     _, data = mini_data
     frames = [cv2.resize(cv2.imread(p), (256, 128)) for p in sorted(
-        glob.glob(osp.join(data, 'leftImg8bit', 'val', '*', '*.png')))[:6]]
+        glob.glob(osp.join(data, 'leftImg8bit', 'val', '*', '*.png')))[:5]]
     video = write_video(frames, str(tmp_path / 'drive.mp4'), fps=5)
     assert video.endswith('.mp4')  # mp4v works with this OpenCV
     out = tmp_path / 'out'
     res = ok(run_tool('tools/infer.py', video, CFG, sharp_ckpt, '--out',
                       str(out), '--batch-size', '4', '--score-thr',
                       str(SCORE_THR)))
-    assert _timing(res.stdout)[0].startswith('6 images in ')
+    assert _timing(res.stdout)[0].startswith('5 images in ')
     written = str(out / 'vis' / 'drive.mp4')
     assert f'video: {written}' in res.stdout
     cap = cv2.VideoCapture(written)
@@ -192,10 +231,10 @@ def test_video(mini_data, sharp_ckpt, reference, tmp_path):
         if not got:
             break
         annotated.append(frame)
-    assert len(annotated) == 6 and annotated[0].shape == (128, 256, 3)
+    assert len(annotated) == 5 and annotated[0].shape == (128, 256, 3)
     jsons = sorted(glob.glob(str(out / 'preds' / 'drive' / '*.json')))
     assert [osp.basename(p) for p in jsons] == [
-        f'drive_{i:06d}.json' for i in range(6)]
+        f'drive_{i:06d}.json' for i in range(5)]
     # each frame as the tool decoded it, through mmdet's own inference
     cap = cv2.VideoCapture(video)
     for i, path in enumerate(jsons):
@@ -228,11 +267,16 @@ def test_bad_inputs(mini_data, sharp_ckpt, tmp_path):
         fails(run_tool('tools/infer.py', *args, '--out', out), message)
     assert not osp.exists(osp.join(out, 'vis'))  # no work was done
     fails(run_tool('tools/infer.py', image, CFG, sharp_ckpt, '--out',
-                   str(blocker / 'sub')), 'cannot write to output folder')
+                   str(blocker / 'sub')), 'cannot write output folder (--out)')
 
 
 def test_unreadable_image_keeps_what_was_written(mini_data, sharp_ckpt,
-                                                 tmp_path):
+                                                 tmp_path, capsys):
+    """In process (the one-line exit is tested above): the progress bar, and
+    a broken image that stops the run after the outputs of the one before.
+    """
+    from citymask.errors import CitymaskError
+    from citymask.inference import run_inference
     _, data = mini_data
     folder = tmp_path / 'frames'
     folder.mkdir()
@@ -241,10 +285,11 @@ def test_unreadable_image_keeps_what_was_written(mini_data, sharp_ckpt,
     (folder / 'a.png').write_bytes(open(good, 'rb').read())
     (folder / 'b.png').write_bytes(b'\x89PNG\r\n\x1a\n broken')
     out = tmp_path / 'out'
-    line = fails(run_tool('tools/infer.py', str(folder), CFG, sharp_ckpt,
-                          '--out', str(out)), 'cannot read image')
-    assert 'b.png' in line
-    assert cv2.imread(str(out / 'vis' / 'a.png')).shape == (256, 512, 3)
+    with pytest.raises(CitymaskError, match=r'cannot read image .*b\.png'):
+        run_inference(str(folder), CFG, sharp_ckpt, str(out), progress=True)
+    err = capsys.readouterr().err
+    assert '1/2' in err and 'img/s' in err
+    assert cv2.imread(str(out / 'vis' / 'a.jpg')).shape == (256, 512, 3)
     with open(out / 'preds' / 'a.json') as f:
         assert json.load(f)['width'] == 512
-    assert sorted(os.listdir(out / 'vis')) == ['a.png']
+    assert sorted(os.listdir(out / 'vis')) == ['a.jpg']

@@ -76,6 +76,7 @@ def test_kit_installs_citymask_offline(tmp_path):
     dependency of citymask into a fresh venv with --no-index."""
     present = closure(PRESENT_ROOTS)
     present['mmcv'] = metadata.distribution('mmcv')
+    present['pip'] = metadata.distribution('pip')
     # The target: a plain venv that sees only the present packages.
     base = tmp_path / 'base'
     assert run(sys.executable, '-m', 'venv', '--without-pip',

@@ -74,7 +74,7 @@ def test_cpu_rehearsal_runs_every_step(cpu_run):
     with zipfile.ZipFile(osp.join(work, 'submission.zip')) as zf:
         preds = [n for n in zf.namelist() if n.endswith('_pred.txt')]
     assert len(preds) == plan.frames['test']
-    assert f'{len(preds)} prediction files' in rows['submission'][3]
+    assert f'{len(preds)} prediction file(s)' in rows['submission'][3]
     if osp.isfile(osp.join(REPO, 'tools', 'infer.py')):
         assert not rows['infer'][3].startswith('skipped')
     else:
@@ -141,3 +141,29 @@ def test_gpu_memory_peak_from_nvidia_smi(tmp_path, monkeypatch):
         while memory.peak < 2500 and time.time() < deadline:
             time.sleep(0.05)
     assert memory.peak == 2500
+
+
+def test_gpu_commands_are_the_readme_ones(tmp_path):
+    # what runs on a GPU node (no GPU here to run it): every visible GPU,
+    # full size, AMP, the converter on every core, inference on the GPU
+    from citymask.rehearsal import Rehearsal
+    rehearsal = Rehearsal(make_plan('cuda', 2, 16), str(tmp_path))
+    steps = {s.name: s for s in rehearsal.steps()}
+    assert list(steps) == STEPS
+    data = steps['data'].cmd
+    assert data[1] == 'tools/dataset_converters/make_mini_cityscapes.py'
+    assert data[data.index('--width') + 1:data.index('--width') + 4] == [
+        '2048', '--height', '1024']
+    assert steps['convert'].cmd[-2:] == ['--nproc', '16']
+    train = steps['train'].cmd
+    assert train[:5] == ['bash', 'tools/dist_train.sh',
+                         'configs/maskrcnn_r50_fpn_cityscapes_ft.py', '2',
+                         '--work-dir']
+    assert '--amp' in train and '--auto-scale-lr' in train
+    assert 'train_cfg.max_iters=200' in train
+    test = steps['test'].cmd
+    assert test[:2] == ['bash', 'tools/dist_test.sh'] and test[4] == '2'
+    assert steps['submission'].cmd[1:2] == ['tools/test.py']
+    assert {'--split', 'test', '--format-only'} <= set(
+        steps['submission'].cmd)
+    assert steps['infer'].cmd[-2:] == ['--device', 'cuda']

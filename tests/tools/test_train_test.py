@@ -41,9 +41,9 @@ def trained(mini_data):
     return osp.join(work, 'iter_400.pth')
 
 
-def _test_ap(ckpt, data, work, *extra):
+def _test_ap(ckpt, data, work, *extra, env=None):
     ok(run_tool('tools/test.py', CFG, ckpt, '--work-dir', work, *extra,
-                '--cfg-options', f'data_root={data}'))
+                '--cfg-options', f'data_root={data}', env=env))
     with open(osp.join(work, 'cityscapes',
                        'resultInstanceLevelSemanticLabeling.json')) as f:
         return json.load(f)['averages']
@@ -159,7 +159,9 @@ def _free_port():
 def test_dist_train_two_processes_on_cpu(mini_data, tmp_path):
     _, data = mini_data
     work = tmp_path / 'dist'
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()))
+    # GPUs hidden: two CPU processes on any machine
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
+               CUDA_VISIBLE_DEVICES='')
     cmd = [
         'bash', 'tools/dist_train.sh', CFG, '2', '--work-dir',
         str(work), '--cfg-options', f'data_root={data}',
@@ -184,8 +186,11 @@ def test_dist_train_two_processes_on_cpu(mini_data, tmp_path):
 def test_dist_test_two_processes_gives_the_single_process_ap(
         mini_data, trained, tmp_path):
     _, data = mini_data
-    single = _test_ap(trained, data, str(tmp_path / 'single'))
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()))
+    # both on the CPU (GPUs hidden), so both compute the same predictions
+    single = _test_ap(trained, data, str(tmp_path / 'single'),
+                      env=dict(CUDA_VISIBLE_DEVICES=''))
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
+               CUDA_VISIBLE_DEVICES='')
     res = subprocess.run(
         ['bash', 'tools/dist_test.sh', CFG, trained, '2', '--work-dir',
          str(tmp_path / 'dist'), '--cfg-options', f'data_root={data}',
@@ -204,8 +209,8 @@ def test_dist_test_two_processes_gives_the_single_process_ap(
 
 
 def test_dist_train_refuses_more_gpus_than_present(monkeypatch):
-    from citymask.preflight import check_gpu_count
     from citymask.errors import CitymaskError
+    from citymask.preflight import check_gpu_count
     monkeypatch.setattr('torch.cuda.is_available', lambda: True)
     monkeypatch.setattr('torch.cuda.device_count', lambda: 1)
     check_gpu_count('1')

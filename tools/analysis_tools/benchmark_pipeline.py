@@ -22,13 +22,9 @@ import os.path as osp
 import tempfile
 import time
 
-import cv2
 import numpy as np
-import torch
 
-import citymask.register  # noqa: F401
-from citymask.config import resolve_config_path
-from citymask.testing.mini_cityscapes import DISTRIBUTIONS, make_benchmark_set
+from citymask.testing.mini_cityscapes import DISTRIBUTIONS
 
 CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', '_base_',
                   'datasets', 'cityscapes_instance.py')
@@ -147,10 +143,17 @@ def polygon_fidelity(root, anns):
 
 def main():
     args = parse_args()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    # heavy imports here: --help stays fast
+    import cv2
+    import torch
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
+    import citymask.register  # noqa: F401
+    from citymask.config import resolve_config_path
+    from citymask.testing.mini_cityscapes import make_benchmark_set
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
     init_default_scope('mmdet')
     work = args.work_dir or tempfile.mkdtemp(prefix='benchmark_pipeline_')
     root, anns = make_benchmark_set(work, args.num_images, args.width,

@@ -2,7 +2,7 @@
 
 Same numbers as cityscapesscripts' evalInstanceLevelSemanticLabeling, from
 the same inputs (official results format), in parallel, writing nothing
-but --out.
+but --out (and, with --analyze, the analysis files beside it).
 
 --distance adds the (unofficial) distance-aware AP 100m / 50m from the
 disparity/ and camera/ folders; --analyze an error analysis (tables, and

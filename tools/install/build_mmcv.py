@@ -25,12 +25,14 @@ gets wrong today:
 - Each nvcc process takes about 1.3 GB: parallel jobs are capped by the
   available memory as well as the cores.
 
-Built wheels are kept in a cache keyed by Python, torch (with its CUDA
+The sdist (checked by its sha256) and built wheels are kept in
+~/.cache/citymask; wheels are keyed by Python, torch (with its CUDA
 build), the arch list and the C++ standard, so a second venv with the same
 stack installs in seconds. Standard library only (plus the torch it builds
 against): it runs before citymask's dependencies are installed.
 """
 import argparse
+import contextlib
 import glob
 import hashlib
 import os
@@ -43,6 +45,9 @@ import tarfile
 import tempfile
 
 MMCV_VERSION = '2.1.0'
+# PyPI's mmcv-2.1.0.tar.gz
+MMCV_SDIST_SHA256 = \
+    'd387bcab66b467479b6660310e23746cfc79c6e57acf04094680adb499a5cd3f'
 # A100, H100; +PTX lets newer GPUs (Blackwell) JIT-compile the sm_90 code.
 DEFAULT_ARCHS = '8.0;9.0+PTX'
 # Peak memory of one nvcc / cc1plus process on mmcv's sources (measured
@@ -189,10 +194,21 @@ def default_jobs(cuda):
 
 
 def installed_ok(cuda):
-    """True if mmcv 2.1.0 with ops (CUDA ops if ``cuda``) imports here."""
-    code = ('import mmcv, mmcv.ops; '
-            f'assert mmcv.__version__ == {MMCV_VERSION!r}')
-    if subprocess.run([sys.executable, '-c', code],
+    """True if mmcv 2.1.0's ops (CUDA ops if ``cuda``) load with this torch.
+
+    The extension is loaded on its own, in a new interpreter, after torch:
+    mmcv's Python dependencies (OpenCV, mmengine...) may not be installed
+    yet, and an extension built for another torch fails here.
+    """
+    path = ext_path()
+    if path is None:
+        return False
+    code = ('import sys, importlib.util as u, importlib.metadata as m, torch'
+            f'\nassert m.version("mmcv") == {MMCV_VERSION!r}'
+            '\ns = u.spec_from_file_location("mmcv._ext", sys.argv[1])'
+            '\next = u.module_from_spec(s); s.loader.exec_module(ext)'
+            '\nassert hasattr(ext, "nms")')
+    if subprocess.run([sys.executable, '-c', code, path],
                       capture_output=True).returncode != 0:
         return False
     return built_with_cuda() == cuda
@@ -221,36 +237,73 @@ def ext_path():
     return found[0] if found else None
 
 
-def get_sdist(sdist, work):
-    """Path of the mmcv sdist: the one given, or downloaded with pip."""
-    if sdist:
-        if not osp.isfile(sdist):
-            raise BuildError(f'no mmcv sdist at {sdist}')
-        return sdist
-    # --no-build-isolation: pip prepares the sdist's metadata by running its
-    # setup.py, which needs this environment's setuptools < 81.
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download_sdist(pip_args=()):
+    """Path of the mmcv sdist in the cache; downloaded with pip if absent.
+
+    ``pip download`` of an sdist runs its setup.py, which imports
+    pkg_resources: its build env gets setuptools < 81 (pip >= 25.3 reads
+    --build-constraint for that, older pips the constraints).
+    """
+    cached = osp.join(osp.dirname(default_cache()),
+                      f'mmcv-{MMCV_VERSION}.tar.gz')
+    if osp.isfile(cached) and sha256(cached) == MMCV_SDIST_SHA256:
+        return cached
     log(f'downloading the mmcv {MMCV_VERSION} sdist')
-    subprocess.run([sys.executable, '-m', 'pip', 'download', '-q',
-                    '--no-deps', '--no-binary', ':all:',
-                    '--no-build-isolation', f'mmcv=={MMCV_VERSION}',
-                    '-d', work], check=True)
-    found = glob.glob(osp.join(work, f'mmcv-{MMCV_VERSION}.tar.gz'))
-    if not found:
-        raise BuildError(f'pip did not download mmcv-{MMCV_VERSION}.tar.gz')
-    return found[0]
+    os.makedirs(osp.dirname(cached), exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        cons = osp.join(tmp, 'constraints.txt')
+        with open(cons, 'w') as f:
+            f.write('setuptools<81\n')
+        env = dict(os.environ, PIP_CONSTRAINT=cons, PIP_BUILD_CONSTRAINT=cons)
+        subprocess.run([sys.executable, '-m', 'pip', 'download', '-q',
+                        '--no-deps', '--no-binary', ':all:',
+                        f'mmcv=={MMCV_VERSION}', '-d', tmp] + list(pip_args),
+                       check=True, env=env)
+        path = osp.join(tmp, f'mmcv-{MMCV_VERSION}.tar.gz')
+        if not osp.isfile(path):
+            raise BuildError(f'pip did not download mmcv-{MMCV_VERSION}.'
+                             'tar.gz')
+        check_sdist(path)
+        shutil.copyfile(path, cached + '.part')
+        os.replace(cached + '.part', cached)
+    return cached
+
+
+def check_sdist(path):
+    """Refuse anything but PyPI's mmcv 2.1.0 sdist (by its sha256)."""
+    if not osp.isfile(path):
+        raise BuildError(f'no mmcv sdist at {path}')
+    if sha256(path) != MMCV_SDIST_SHA256:
+        raise BuildError(f'{path} is not PyPI\'s mmcv-{MMCV_VERSION}.tar.gz '
+                         f'(sha256 differs from {MMCV_SDIST_SHA256})')
 
 
 def unpack_and_patch(sdist, work, std):
-    """Extract a copy of the sdist; patch its C++ standard if needed."""
-    with tarfile.open(sdist) as tar:
-        kwargs = {'filter': 'data'} if hasattr(tarfile, 'data_filter') \
-            else {}
-        tar.extractall(work, **kwargs)
+    """Extract a copy of the sdist; patch its C++ standard if needed.
+
+    A copy left in ``work`` by an interrupted build is reused (its objects
+    too: the build is incremental).
+    """
     src = osp.join(work, f'mmcv-{MMCV_VERSION}')
     setup_py = osp.join(src, 'setup.py')
     if not osp.isfile(setup_py):
+        with tarfile.open(sdist) as tar:
+            kwargs = {'filter': 'data'} if hasattr(tarfile, 'data_filter') \
+                else {}
+            tar.extractall(work, **kwargs)
+    if not osp.isfile(setup_py):
         raise BuildError(f'{sdist} is not the mmcv {MMCV_VERSION} sdist')
-    if std > 17:
+    with open(setup_py) as f:
+        patched = f"'-std=c++{std}'" in f.read()
+    if std > 17 and not patched:
         # mmcv 2.1.0's setup.py hard-codes -std=c++17 for g++ and nvcc;
         # torch >= 2.14's ATen.h has `#error C++20 or later ... required`.
         # Patched in this throw-away copy only.
@@ -363,7 +416,12 @@ def build(args):
     key = cache_key(torch_version, torch_cuda if cuda else 'cpu', archs,
                     std)
     cached = glob.glob(osp.join(cache, key, '*.whl')) if cache else []
-    with tempfile.TemporaryDirectory(prefix='build_mmcv_') as work:
+    if args.build_dir:
+        os.makedirs(args.build_dir, exist_ok=True)
+        work_dir = contextlib.nullcontext(args.build_dir)
+    else:
+        work_dir = tempfile.TemporaryDirectory(prefix='build_mmcv_')
+    with work_dir as work:
         if args.wheel:
             wheel = args.wheel
             log(f'installing the given wheel {wheel}')
@@ -373,8 +431,12 @@ def build(args):
         else:
             log(f'building {what} against torch {torch_version}, C++{std}, '
                 f'MAX_JOBS={jobs}')
-            src = unpack_and_patch(get_sdist(args.sdist, work), work, std)
+            if args.sdist:
+                check_sdist(args.sdist)
+            src = unpack_and_patch(args.sdist or download_sdist(), work,
+                                   std)
             out = osp.join(work, 'wheel')
+            shutil.rmtree(out, ignore_errors=True)
             # --no-build-isolation: mmcv compiles against the torch
             # installed here, not a fresh one pip would fetch.
             subprocess.run([sys.executable, '-m', 'pip', 'wheel',
@@ -392,12 +454,38 @@ def build(args):
         subprocess.run([sys.executable, '-m', 'pip', 'install', '-q',
                         '--no-deps', '--force-reinstall', '--no-index',
                         wheel], check=True)
+    if args.wheel and args.cuda != 'yes':
+        # a prebuilt wheel needs no nvcc: take the kind it is
+        cuda = built_with_cuda()
+        what = f'mmcv {MMCV_VERSION} with {"CUDA" if cuda else "CPU"} ops'
+        if cuda:
+            cuda_home = cuda_home or find_cuda_home() or ''
+            archs = args.archs or visible_gpu_archs() or ''
     if not installed_ok(cuda):
         raise BuildError(f'the installed mmcv does not import with its '
                          f'{"CUDA " if cuda else ""}ops; see the log above')
     if cuda:
-        check_device_code(cuda_home, archs)
+        if archs:
+            check_device_code(cuda_home, archs)
+        report_cuda_version()
     log(f'installed {what} in {sys.prefix}')
+
+
+def report_cuda_version():
+    """Log what mmcv.ops.get_compiling_cuda_version() returns (the
+    extension's function it wraps, so mmcv's Python dependencies need not
+    be installed yet). In a child process: it has crashed on one machine."""
+    code = ('import sys, importlib.util as u, torch\n'
+            's = u.spec_from_file_location("mmcv._ext", sys.argv[1])\n'
+            'ext = u.module_from_spec(s); s.loader.exec_module(ext)\n'
+            'print(ext.get_compiling_cuda_version())')
+    proc = subprocess.run([sys.executable, '-c', code, ext_path()],
+                          text=True, capture_output=True)
+    if proc.returncode == 0:
+        log('get_compiling_cuda_version(): ' + proc.stdout.strip())
+    else:
+        log(f'note: get_compiling_cuda_version() failed (exit '
+            f'{proc.returncode}); the device code check above stands')
 
 
 def parse_args(argv=None):
@@ -415,6 +503,9 @@ def parse_args(argv=None):
                    '(default: download it with pip)')
     p.add_argument('--wheel', help='install this prebuilt mmcv wheel '
                    'instead of building (it must match torch and CUDA)')
+    p.add_argument('--build-dir', help='build here and keep it (a second '
+                   'run goes on where an interrupted one stopped; default: '
+                   'a temporary folder)')
     p.add_argument('--cache', help='wheel cache folder ("" for none; '
                    f'default {default_cache()})')
     p.add_argument('--verbose', action='store_true',

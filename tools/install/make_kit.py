@@ -48,7 +48,8 @@ import time
 import zipfile
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from build_mmcv import MMCV_VERSION  # noqa: E402
+from build_mmcv import (MMCV_VERSION, BuildError, check_sdist,  # noqa: E402
+                        download_sdist, sha256)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Local version label of the stand-in wheels: no index has these versions,
@@ -224,35 +225,6 @@ def wheel_requires(wheel):
     return re.findall(r'^Requires-Dist: (.+)$', text, re.M)
 
 
-def download_sdist(dest, pip_args):
-    """Download the mmcv sdist into ``dest``; return its path."""
-    with tempfile.TemporaryDirectory() as tmp:
-        # `pip download` of an sdist runs its setup.py; a build env with
-        # setuptools < 81 keeps pkg_resources importable there (pip >= 25.3
-        # reads --build-constraint for it, older pips the constraints).
-        cons = osp.join(tmp, 'constraints.txt')
-        with open(cons, 'w') as f:
-            f.write('setuptools<81\n')
-        env = dict(os.environ, PIP_CONSTRAINT=cons, PIP_BUILD_CONSTRAINT=cons)
-        subprocess.run([sys.executable, '-m', 'pip', 'download', '-q',
-                        '--no-deps', '--no-binary', ':all:',
-                        f'mmcv=={MMCV_VERSION}', '-d', tmp] + pip_args,
-                       check=True, env=env)
-        found = glob.glob(osp.join(tmp, f'mmcv-{MMCV_VERSION}.tar.gz'))
-        if not found:
-            raise KitError(f'pip did not download mmcv-{MMCV_VERSION}.tar.gz')
-        shutil.copy(found[0], dest)
-    return osp.join(dest, osp.basename(found[0]))
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
-
-
 def make_kit(args):
     out = args.out
     if osp.exists(out) and os.listdir(out):
@@ -325,14 +297,10 @@ def make_kit(args):
             mmcv_file = osp.basename(args.mmcv_wheel)
         else:
             if args.mmcv_sdist:
-                if not osp.isfile(args.mmcv_sdist):
-                    raise KitError(f'no file {args.mmcv_sdist} '
-                                   '(--mmcv-sdist)')
-                shutil.copy(args.mmcv_sdist, tmp_out)
-                sdist = osp.join(tmp_out, osp.basename(args.mmcv_sdist))
-            else:
-                log(f'downloading the mmcv {MMCV_VERSION} sdist')
-                sdist = download_sdist(tmp_out, pip_args)
+                check_sdist(args.mmcv_sdist)
+            sdist = osp.join(tmp_out, f'mmcv-{MMCV_VERSION}.tar.gz')
+            shutil.copyfile(args.mmcv_sdist or download_sdist(pip_args),
+                            sdist)
             mmcv_requires = sdist_requires(sdist)
             if not opencv:
                 mmcv_requires.append('opencv-python>=3')
@@ -443,7 +411,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         make_kit(args)
-    except KitError as e:
+    except (KitError, BuildError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     except subprocess.CalledProcessError as e:

@@ -71,8 +71,11 @@ def log(msg):
     print(f'offline_install: {msg}', flush=True)
 
 
+T0 = time.time()
+
+
 def step(n, msg):
-    log(f'[{n}/{STEPS}] {msg}')
+    log(f'[{n}/{STEPS}] {msg} ({time.time() - T0:.0f} s)')
 
 
 def run(cmd, **kwargs):
@@ -105,11 +108,13 @@ def make_venv(venv, python, kit):
             f'{version}')
     vpy = osp.join(venv, 'bin', 'python')
     if not osp.exists(vpy):
-        if subprocess.run([python, '-m', 'venv', venv]).returncode != 0:
-            # no ensurepip (Debian/Ubuntu without python3-venv): the venv
-            # then uses the base environment's pip, seen through the .pth
-            log('no ensurepip: making the venv without its own pip')
-            run([python, '-m', 'venv', '--without-pip', '--clear', venv])
+        # The venv uses the base environment's pip (seen through the .pth
+        # below) when there is one: faster, and works without ensurepip
+        # (Debian/Ubuntu without python3-venv).
+        base_pip = subprocess.run([python, '-m', 'pip', '--version'],
+                                  capture_output=True).returncode == 0
+        run([python, '-m', 'venv', venv] +
+            (['--without-pip'] if base_pip else []))
     # site dirs of the base environment (a venv's --system-site-packages
     # would skip them when `python` is itself a venv); addsitedir also
     # reads their .pth files. Appended after the venv's own site-packages.
@@ -187,8 +192,13 @@ def install(args):
         raise InstallError('building mmcv failed (see above)')
 
     step(5, f'citymask (editable) from {REPO}')
+    # pip < 25.3 would run `setup.py develop` for a project without
+    # pyproject.toml, which in setuptools >= 80 calls pip again with build
+    # isolation, i.e. an index; --use-pep517 (gone in newer pips) avoids it.
+    pep517 = ['--use-pep517'] if '--use-pep517' in output(
+        pip + ['install', '--help']) else []
     run(pip + ['install', '-q', '--no-index', '--no-deps',
-               '--no-build-isolation', '-e', REPO])
+               '--no-build-isolation', '-e', REPO] + pep517)
 
     step(6, 'pip check')
     check = subprocess.run(pip + ['check'], text=True,

@@ -57,8 +57,8 @@ class CityscapesInstanceMetric(BaseMetric):
 
     Args:
         outfile_prefix (str, optional): Folder for the official results
-            format (``format_only``) or, when evaluating, the result JSON
-            and the per-class AP chart.
+            format (``format_only``) or, when evaluating, the result JSON,
+            the per-class AP chart and the error analysis.
         seg_prefix (str, optional): ``gtFine/<split>`` folder. Defaults to
             deriving ground truth from each image path
             (``leftImg8bit`` -> ``gtFine``), as mmdet does.
@@ -139,6 +139,9 @@ class CityscapesInstanceMetric(BaseMetric):
         self.distance = distance
         self.stereo_root = stereo_root
         self.analyze = analyze
+        if analyze and not 0 <= analysis_score_thr <= 1:
+            raise CitymaskError(f'analysis_score_thr {analysis_score_thr}: '
+                                'a score threshold must lie in 0..1')
         self.analysis_score_thr = analysis_score_thr
 
     def _gt_path(self, img_path: str) -> str:
@@ -151,6 +154,11 @@ class CityscapesInstanceMetric(BaseMetric):
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         classes = self.dataset_meta['classes']
+        if (self.distance and not self.format_only and not self.results
+                and data_samples):
+            # missing stereo files fail at the first image, not at the end
+            check_stereo([self._gt_path(data_samples[0]['img_path'])],
+                         self.stereo_root)
         for sample in data_samples:
             pred = sample['pred_instances']
             scores = pred.get('mask_scores', pred['scores'])

@@ -43,8 +43,61 @@ def test_sixteen_bit_png_uses_mmcv(tmp_path):
     np.testing.assert_array_equal(ours['img'], ref['img'])
 
 
+@pytest.mark.parametrize('case', [
+    'grayscale', 'unchanged', 'jpeg', 'url', 'backend_args',
+    'file_client_args'
+])
+def test_anything_but_a_local_colour_png_goes_to_mmcv(tmp_path, monkeypatch,
+                                                      case):
+    import pyspng
+    path = str(tmp_path / ('x.jpg' if case == 'jpeg' else 'x.png'))
+    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(path)
+    kwargs = dict(
+        grayscale=dict(color_type='grayscale'),
+        unchanged=dict(color_type='unchanged'),
+        backend_args=dict(backend_args=dict(backend='local')),
+        file_client_args=dict(file_client_args=dict(backend='disk'))).get(
+            case, {})
+    if case == 'url':
+        path = 'http://example.com/x.png'
+    seen = []
+    monkeypatch.setattr(LoadImageFromFile, 'transform',
+                        lambda self, results: seen.append(results) or 'mmcv')
+
+    def no_pyspng(data):
+        raise AssertionError('decoded by pyspng')
+    monkeypatch.setattr(pyspng, 'load', no_pyspng)
+    assert LoadCityscapesImage(**kwargs).transform(
+        dict(img_path=path)) == 'mmcv'
+    assert seen == [dict(img_path=path)]
+
+
 def test_unreadable_file_is_named(tmp_path):
     path = tmp_path / 'broken_leftImg8bit.png'
     path.write_bytes(b'\x89PNG not really')
     with pytest.raises(CitymaskError, match='cannot read image .*broken_'):
         LoadCityscapesImage().transform(dict(img_path=str(path)))
+
+
+def test_the_error_line_says_why_without_repeating_the_path(tmp_path,
+                                                            monkeypatch):
+    import pyspng
+
+    # mmcv's message ends with ": PATH"; the line names the path once
+    path = str(tmp_path / 'broken_leftImg8bit.jpg')
+    with open(path, 'wb') as f:
+        f.write(b'not a jpeg')
+    with pytest.raises(CitymaskError) as e:
+        LoadCityscapesImage().transform(dict(img_path=path))
+    assert str(e.value) == (
+        f'cannot read image {path} (failed to load image); re-download it '
+        'or remove it from the annotation file')
+
+    # an exception without a message: its type says what went wrong
+    def fails(data):
+        raise ValueError()
+    monkeypatch.setattr(pyspng, 'load', fails)
+    png = str(tmp_path / 'x.png')
+    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(png)
+    with pytest.raises(CitymaskError, match=r'x\.png \(ValueError\); '):
+        LoadCityscapesImage().transform(dict(img_path=png))

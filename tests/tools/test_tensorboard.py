@@ -1,0 +1,116 @@
+"""tools/train.py --tensorboard, read back with TensorBoard's own event
+reader: loss curves, every metric, validation images with predictions."""
+import glob
+import io
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from citymask.errors import CitymaskError
+from citymask.visualization import read_scalars, use_tensorboard
+from ..conftest import CONFIGS, run_tool
+from .conftest import CFG, ok
+
+ITERS = 2
+
+
+@pytest.fixture(scope='module')
+def run(mini_data, tmp_path_factory):
+    root, data = mini_data
+    work = str(tmp_path_factory.mktemp('tb') / 'work')
+    ok(run_tool(
+        'tools/train.py', CFG, '--work-dir', work, '--tensorboard',
+        '--cfg-options', f'data_root={data}',
+        f'load_from={osp.join(root, "standin_cs.pth")}',
+        f'train_cfg.max_iters={ITERS}', f'train_cfg.val_interval={ITERS}',
+        'default_hooks.logger.interval=1',
+        # 4 validation images, every 2nd drawn with all its predictions
+        'val_dataloader.dataset.indices=4',
+        'default_hooks.visualization.interval=2',
+        'default_hooks.visualization.score_thr=0.0',
+        'randomness.seed=0', timeout=900))
+    return work, data
+
+
+def _events(work):
+    from tensorboard.backend.event_processing.event_accumulator import \
+        EventAccumulator
+    folders = glob.glob(osp.join(work, '*', 'vis_data'))
+    assert len(folders) == 1
+    assert glob.glob(osp.join(folders[0], 'events.out.tfevents.*'))
+    acc = EventAccumulator(folders[0],
+                           size_guidance={'scalars': 0, 'images': 0})
+    acc.Reload()
+    return acc
+
+
+def test_scalars_and_metrics(run):
+    work, _ = run
+    acc = _events(work)
+    tags = set(acc.Tags()['scalars'])
+    classes = ('person', 'rider', 'car', 'truck', 'bus', 'train',
+               'motorcycle', 'bicycle')
+    want = {'loss', 'loss_mask', 'lr', 'cityscapes/mAP', 'cityscapes/AP@50',
+            'coco/segm_mAP'}
+    want |= {f'cityscapes/{c}_{k}' for c in classes for k in ('AP', 'AP50')}
+    assert want <= tags, want - tags
+    # one loss point per iteration, the values mmengine logged locally
+    assert [e.step for e in acc.Scalars('loss')] == list(
+        range(1, ITERS + 1))
+    local = read_scalars(work)
+    compared = 0
+    for record in local:
+        for key, value in record.items():
+            # (time / data_time are logged by training and validation
+            # at the same step)
+            if key in tags and key not in ('time', 'data_time'):
+                tb = {e.step: e.value for e in acc.Scalars(key)}
+                assert tb[record['step']] == pytest.approx(
+                    value, rel=1e-6, nan_ok=True), key
+                compared += 1
+    assert compared >= len(want)
+
+
+def test_validation_images_with_predictions(run):
+    work, data = run
+    acc = _events(work)
+    images = acc.Images('val_img')
+    # drawn at val batches 0 and 2 (steps ITERS + 0, ITERS + 2)
+    assert [e.step for e in images] == [ITERS, ITERS + 2]
+    with open(osp.join(data, 'annotations',
+                       'instancesonly_filtered_gtFine_val.json')) as f:
+        files = [im['file_name'] for im in json.load(f)['images']]
+    for e in images:
+        drawn = np.asarray(Image.open(io.BytesIO(e.encoded_image_string))
+                           .convert('RGB'))
+        # the same picture mmengine's local backend saved
+        local = osp.join(glob.glob(osp.join(work, '*', 'vis_data'))[0],
+                         'vis_image', f'val_img_{e.step}.png')
+        np.testing.assert_array_equal(
+            drawn, np.asarray(Image.open(local).convert('RGB')))
+        # the val image of that step | the same with predictions drawn
+        raw = np.asarray(Image.open(osp.join(
+            data, 'leftImg8bit', 'val', files[e.step - ITERS])).convert('RGB'))
+        h, w = raw.shape[:2]
+        assert drawn.shape == (h, 2 * w, 3)
+        np.testing.assert_array_equal(drawn[:, :w], raw)
+        changed = (drawn[:, w:] != raw).any(2).mean()
+        assert changed > 0.01, 'no prediction drawn'
+
+
+def test_use_tensorboard_config(monkeypatch):
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(CONFIGS, 'mini',
+                                   'maskrcnn_r18_fpn_mini_cityscapes.py'))
+    use_tensorboard(cfg)
+    use_tensorboard(cfg)  # twice: still one TensorBoard backend
+    types = [b['type'] for b in cfg.visualizer.vis_backends]
+    assert types == ['LocalVisBackend', 'TensorboardVisBackend']
+    assert cfg.default_hooks.visualization.draw is True
+    import importlib.util
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name: None)
+    with pytest.raises(CitymaskError, match='requirements/tensorboard.txt'):
+        use_tensorboard(cfg)
