@@ -19,7 +19,8 @@ CUDA ?= auto
 # TORCH_CUDA_ARCH_LIST for mmcv's CUDA ops, e.g. "8.0;9.0" (default: the
 # visible GPUs, else "8.0;9.0+PTX")
 CUDA_ARCHS ?=
-# more options for tools/install/build_mmcv.py (--jobs N, --force, --verbose)
+# more options for tools/install/build_mmcv.py (--jobs N, --force, --verbose,
+# --build-dir DIR to resume an interrupted build)
 MMCV_BUILD_ARGS ?=
 
 .PHONY: setup test demo lint clean-venv

@@ -87,7 +87,7 @@ DEFAULTS = {
                  frames=dict(train=50, val=10, test=5)),
     'cpu': dict(budget=1.5,
                 config='configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py',
-                width=512, height=256, iters=4,
+                width=512, height=256, iters=2,
                 frames=dict(train=4, val=2, test=1)),
 }
 
@@ -140,8 +140,8 @@ class GpuMemory:
             return None
         if out.returncode != 0:
             return None
-        return dict(_parse_smi(line) for line in out.stdout.splitlines()
-                    if _parse_smi(line))
+        rows = [_parse_smi(line) for line in out.stdout.splitlines()]
+        return dict(row for row in rows if row)
 
     def __enter__(self) -> 'GpuMemory':
         self.peak = 0
@@ -202,6 +202,7 @@ class Step:
         outcome: Reads the step's output (the log text) into the outcome
             cell; raises :class:`StepFailed` if the result is missing.
         rate: Reads a steady rate (items/s) from the log, or None.
+        skip: Why the step is skipped (its outcome), or None to run it.
     """
     name: str
     hint: str

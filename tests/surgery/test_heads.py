@@ -113,5 +113,96 @@ def test_idempotent():
 def test_unexpected_class_count():
     voc = coco_heads()
     voc['roi_head.bbox_head.fc_cls.weight'] = torch.zeros(21, 1024)
-    with pytest.raises(CheckpointError, match='has 21 rows'):
+    with pytest.raises(CheckpointError) as e:
         coco_to_cityscapes(voc)
+    assert str(e.value) == (
+        'roi_head.bbox_head.fc_cls.weight has 21 rows (20 classes + '
+        'background); expected 81 (COCO) or 9 (Cityscapes)')
+
+
+@pytest.mark.parametrize('key,shape,message', [
+    ('roi_head.bbox_head.fc_reg.weight', (300, 1024),
+     'roi_head.bbox_head.fc_reg.weight has 300 rows; expected 320 '
+     '(class-specific) or 4 (class-agnostic)'),
+    ('roi_head.mask_head.conv_logits.weight', (79, 256, 1, 1),
+     'roi_head.mask_head.conv_logits.weight has 79 channels; expected 80'),
+])
+def test_mismatched_heads_are_named(key, shape, message):
+    state = coco_heads()
+    state[key] = torch.zeros(shape)
+    with pytest.raises(CheckpointError) as e:
+        coco_to_cityscapes(state)
+    assert str(e.value) == message
+
+
+def test_not_mask_rcnn_and_unknown_rider_init():
+    for key in ('roi_head.bbox_head.fc_cls.weight',
+                'roi_head.mask_head.conv_logits.weight'):
+        state = coco_heads()
+        del state[key]
+        with pytest.raises(CheckpointError) as e:
+            coco_to_cityscapes(state)
+        assert str(e.value) == (f'{key} is missing: not a Mask R-CNN '
+                                'checkpoint in mmdet layout')
+    with pytest.raises(CheckpointError) as e:
+        coco_to_cityscapes(coco_heads(), rider_init='car')
+    assert str(e.value) == ("unknown rider init 'car'; use one of "
+                            "('random', 'person')")
+
+
+def test_rider_random_init_is_reproducible_and_seeded():
+    old = coco_heads()
+    torch.manual_seed(1)  # the global RNG plays no part
+    first, _ = coco_to_cityscapes(old)
+    torch.manual_seed(2)
+    again, _ = coco_to_cityscapes(old, seed=0)  # 0: the default seed
+    other, _ = coco_to_cityscapes(old, seed=1)
+    for key in first:
+        assert torch.equal(first[key], again[key]), key
+    for key in ('roi_head.bbox_head.fc_cls.weight',
+                'roi_head.bbox_head.fc_reg.weight',
+                'roi_head.mask_head.conv_logits.weight'):
+        assert not torch.equal(first[key], other[key]), key
+
+
+def test_rider_mask_init_is_kaimings_fan_out():
+    # mmdet's FCNMaskHead: kaiming_normal_(mode='fan_out', relu) over the
+    # new 8-class layer; torch computes the fan-out of a 3x3 kernel here
+    old = coco_heads()
+    old['roi_head.mask_head.conv_logits.weight'] = torch.randn(80, 256, 3, 3)
+    new, _ = coco_to_cityscapes(old)
+    rider = new['roi_head.mask_head.conv_logits.weight'][RIDER]
+    _, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(
+        torch.empty(8, 256, 3, 3))
+    std = torch.nn.init.calculate_gain('relu') / fan_out**0.5
+    assert abs(rider.std().item() - std) < 0.1 * std
+
+
+def test_half_precision_stays_half():
+    old = {k: v.half() for k, v in coco_heads().items()}
+    new, _ = coco_to_cityscapes(old)
+    assert {k: v.dtype for k, v in new.items()} == {
+        k: torch.float16 for k in old}
+
+
+@pytest.mark.parametrize('rider_init', ['random', 'person'])
+def test_mapping_table_rows(rider_init):
+    from cityscapesscripts.helpers.labels import name2label
+    from mmdet.datasets import CityscapesDataset, CocoDataset
+
+    from citymask.surgery import mapping_table
+    coco = CocoDataset.METAINFO['classes']
+    expected = [['Cityscapes class', 'label id', 'from COCO']]
+    for name in CityscapesDataset.METAINFO['classes']:
+        if name in coco:
+            source = f'{name} (class {coco.index(name)})'
+        elif rider_init == 'person':
+            source = f'copy of person (class {coco.index("person")})'
+        else:
+            source = 'new: random init'
+        expected.append([name, str(name2label[name].id), source])
+    expected.append(['background', '-', 'background'])
+    rows = [[cell.strip() for cell in line.strip('|').split('|')]
+            for line in mapping_table(rider_init).splitlines()
+            if line.startswith('|')]
+    assert rows == expected

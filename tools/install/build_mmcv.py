@@ -139,6 +139,35 @@ def nvcc_version(cuda_home):
     return f'{m.group(1)}.{m.group(2)}'
 
 
+def math_lib_includes(cuda_home):
+    """Include folders for the CUDA math headers torch's ATen/cuda includes.
+
+    torch's CUDA headers include cusparse.h, cublas_v2.h and cusolverDn.h. A
+    toolkit installed without the math libraries lacks them; a CUDA build of
+    torch from PyPI ships them in its nvidia-* packages
+    (site-packages/nvidia/*/include), which are then searched after the
+    toolkit's own include folder (CPATH).
+    """
+    headers = ('cusparse.h', 'cublas_v2.h', 'cusolverDn.h')
+    if all(osp.exists(osp.join(cuda_home, 'include', h)) for h in headers):
+        return []
+    import torch
+    site = osp.dirname(osp.dirname(torch.__file__))
+    dirs = sorted(d for d in glob.glob(osp.join(site, 'nvidia', '*',
+                                                'include'))
+                  if any(osp.exists(osp.join(d, h)) for h in headers))
+    missing = [h for h in headers
+               if not any(osp.exists(osp.join(d, h))
+                          for d in dirs + [osp.join(cuda_home, 'include')])]
+    if missing:
+        raise BuildError(
+            f'{", ".join(missing)} not found in {cuda_home}/include nor in '
+            'torch\'s nvidia packages: torch\'s CUDA headers include them; '
+            'install the CUDA toolkit\'s math libraries (cusparse, cublas, '
+            'cusolver headers)')
+    return dirs
+
+
 def visible_gpu_archs():
     """'8.0;9.0' for the GPUs torch sees, or None without one."""
     import torch
@@ -391,6 +420,12 @@ def build(args):
         archs = (args.archs or os.environ.get('TORCH_CUDA_ARCH_LIST')
                  or visible_gpu_archs() or DEFAULT_ARCHS)
         check_archs(cuda_home, nvcc, archs)
+        extra = math_lib_includes(cuda_home)
+        if extra:
+            env['CPATH'] = os.pathsep.join(
+                extra + [env['CPATH']] if env.get('CPATH') else extra)
+            log(f'CUDA math headers from torch\'s nvidia packages: '
+                f'{", ".join(extra)}')
         env.update(FORCE_CUDA='1', TORCH_CUDA_ARCH_LIST=archs,
                    CUDA_HOME=cuda_home,
                    PATH=osp.join(cuda_home, 'bin') + os.pathsep +

@@ -1,0 +1,269 @@
+"""The converter on a hand-made frame, against cityscapesscripts' renderer.
+
+``*_instanceIds.png`` is drawn from ``*_polygons.json`` by cityscapesscripts'
+``json2instanceImg.createInstanceImage``; this frame is drawn by it too, so
+the regions each annotation must cover come from cityscapesscripts, not from
+the converter. The frame has what real ones have: occlusion, a thing cut in
+two by a pole, a person inside a bus (a hole), a licence plate (not drawn),
+a group (crowd) partly outside the image, a fully hidden thing, a deleted
+object, a caravan (drawn, not evaluated). Small and in process: fast enough
+to run for every mutant (``tools/analysis_tools/mutation.sh converter``).
+"""
+import json
+import os
+import os.path as osp
+
+import numpy as np
+import pycocotools.mask as mask_utils
+import pytest
+from cityscapesscripts.evaluation.instance import Instance
+from cityscapesscripts.helpers.annotation import Annotation
+from cityscapesscripts.helpers.labels import id2label
+from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
+from PIL import Image
+
+from citymask.datasets.cityscapes_converter import (convert_cityscapes,
+                                                    convert_split,
+                                                    resolve_nproc)
+from citymask.errors import ConversionError
+
+W, H = 320, 240
+FRAME = 'lindau_000000_000019'
+
+
+def _box(x0, y0, x1, y1):
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+
+OBJECTS = [
+    dict(label='road', polygon=_box(0, 150, 319, 239)),
+    dict(label='car', polygon=_box(10, 120, 120, 180)),
+    dict(label='pole', polygon=_box(60, 40, 66, 200)),  # cuts the car
+    dict(label='license plate', polygon=_box(20, 160, 40, 170)),
+    dict(label='bus', polygon=[[150, 60], [300, 60], [300, 170], [150, 170],
+                               [150, 60]]),
+    dict(label='person', polygon=_box(200, 90, 230, 150)),  # a hole in it
+    dict(label='cargroup', polygon=_box(260, 180, 340, 235)),  # leaves it
+    dict(label='rider', polygon=_box(0, 0, 50, 50), deleted=1),
+    dict(label='truck', polygon=_box(100, 10, 130, 40)),
+    dict(label='building', polygon=_box(90, 0, 140, 45)),  # hides it
+    dict(label='caravan', polygon=_box(20, 190, 80, 230)),
+    dict(label='bicycle', polygon=[[70, 200], [110, 185], [120, 230],
+                                   [75, 235]]),  # over the caravan
+    dict(label='motorcycle', polygon=_box(130, 190, 145, 200)),
+    dict(label='persongroup', polygon=_box(240, 20, 280, 50)),
+    dict(label='train', polygon=[[5, 60], [40, 55], [45, 100], [8, 95]]),
+]
+
+
+def write_frame(root, objects=OBJECTS, split='val', size=(W, H),
+                render=True):
+    """One frame: image, polygons and (``render``) the instance PNG
+    cityscapesscripts draws from them."""
+    width, height = size
+    base = {k: osp.join(root, k, split, 'lindau') for k in
+            ('leftImg8bit', 'gtFine')}
+    for d in base.values():
+        os.makedirs(d, exist_ok=True)
+    Image.new('RGB', (width, height)).save(
+        osp.join(base['leftImg8bit'], FRAME + '_leftImg8bit.png'))
+    poly = osp.join(base['gtFine'], FRAME + '_gtFine_polygons.json')
+    with open(poly, 'w') as f:
+        json.dump(dict(imgWidth=width, imgHeight=height, objects=objects), f)
+    if not render:  # cityscapesscripts can't draw it either
+        return None
+    ann = Annotation()
+    ann.fromJsonFile(poly)
+    inst = np.asarray(createInstanceImage(ann, 'ids'), np.int32)
+    Image.fromarray(inst.astype(np.uint16)).save(
+        osp.join(base['gtFine'], FRAME + '_gtFine_instanceIds.png'))
+    return inst
+
+
+def _regions(inst):
+    """{instance id: cityscapesscripts Instance} of the evaluated labels."""
+    out = {}
+    for i in np.unique(inst):
+        ref = Instance(inst, i)
+        label = id2label[ref.labelID]
+        if label.hasInstances and not label.ignoreInEval:
+            out[int(ref.instID)] = ref
+    return out
+
+
+def _decode(segm, h, w):
+    if isinstance(segm, list):
+        rle = mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
+    else:
+        rle = dict(size=segm['size'], counts=segm['counts'].encode())
+    return mask_utils.decode(rle).astype(bool)
+
+
+@pytest.mark.parametrize('fmt', ['polygon', 'rle'])
+def test_annotations_are_the_regions_cityscapesscripts_draws(tmp_path, fmt):
+    inst = write_frame(str(tmp_path / 'cs'))
+    out = convert_cityscapes(str(tmp_path / 'cs'), str(tmp_path / 'out'),
+                             ['val'], mask_format=fmt, progress=False)
+    assert out == {'val': str(tmp_path / 'out' /
+                              'instancesonly_filtered_gtFine_val.json')}
+    with open(out['val']) as f:
+        coco = json.load(f)
+    assert coco['images'] == [dict(
+        width=W, height=H, id=0, file_name=f'lindau/{FRAME}_leftImg8bit.png',
+        segm_file=f'lindau/{FRAME}_gtFine_instanceIds.png')]
+    # cityscapesscripts' evaluated labels, in its order, ids as category ids
+    evaluated = [lb for lb in id2label.values()
+                 if lb.hasInstances and not lb.ignoreInEval]
+    assert coco['categories'] == [dict(id=lb.id, name=lb.name)
+                                  for lb in evaluated]
+    regions = _regions(inst)
+    # the hidden truck, the deleted rider and the caravan have none
+    assert sorted(regions) == [24, 26, 24000, 26000, 28000, 31000, 32000,
+                               33000]
+    seen = []
+    for k, ann in enumerate(coco['annotations']):
+        assert ann['id'] == k + 1 and ann['image_id'] == 0
+        mask = _decode(ann['segmentation'], H, W)
+        [inst_id] = np.unique(inst[mask])  # one region ...
+        np.testing.assert_array_equal(mask, inst == inst_id)  # ... whole
+        ref = regions[int(inst_id)]
+        assert ann['category_id'] == ref.labelID
+        assert ann['iscrowd'] == int(ref.instID < 1000)
+        assert ann['area'] == ref.pixelCount
+        ys, xs = np.nonzero(mask)
+        x, y, w, h = ann['bbox']
+        assert [x, y, x + w, y + h] == [xs.min(), ys.min(), xs.max() + 1,
+                                        ys.max() + 1]
+        if fmt == 'rle':
+            assert set(ann['segmentation']) == {'size', 'counts'}
+        else:
+            assert isinstance(ann['segmentation'], list)
+        seen.append(int(inst_id))
+    assert sorted(seen) == sorted(regions)  # every region once
+
+
+def test_pieces_and_holes_are_polygons(tmp_path):
+    inst = write_frame(str(tmp_path / 'cs'))
+    coco = convert_split(str(tmp_path / 'cs'), 'val', progress=False)
+    by_id = {}
+    for ann in coco['annotations']:
+        by_id[int(np.unique(inst[_decode(ann['segmentation'], H, W)])[0])] \
+            = ann
+    # the pole cuts the car in two: two polygons, one instance
+    assert len(by_id[26000]['segmentation']) >= 2
+    # COCO polygons have no holes: the bus is cut around the person
+    bus = _decode(by_id[28000]['segmentation'], H, W)
+    assert not bus[120, 215] and bus[120, 170]
+
+
+def test_test_split_is_an_image_list(tmp_path):
+    write_frame(str(tmp_path / 'cs'), split='test')
+    coco = convert_split(str(tmp_path / 'cs'), 'test', progress=False)
+    assert coco['images'] == [dict(
+        width=W, height=H, id=0, file_name=f'lindau/{FRAME}_leftImg8bit.png')]
+    assert coco['annotations'] == []
+
+
+def test_progress_bar_changes_nothing(tmp_path):
+    write_frame(str(tmp_path / 'cs'))
+    quiet = convert_split(str(tmp_path / 'cs'), 'val', progress=False)
+    assert convert_split(str(tmp_path / 'cs'), 'val', progress=True) == quiet
+
+
+def test_nproc_is_capped_at_the_cores(monkeypatch):
+    from citymask.datasets import cityscapes_converter as conv
+    monkeypatch.setattr(conv, 'available_cores', lambda: 4)
+    assert resolve_nproc(0) == (4, None)
+    assert resolve_nproc(3) == (3, None)
+    assert resolve_nproc(4) == (4, None)
+    assert resolve_nproc(9) == (4, '--nproc 9 is more than the 4 CPU cores '
+                                'this process may use; using 4')
+    with pytest.raises(ConversionError) as e:
+        resolve_nproc(-1)
+    assert str(e.value) == '--nproc must be >= 0 (0: one per core), got -1'
+
+
+def _objects(*changes):
+    objs = [dict(o) for o in OBJECTS]
+    for change in changes:
+        change(objs)
+    return objs
+
+
+def _swap_label(label):
+    def change(objs):
+        objs[1]['label'] = label
+    return change
+
+
+def _one_point(objs):
+    objs[1]['polygon'] = [[3, 4]]
+
+
+@pytest.mark.parametrize('fmt,setup,message', [
+    ('polygon', lambda r: write_frame(r, _objects(_swap_label('spaceship')),
+                                      render=False),
+     "_gtFine_polygons.json: unknown label 'spaceship'; expected a name "
+     'from cityscapesscripts.helpers.labels (e.g. "car", "cargroup")'),
+    ('polygon', lambda r: write_frame(r, _objects(_one_point), render=False),
+     "_gtFine_polygons.json: a 'car' object has a polygon of 1 point(s); "
+     'fix it or mark it "deleted": 1'),
+    ('polygon', lambda r: write_frame(r, size=(W + 2, H)),
+     f'_gtFine_polygons.json is {W + 2}x{H} but its image '),
+    ('rle', lambda r: write_frame(r, size=(W, H + 1)),
+     f'_gtFine_instanceIds.png is {W}x{H + 1} but its image '),
+    ('bitmap', write_frame,
+     "unknown mask format 'bitmap'; use polygon or rle"),
+])
+def test_bad_frames_one_clear_message(tmp_path, fmt, setup, message):
+    root = str(tmp_path / 'cs')
+    setup(root)
+    if 'but its image' in message:  # the image keeps the standard size
+        Image.new('RGB', (W, H)).save(osp.join(
+            root, 'leftImg8bit', 'val', 'lindau',
+            FRAME + '_leftImg8bit.png'))
+    with pytest.raises(ConversionError) as e:
+        convert_cityscapes(root, str(tmp_path / 'out'), ['val'],
+                           mask_format=fmt, progress=False)
+    assert message in str(e.value)
+    if 'but its image' in message:
+        assert str(e.value).endswith(f'_leftImg8bit.png is {W}x{H}')
+    assert not osp.exists(tmp_path / 'out')  # nothing written
+
+
+def test_bad_trees_one_clear_message(tmp_path):
+    root = str(tmp_path / 'cs')
+    out = str(tmp_path / 'out')
+
+    def fails(message, **kwargs):
+        with pytest.raises(ConversionError) as e:
+            convert_cityscapes(root, out, progress=False, **kwargs)
+        assert str(e.value) == message
+        assert not osp.exists(out)
+
+    fails(f'Cityscapes root {root} does not exist (expected a folder with '
+          'leftImg8bit/ and gtFine/)', splits=['val'])
+    write_frame(root)
+    fails("unknown split(s) ['dev']; choose from ('train', 'val', 'test')",
+          splits=['val', 'dev'])
+    fails(f'{root}/leftImg8bit/train does not exist: expected the '
+          'Cityscapes layout ROOT/leftImg8bit/train/CITY/*_leftImg8bit.png '
+          '(unpack leftImg8bit_trainvaltest.zip into ROOT)')
+    png = osp.join(root, 'gtFine', 'val', 'lindau',
+                   FRAME + '_gtFine_instanceIds.png')
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(png)
+    fails(f'{png}: expected a single-channel instance id image, got shape '
+          f'({H}, {W}, 3)', splits=['val'], mask_format='rle')
+    os.remove(png)
+    fails(f'{root}/leftImg8bit/val/lindau/{FRAME}_leftImg8bit.png has no '
+          f'annotation: expected {png}', splits=['val'], mask_format='rle')
+    img = osp.join(root, 'leftImg8bit', 'val', 'lindau',
+                   FRAME + '_leftImg8bit.png')
+    os.remove(img)
+    fails(f'no *_leftImg8bit.png images under {root}/leftImg8bit/val',
+          splits=['val'])
+    for sub in ('gtFine', 'leftImg8bit'):
+        os.rename(osp.join(root, sub), osp.join(root, sub + '_'))
+        fails(f'{root}/{sub} is missing: a Cityscapes root holds '
+              'leftImg8bit/ and gtFine/', splits=['val'])
+        os.rename(osp.join(root, sub + '_'), osp.join(root, sub))

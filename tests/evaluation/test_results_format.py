@@ -1,0 +1,224 @@
+"""The official results format (citymask.evaluation.results_format) against
+cityscapesscripts' own reader of it (``readPredInfo``), in process and
+small: fast enough to run for every mutant
+(``tools/analysis_tools/mutation.sh results_format``)."""
+import copy
+import os
+import os.path as osp
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+from cityscapesscripts.evaluation import \
+    evalInstanceLevelSemanticLabeling as official
+from cityscapesscripts.helpers.labels import id2label
+
+from citymask.classes import LABEL_IDS
+from citymask.errors import CitymaskError
+from citymask.evaluation.crops import crop_masks
+from citymask.evaluation.frame_task import FrameTask
+from citymask.evaluation.results_format import (find_gt_files, frame_key,
+                                                label_id_report, read_masks,
+                                                read_prediction_txt,
+                                                read_results, write_frame,
+                                                zip_results)
+
+FRAME = 'lindau_000001_000019'
+
+
+def _official(txt):
+    """cityscapesscripts' reading: {absolute mask path: (label, conf)}."""
+    args = copy.copy(official.args)
+    args.predictionPath = osp.dirname(osp.abspath(txt))
+    return {k: (v['labelID'], v['conf'])
+            for k, v in official.readPredInfo(txt, args).items()}
+
+
+def test_prediction_file_read_as_cityscapesscripts_reads_it(tmp_path):
+    txt = tmp_path / f'{FRAME}_leftImg8bit_pred.txt'
+    # a repeated mask replaces its earlier line in place; float label ids
+    txt.write_text('m/a.png 26 0.9\n'
+                   'b.png 24.0 0.25\n'
+                   'm/../c.png 33 1e-3\n'
+                   'm/a.png 25 0.5\n')
+    labels, scores, masks = read_prediction_txt(str(txt))
+    theirs = _official(str(txt))
+    assert masks == list(theirs)
+    assert list(zip(labels, scores)) == list(theirs.values())
+    assert masks == [str(tmp_path / 'm' / 'a.png'), str(tmp_path / 'b.png'),
+                     str(tmp_path / 'c.png')]
+    assert labels == [25, 24, 33] and scores == [0.5, 0.25, 0.001]
+    # blank lines, which the official script refuses, are skipped
+    txt.write_text('\nb.png 24 0.5\n\n')
+    assert read_prediction_txt(str(txt)) == ([24], [0.5],
+                                             [str(tmp_path / 'b.png')])
+
+
+@pytest.mark.parametrize('line,why', [
+    ('a.png 26', 'expected "relative/mask.png labelID confidence", got '
+     "'a.png 26'"),
+    ('a.png 26 0.5 x', 'expected "relative/mask.png labelID confidence", '
+     "got 'a.png 26 0.5 x'"),
+    ('/abs/a.png 26 0.5', 'mask paths must be relative to the file'),
+    ('a.png car 0.5', 'label id and confidence must be numbers'),
+    ('a.png 26 high', 'label id and confidence must be numbers'),
+    ('a.png inf 0.5', 'label id and confidence must be numbers'),
+    ('a.png 26 nan', 'confidence nan is not a finite number; write a score '
+     'in [0, 1]'),
+])
+def test_bad_prediction_lines_name_file_and_line(tmp_path, line, why):
+    txt = tmp_path / 'x_y_z_pred.txt'
+    txt.write_text(f'ok.png 24 0.5\n{line}\n')
+    with pytest.raises(CitymaskError) as e:
+        read_prediction_txt(str(txt))
+    assert str(e.value) == f'{txt}:2: {why}'
+
+
+def test_write_frame_reads_back(tmp_path):
+    masks = np.zeros((3, 20, 30), bool)
+    masks[0, 2:5, 3:9] = True
+    masks[2, 10:20, 0:30] = True  # touches the image border
+    crops = crop_masks(masks)
+    names = {i: id2label[i].name for i in LABEL_IDS}
+    txt = write_frame(str(tmp_path / 'out'),
+                      f'/data/leftImg8bit/val/lindau/{FRAME}_leftImg8bit.png',
+                      (20, 30), [26, 24, 33], [0.75, 0.5, 0.125], crops, names)
+    assert txt == str(tmp_path / 'out' / f'{FRAME}_leftImg8bit_pred.txt')
+    theirs = _official(txt)
+    assert [osp.basename(p) for p in theirs] == [
+        f'{FRAME}_leftImg8bit_0_car.png', f'{FRAME}_leftImg8bit_1_person.png',
+        f'{FRAME}_leftImg8bit_2_bicycle.png']
+    assert list(theirs.values()) == [(26, 0.75), (24, 0.5), (33, 0.125)]
+    for path, mask in zip(theirs, masks):
+        png = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        assert png.dtype == np.uint8 and png.shape == (20, 30)
+        np.testing.assert_array_equal(png, mask.astype(np.uint8) * 255)
+    # a None mask (nothing predicted) is an empty PNG
+    write_frame(str(tmp_path / 'none'), f'{FRAME}_leftImg8bit.png', (4, 5),
+                [28], [0.5], [None], names)
+    png = cv2.imread(str(tmp_path / 'none' / f'{FRAME}_leftImg8bit_0_bus.png'),
+                     cv2.IMREAD_UNCHANGED)
+    assert png.shape == (4, 5) and not png.any()
+
+
+def _gt(root, city, frame):
+    path = osp.join(root, city, f'{frame}_gtFine_instanceIds.png')
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    cv2.imwrite(path, np.full((20, 30), 26000, np.uint16))
+    return path
+
+
+def test_read_results_pairs_frames(tmp_path):
+    gt_dir = str(tmp_path / 'gt')
+    gts = [_gt(gt_dir, 'lindau', 'lindau_000001_000019'),
+           _gt(gt_dir, 'aachen', 'aachen_000002_000019'),
+           _gt(gt_dir, 'aachen', 'aachen_000001_000019')]
+    assert find_gt_files(gt_dir) == sorted(gts)
+    res = tmp_path / 'res'
+    (res / 'sub').mkdir(parents=True)
+    (res / 'sub' / 'aachen_000001_000019_leftImg8bit_pred.txt').write_text(
+        'm.png 26 0.5\n')
+    (res / 'notes.txt').write_text('not a prediction file')
+    tasks, missing = read_results(gts, str(res))
+    assert missing == [gts[0], gts[1]]
+    assert tasks == [
+        FrameTask(gts[0], [], []), FrameTask(gts[1], [], []),
+        FrameTask(gts[2], [26], [0.5],
+                  mask_paths=[str(res / 'sub' / 'm.png')])]
+    (res / 'aachen_000001_000019_other.txt').write_text('')
+    with pytest.raises(CitymaskError, match='several prediction files for '
+                       f'{gts[2]}: '):
+        read_results(gts, str(res))
+    with pytest.raises(CitymaskError) as e:
+        read_results(gts, str(tmp_path / 'nope'))
+    assert str(e.value) == f'results folder {tmp_path}/nope does not exist'
+
+
+def test_gt_folders_and_names(tmp_path):
+    with pytest.raises(CitymaskError) as e:
+        find_gt_files(str(tmp_path / 'nope'))
+    assert str(e.value) == \
+        f'ground-truth folder {tmp_path}/nope does not exist'
+    with pytest.raises(CitymaskError) as e:
+        find_gt_files(str(tmp_path))
+    assert str(e.value) == (
+        f'no *_gtFine_instanceIds.png under {tmp_path} (e.g. '
+        'data/cityscapes/gtFine/val; the test split has no public ground '
+        'truth)')
+    assert frame_key('/a/b/lindau_000001_000019_gtFine_instanceIds.png') == \
+        'lindau_000001_000019'
+    with pytest.raises(CitymaskError) as e:
+        frame_key('/a/lindau_000001.png')
+    assert str(e.value) == ('/a/lindau_000001.png is not named like a '
+                            'Cityscapes file (CITY_SEQUENCE_FRAME_...)')
+
+
+def test_read_masks(tmp_path):
+    path = str(tmp_path / 'm.png')
+    mask = np.zeros((20, 30), np.uint8)
+    mask[4:9, 5:7] = 255
+    cv2.imwrite(path, mask)
+    # like the official script: only evaluated labels' masks are decoded
+    crops = read_masks([path, str(tmp_path / 'unread.png')], [26, 29],
+                       (20, 30))
+    assert crops[1] is None
+    np.testing.assert_array_equal(crops[0], crop_masks(mask[None] > 0)[0])
+    with pytest.raises(CitymaskError) as e:
+        read_masks([path], [26], (40, 30))
+    assert str(e.value) == (f'{path} is 30x20, its ground truth 30x40: '
+                            "masks must have the image's size")
+
+
+def test_label_id_report():
+    def tasks(*ids):
+        return [FrameTask('g', list(ids), [0.5] * len(ids))]
+
+    assert label_id_report(tasks(24, 33)) is None
+    assert label_id_report(tasks()) is None
+    assert label_id_report(tasks(24, 99, 7)) == (
+        '2 of 3 predictions have label ids outside the 8 instance classes '
+        '(24, 25, 26, 27, 28, 31, 32, 33) (ids 7, 99), which the evaluation '
+        'ignores')
+    # train ids (cityscapesscripts' trainId of each class) ...
+    train = {id2label[i].trainId: i for i in LABEL_IDS}
+    msg = label_id_report(tasks(24, *sorted(train)))
+    assert msg.endswith(
+        "; they look like train ids: the results format wants label ids "
+        "(cityscapesscripts' labels, " +
+        ', '.join(f'{t}->{i}' for t, i in sorted(train.items())) + ')')
+    assert msg.startswith('8 of 9 predictions')
+    # ... or class indices
+    msg = label_id_report(tasks(24, 0, 1))
+    assert msg.endswith('; they look like class indices: the results format '
+                        'wants label ids (0->24, 1->25, 2->26, 3->27, 4->28, '
+                        '5->31, 6->32, 7->33)')
+    with pytest.raises(CitymaskError) as e:
+        label_id_report(tasks(11, 12))
+    assert str(e.value).startswith('2 of 2 predictions')
+    assert str(e.value).endswith('; nothing left to evaluate')
+
+
+def test_zip_results(tmp_path):
+    from citymask.testing.mini_cityscapes import make_mini_cityscapes
+    root = str(tmp_path / 'cs')
+    make_mini_cityscapes(root, dict(test=2), width=64, height=32, seed=0)
+    images = osp.join(root, 'leftImg8bit', 'test')
+    folder = tmp_path / 'submission'
+    names = {i: id2label[i].name for i in LABEL_IDS}
+    pngs = sorted(p for _, _, fs in os.walk(images) for p in fs)
+    for png in pngs:
+        write_frame(str(folder), png, (32, 64), [26],
+                    [0.5], crop_masks(np.ones((1, 32, 64), bool)), names)
+    path = zip_results(str(folder), images)
+    assert path == str(folder) + '.zip'
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == sorted(os.listdir(folder))
+        for name in zf.namelist():
+            assert zf.read(name) == (folder / name).read_bytes()
+    os.remove(folder / os.listdir(folder)[0])
+    os.remove(path)
+    with pytest.raises(CitymaskError, match=f'{folder} is not a valid '
+                       'submission, not zipped: '):
+        zip_results(str(folder), images)
+    assert not osp.exists(path)
