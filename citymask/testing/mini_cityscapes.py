@@ -608,8 +608,8 @@ def make_benchmark_set(work_dir: str, num_images: int, width: int = 2048,
     """
     from ..datasets.cityscapes_converter import (ann_file_name,
                                                  convert_cityscapes)
-    if distribution != 'simple':
-        work_dir = osp.join(work_dir, distribution)
+    if distribution != 'simple':  # beside the simple set, not inside
+        work_dir = osp.join(work_dir, f'distribution_{distribution}')
     root = osp.join(work_dir, 'cityscapes')
     if not osp.isdir(osp.join(root, 'leftImg8bit')):
         make_mini_cityscapes(root, dict(train=num_images), width, height,
