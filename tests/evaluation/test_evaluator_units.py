@@ -9,8 +9,8 @@ import pytest
 from citymask.classes import INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS
 from citymask.errors import CitymaskError
 from citymask.evaluation import evaluate
-from citymask.evaluation.cityscapes_instance import (format_table,
-                                                     match_image, read_gt)
+from citymask.evaluation.cityscapes_instance import (format_table, match_image,
+                                                     read_gt)
 from citymask.evaluation.crops import crop_masks
 from citymask.evaluation.results_format import find_gt_files
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
