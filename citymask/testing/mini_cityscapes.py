@@ -29,7 +29,7 @@ from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 from PIL import Image, ImageDraw
 
-from .stereo import write_stereo
+from .stereo import CAMERA_HEIGHT, write_stereo
 
 # Real city names of each split (a few), so file names look like the real ones.
 CITIES = {
@@ -129,11 +129,12 @@ _HEIGHT = {
 
 # ---- distribution='cityscapes': published statistics ----------------------
 # Instances per frame. Cordts et al., "The Cityscapes Dataset for Semantic
-# Urban Scene Understanding", CVPR 2016, dataset statistics (train + val
-# fine annotations, 3475 frames): 24.4k humans, 7.0 per frame, and 41.0k
-# vehicles, 11.8 per frame (figures as that table reports them, rounded;
-# CityPersons, Zhang et al. CVPR 2017, on the same frames: ~7 pedestrians
-# per image).
+# Urban Scene Understanding", CVPR 2016, the table of instance counts vs
+# KITTI and Caltech (train + val fine annotations, 3475 frames): 24.4k
+# humans, 7.0 per frame, and 41.0k vehicles, 11.8 per frame. Quoted from
+# memory: the paper's text could not be retrieved here to re-check them;
+# CityPersons (Zhang et al., CVPR 2017; paperswithcode.com/dataset/
+# citypersons), on the same frames, gives ~7 pedestrians per image.
 HUMANS_PER_FRAME = 7.0
 VEHICLES_PER_FRAME = 11.8
 # Those count annotated, i.e. visible, instances; in these scenes a share
@@ -169,11 +170,10 @@ AVG_INSTANCE_SIZE = {
 # frame; car ~0.1M, ~5 %): most instances small and distant, a long tail
 # of large near ones. The log-uniform shape is our modelling choice.
 MIN_AREA = 20.0
-# Perspective: the camera is about 1.2 m above the road (Cityscapes'
-# camera/*.json extrinsics, z ~ 1.2 m; approximate) and a thing of real
-# height R metres and image height h stands on the road at
-# horizon + h * CAMERA_HEIGHT / R. Typical real heights (our assumption):
-CAMERA_HEIGHT = 1.2
+# Perspective: the camera is CAMERA_HEIGHT above the road (the stereo
+# files' camera, .stereo) and a thing of real height R metres and image
+# height h stands on the road at horizon + h * CAMERA_HEIGHT / R. Typical
+# real heights (our assumption):
 REAL_HEIGHT = {
     'person': 1.7, 'rider': 1.75, 'car': 1.5, 'truck': 3.2, 'bus': 3.1,
     'train': 3.8, 'motorcycle': 1.2, 'bicycle': 1.05, 'caravan': 2.7,

@@ -165,19 +165,41 @@ def _pool_processes(pid):
     return found
 
 
+def _replicate_train(root, dest, copies):
+    """A tree whose train split is ``copies`` renamed copies (symlinks) of
+    the train frames of ``root``: work that takes the converter seconds
+    whatever the machine, without generating more frames."""
+    for kind in ('leftImg8bit', 'gtFine'):
+        for city_dir in glob.glob(osp.join(root, kind, 'train', '*')):
+            city = osp.basename(city_dir)
+            for k in range(copies):
+                new_city = city + 'abcdefghijklmnopqrstuvwxyz'[k % 26] * (
+                    1 + k // 26)
+                folder = osp.join(dest, kind, 'train', new_city)
+                os.makedirs(folder, exist_ok=True)
+                for name in os.listdir(city_dir):
+                    os.symlink(osp.join(city_dir, name), osp.join(
+                        folder, new_city + name[len(city):]))
+
+
 def test_ctrl_c_in_the_converter_workers(mini_cityscapes, tmp_path):
-    # full-resolution frames: seconds of work in the workers
+    # 300 full-resolution frames: many seconds of work in the workers, so
+    # the Ctrl-C lands inside it even on a fast machine
+    root = tmp_path / 'many'
+    _replicate_train(mini_cityscapes, str(root), 30)
     out = tmp_path / 'ann'
     proc = subprocess.Popen(
         [sys.executable, 'tools/dataset_converters/cityscapes.py',
-         mini_cityscapes, '-o', str(out), '--nproc', '2'], cwd=REPO,
+         str(root), '-o', str(out), '--nproc', '2', '--splits', 'train'],
+        cwd=REPO,
         env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, start_new_session=True)
     deadline = time.time() + 120
-    while _pool_processes(proc.pid) < 2 and time.time() < deadline:
+    while (_pool_processes(proc.pid) < 2 and proc.poll() is None
+           and time.time() < deadline):
         time.sleep(0.01)
     time.sleep(1)  # inside the work
-    assert proc.poll() is None, 'finished before Ctrl-C'
+    assert proc.poll() is None, proc.communicate()
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole group
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_INTERRUPTED, stdout + stderr
