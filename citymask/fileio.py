@@ -176,7 +176,8 @@ def _replace_dir(tmp: str, path: str) -> None:
 @contextlib.contextmanager
 def atomic_dir(path: str, overwrite: bool = False,
                what: str = 'results folder',
-               flag: str = '--overwrite') -> Iterator[str]:
+               flag: str = '--overwrite', *,
+               owner: Optional[bool] = None) -> Iterator[str]:
     """Yield a temporary folder next to ``path``; rename it to ``path``
     only if the block finishes, delete it otherwise.
 
@@ -189,14 +190,36 @@ def atomic_dir(path: str, overwrite: bool = False,
         overwrite: Replace a folder that is not empty.
         what: What the folder is, for messages.
         flag: The option that sets ``overwrite``, for messages.
+        owner: For a folder several processes (ranks) write into: the
+            temporary folder then has a fixed name,
+            ``.<name>.partial``, and only the owner (True: rank 0)
+            creates, renames or deletes it; the block must end with all
+            processes done (a barrier).
 
     Raises:
         CitymaskError: ``path`` is a file, or a folder that is not empty
             (without ``overwrite``), or can't be written.
     """
-    check_writable(path, 'dir', what=what, overwrite=overwrite, flag=flag)
     full = osp.abspath(path)  # 'results/' too
     parent = osp.dirname(full)
+    if owner is not None:
+        tmp = osp.join(parent, f'.{osp.basename(full)}.partial')
+        if not owner:
+            yield tmp
+            return
+        check_writable(path, 'dir', what=what, overwrite=overwrite,
+                       flag=flag)
+        try:
+            os.makedirs(tmp, mode=dir_mode(), exist_ok=True)
+            yield tmp
+            _replace_dir(tmp, full)
+        except OSError as e:
+            raise annotate(e, path, None, [tmp]) from None
+        finally:
+            if osp.lexists(tmp):
+                _remove(tmp)
+        return
+    check_writable(path, 'dir', what=what, overwrite=overwrite, flag=flag)
     tmp = None
     try:
         os.makedirs(parent, exist_ok=True)

@@ -1,8 +1,9 @@
 """The config changes ``tools/train.py`` and ``tools/test.py`` make from
 their flags, as mmdet's tools do (detectron2 calls this ``default_setup``).
 """
+import contextlib
 import os.path as osp
-from typing import Optional
+from typing import Iterator, Optional
 
 from mmengine.config import Config, ConfigDict
 
@@ -180,3 +181,30 @@ def setup_test(cfg: Config,
         vis.test_out_dir = show_dir
     _cpu_distributed(cfg, launcher)
     return cfg
+
+
+@contextlib.contextmanager
+def show_dir_written_whole(runner, show_dir: Optional[str]) -> Iterator:
+    """``--show-dir`` as a whole or not at all: mmdet's visualization hook
+    draws into a hidden ``.SHOW_DIR.partial`` sibling, renamed to
+    ``WORK_DIR/TIMESTAMP/SHOW_DIR`` when the block ends (end it after all
+    ranks are done), deleted on an error or Ctrl-C.
+
+    Args:
+        runner: The built test runner (its work dir and timestamp).
+        show_dir: ``--show-dir``, or None (nothing to do).
+    """
+    if not show_dir:
+        yield
+        return
+    from mmdet.engine.hooks import DetVisualizationHook
+    from mmengine.dist import get_rank
+
+    from .fileio import atomic_dir
+    final = osp.join(runner.work_dir, runner.timestamp, show_dir)
+    with atomic_dir(final, what='--show-dir',
+                    owner=get_rank() == 0) as partial:
+        for hook in runner.hooks:
+            if isinstance(hook, DetVisualizationHook):
+                hook.test_out_dir = partial
+        yield

@@ -114,26 +114,9 @@ def val_frames(tmp_path_factory):
 
 
 def _samples(gt_files, device):
-    from citymask.evaluation.cityscapes_instance import LABEL_IDS, read_gt
-    from citymask.testing.predictions import make_predictions
-    rng = np.random.default_rng(0)
-    samples = []
-    for g in gt_files:
-        gt = read_gt(g)
-        labels, scores, masks = make_predictions(gt, rng, n_false=6)
-        keep = [i for i, lab in enumerate(labels) if lab in LABEL_IDS]
-        samples.append(dict(
-            img_path=g.replace('gtFine_instanceIds', 'leftImg8bit').replace(
-                '/gtFine/', '/leftImg8bit/'),
-            ori_shape=gt.shape,
-            pred_instances=dict(
-                labels=torch.tensor([LABEL_IDS.index(labels[i])
-                                     for i in keep], device=device),
-                scores=torch.tensor([scores[i] for i in keep],
-                                    device=device),
-                masks=torch.from_numpy(np.stack([masks[i] for i in keep]))
-                .to(device))))
-    return samples
+    from citymask.testing.predictions import metric_samples
+    return list(metric_samples(gt_files, np.random.default_rng(0),
+                               device=device))
 
 
 def test_crop_masks_tensor_on_cuda_matches_numpy(val_frames):

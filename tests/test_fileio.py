@@ -172,6 +172,27 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path):
     assert _leftovers(tmp_path) == ['results']  # no temporary folders
 
 
+def test_atomic_dir_written_by_several_processes(tmp_path):
+    # ranks agree on the temporary folder; only the owner (rank 0)
+    # publishes it, or deletes it when the block fails
+    out = tmp_path / 'vis'
+    with atomic_dir(str(out), owner=False) as other:
+        assert not osp.exists(other)  # non-owners create nothing
+    with atomic_dir(str(out), owner=True) as d:
+        assert d == other == str(tmp_path / '.vis.partial')
+        open(osp.join(d, 'a.png'), 'w').close()
+        assert not out.exists()
+    assert _leftovers(tmp_path) == ['vis'] and _leftovers(out) == ['a.png']
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_dir(str(tmp_path / 'vis2'), owner=True) as d:
+            open(osp.join(d, 'a.png'), 'w').close()
+            raise KeyboardInterrupt
+    assert _leftovers(tmp_path) == ['vis']
+    with pytest.raises(CitymaskError, match='is not empty'):
+        with atomic_dir(str(out), owner=True):
+            pass
+
+
 def test_atomic_dir_on_a_full_disk(tiny_fs):
     out = tiny_fs / 'results'
     with pytest.raises(OSError) as e:

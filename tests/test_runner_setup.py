@@ -8,7 +8,7 @@ import torch
 from citymask.config import dataset_of, load_config
 from citymask.errors import CitymaskError
 from citymask.runner_setup import (default_work_dir, is_test_split, setup_test,
-                                   setup_train)
+                                   setup_train, show_dir_written_whole)
 from .conftest import CONFIGS
 
 FT = osp.join(CONFIGS, 'maskrcnn_r50_fpn_cityscapes_ft.py')
@@ -137,3 +137,30 @@ def test_config_without_test_split_refuses_split_test(tmp_path):
     with pytest.raises(CitymaskError, match='declares no test_split'):
         setup_test(cfg, 'x.py', str(ckpt), split='test', format_only=True,
                    outfile_prefix=str(tmp_path))
+
+
+def test_show_dir_is_written_whole(tmp_path):
+    from types import SimpleNamespace
+
+    from mmdet.engine.hooks import DetVisualizationHook
+    hook = DetVisualizationHook.__new__(DetVisualizationHook)  # no
+    hook.test_out_dir = 'vis'  # visualizer needed for this test
+    runner = SimpleNamespace(work_dir=str(tmp_path), timestamp='20261130',
+                             hooks=[object(), hook])
+    final = tmp_path / '20261130' / 'vis'
+    with show_dir_written_whole(runner, 'vis'):
+        # the hook draws into the hidden partial folder
+        assert hook.test_out_dir == str(tmp_path / '20261130' / '.vis.partial')
+        assert osp.isdir(hook.test_out_dir) and not final.exists()
+        open(osp.join(hook.test_out_dir, 'a.png'), 'w').close()
+    assert sorted(p.name for p in final.parent.iterdir()) == ['vis']
+    assert [p.name for p in final.iterdir()] == ['a.png']
+    # interrupted: neither the folder nor its partial sibling is left
+    runner.timestamp = '20261201'
+    with pytest.raises(KeyboardInterrupt):
+        with show_dir_written_whole(runner, 'vis'):
+            open(osp.join(hook.test_out_dir, 'a.png'), 'w').close()
+            raise KeyboardInterrupt
+    assert list((tmp_path / '20261201').iterdir()) == []
+    with show_dir_written_whole(runner, None):  # no --show-dir
+        pass

@@ -11,7 +11,7 @@ from citymask.cli import (add_common_args, end_distributed, exit_on_error,
 from citymask.config import dataset_of, load_config
 from citymask.preflight import (check_checkpoint, check_data,
                                 check_test_outputs, check_work_dir)
-from citymask.runner_setup import setup_test
+from citymask.runner_setup import setup_test, show_dir_written_whole
 
 
 def parse_args():
@@ -61,9 +61,10 @@ def main():
     import citymask.register  # noqa: F401  (stack fixes, citymask modules)
     from citymask.evaluation.results_format import zip_results
     runner = Runner.from_cfg(cfg)
-    runner.test()
-    rank = get_rank()
-    end_distributed()  # first: a refused submission must not hang the rest
+    with show_dir_written_whole(runner, args.show_dir):
+        runner.test()
+        rank = get_rank()
+        end_distributed()  # first: a refused submission must not hang
     if args.format_only and rank == 0:
         # zipped only if it passes the check (every image, valid masks)
         ds = dataset_of(cfg.test_dataloader)

@@ -1,6 +1,6 @@
 """Predictions made from ground truth, for testing and benchmarking the
 evaluator against the official one on every rule it has."""
-from typing import List, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -81,3 +81,51 @@ def make_predictions(gt: np.ndarray, rng: np.random.Generator,
         lab = 29 if rng.random() < 0.05 else rng.choice(LABEL_IDS)
         add(lab, mask)
     return labels, scores, masks
+
+
+def metric_samples(gt_files: Sequence[str],
+                   rng: np.random.Generator,
+                   n_false: int = 6,
+                   preds_per_image: Optional[int] = None,
+                   device: str = 'cpu') -> Iterator[dict]:
+    """mmdet-style data samples of :func:`make_predictions`, one per frame,
+    as a metric's ``process`` receives them from the model.
+
+    Args:
+        gt_files: ``*_gtFine_instanceIds.png`` paths (in
+            ``gtFine/<split>/<city>/``).
+        rng: Random generator, drawn from frame after frame.
+        n_false: False positives per frame.
+        preds_per_image: When given, ``n_false`` is chosen per frame so
+            there are about this many predictions (benchmarks).
+        device: Device of the tensors (``cuda``: masks as a model on a GPU
+            returns them).
+
+    Yields:
+        ``dict(img_path, ori_shape, pred_instances=dict(labels, scores,
+        masks))``, labels as indices into :data:`~citymask.classes.CLASSES`
+        (predictions of other label ids left out), masks full-size boolean.
+    """
+    import torch
+
+    from ..evaluation.cityscapes_instance import read_gt
+    for g in gt_files:
+        gt = read_gt(g)
+        if preds_per_image is not None:
+            n_things = int((np.unique(gt) >= INSTANCE_ID_FACTOR).sum())
+            n_false = max(0, preds_per_image - int(1.1 * n_things))
+        labels, scores, masks = make_predictions(gt, rng, n_false=n_false)
+        keep = [i for i, lab in enumerate(labels) if lab in LABEL_IDS]
+        masks = (np.stack([masks[i] for i in keep]) if keep else
+                 np.zeros((0, *gt.shape), bool))
+        yield dict(
+            img_path=g.replace('gtFine_instanceIds', 'leftImg8bit').replace(
+                '/gtFine/', '/leftImg8bit/'),
+            ori_shape=gt.shape,
+            pred_instances=dict(
+                labels=torch.tensor([LABEL_IDS.index(labels[i])
+                                     for i in keep], dtype=torch.long,
+                                    device=device),
+                scores=torch.tensor([scores[i] for i in keep],
+                                    device=device),
+                masks=torch.from_numpy(masks).to(device)))

@@ -19,7 +19,7 @@ from citymask.evaluation.distance import instance_distances, stereo_paths
 from citymask.evaluation.results_format import find_gt_files, read_results
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.official import run_official
-from citymask.testing.predictions import make_predictions
+from citymask.testing.predictions import make_predictions, metric_samples
 from citymask.testing.stereo import CAMERA_HEIGHT
 from ..conftest import run_tool
 from .conftest import write_results
@@ -199,33 +199,20 @@ def test_eval_tool_distance(stereo_set, tmp_path):
 
 
 def test_metric_distance_keys(stereo_set):
-    import torch
-
     import citymask.register  # noqa: F401
     from citymask.classes import CLASSES, LABEL_IDS
-    from citymask.evaluation.cityscapes_instance import read_gt
     from citymask.evaluation.metrics import CityscapesInstanceMetric
     _, gt_files = stereo_set
-    rng = np.random.default_rng(5)
     samples, tasks = [], []
-    for g in gt_files:
-        gt = read_gt(g)
-        labels, scores, masks = make_predictions(gt, rng, n_false=4)
-        keep = [i for i, lab in enumerate(labels) if lab in LABEL_IDS]
-        if not keep:
+    for g, sample in zip(gt_files, metric_samples(
+            gt_files, np.random.default_rng(5), n_false=4)):
+        pred = sample['pred_instances']
+        if not len(pred['labels']):
             continue
-        masks = np.stack([masks[i] for i in keep])
-        samples.append(dict(
-            img_path=g.replace('gtFine_instanceIds', 'leftImg8bit').replace(
-                '/gtFine/', '/leftImg8bit/'),
-            ori_shape=gt.shape,
-            pred_instances=dict(
-                labels=torch.tensor([LABEL_IDS.index(labels[i])
-                                     for i in keep], dtype=torch.long),
-                scores=torch.tensor([scores[i] for i in keep]),
-                masks=torch.from_numpy(masks))))
-        tasks.append((g, [labels[i] for i in keep], [scores[i] for i in keep],
-                      crop_masks(masks)))
+        samples.append(sample)
+        masks = pred['masks'].numpy()
+        labels = [LABEL_IDS[i] for i in pred['labels'].tolist()]
+        tasks.append((g, labels, pred['scores'].tolist(), crop_masks(masks)))
     metric = CityscapesInstanceMetric(distance=True, nproc=1)
     metric.dataset_meta = dict(classes=CLASSES)
     for sample in samples:

@@ -42,14 +42,28 @@ def test_smoke_benchmark_pipeline_tiny(tmp_path):
     assert iou >= 0.95  # polygons give the bitmap path's targets
 
 
-def test_smoke_benchmark_train_cpu_tiny(tmp_path):
-    res = ok(run_tool('tools/analysis_tools/benchmark_train.py', '--device',
-                      'cpu', '--num-images', '2', '--width', '256',
-                      '--height', '128', '--iters', '2', '--warmup', '1',
-                      '--infer-iters', '2', '--workers', '0', '--work-dir',
-                      str(tmp_path), timeout=900))
-    for row in ('stock mmdet, fp32', 'citymask, fp32'):
-        assert re.search(row + r' +[\d.]+ +[\d.]+ +[\d.]+', res.stdout), \
-            res.stdout
-    assert 'citymask, AMP' in res.stdout and 'n/a on CPU' in res.stdout
-    assert re.search(r'citymask, fp32 +[\d.]+$', res.stdout, re.M)
+def test_gpu_check_on_the_cpu_tiny(tmp_path):
+    res = ok(run_tool('tools/gpu_check.py', '--device', 'cpu',
+                      '--num-images', '2', '--width', '256', '--height',
+                      '128', '--iters', '2', '--warmup', '1',
+                      '--infer-iters', '2', '--metric-images', '2',
+                      '--workers', '0', '--work-dir', str(tmp_path),
+                      timeout=900))
+    table = res.stdout[res.stdout.index('| check | setting | result |'):]
+    rows = {line.split(' | ')[0][2:]: line.split(' | ')[2]
+            for line in table.splitlines()[2:]}
+    for name in ('CUDA op nms', 'CUDA op RoIAlign fwd + bwd',
+                 'train: citymask AMP fp16', 'infer: citymask fp16'):
+        assert rows[name] == 'not measured: needs a CUDA GPU |', rows
+    for name in ('train: stock mmdet fp32', 'train: citymask fp32'):
+        assert re.match(r'[\d.]+ img/s \([\d.]+x stock\), data wait \d+%',
+                        rows[name]), rows[name]
+    assert rows['train: stock mmdet fp32'].startswith(
+        rows['train: stock mmdet fp32'].split()[0] + ' img/s (1.00x stock)')
+    assert re.match(r'[\d.]+ ms/img', rows['infer: citymask fp32'])
+    # both metrics on the same predictions give the same AP (> 0)
+    ap = {name: re.search(r'mAP ([\d.]+)', rows[name]).group(1)
+          for name in ('metric: mmdet CityScapesMetric',
+                       'metric: citymask CityscapesInstanceMetric')}
+    assert len(set(ap.values())) == 1 and float(ap.popitem()[1]) > 0, ap
+    assert 'same AP: True' in rows['metric: speed-up']

@@ -67,6 +67,8 @@ def test_learnability(mini_data, trained, tmp_path):
     # one overlay per val image, in the Cityscapes palette (car: 0, 0, 142)
     overlays = glob.glob(str(tmp_path / 'after' / '*' / 'overlays' / '*'))
     assert len(overlays) == 12
+    # drawn into a hidden folder, published whole
+    assert not glob.glob(str(tmp_path / 'after' / '*' / '.overlays*'))
     pixels = np.concatenate(
         [np.asarray(Image.open(p).convert('RGB')).reshape(-1, 3)
          for p in overlays])

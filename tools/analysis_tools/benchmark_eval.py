@@ -82,43 +82,13 @@ def parse_args():
     return parser.parse_args()
 
 
-def samples(gt_files, preds_per_image):
-    """Yield mmdet-style data samples (full-size masks) one at a time."""
-    import torch
-
-    from citymask.classes import LABEL_IDS
-    from citymask.evaluation.cityscapes_instance import read_gt
-    from citymask.testing.predictions import make_predictions
-    rng = np.random.default_rng(0)
-    for g in gt_files:
-        gt = read_gt(g)
-        n_things = len([i for i in np.unique(gt) if i >= 1000])
-        labels, scores, masks = make_predictions(
-            gt, rng, n_false=max(0, preds_per_image - int(1.1 * n_things)))
-        keep = [i for i, lab in enumerate(labels) if lab in LABEL_IDS]
-        img = g.replace('/gtFine/', '/leftImg8bit/').replace(
-            'gtFine_instanceIds', 'leftImg8bit')
-        yield dict(
-            img_path=img, ori_shape=gt.shape,
-            pred_instances=dict(
-                labels=torch.tensor([LABEL_IDS.index(labels[i])
-                                     for i in keep]),
-                scores=torch.tensor([scores[i] for i in keep]),
-                masks=torch.from_numpy(np.stack([masks[i] for i in keep]))))
-
-
 def run_metric(metric, gt_files, preds, classes):
-    metric.dataset_meta = dict(classes=classes)
-    t_process = 0.0
-    n_preds = 0
-    for s in samples(gt_files, preds):
-        n_preds += len(s['pred_instances']['labels'])
-        t = time.perf_counter()
-        metric.process({}, [s])
-        t_process += time.perf_counter() - t
-    t = time.perf_counter()
-    res = metric.evaluate(len(gt_files))
-    return res, t_process, time.perf_counter() - t, n_preds
+    from citymask.benchmarking import time_metric
+    from citymask.testing.predictions import metric_samples
+    t = time_metric(metric, metric_samples(gt_files, np.random.default_rng(0),
+                                           preds_per_image=preds),
+                    classes, len(gt_files))
+    return t['results'], t['process'], t['evaluate'], t['preds']
 
 
 def rewrite_folder(src, dst, writer):

@@ -5,7 +5,6 @@ import os.path as osp
 
 import numpy as np
 import pytest
-import torch
 from mmdet.datasets import CityscapesDataset
 from mmdet.evaluation import CityScapesMetric
 
@@ -14,7 +13,7 @@ from citymask.compat import official_instance_evaluator
 from citymask.errors import CitymaskError
 from citymask.evaluation.cityscapes_instance import read_gt
 from citymask.evaluation.metrics import CityscapesInstanceMetric
-from citymask.testing.predictions import make_predictions
+from citymask.testing.predictions import metric_samples
 from ...conftest import run_tool
 from ..conftest import official
 
@@ -23,23 +22,7 @@ LABEL_IDS = [24, 25, 26, 27, 28, 31, 32, 33]
 
 
 def _samples(gt_files, seed=0):
-    rng = np.random.default_rng(seed)
-    samples = []
-    for g in gt_files:
-        gt = read_gt(g)
-        labels, scores, masks = make_predictions(gt, rng, n_false=6)
-        keep = [i for i, lab in enumerate(labels) if lab in LABEL_IDS]
-        samples.append(dict(
-            img_path=g.replace('gtFine_instanceIds', 'leftImg8bit').replace(
-                '/gtFine/', '/leftImg8bit/'),
-            ori_shape=gt.shape,
-            pred_instances=dict(
-                labels=torch.tensor([LABEL_IDS.index(labels[i])
-                                     for i in keep], dtype=torch.long),
-                scores=torch.tensor([scores[i] for i in keep]),
-                masks=torch.from_numpy(np.stack([masks[i] for i in keep]))
-                if keep else torch.zeros((0, *gt.shape), dtype=torch.bool))))
-    return samples
+    return list(metric_samples(gt_files, np.random.default_rng(seed)))
 
 
 def _run(metric, samples):
