@@ -32,37 +32,11 @@ MiB = 2**20
 def disk_full_after(monkeypatch):
     """Patch ``open`` in citymask.fileio so writes past ``limit`` bytes
     raise ENOSPC, as a full disk does (the simulated full disk)."""
-    import builtins
-    real_open = builtins.open
-
-    disk = {}
-
-    class Full:
-        def __init__(self, f):
-            self._f = f
-
-        def write(self, data):
-            if len(data) > disk['left']:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            disk['left'] -= len(data)
-            return self._f.write(data)
-
-        def __getattr__(self, name):
-            return getattr(self._f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self._f.close()
-
     def patch(limit):
-        disk['left'] = limit  # free bytes, shared by every file
-
-        def fake_open(file, mode='r', *args, **kwargs):
-            f = real_open(file, mode, *args, **kwargs)
-            return Full(f) if 'w' in mode else f
-        monkeypatch.setattr(fileio, 'open', fake_open, raising=False)
+        fs_fixtures.fail_writes(
+            monkeypatch, fileio, OSError(errno.ENOSPC,
+                                         os.strerror(errno.ENOSPC)),
+            budget=dict(left=limit))  # free bytes, shared by every file
     return patch
 
 

@@ -209,37 +209,12 @@ def test_resume_needs_a_training_state(saved, tmp_path):
     check_loadable(str(full), resume=True)
 
 
-class _FullFile:
-    """A file whose writes fail as on a full disk, or with Ctrl-C."""
-
-    def __init__(self, f, error):
-        self._f, self._error = f, error
-
-    def write(self, data):
-        raise self._error
-
-    def __getattr__(self, name):
-        return getattr(self._f, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._f.close()
-
-
 @pytest.mark.parametrize('error', [
     OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), KeyboardInterrupt()])
 def test_a_failed_checkpoint_write_is_what_it_is(tmp_path, monkeypatch,
                                                  error):
-    import builtins
-
     import citymask.checkpoint as ckpt_module
-    real_open = builtins.open
-    monkeypatch.setattr(
-        ckpt_module, 'open',
-        lambda p, mode='r': _FullFile(real_open(p, mode), error),
-        raising=False)
+    fs_fixtures.fail_writes(monkeypatch, ckpt_module, error)
     dst = tmp_path / 'ckpt.pth'
     state = {'w': torch.zeros(1000)}
     with pytest.raises(type(error)) as e:

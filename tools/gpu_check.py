@@ -24,6 +24,7 @@ import sys
 import tempfile
 
 from citymask.cli import exit_on_error
+from citymask.testing.mini_cityscapes import add_scene_args
 
 FT = osp.join(osp.dirname(osp.abspath(__file__)), '..', 'configs',
               'maskrcnn_r50_fpn_cityscapes_ft.py')
@@ -44,8 +45,6 @@ def parse_args():
                         'default: a new temporary folder)')
     parser.add_argument('--num-images', type=int, default=16,
                         help='generated training frames (default: 16)')
-    parser.add_argument('--width', type=int, default=2048)
-    parser.add_argument('--height', type=int, default=1024)
     parser.add_argument('--batch-size', type=int,
                         help="images per iteration (default: the config's)")
     parser.add_argument('--workers', type=int, default=4,
@@ -58,6 +57,7 @@ def parse_args():
                         help='timed inference images (default: 50)')
     parser.add_argument('--metric-images', type=int, default=20,
                         help='frames for the metric rows (default: 20)')
+    add_scene_args(parser, distribution=False)
     return parser.parse_args()
 
 

@@ -66,6 +66,20 @@ Polygon = List[List[int]]
 DISTRIBUTIONS = ('simple', 'cityscapes')
 
 
+def add_scene_args(parser, distribution: bool = True) -> None:
+    """The generated frames' ``--width``, ``--height`` and
+    ``--distribution``, as every generating tool takes them."""
+    parser.add_argument('--width', type=int, default=2048,
+                        help='frame width (default: 2048)')
+    parser.add_argument('--height', type=int, default=1024,
+                        help='frame height (default: 1024)')
+    if distribution:
+        parser.add_argument('--distribution', default='simple',
+                            choices=DISTRIBUTIONS,
+                            help='scene distribution: simple (default) or '
+                            'cityscapes (published Cityscapes statistics)')
+
+
 def _obj(label: str, points: np.ndarray) -> dict:
     pts = np.round(points).astype(int)
     return {'label': label, 'polygon': pts.tolist()}

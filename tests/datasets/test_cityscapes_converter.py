@@ -12,6 +12,7 @@ from PIL import Image
 
 from citymask.datasets.cityscapes_converter import convert_cityscapes
 from ..conftest import run_tool
+from .conftest import to_mask
 
 CATEGORY_IDS = [24, 25, 26, 27, 28, 31, 32, 33]
 TOOL = 'tools/dataset_converters/cityscapes.py'
@@ -34,15 +35,6 @@ def _by_image(coco):
     for ann in coco['annotations']:
         out[ann['image_id']].append(ann)
     return out
-
-
-def _decode(ann, h, w):
-    segm = ann['segmentation']
-    if isinstance(segm, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
-    else:
-        rle = dict(size=segm['size'], counts=segm['counts'].encode())
-    return mask_utils.decode(rle).astype(bool)
 
 
 @pytest.mark.parametrize('fmt', ['polygon', 'rle'])
@@ -89,7 +81,8 @@ def test_rle_is_bit_identical_to_instance_png(mini_cityscapes, mini_coco):
                     expected[ref.instID] = ref
             seen = set()
             for ann in anns[img['id']]:
-                mask = _decode(ann, img['height'], img['width'])
+                mask = to_mask(ann['segmentation'], img['height'],
+                               img['width'])
                 [inst_id] = np.unique(inst[mask])  # one region, whole
                 ref = expected[inst_id]
                 np.testing.assert_array_equal(mask, inst == inst_id)
@@ -205,7 +198,8 @@ def test_polygon_masks_give_the_bitmap_training_targets(cityscapes_like):
         polys = PolygonMasks([[np.array(p) for p in a['segmentation']]
                               for a in things], h, w)
         # the PNG region each annotation covers (checked exactly above)
-        ids = [np.bincount(inst[_decode(a, h, w)]).argmax() for a in things]
+        ids = [np.bincount(inst[to_mask(a['segmentation'], h, w)]).argmax()
+               for a in things]
         bitmaps = BitmapMasks(np.stack([inst == i for i in ids]), h, w)
         boxes = np.array([[x - 2, y - 2, x + bw + 2, y + bh + 2]
                           for x, y, bw, bh in (a['bbox'] for a in things)],
@@ -244,7 +238,7 @@ def test_polygons_cut_around_a_hole(tmp_path):
                              progress=False)
     coco = _load(out['val'])
     bus = [a for a in coco['annotations'] if a['category_id'] == 28][0]
-    mask = _decode(bus, 128, 256)
+    mask = to_mask(bus['segmentation'], 128, 256)
     gt = inst == 28000
     assert not mask[60, 100]  # the hole stays a hole
     np.testing.assert_array_equal(mask, gt)  # pixel for pixel

@@ -14,7 +14,6 @@ import os
 import os.path as osp
 
 import numpy as np
-import pycocotools.mask as mask_utils
 import pytest
 from cityscapesscripts.evaluation.instance import Instance
 from cityscapesscripts.helpers.annotation import Annotation
@@ -26,6 +25,7 @@ from citymask.datasets.cityscapes_converter import (convert_cityscapes,
                                                     convert_split,
                                                     resolve_nproc)
 from citymask.errors import ConversionError
+from .conftest import to_mask
 
 W, H = 320, 240
 FRAME = 'lindau_000000_000019'
@@ -91,14 +91,6 @@ def _regions(inst):
     return out
 
 
-def _decode(segm, h, w):
-    if isinstance(segm, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
-    else:
-        rle = dict(size=segm['size'], counts=segm['counts'].encode())
-    return mask_utils.decode(rle).astype(bool)
-
-
 @pytest.mark.parametrize('fmt', ['polygon', 'rle'])
 def test_annotations_are_the_regions_cityscapesscripts_draws(tmp_path, fmt):
     inst = write_frame(str(tmp_path / 'cs'))
@@ -123,7 +115,7 @@ def test_annotations_are_the_regions_cityscapesscripts_draws(tmp_path, fmt):
     seen = []
     for k, ann in enumerate(coco['annotations']):
         assert ann['id'] == k + 1 and ann['image_id'] == 0
-        mask = _decode(ann['segmentation'], H, W)
+        mask = to_mask(ann['segmentation'], H, W)
         [inst_id] = np.unique(inst[mask])  # one region ...
         np.testing.assert_array_equal(mask, inst == inst_id)  # ... whole
         ref = regions[int(inst_id)]
@@ -147,12 +139,12 @@ def test_pieces_and_holes_are_polygons(tmp_path):
     coco = convert_split(str(tmp_path / 'cs'), 'val', progress=False)
     by_id = {}
     for ann in coco['annotations']:
-        by_id[int(np.unique(inst[_decode(ann['segmentation'], H, W)])[0])] \
-            = ann
+        by_id[int(np.unique(inst[to_mask(ann['segmentation'], H, W)])[0])] = \
+            ann
     # the pole cuts the car in two: two polygons, one instance
     assert len(by_id[26000]['segmentation']) >= 2
     # COCO polygons have no holes: the bus is cut around the person
-    bus = _decode(by_id[28000]['segmentation'], H, W)
+    bus = to_mask(by_id[28000]['segmentation'], H, W)
     assert not bus[120, 215] and bus[120, 170]
 
 

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from citymask.testing.mini_cityscapes import DISTRIBUTIONS
+from citymask.testing.mini_cityscapes import add_scene_args
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'dataset_converters', 'cityscapes.py')
@@ -29,14 +29,9 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--num-frames', type=int, default=11,
                         help='generated train frames (with ground truth)')
-    parser.add_argument('--width', type=int, default=2048)
-    parser.add_argument('--height', type=int, default=1024)
     parser.add_argument('--nproc', type=int, nargs='+', default=[1, 2, 16])
     parser.add_argument('--repeat', type=int, default=3,
                         help='runs per --nproc (the median is reported)')
-    parser.add_argument('--distribution', choices=DISTRIBUTIONS,
-                        default='simple', help='scene distribution of the '
-                        'generated frames')
     parser.add_argument('--mask-format', choices=['polygon', 'rle'],
                         default='polygon')
     parser.add_argument('--project-frames', type=int, default=5000,
@@ -44,6 +39,7 @@ def parse_args():
                         '2975 train + 500 val + 1525 test)')
     parser.add_argument('--project-cores', type=int, default=16)
     parser.add_argument('--work-dir', help='keep the frames here')
+    add_scene_args(parser)
     return parser.parse_args()
 
 

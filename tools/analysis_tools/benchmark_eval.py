@@ -36,7 +36,7 @@ from glob import glob
 
 import numpy as np
 
-from citymask.testing.mini_cityscapes import DISTRIBUTIONS
+from citymask.testing.mini_cityscapes import add_scene_args
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # The official script as a whole process: its own main(), with the
@@ -67,18 +67,13 @@ WRITERS = {'mmdet': 'OpenCV (mmdet)', 'opencv': 'OpenCV (cv2.imwrite)',
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--num-images', type=int, default=50)
-    parser.add_argument('--width', type=int, default=2048)
-    parser.add_argument('--height', type=int, default=1024)
-    parser.add_argument('--distribution', default='simple',
-                        choices=DISTRIBUTIONS,
-                        help='generated scene distribution (see '
-                        'citymask/testing/mini_cityscapes.py)')
     parser.add_argument('--preds', type=int, default=60,
                         help='about this many predictions per image')
     parser.add_argument('--nproc', type=int, default=os.cpu_count() or 1)
     parser.add_argument('--writers', nargs='+', default=list(WRITERS),
                         choices=list(WRITERS))
     parser.add_argument('--work-dir', help='keep files here (default: tmp)')
+    add_scene_args(parser)
     return parser.parse_args()
 
 

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from citymask.testing.mini_cityscapes import DISTRIBUTIONS
+from citymask.testing.mini_cityscapes import add_scene_args
 
 CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', '_base_',
                   'datasets', 'cityscapes_instance.py')
@@ -33,15 +33,10 @@ CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', '_base_',
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--num-images', type=int, default=20)
-    parser.add_argument('--width', type=int, default=2048)
-    parser.add_argument('--height', type=int, default=1024)
     parser.add_argument('--repeat', type=int, default=2,
                         help='passes over the images per pipeline')
-    parser.add_argument('--distribution', default='simple',
-                        choices=DISTRIBUTIONS,
-                        help='generated scene distribution (see '
-                        'citymask/testing/mini_cityscapes.py)')
     parser.add_argument('--work-dir', help='keep the data here')
+    add_scene_args(parser)
     return parser.parse_args()
 
 

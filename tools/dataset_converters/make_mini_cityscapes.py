@@ -15,7 +15,7 @@ import time
 from citymask.cli import exit_on_error
 from citymask.errors import CitymaskError
 from citymask.fileio import check_writable
-from citymask.testing.mini_cityscapes import (DISTRIBUTIONS,
+from citymask.testing.mini_cityscapes import (add_scene_args,
                                               make_mini_cityscapes)
 
 
@@ -25,13 +25,8 @@ def parse_args():
     parser.add_argument('--train', type=int, default=8, help='train images')
     parser.add_argument('--val', type=int, default=4, help='val images')
     parser.add_argument('--test', type=int, default=2, help='test images')
-    parser.add_argument('--height', type=int, default=1024)
-    parser.add_argument('--width', type=int, default=2048)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--distribution', default='simple',
-                        choices=DISTRIBUTIONS,
-                        help='scene distribution: simple (default) or '
-                        'cityscapes (published Cityscapes statistics)')
+    add_scene_args(parser)
     return parser.parse_args()
 
 

@@ -552,11 +552,13 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def run_cli(work, errors=(BuildError, )) -> int:
+    """``work()`` as a command's exit status (also for make_kit.py): an
+    expected error as one ``error:`` line (2), a failed command by its
+    first words (1; its own output is above)."""
     try:
-        build(args)
-    except BuildError as e:
+        work()
+    except errors as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     except subprocess.CalledProcessError as e:
@@ -564,6 +566,11 @@ def main(argv=None):
               f'{e.returncode}); see the output above', file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    return run_cli(lambda: build(args))
 
 
 if __name__ == '__main__':

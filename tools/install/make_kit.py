@@ -49,7 +49,7 @@ import zipfile
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from build_mmcv import (MMCV_VERSION, BuildError, check_sdist,  # noqa: E402
-                        download_sdist, sha256)
+                        download_sdist, run_cli, sha256)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Local version label of the stand-in wheels: no index has these versions,
@@ -409,16 +409,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        make_kit(args)
-    except (KitError, BuildError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    except subprocess.CalledProcessError as e:
-        print(f'error: {" ".join(map(str, e.cmd[:5]))} ... failed (exit '
-              f'{e.returncode}); see the output above', file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(lambda: make_kit(args), (KitError, BuildError))
 
 
 if __name__ == '__main__':
