@@ -151,8 +151,10 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """Parse, and give mmengine the rank ``torch.distributed.launch``
-    passes as a flag (``torchrun`` sets ``LOCAL_RANK`` itself)."""
+    """Add the common flags (:func:`add_common_args`), parse, and give
+    mmengine the rank ``torch.distributed.launch`` passes as a flag
+    (``torchrun`` sets ``LOCAL_RANK`` itself)."""
+    add_common_args(parser)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args

@@ -3,7 +3,7 @@ import argparse
 
 import pytest
 
-from citymask.cli import add_common_args, exit_on_error
+from citymask.cli import EXIT_INTERRUPTED, add_common_args, exit_on_error
 from citymask.errors import (CheckpointError, CitymaskError, ConversionError,
                              one_line)
 
@@ -48,7 +48,7 @@ def test_exit_on_error_ctrl_c_exits_130(capsys):
 
     with pytest.raises(SystemExit) as e:
         main()
-    assert e.value.code == 130
+    assert e.value.code == EXIT_INTERRUPTED == 130
     assert capsys.readouterr().err == 'interrupted\n'
 
 

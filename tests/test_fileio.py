@@ -14,8 +14,7 @@ import stat
 import pytest
 
 from citymask import fileio
-from citymask.cli import (EXIT_INTERRUPTED, EXIT_IO, EXIT_REFUSED,
-                          exit_on_error, os_error_line)
+from citymask.cli import EXIT_IO, EXIT_REFUSED, exit_on_error, os_error_line
 from citymask.errors import CitymaskError
 from citymask.fileio import (atomic_dir, atomic_path, check_writable,
                              dump_json_atomic, write_bytes_atomic,
@@ -234,15 +233,3 @@ def test_os_errors_are_one_line_with_their_exit_status(capsys, code,
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and err.startswith('error: ')
     assert message in err
-
-
-def test_ctrl_c_is_one_line_and_130(capsys):
-
-    @exit_on_error
-    def main():
-        raise KeyboardInterrupt
-
-    with pytest.raises(SystemExit) as e:
-        main()
-    assert e.value.code == EXIT_INTERRUPTED
-    assert capsys.readouterr().err == 'interrupted\n'

@@ -12,7 +12,7 @@ import argparse
 
 from citymask.cli import exit_on_error
 from citymask.fileio import check_writable
-from citymask.surgery import FORMATS, RIDER_INITS, convert_file, mapping_table
+from citymask.surgery import FORMATS, RIDER_INITS
 
 
 def parse_args():
@@ -33,6 +33,7 @@ def parse_args():
 @exit_on_error
 def main():
     args = parse_args()
+    from citymask.surgery import convert_file, mapping_table  # torch
     check_writable(args.dst, what='output checkpoint')
     fmt = None if args.src_format == 'auto' else args.src_format
     info = convert_file(args.src, args.dst, fmt, args.rider_init, args.force)

@@ -6,8 +6,7 @@ Same flags as mmdet's tools/test.py, plus --split test.
 import argparse
 import os.path as osp
 
-from citymask.cli import (add_common_args, end_distributed, exit_on_error,
-                          parse_tool_args)
+from citymask.cli import end_distributed, exit_on_error, parse_tool_args
 from citymask.config import dataset_of, load_config
 from citymask.preflight import (check_checkpoint, check_data,
                                 check_test_outputs, check_work_dir)
@@ -32,8 +31,7 @@ def parse_args():
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an --outfile-prefix folder that is '
                         'not empty')
-    add_common_args(parser)
-    return parse_tool_args(parser)
+    return parse_tool_args(parser)  # + --cfg-options, --launcher
 
 
 @exit_on_error

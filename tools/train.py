@@ -5,8 +5,7 @@ Same flags as mmdet's tools/train.py. Multi-GPU: tools/dist_train.sh.
 import argparse
 import pickle
 
-from citymask.cli import (add_common_args, end_distributed, exit_on_error,
-                          parse_tool_args)
+from citymask.cli import end_distributed, exit_on_error, parse_tool_args
 from citymask.config import load_config
 from citymask.errors import CitymaskError
 from citymask.preflight import (check_data, check_loadable, check_training_set,
@@ -32,8 +31,7 @@ def parse_args():
         '--tensorboard', action='store_true',
         help='also log to TensorBoard (loss curves, metrics, validation '
         'images with predictions) in WORK_DIR/TIMESTAMP/vis_data')
-    add_common_args(parser)
-    return parse_tool_args(parser)
+    return parse_tool_args(parser)  # + --cfg-options, --launcher
 
 
 @exit_on_error

@@ -1,9 +1,22 @@
-"""COCO Mask R-CNN -> Cityscapes Mask R-CNN weight surgery (state dicts)."""
-from .convert import convert_checkpoint, convert_file
-from .heads import RIDER_INITS, coco_to_cityscapes, mapping_table, num_classes
-from .layouts import FORMATS, to_mmdet_layout
+"""COCO Mask R-CNN -> Cityscapes Mask R-CNN weight surgery (state dicts).
 
-__all__ = [
-    'FORMATS', 'RIDER_INITS', 'coco_to_cityscapes', 'convert_checkpoint',
-    'convert_file', 'mapping_table', 'num_classes', 'to_mmdet_layout'
-]
+The options users choose from are defined here, so ``tools/surgery.py
+--help`` needs no torch; the rest is imported on first use.
+"""
+from .._lazy import lazy_exports
+
+# checkpoint layouts read (layouts.py)
+FORMATS = ('mmdet', 'maskrcnn-benchmark', 'detectron2')
+# rider has no COCO class: random init or a copy of person (heads.py)
+RIDER_INITS = ('random', 'person')
+
+_EXPORTS = {
+    'coco_to_cityscapes': '.heads',
+    'convert_checkpoint': '.convert',
+    'convert_file': '.convert',
+    'mapping_table': '.heads',
+    'num_classes': '.heads',
+    'to_mmdet_layout': '.layouts',
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ['FORMATS', 'RIDER_INITS', *_EXPORTS]

@@ -18,13 +18,13 @@ from terminaltables import AsciiTable
 
 from ..classes import CITYSCAPES_COCO_TABLE, COCO_CLASSES, COCO_INDEX
 from ..errors import CheckpointError
+from . import RIDER_INITS
 
 FC_CLS = 'roi_head.bbox_head.fc_cls'
 FC_REG = 'roi_head.bbox_head.fc_reg'
 MASK_LOGITS = 'roi_head.mask_head.conv_logits'
 NUM_COCO = len(COCO_CLASSES)
 NUM_CITYSCAPES = len(CITYSCAPES_COCO_TABLE)
-RIDER_INITS = ('random', 'person')
 
 
 def num_classes(state: Dict[str, torch.Tensor]) -> int:

@@ -27,6 +27,7 @@ import torch
 
 from ..checkpoint import split_checkpoint, strip_prefix
 from ..errors import CheckpointError
+from . import FORMATS
 from .heads import num_classes
 
 Rule = Tuple[str, Union[str, Callable[[re.Match], str], None]]
@@ -37,11 +38,16 @@ def _shift(prefix: str, offset: int, suffix: str = '') -> Callable:
     return lambda m: f'{prefix}{int(m[1]) - offset}{suffix}{m[2]}'
 
 
+def _renamed(modules: Dict[str, str]) -> List[Rule]:
+    """Rules renaming whole modules, parameter names kept."""
+    return [(rf'^{re.escape(src)}\.(.*)$', rf'{dst}.\1')
+            for src, dst in modules.items()]
+
+
 # (regex on the source key, mmdet key or None to drop). ``(.*)`` keeps the
 # parameter name (weight, bias, running_mean, running_var).
 MASKRCNN_BENCHMARK_RULES: List[Rule] = [
     (r'^backbone\.body\.stem\.conv1\.(weight)$', r'backbone.conv1.\1'),
-    (r'^backbone\.body\.stem\.bn1\.(.*)$', r'backbone.bn1.\1'),
     # bottleneck blocks share mmdet's names (conv1..3, bn1..3, downsample)
     (r'^backbone\.body\.(layer\d\.\d+\.(?:conv|bn)\d\..*)$', r'backbone.\1'),
     (r'^backbone\.body\.(layer\d\.\d+\.downsample\.[01]\..*)$',
@@ -51,28 +57,24 @@ MASKRCNN_BENCHMARK_RULES: List[Rule] = [
     (r'^backbone\.fpn\.fpn_layer(\d)(\..*)$',
      _shift('neck.fpn_convs.', 1, '.conv')),
     (r'^rpn\.anchor_generator\.cell_anchors\.\d+$', None),
-    (r'^rpn\.head\.conv\.(.*)$', r'rpn_head.rpn_conv.\1'),
-    (r'^rpn\.head\.cls_logits\.(.*)$', r'rpn_head.rpn_cls.\1'),
-    (r'^rpn\.head\.bbox_pred\.(.*)$', r'rpn_head.rpn_reg.\1'),
-    (r'^roi_heads\.box\.feature_extractor\.fc6\.(.*)$',
-     r'roi_head.bbox_head.shared_fcs.0.\1'),
-    (r'^roi_heads\.box\.feature_extractor\.fc7\.(.*)$',
-     r'roi_head.bbox_head.shared_fcs.1.\1'),
-    (r'^roi_heads\.box\.predictor\.cls_score\.(.*)$',
-     r'roi_head.bbox_head.fc_cls.\1'),
-    (r'^roi_heads\.box\.predictor\.bbox_pred\.(.*)$',
-     r'roi_head.bbox_head.fc_reg.\1'),
     (r'^roi_heads\.mask\.feature_extractor\.mask_fcn(\d)(\..*)$',
      _shift('roi_head.mask_head.convs.', 1, '.conv')),
-    (r'^roi_heads\.mask\.predictor\.conv5_mask\.(.*)$',
-     r'roi_head.mask_head.upsample.\1'),
-    (r'^roi_heads\.mask\.predictor\.mask_fcn_logits\.(.*)$',
-     r'roi_head.mask_head.conv_logits.\1'),
-]
+] + _renamed({
+    'backbone.body.stem.bn1': 'backbone.bn1',
+    'rpn.head.conv': 'rpn_head.rpn_conv',
+    'rpn.head.cls_logits': 'rpn_head.rpn_cls',
+    'rpn.head.bbox_pred': 'rpn_head.rpn_reg',
+    'roi_heads.box.feature_extractor.fc6': 'roi_head.bbox_head.shared_fcs.0',
+    'roi_heads.box.feature_extractor.fc7': 'roi_head.bbox_head.shared_fcs.1',
+    'roi_heads.box.predictor.cls_score': 'roi_head.bbox_head.fc_cls',
+    'roi_heads.box.predictor.bbox_pred': 'roi_head.bbox_head.fc_reg',
+    'roi_heads.mask.predictor.conv5_mask': 'roi_head.mask_head.upsample',
+    'roi_heads.mask.predictor.mask_fcn_logits':
+    'roi_head.mask_head.conv_logits',
+})
 
 DETECTRON2_RULES: List[Rule] = [
     (r'^backbone\.bottom_up\.stem\.conv1\.weight$', 'backbone.conv1.weight'),
-    (r'^backbone\.bottom_up\.stem\.conv1\.norm\.(.*)$', r'backbone.bn1.\1'),
     # detectron2 res2..res5 are mmdet layer1..layer4
     (r'^backbone\.bottom_up\.res(\d)(\.\d+\.conv\d\.weight)$',
      _shift('backbone.layer', 1)),
@@ -86,26 +88,21 @@ DETECTRON2_RULES: List[Rule] = [
      _shift('neck.lateral_convs.', 2, '.conv')),
     (r'^backbone\.fpn_output(\d)(\..*)$',
      _shift('neck.fpn_convs.', 2, '.conv')),
-    (r'^proposal_generator\.rpn_head\.conv\.(.*)$', r'rpn_head.rpn_conv.\1'),
-    (r'^proposal_generator\.rpn_head\.objectness_logits\.(.*)$',
-     r'rpn_head.rpn_cls.\1'),
-    (r'^proposal_generator\.rpn_head\.anchor_deltas\.(.*)$',
-     r'rpn_head.rpn_reg.\1'),
     (r'^roi_heads\.box_head\.fc(\d)(\..*)$',
      _shift('roi_head.bbox_head.shared_fcs.', 1)),
-    (r'^roi_heads\.box_predictor\.cls_score\.(.*)$',
-     r'roi_head.bbox_head.fc_cls.\1'),
-    (r'^roi_heads\.box_predictor\.bbox_pred\.(.*)$',
-     r'roi_head.bbox_head.fc_reg.\1'),
     (r'^roi_heads\.mask_head\.mask_fcn(\d)(\..*)$',
      _shift('roi_head.mask_head.convs.', 1, '.conv')),
-    (r'^roi_heads\.mask_head\.deconv\.(.*)$',
-     r'roi_head.mask_head.upsample.\1'),
-    (r'^roi_heads\.mask_head\.predictor\.(.*)$',
-     r'roi_head.mask_head.conv_logits.\1'),
-]
+] + _renamed({
+    'backbone.bottom_up.stem.conv1.norm': 'backbone.bn1',
+    'proposal_generator.rpn_head.conv': 'rpn_head.rpn_conv',
+    'proposal_generator.rpn_head.objectness_logits': 'rpn_head.rpn_cls',
+    'proposal_generator.rpn_head.anchor_deltas': 'rpn_head.rpn_reg',
+    'roi_heads.box_predictor.cls_score': 'roi_head.bbox_head.fc_cls',
+    'roi_heads.box_predictor.bbox_pred': 'roi_head.bbox_head.fc_reg',
+    'roi_heads.mask_head.deconv': 'roi_head.mask_head.upsample',
+    'roi_heads.mask_head.predictor': 'roi_head.mask_head.conv_logits',
+})
 
-FORMATS = ('mmdet', 'maskrcnn-benchmark', 'detectron2')
 # A key each format's Mask R-CNN has, to recognise it.
 _MARKERS = {
     'mmdet': 'roi_head.bbox_head.fc_cls.weight',
