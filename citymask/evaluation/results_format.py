@@ -24,8 +24,9 @@ from .mask_png import read_mask_crop
 
 
 def frame_key(path: str) -> str:
-    """``city_seq_frame`` of a Cityscapes file name."""
-    parts = osp.basename(path).split('_')
+    """``city_seq_frame`` of a Cityscapes file name (``city_seq_frame.txt``
+    too: the official script takes any ``city_seq_frame*.txt``)."""
+    parts = osp.splitext(osp.basename(path))[0].split('_')
     if len(parts) < 3:
         raise CitymaskError(f'{path} is not named like a Cityscapes file '
                             '(CITY_SEQUENCE_FRAME_...)')

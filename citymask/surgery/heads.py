@@ -39,6 +39,9 @@ def num_classes(state: Dict[str, torch.Tensor]) -> int:
 
 def _sources(rider_init: str) -> List[Optional[int]]:
     """COCO row feeding each Cityscapes class; None = fresh init."""
+    if rider_init not in RIDER_INITS:
+        raise CheckpointError(
+            f'unknown rider init {rider_init!r}; use one of {RIDER_INITS}')
     person = COCO_CLASSES.index('person')
     return [coco if coco is not None else
             (person if rider_init == 'person' else None)
@@ -105,9 +108,7 @@ def coco_to_cityscapes(state: Dict[str, torch.Tensor],
         ``(new_state, changed)``; ``changed`` is False when the state
         already has Cityscapes heads (it is then returned as is).
     """
-    if rider_init not in RIDER_INITS:
-        raise CheckpointError(
-            f'unknown rider init {rider_init!r}; use one of {RIDER_INITS}')
+    sources = _sources(rider_init)  # checks rider_init first
     n = num_classes(state)
     if n == NUM_CITYSCAPES:
         return state, False
@@ -116,7 +117,6 @@ def coco_to_cityscapes(state: Dict[str, torch.Tensor],
             f'{FC_CLS}.weight has {n + 1} rows ({n} classes + background); '
             f'expected {NUM_COCO + 1} (COCO) or {NUM_CITYSCAPES + 1} '
             '(Cityscapes)')
-    sources = _sources(rider_init)
     gen = torch.Generator().manual_seed(seed)
     new = dict(state)
     for param in ('weight', 'bias'):

@@ -66,6 +66,13 @@ def test_prediction_file_read_as_cityscapesscripts_reads_it(tmp_path):
     ('a.png inf 0.5', 'label id and confidence must be numbers'),
     ('a.png 26 nan', 'confidence nan is not a finite number; write a score '
      'in [0, 1]'),
+    # split on single spaces, as readPredInfo does: a doubled or trailing
+    # space is a malformed line, not a tolerated one
+    ('a.png  26 0.5', 'expected "relative/mask.png labelID confidence", '
+     "got 'a.png  26 0.5'"),
+    ('a.png 26 0.5 ', 'expected "relative/mask.png labelID confidence", '
+     "got 'a.png 26 0.5'"),
+    ('a.png 26 0.5X', 'label id and confidence must be numbers'),
 ])
 def test_bad_prediction_lines_name_file_and_line(tmp_path, line, why):
     txt = tmp_path / 'x_y_z_pred.txt'
@@ -126,6 +133,13 @@ def test_read_results_pairs_frames(tmp_path):
         FrameTask(gts[0], [], []), FrameTask(gts[1], [], []),
         FrameTask(gts[2], [26], [0.5],
                   mask_paths=[str(res / 'sub' / 'm.png')])]
+    # the file name needs only CITY_SEQUENCE_FRAME, as the official one
+    (res / 'lindau_000001_000019.txt').write_text('l.png 24 0.25\n')
+    tasks, missing = read_results(gts, str(res))
+    assert missing == [gts[1]]
+    assert tasks[0] == FrameTask(gts[0], [24], [0.25],
+                                 mask_paths=[str(res / 'l.png')])
+    os.remove(res / 'lindau_000001_000019.txt')
     (res / 'aachen_000001_000019_other.txt').write_text('')
     with pytest.raises(CitymaskError, match='several prediction files for '
                        f'{gts[2]}: '):
@@ -148,6 +162,13 @@ def test_gt_folders_and_names(tmp_path):
         'truth)')
     assert frame_key('/a/b/lindau_000001_000019_gtFine_instanceIds.png') == \
         'lindau_000001_000019'
+    assert frame_key('lindau_000001_000019') == 'lindau_000001_000019'
+    # any depth below the folder given: gtFine/ finds every split's files
+    deep = tmp_path / 'gtFine' / 'val' / 'lindau'
+    deep.mkdir(parents=True)
+    (deep / f'{FRAME}_gtFine_instanceIds.png').write_bytes(b'')
+    assert find_gt_files(str(tmp_path / 'gtFine')) == [
+        str(deep / f'{FRAME}_gtFine_instanceIds.png')]
     with pytest.raises(CitymaskError) as e:
         frame_key('/a/lindau_000001.png')
     assert str(e.value) == ('/a/lindau_000001.png is not named like a '
@@ -160,10 +181,12 @@ def test_read_masks(tmp_path):
     mask[4:9, 5:7] = 255
     cv2.imwrite(path, mask)
     # like the official script: only evaluated labels' masks are decoded
-    crops = read_masks([path, str(tmp_path / 'unread.png')], [26, 29],
-                       (20, 30))
-    assert crops[1] is None
-    np.testing.assert_array_equal(crops[0], crop_masks(mask[None] > 0)[0])
+    crops = read_masks([path, str(tmp_path / 'unread.png'), path],
+                       [26, 29, 33], (20, 30))
+    assert len(crops) == 3 and crops[1] is None
+    for i in (0, 2):
+        np.testing.assert_array_equal(crops[i],
+                                      crop_masks(mask[None] > 0)[0])
     with pytest.raises(CitymaskError) as e:
         read_masks([path], [26], (40, 30))
     assert str(e.value) == (f'{path} is 30x20, its ground truth 30x40: '
@@ -193,6 +216,10 @@ def test_label_id_report():
     assert msg.endswith('; they look like class indices: the results format '
                         'wants label ids (0->24, 1->25, 2->26, 3->27, 4->28, '
                         '5->31, 6->32, 7->33)')
+    msg = label_id_report(tasks(24, *range(8)))  # every class index
+    assert 'they look like class indices' in msg
+    msg = label_id_report(tasks(24, *range(100, 110)))
+    assert '(ids 100, 101, 102, 103, 104, 105, 106, 107), which' in msg
     with pytest.raises(CitymaskError) as e:
         label_id_report(tasks(11, 12))
     assert str(e.value).startswith('2 of 2 predictions')
@@ -216,9 +243,24 @@ def test_zip_results(tmp_path):
         assert sorted(zf.namelist()) == sorted(os.listdir(folder))
         for name in zf.namelist():
             assert zf.read(name) == (folder / name).read_bytes()
-    os.remove(folder / os.listdir(folder)[0])
+        assert {i.compress_type for i in zf.infolist()} == {
+            zipfile.ZIP_DEFLATED}
     os.remove(path)
-    with pytest.raises(CitymaskError, match=f'{folder} is not a valid '
-                       'submission, not zipped: '):
+    assert zip_results(str(folder) + '/', images) == path  # 'folder/'
+    os.remove(path)
+    # a frame without its prediction file: only the images tell
+    txt = sorted(n for n in os.listdir(folder) if n.endswith('.txt'))[0]
+    for name in os.listdir(folder):  # its file and masks
+        if name.startswith(frame_key(txt)):
+            os.remove(folder / name)
+    assert osp.isfile(zip_results(str(folder)))  # nothing to compare with
+    os.remove(path)
+    with pytest.raises(CitymaskError) as e:
         zip_results(str(folder), images)
+    msg = str(e.value)
+    assert msg.startswith(f'{folder} is not a valid submission, not zipped: '
+                          '1 problems, first: ')
+    assert frame_key(txt) in msg
+    assert msg.endswith(f'(all of them: `python tools/check_submission.py '
+                        f'{folder} --images {images}`)')
     assert not osp.exists(path)

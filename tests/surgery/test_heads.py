@@ -144,10 +144,13 @@ def test_not_mask_rcnn_and_unknown_rider_init():
             coco_to_cityscapes(state)
         assert str(e.value) == (f'{key} is missing: not a Mask R-CNN '
                                 'checkpoint in mmdet layout')
-    with pytest.raises(CheckpointError) as e:
-        coco_to_cityscapes(coco_heads(), rider_init='car')
-    assert str(e.value) == ("unknown rider init 'car'; use one of "
-                            "('random', 'person')")
+    from citymask.surgery import mapping_table
+    for call in (lambda: coco_to_cityscapes(coco_heads(), rider_init='car'),
+                 lambda: mapping_table('car')):
+        with pytest.raises(CheckpointError) as e:
+            call()
+        assert str(e.value) == ("unknown rider init 'car'; use one of "
+                                "('random', 'person')")
 
 
 def test_rider_random_init_is_reproducible_and_seeded():
@@ -206,3 +209,5 @@ def test_mapping_table_rows(rider_init):
             for line in mapping_table(rider_init).splitlines()
             if line.startswith('|')]
     assert rows == expected
+    if rider_init == 'random':  # the default, as the seed
+        assert mapping_table() == mapping_table(rider_init)

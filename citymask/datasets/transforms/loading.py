@@ -33,9 +33,9 @@ class LoadCityscapesImage(LoadImageFromFile):
             img = pyspng.load(f.read())
         if img.dtype != np.uint8:
             return None  # 16-bit: mmcv's conversion rules apply
-        # mmcv's loader always gives BGR
-        code = (cv2.COLOR_GRAY2BGR if img.ndim == 2 else
-                cv2.COLOR_RGBA2BGR if img.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+        # mmcv's loader always gives BGR; OpenCV's RGB2BGR takes 3 or 4
+        # channels (an alpha channel is dropped, as mmcv drops it)
+        code = cv2.COLOR_GRAY2BGR if img.ndim == 2 else cv2.COLOR_RGB2BGR
         return cv2.cvtColor(img, code)
 
     def transform(self, results: dict) -> dict:
