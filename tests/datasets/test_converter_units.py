@@ -12,6 +12,8 @@ to run for every mutant (``tools/analysis_tools/mutation.sh converter``).
 import json
 import os
 import os.path as osp
+import shutil
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from PIL import Image
 
 from citymask.datasets.cityscapes_converter import (convert_cityscapes,
                                                     convert_split,
+                                                    convert_splits,
                                                     resolve_nproc)
 from citymask.errors import ConversionError
 from .conftest import to_mask
@@ -156,10 +159,31 @@ def test_test_split_is_an_image_list(tmp_path):
     assert coco['annotations'] == []
 
 
-def test_progress_bar_changes_nothing(tmp_path):
+def test_progress_bar_changes_nothing(tmp_path, monkeypatch):
+    import tqdm
+    bars = []
+
+    class Bar:  # records what the converter asks of tqdm's bar
+        def __init__(self, **kwargs):
+            self.kwargs, self.done, self.closed = kwargs, 0, False
+            bars.append(self)
+
+        def update(self, n):
+            self.done += n
+
+        def close(self):
+            self.closed = True
+
     write_frame(str(tmp_path / 'cs'))
     quiet = convert_split(str(tmp_path / 'cs'), 'val', progress=False)
+    assert bars == []
+    monkeypatch.setattr(tqdm, 'tqdm', Bar)
     assert convert_split(str(tmp_path / 'cs'), 'val', progress=True) == quiet
+    [bar] = bars
+    # on terminals only (disable=None), counting frames, closed at the end
+    assert bar.kwargs == dict(total=1, desc='converting', unit='img',
+                              disable=None)
+    assert bar.done == 1 and bar.closed
 
 
 def test_nproc_is_capped_at_the_cores(monkeypatch):
@@ -192,6 +216,13 @@ def _one_point(objs):
     objs[1]['polygon'] = [[3, 4]]
 
 
+def _overwrite(root, kind, suffix, data):
+    write_frame(root)
+    path = osp.join(root, kind, 'val', 'lindau', FRAME + suffix)
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
 @pytest.mark.parametrize('fmt,setup,message', [
     ('polygon', lambda r: write_frame(r, _objects(_swap_label('spaceship')),
                                       render=False),
@@ -206,10 +237,23 @@ def _one_point(objs):
      f'_gtFine_instanceIds.png is {W}x{H + 1} but its image '),
     ('bitmap', write_frame,
      "unknown mask format 'bitmap'; use polygon or rle"),
+    ('polygon', lambda r: _overwrite(r, 'gtFine', '_gtFine_polygons.json',
+                                     b'{"imgWidth": 320, "objects": ['),
+     '_gtFine_polygons.json is not a Cityscapes polygon file (Expecting '
+     'value: line 1 column 31 (char 30)); expected JSON with imgWidth, '
+     'imgHeight and objects[{label, polygon}]'),
+    ('polygon', lambda r: _overwrite(r, 'leftImg8bit', '_leftImg8bit.png',
+                                     b'\x89PNG\r\n\x1a\nnot really'),
+     f'cannot read image ROOT/leftImg8bit/val/lindau/{FRAME}_leftImg8bit.png'),
+    ('rle', lambda r: _overwrite(r, 'gtFine', '_gtFine_instanceIds.png',
+                                 b'garbage'),
+     'cannot read PNG ROOT/gtFine/val/lindau/'
+     f'{FRAME}_gtFine_instanceIds.png: '),
 ])
 def test_bad_frames_one_clear_message(tmp_path, fmt, setup, message):
     root = str(tmp_path / 'cs')
     setup(root)
+    message = message.replace('ROOT', root)
     if 'but its image' in message:  # the image keeps the standard size
         Image.new('RGB', (W, H)).save(osp.join(
             root, 'leftImg8bit', 'val', 'lindau',
@@ -259,3 +303,45 @@ def test_bad_trees_one_clear_message(tmp_path):
         fails(f'{root}/{sub} is missing: a Cityscapes root holds '
               'leftImg8bit/ and gtFine/', splits=['val'])
         os.rename(osp.join(root, sub + '_'), osp.join(root, sub))
+
+
+def test_missing_partners_named(tmp_path):
+    root = tmp_path / 'cs'
+    write_frame(str(root))
+    gt_dir = root / 'gtFine' / 'val'
+    os.rename(gt_dir, root / 'gtFine' / 'val_')
+    with pytest.raises(ConversionError) as e:
+        convert_split(str(root), 'val', progress=False)
+    assert str(e.value) == (
+        f'{gt_dir} does not exist: expected ROOT/gtFine/val/CITY/'
+        '*_gtFine_polygons.json (unpack gtFine_trainvaltest.zip into ROOT)')
+    os.rename(root / 'gtFine' / 'val_', gt_dir)
+    # an annotation whose image is missing
+    extra = gt_dir / 'lindau' / 'lindau_000009_000019_gtFine_polygons.json'
+    extra.write_text('{}')
+    with pytest.raises(ConversionError) as e:
+        convert_split(str(root), 'val', progress=False)
+    assert str(e.value) == (
+        f'{extra} has no image: expected {root}/leftImg8bit/val/lindau/'
+        'lindau_000009_000019_leftImg8bit.png')
+
+
+@pytest.mark.parametrize('fmt', ['polygon', 'rle'])
+def test_workers_give_what_one_process_gives(tmp_path, fmt):
+    root = str(tmp_path / 'cs')
+    for split in ('val', 'test'):
+        write_frame(root, split=split)
+        for k in range(1, 6):  # more frames: batches of light tasks
+            for sub in ('leftImg8bit', 'gtFine'):
+                folder = osp.join(root, sub, split, 'lindau')
+                for name in os.listdir(folder):
+                    if name.startswith(FRAME):
+                        shutil.copy(osp.join(folder, name), osp.join(
+                            folder, name.replace('000000', f'00000{k}')))
+    one = convert_splits(root, ['val', 'test'], fmt, nproc=1, progress=False)
+    two = convert_splits(root, ['val', 'test'], fmt, nproc=2, progress=False)
+    assert two == one
+    assert len(one['val']['images']) == len(one['test']['images']) == 6
+    per_image = Counter(a['image_id'] for a in one['val']['annotations'])
+    assert sorted(per_image) == list(range(6))  # copies: same objects
+    assert len(set(per_image.values())) == 1 and per_image[0] > 5

@@ -7,7 +7,7 @@
 # (`tools/analysis_tools/mutation.sh list` prints what each one mutates and
 # the tests it runs). Each module is mutated in a copy of the repository
 # under $MUTATION_DIR (default /tmp/citymask-mutation/MODULE): the working
-# tree is never touched. Prints the score (killed / mutants) and each
+# tree is never touched. Prints the score (caught: killed, timed out or crashed / mutants) and each
 # surviving mutant with its diff (also in MUTATION_DIR/MODULE/report.txt);
 # the last line is machine-readable:
 #   score MODULE KILLED/TOTAL PERCENT
@@ -26,7 +26,7 @@ spec() {
   case $1 in
     classes) echo "citymask/classes.py|citymask.classes.*|tests/test_classes.py" ;;
     heads) echo "citymask/surgery/heads.py|citymask.surgery.heads.*|tests/surgery/test_heads.py" ;;
-    converter) echo "citymask/datasets/cityscapes_converter.py|citymask.datasets.cityscapes_converter.*|tests/datasets/test_converter_units.py" ;;
+    converter) echo "citymask/datasets/cityscapes_converter.py|citymask.datasets.cityscapes_converter.*|tests/datasets/test_converter_units.py tests/test_input_validation.py" ;;
     evaluator) echo "citymask/evaluation/cityscapes_instance.py|citymask.evaluation.cityscapes_instance.*|tests/evaluation/test_cityscapes_instance.py tests/evaluation/test_evaluator_units.py" ;;
     results_format) echo "citymask/evaluation/results_format.py|citymask.evaluation.results_format.*|tests/evaluation/test_results_format.py" ;;
     resume) echo "citymask/checkpoint.py citymask/runner_setup.py|citymask.checkpoint.x_latest_checkpoint* citymask.runner_setup.x_setup_train*|tests/test_runner_setup.py tests/test_resume_path.py" ;;
@@ -104,10 +104,12 @@ for line in out.splitlines():
     name, _, result = line.strip().rpartition(': ')
     if name and any(fnmatch.fnmatch(name, p) for p in patterns):
         status[name] = result
-killed = sum(s == 'killed' for s in status.values())
+# a mutant the tests fail on, time out on or crash on is caught
+caught = ('killed', 'timeout', 'segfault')
+killed = sum(s in caught for s in status.values())
 total = len(status)
 for name in sorted(status):
-    if status[name] != 'killed':
+    if status[name] not in caught:
         print(f'--- {status[name]}: {name}')
         print(subprocess.run([sys.executable, '-m', 'mutmut', 'show', name],
                              capture_output=True, text=True).stdout)
