@@ -37,8 +37,8 @@ def parse_args():
 @exit_on_error
 def main():
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options)
-    cfg = setup_test(cfg, args.config, args.checkpoint,
+    cfg = setup_test(load_config(args.config, args.cfg_options),
+                     args.config, args.checkpoint,
                      work_dir=args.work_dir, out=args.out,
                      show_dir=args.show_dir, format_only=args.format_only,
                      outfile_prefix=args.outfile_prefix, split=args.split,

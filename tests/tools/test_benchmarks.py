@@ -45,8 +45,8 @@ def test_smoke_benchmark_pipeline_tiny(tmp_path):
 def test_gpu_check_on_the_cpu_tiny(tmp_path):
     res = ok(run_tool('tools/gpu_check.py', '--device', 'cpu',
                       '--num-images', '2', '--width', '256', '--height',
-                      '128', '--iters', '2', '--warmup', '1',
-                      '--infer-iters', '2', '--metric-images', '2',
+                      '128', '--iters', '1', '--warmup', '0',
+                      '--infer-iters', '1', '--metric-images', '2',
                       '--workers', '0', '--work-dir', str(tmp_path),
                       timeout=900))
     table = res.stdout[res.stdout.index('| check | setting | result |'):]
