@@ -70,11 +70,11 @@ def test_a_misspelt_key_names_the_closest(pair, closest):
 
 
 @pytest.mark.parametrize('pair,expected', [
-    ('train_cfg.max_iters=abc', "takes an integer (the config has 400), "
+    ('train_cfg.max_iters=abc', "takes an integer (the config has 300), "
      "got 'abc'"),
     ('model.roi_head.bbox_head.num_classes=8.5', 'takes an integer'),
     ('param_scheduler.1.milestones=8', 'takes a list, e.g. [a,b] (the '
-     'config has [300]), got 8'),
+     'config has [225]), got 8'),
     ('train_dataloader.persistent_workers=3', 'takes True or False'),
 ])
 def test_a_value_of_the_wrong_type_is_refused(pair, expected):

@@ -28,10 +28,10 @@ run "$PY" tools/surgery.py "$OUT/coco_standin.pth" \
 run "$PY" tools/train.py "$CFG" --work-dir "$OUT/train" --cfg-options \
     data_root="$DATA" load_from="$OUT/coco_standin_cityscapes.pth"
 # 6. official Cityscapes instance AP on val, overlays and AP chart
-run "$PY" tools/test.py "$CFG" "$OUT/train/iter_400.pth" \
+run "$PY" tools/test.py "$CFG" "$OUT/train/iter_300.pth" \
     --work-dir "$OUT/test" --show-dir overlays --cfg-options data_root="$DATA"
 # 7. a test-split submission for the benchmark server
-run "$PY" tools/test.py "$CFG" "$OUT/train/iter_400.pth" --split test \
+run "$PY" tools/test.py "$CFG" "$OUT/train/iter_300.pth" --split test \
     --format-only --outfile-prefix "$OUT/submission" \
     --work-dir "$OUT/submit" --cfg-options data_root="$DATA"
 # 8. training curves
@@ -42,12 +42,12 @@ run "$PY" tools/check_submission.py "$OUT/submission.zip" \
     --images "$DATA/leftImg8bit/test"
 # 10. inference on your own frames: overlays, JSON, official format
 run "$PY" tools/infer.py "$DATA/leftImg8bit/test" "$CFG" \
-    "$OUT/train/iter_400.pth" --out "$OUT/infer" --batch-size 2 \
+    "$OUT/train/iter_300.pth" --out "$OUT/infer" --batch-size 2 \
     --cityscapes-format
 # 11. ...and on a video (a short one made from generated frames)
 run "$PY" -m citymask.testing.video "$OUT/drive.mp4" \
     "$DATA"/leftImg8bit/val/*/*.png --fps 4
-run "$PY" tools/infer.py "$OUT/drive.mp4" "$CFG" "$OUT/train/iter_400.pth" \
+run "$PY" tools/infer.py "$OUT/drive.mp4" "$CFG" "$OUT/train/iter_300.pth" \
     --out "$OUT/infer_video" --batch-size 2
 
 "$PY" - "$OUT" "$(( $(date +%s) - start ))" <<'PYEOF'

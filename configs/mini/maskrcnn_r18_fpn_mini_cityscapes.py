@@ -61,8 +61,8 @@ val_evaluator = [
 ]
 test_evaluator = val_evaluator
 
-# 400 iterations of 2 images; lr step at 3/4, as 3000 of 4000 in the recipe
-max_iters = 400
+# 300 iterations of 2 images; lr step at 3/4, as 3000 of 4000 in the recipe
+max_iters = 300
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=0.02))
 param_scheduler = [
@@ -77,7 +77,7 @@ param_scheduler = [
         by_epoch=False,
         begin=0,
         end=max_iters,
-        milestones=[300],
+        milestones=[225],
         gamma=0.1)
 ]
 default_hooks = dict(

@@ -175,3 +175,25 @@ def test_format_table():
                     ['train', '50.0', '62.5'],
                     ['motorcycle', '60.0', '75.0'],
                     ['bicycle', '70.0', '87.5'], ['average', '25.0', '50.0']]
+
+
+def test_format_table_with_distances():
+    names = ['person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle',
+             'bicycle']
+    keys = ('ap', 'ap50%', 'ap100m', 'ap50m', 'ap50%50m')
+    avg = {'allAp': 0.25, 'allAp50%': 0.5, 'allAp100m': 0.125,
+           'allAp50m': 0.375, 'allAp50%50m': 0.625,
+           'classes': {n: {key: (k + j) / 100 for j, key in enumerate(keys)}
+                       for k, n in enumerate(names)}}
+    lines = format_table(dict(averages=avg)).splitlines()
+    rows = [[c.strip() for c in line.strip('|').split('|')]
+            for line in lines if line.startswith('|')]
+    assert rows[0] == ['class', 'AP', 'AP50', 'AP 100m*', 'AP 50m*',
+                       'AP50 50m*']
+    assert rows[2] == ['rider', '1.0', '2.0', '3.0', '4.0', '5.0']
+    assert rows[-1] == ['average', '25.0', '50.0', '12.5', '37.5', '62.5']
+    # the averages are a footing, under a border of their own
+    assert lines[-4].startswith('+-') and lines[-3].startswith('| average')
+    assert lines[-1] == ('* unofficial: distances from disparity/ and '
+                         'camera/ as citymask fills them (the public '
+                         'evaluator never does)')

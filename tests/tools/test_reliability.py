@@ -57,12 +57,20 @@ def _run_scalars(work):
     return runs
 
 
-def test_sigkill_then_resume(mini_data, tmp_path):
+@pytest.fixture(scope='module')
+def short_run(mini_data, tmp_path_factory):
+    """The short training run, uninterrupted, from the stand-in weights."""
+    root, data = mini_data
+    work = tmp_path_factory.mktemp('ref')
+    ok(_train(data, work, load_from=osp.join(root, 'standin_cs.pth')))
+    return work
+
+
+def test_sigkill_then_resume(mini_data, short_run, tmp_path):
     root, data = mini_data
     standin = osp.join(root, 'standin_cs.pth')
-    ok(_train(data, tmp_path / 'ref', load_from=standin))
-    reference = _state(tmp_path / 'ref' / 'iter_12.pth')
-    [uninterrupted] = _run_scalars(tmp_path / 'ref')
+    reference = _state(short_run / 'iter_12.pth')
+    [uninterrupted] = _run_scalars(short_run)
     assert sorted(uninterrupted) == list(range(1, 13))
 
     work = tmp_path / 'killed'
@@ -125,13 +133,13 @@ def test_partial_checkpoint_write_is_never_latest(tmp_path, monkeypatch):
     torch.load(latest_checkpoint(str(tmp_path)), weights_only=True)
 
 
-def test_nan_loss_stops_with_the_iteration(mini_data, tmp_path):
-    _, data = mini_data
-    res = _train(data, tmp_path / 'nan', load_from=None)
-    ok(res)  # sanity: the same run trains with the normal lr
-    res = run_tool('tools/train.py', CFG, '--work-dir',
-                   str(tmp_path / 'nan2'), '--cfg-options',
-                   f'data_root={data}', 'load_from=None', *SHORT,
+def test_nan_loss_stops_with_the_iteration(mini_data, short_run, tmp_path):
+    root, data = mini_data
+    # the same run trains with the normal lr (short_run): the lr is the cause
+    assert (short_run / 'iter_12.pth').exists()
+    res = run_tool('tools/train.py', CFG, '--work-dir', str(tmp_path / 'nan'),
+                   '--cfg-options', f'data_root={data}',
+                   f'load_from={osp.join(root, "standin_cs.pth")}', *SHORT,
                    'optim_wrapper.optimizer.lr=1e12')
     line = fails(res, 'loss is ')
     assert re.search(r'loss is (nan|inf|-inf) at iteration \d+ \(loss_',
