@@ -18,8 +18,6 @@ def parse_args():
     parser = argparse.ArgumentParser(description='Train a detector')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
-    parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (needs a GPU)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr to the real batch size '
                         '(configs are for 8 images per iteration)')
@@ -31,6 +29,8 @@ def parse_args():
         '--tensorboard', action='store_true',
         help='also log to TensorBoard (loss curves, metrics, validation '
         'images with predictions) in WORK_DIR/TIMESTAMP/vis_data')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (needs a GPU)')
     return parse_tool_args(parser)  # + --cfg-options, --launcher
 
 
