@@ -58,7 +58,14 @@ def parse_args():
     parser.add_argument('--metric-images', type=int, default=20,
                         help='frames for the metric rows (default: 20)')
     add_scene_args(parser, distribution=False)
-    return parser.parse_args()
+    args = parser.parse_args()
+    for flag in ('num_images', 'iters', 'infer_iters', 'metric_images',
+                 'width', 'height'):
+        if getattr(args, flag) < 1:
+            parser.error(f'--{flag.replace("_", "-")} must be at least 1')
+    if args.warmup < 0 or args.workers < 0:
+        parser.error('--warmup and --workers must be 0 or more')
+    return args
 
 
 @exit_on_error

@@ -67,3 +67,11 @@ def test_gpu_check_on_the_cpu_tiny(tmp_path):
                        'metric: citymask CityscapesInstanceMetric')}
     assert len(set(ap.values())) == 1 and float(ap.popitem()[1]) > 0, ap
     assert 'same AP: True' in rows['metric: speed-up']
+
+
+def test_gpu_check_refuses_sizes_that_measure_nothing():
+    for flag in ('--num-images', '--iters', '--infer-iters'):
+        res = run_tool('tools/gpu_check.py', flag, '0')
+        assert res.returncode == 2
+        assert res.stderr.strip().splitlines()[-1] == (
+            f'gpu_check.py: error: {flag} must be at least 1')
