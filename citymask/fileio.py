@@ -202,31 +202,22 @@ def atomic_dir(path: str, overwrite: bool = False,
     """
     full = osp.abspath(path)  # 'results/' too
     parent = osp.dirname(full)
-    if owner is not None:
-        tmp = osp.join(parent, f'.{osp.basename(full)}.partial')
-        if not owner:
-            yield tmp
-            return
-        check_writable(path, 'dir', what=what, overwrite=overwrite,
-                       flag=flag)
-        try:
-            os.makedirs(tmp, mode=dir_mode(), exist_ok=True)
-            yield tmp
-            _replace_dir(tmp, full)
-        except OSError as e:
-            raise annotate(e, path, None, [tmp]) from None
-        finally:
-            if osp.lexists(tmp):
-                _remove(tmp)
+    shared = osp.join(parent, f'.{osp.basename(full)}.partial')
+    if owner is False:  # another rank creates, publishes or deletes it
+        yield shared
         return
     check_writable(path, 'dir', what=what, overwrite=overwrite, flag=flag)
     tmp = None
     try:
         os.makedirs(parent, exist_ok=True)
         try:
-            tmp = tempfile.mkdtemp(dir=parent,
-                                   prefix=f'.{osp.basename(full)}.',
-                                   suffix='.tmp')
+            if owner:  # a name every rank derives
+                os.makedirs(shared, exist_ok=True)
+                tmp = shared
+            else:
+                tmp = tempfile.mkdtemp(dir=parent,
+                                       prefix=f'.{osp.basename(full)}.',
+                                       suffix='.tmp')
         except OSError as e:  # it names the temporary folder
             e.filename = None
             raise
