@@ -1,5 +1,6 @@
 import os
 import os.path as osp
+import subprocess
 import sys
 
 import pytest
@@ -39,7 +40,6 @@ def tool_env(**extra):
 def run_tool(*args, env=None, **kwargs):
     """Run a repo tool the way a user would: ``python tools/...``; ``env``:
     variables to set on top of :func:`tool_env`'s."""
-    import subprocess
     return subprocess.run([sys.executable, *args], cwd=kwargs.pop('cwd', REPO),
                           env=tool_env(**(env or {})), capture_output=True,
                           text=True, **kwargs)
@@ -95,3 +95,99 @@ def mmdet_coco_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp('ckpt') / 'mask_rcnn_r50_fpn_1x_coco.pth'
     torch.save(dict(state_dict=state, meta=dict(mmdet_version='2.0.0')), path)
     return str(path), state
+
+
+MINI_CFG = 'configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py'
+
+
+def ok(res):
+    """``res`` (a finished tool) exited 0; its output's tail if not."""
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    return res
+
+
+@pytest.fixture(scope='session')
+def mini_data(tmp_path_factory):
+    """``(root, data)``: generated mini-Cityscapes at 512x256, converted, and
+    the mini config's stand-in COCO checkpoint after surgery in ``root``."""
+    root = str(tmp_path_factory.mktemp('mini'))
+    data = osp.join(root, 'mini_cityscapes')
+    ok(
+        run_tool('tools/dataset_converters/make_mini_cityscapes.py', data,
+                 '--train', '48', '--val', '12', '--test', '4', '--width',
+                 '512', '--height', '256'))
+    ok(
+        run_tool('tools/dataset_converters/cityscapes.py', data, '--nproc',
+                 '2'))
+    ok(
+        run_tool('tools/misc/make_coco_standin.py', MINI_CFG,
+                 osp.join(root, 'standin.pth')))
+    ok(
+        run_tool('tools/surgery.py', osp.join(root, 'standin.pth'),
+                 osp.join(root, 'standin_cs.pth')))
+    return root, data
+
+
+class BackgroundTool:
+    """A repo tool started now and waited for later; its output goes to a
+    file (a pipe nobody reads would block it once full)."""
+
+    def __init__(self, log, *args, env=None):
+        self.log = log
+        with open(log, 'w') as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, *args], cwd=REPO, env=tool_env(**(env or {})),
+                stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT)
+
+    def wait(self, timeout):
+        """The finished run as :func:`run_tool` returns it (output in
+        ``stdout``)."""
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+        with open(self.log) as f:
+            return subprocess.CompletedProcess(self.proc.args, code, f.read(),
+                                               '')
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope='session')
+def mini_training(mini_data):
+    """The mini config's 300-iteration training from the stand-in, started
+    in the background (see ``_start_training_early``)."""
+    root, data = mini_data
+    work = osp.join(root, 'train')
+    os.makedirs(work)
+    run = BackgroundTool(
+        osp.join(root, 'train.log'), 'tools/train.py', MINI_CFG, '--work-dir',
+        work, '--cfg-options', f'data_root={data}',
+        f'load_from={osp.join(root, "standin_cs.pth")}', 'randomness.seed=0',
+        # one thread (1.4 s an iteration here, 0.93 with two): the other
+        # core stays with the foreground tests
+        env=dict(OMP_NUM_THREADS='1'))
+    yield run, work
+    run.stop()
+
+
+@pytest.fixture(scope='session')
+def trained(mini_training):
+    """The mini config's checkpoint after 300 iterations."""
+    run, work = mini_training
+    ok(run.wait(timeout=1800))
+    return osp.join(work, 'iter_300.pth')
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _start_training_early(request):
+    """The mini training is a third of the suite's time on 2 cores: started
+    with the session (when a selected test needs it), on one core, it runs
+    beside the other tests instead of after them."""
+    if any('trained' in item.fixturenames for item in request.session.items):
+        request.getfixturevalue('mini_training')
