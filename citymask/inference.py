@@ -426,16 +426,27 @@ def coco_rle(mask: np.ndarray) -> dict:
     return mask_utils.encode(full)[0]
 
 
+def _opencv_log_level(level: Optional[int] = None) -> int:
+    """OpenCV's log level, set to ``level`` if given; the previous one.
+
+    OpenCV 5 has the functions in ``cv2.utils.logging``, 4.x at the top
+    level (both: 0 is silent); pip installs 4.x with numpy 1.x.
+    """
+    logging = getattr(cv2.utils, 'logging', cv2)
+    previous = logging.getLogLevel()
+    if level is not None:
+        logging.setLogLevel(level)
+    return previous
+
+
 def _read_image(path: str) -> np.ndarray:
     # OpenCV logs its own line about a broken file; ours names it and says
     # what to do
-    logging = cv2.utils.logging
-    level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    level = _opencv_log_level(0)
     try:
         img = cv2.imread(path, cv2.IMREAD_COLOR)
     finally:
-        logging.setLogLevel(level)
+        _opencv_log_level(level)
     if img is None:
         raise CitymaskError(
             f'cannot read image {path} (not an image, or corrupt); the '
