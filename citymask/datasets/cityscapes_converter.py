@@ -122,18 +122,13 @@ def _resolve_label(label: str, path: str) -> Tuple[object, bool]:
     return name2label[name], is_group
 
 
-def _annotation(segm, width: int, height: int, label_id: int,
-                iscrowd: bool) -> Optional[dict]:
-    rle = segm if isinstance(segm, dict) else mask_utils.merge(
-        mask_utils.frPyObjects(segm, height, width))
-    area = float(mask_utils.area(rle))
-    if area == 0:
-        return None
-    if isinstance(segm, dict):
-        segm = dict(size=segm['size'], counts=segm['counts'].decode())
-    return dict(category_id=label_id, iscrowd=int(iscrowd), area=area,
+def _annotation(rle: dict, label_id: int, iscrowd: bool) -> dict:
+    """The COCO annotation of one non-empty RLE mask (JSON-ready)."""
+    return dict(category_id=label_id, iscrowd=int(iscrowd),
+                area=float(mask_utils.area(rle)),
                 bbox=[float(v) for v in mask_utils.toBbox(rle)],
-                segmentation=segm)
+                segmentation=dict(size=rle['size'],
+                                  counts=rle['counts'].decode()))
 
 
 def _draw_objects(objects: Sequence[Tuple[str, list]], width: int,
@@ -238,7 +233,7 @@ def rle_annotations(path: str) -> Tuple[Tuple[int, int], List[dict]]:
             continue
         rle = mask_utils.encode(np.asfortranarray(inst == inst_id,
                                                   dtype=np.uint8))
-        anns.append(_annotation(rle, width, height, int(label_id),
+        anns.append(_annotation(rle, int(label_id),
                                 inst_id < INSTANCE_ID_FACTOR))
     return (width, height), anns
 

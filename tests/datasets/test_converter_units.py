@@ -27,7 +27,7 @@ from citymask.datasets.cityscapes_converter import (convert_cityscapes,
                                                     convert_split,
                                                     convert_splits,
                                                     resolve_nproc)
-from citymask.errors import ConversionError
+from citymask.errors import CitymaskError, ConversionError
 from .conftest import to_mask
 
 W, H = 320, 240
@@ -345,3 +345,110 @@ def test_workers_give_what_one_process_gives(tmp_path, fmt):
     per_image = Counter(a['image_id'] for a in one['val']['annotations'])
     assert sorted(per_image) == list(range(6))  # copies: same objects
     assert len(set(per_image.values())) == 1 and per_image[0] > 5
+
+
+def _same_regions(coco, inst):
+    """Every annotation is one whole region of cityscapesscripts' instance
+    image ``inst``, every evaluated region has one; returns them by id."""
+    regions, by_id = _regions(inst), {}
+    for ann in coco['annotations']:
+        mask = to_mask(ann['segmentation'], *inst.shape)
+        [inst_id] = np.unique(inst[mask])
+        np.testing.assert_array_equal(mask, inst == inst_id)
+        assert ann['area'] == regions[int(inst_id)].pixelCount
+        by_id[int(inst_id)] = ann
+    assert sorted(by_id) == sorted(regions)
+    return by_id
+
+
+@pytest.mark.parametrize('fmt', ['polygon', 'rle'])
+def test_things_on_the_image_border_and_unlabeled_cover(tmp_path, fmt):
+    # pixels in row / column 0 belong to the thing (the crop around a
+    # polygon must not start before 0, nor after it); an 'unlabeled'
+    # polygon (label id 0) is drawn too, in the background colour: it
+    # erases what it covers, as in the instance PNG
+    objects = [
+        dict(label='car', polygon=_box(0, 0, 40, 30)),
+        dict(label='unlabeled', polygon=_box(20, 10, 60, 20)),
+        dict(label='person', polygon=_box(50, 20, 63, 47)),
+        dict(label='bicyclegroup', polygon=[[0, 47], [10, 40], [20, 47]]),
+    ]
+    inst = write_frame(str(tmp_path / 'cs'), objects, size=(64, 48))
+    coco = convert_split(str(tmp_path / 'cs'), 'val', fmt, progress=False)
+    by_id = _same_regions(coco, inst)
+    assert sorted(by_id) == [33, 24000, 26000]
+    assert by_id[26000]['bbox'][:2] == [0.0, 0.0]
+    assert by_id[24000]['bbox'][2:] == [64.0 - 50, 48.0 - 20]
+    # the unlabeled band cut the car: fewer pixels than its box
+    assert by_id[26000]['area'] < 41 * 31
+
+
+def test_a_misspelt_group_is_refused_not_guessed(tmp_path):
+    # 'truckgroop' minus 5 letters is 'truck': only a known name + 'group'
+    # is a group
+    root = str(tmp_path / 'cs')
+    write_frame(root, _objects(_swap_label('truckgroop')), render=False)
+    with pytest.raises(ConversionError) as e:
+        convert_split(root, 'val', progress=False)
+    assert str(e.value).endswith(
+        "_gtFine_polygons.json: unknown label 'truckgroop'; expected a name "
+        'from cityscapesscripts.helpers.labels (e.g. "car", "cargroup")')
+
+
+def test_an_undrawable_polygon_is_named(tmp_path):
+    root = str(tmp_path / 'cs')
+    write_frame(root, _objects(
+        lambda objs: objs[1].update(polygon=[[1], [2], [3]])), render=False)
+    with pytest.raises(ConversionError) as e:
+        convert_split(root, 'val', progress=False)
+    poly = osp.join(root, 'gtFine', 'val', 'lindau',
+                    FRAME + '_gtFine_polygons.json')
+    assert str(e.value) == (f"{poly}: bad polygon for 'car' (list index out "
+                            'of range)')
+
+
+def test_two_point_note_names_the_first_file(tmp_path, caplog):
+    root = str(tmp_path / 'cs')
+    write_frame(root, _objects(
+        lambda objs: objs[1].update(polygon=[[10, 120], [120, 180]])))
+    with caplog.at_level('WARNING'):
+        coco = convert_split(root, 'val', progress=False)
+    poly = osp.join(root, 'gtFine', 'val', 'lindau',
+                    FRAME + '_gtFine_polygons.json')
+    [record] = caplog.records
+    # the converter's own logger: it can be silenced or routed by name
+    assert record.name == 'citymask.datasets.cityscapes_converter'
+    assert record.getMessage() == (
+        f'note: 1 val objects have a polygon of 2 points (first in {poly}); '
+        'kept as the line of pixels cityscapesscripts draws for them in '
+        '*_instanceIds.png')
+    assert all('_two_points' not in a for a in coco['annotations'])
+
+
+def test_each_split_gets_its_own_frames(tmp_path):
+    # splits are converted in one run: each must get its own results back
+    root = str(tmp_path / 'cs')
+    inst = write_frame(root)
+    write_frame(root, split='test', size=(W // 2, H // 2))
+    out = convert_splits(root, ['val', 'test'], progress=False)
+    assert [im['width'] for im in out['val']['images']] == [W]
+    assert out['test']['images'] == [dict(
+        width=W // 2, height=H // 2, id=0,
+        file_name=f'lindau/{FRAME}_leftImg8bit.png')]
+    assert out['test']['annotations'] == []
+    # polygons by default
+    _same_regions(out['val'], inst)
+    assert all(isinstance(a['segmentation'], list)
+               for a in out['val']['annotations'])
+
+
+def test_an_unwritable_output_is_named_before_the_work(tmp_path):
+    root = str(tmp_path / 'cs')
+    write_frame(root)
+    blocker = tmp_path / 'out'
+    blocker.write_text('a file where the output folder should be')
+    with pytest.raises(CitymaskError) as e:
+        convert_cityscapes(root, str(blocker), ['val'], progress=False)
+    assert str(e.value) == (
+        f'cannot write output {blocker}/instancesonly_filtered_gtFine_val'
+        f'.json: {blocker} is a file, not a folder')

@@ -1,0 +1,313 @@
+"""The converter's worker pool and the units of work it is handed.
+
+The output for any ``--nproc`` is checked in ``test_converter_units.py``;
+these tests check what the output can't show: that ``nproc`` workers (and
+no more) do the work, how they are started, how frames are grouped, and
+what happens when a worker fails or dies. Fast enough to run for every
+mutant (``tools/analysis_tools/mutation.sh converter``).
+"""
+import multiprocessing
+import os
+import os.path as osp
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from glob import glob
+
+import pytest
+
+from citymask.datasets import cityscapes_converter as conv
+from citymask.errors import ConversionError
+from .test_converter_units import FRAME, write_frame
+
+
+# ---- grouping frames into units --------------------------------------------
+def _tasks(kinds):
+    """Tasks named by position: ``H`` a frame with ground truth, ``L`` an
+    image-only one."""
+    return [(f'{i}.png', f'{i}.json' if k == 'H' else None, 'polygon')
+            for i, k in enumerate(kinds)]
+
+
+@pytest.mark.parametrize('kinds,nproc,sizes', [
+    # image-only frames: batches of n // (4 * nproc), at least 1, at most 64
+    ('L' * 10, 2, [1] * 10),
+    ('L' * 100, 2, [12] * 8 + [4]),
+    ('L' * 100, 1, [25] * 4),
+    ('L' * 1000, 2, [64] * 15 + [40]),
+    # a frame with ground truth is a unit of its own and closes the batch
+    # before it (10 image-only frames, 1 worker: batches of 2)
+    ('LLLLLHLLLLL', 1, [2, 2, 1, 1, 2, 2, 1]),
+    ('HHLH', 2, [1, 1, 1, 1]),
+])
+def test_units_sizes(kinds, nproc, sizes):
+    tasks = _tasks(kinds)
+    units = conv._units(tasks, nproc)
+    assert [len(u) for u in units] == sizes
+    assert [t for u in units for t in u] == tasks  # in order, each once
+    for u in units:  # never a frame with ground truth in a batch
+        assert len(u) == 1 or all(t[1] is None for t in u)
+
+
+# ---- cores -----------------------------------------------------------------
+@pytest.mark.parametrize('count,expected', [(3, 3), (None, 1)])
+def test_cores_without_affinity(monkeypatch, count, expected):
+    # macOS / Windows: no sched_getaffinity; cpu_count may be unknown
+    monkeypatch.delattr(os, 'sched_getaffinity', raising=False)
+    monkeypatch.setattr(os, 'cpu_count', lambda: count)
+    assert conv.available_cores() == expected
+
+
+# ---- the real worker processes ---------------------------------------------
+_PID = '__import__("time").sleep(0.5) or __import__("os").getpid()'
+_STATE = ('(__import__("os").getppid(), __import__("signal").getsignal(2) '
+          'is __import__("signal").SIG_IGN, '
+          '__import__("cv2").getNumThreads())')
+
+
+def test_workers_come_from_the_forkserver_ready_to_convert():
+    pool = conv.worker_pool(1)
+    try:
+        # two frames at once for a pool of 1: one worker does both
+        pids = {f.result(timeout=120) for f in
+                [pool.submit(eval, _PID) for _ in range(2)]}
+        ppid, sigint_ignored, cv_threads = pool.submit(
+            eval, _STATE).result(timeout=120)
+    finally:
+        pool.shutdown()
+    assert len(pids) == 1
+    # not forked from this process (which may run threads): from the
+    # forkserver
+    assert ppid != os.getpid()
+    # Ctrl-C is the parent's to handle; OpenCV's threads would contend
+    assert sigint_ignored and cv_threads == 1
+
+
+def test_without_forkserver_workers_are_spawned(monkeypatch):
+    # Windows has no forkserver; fork is no fallback (threads, deadlocks)
+    monkeypatch.setattr(multiprocessing, 'get_all_start_methods',
+                        lambda: ['fork', 'spawn'])
+    monkeypatch.setattr(conv, '_parent_only', True, raising=False)
+    pool = conv.worker_pool(1)
+    try:
+        # a forked worker would have this process's modules, marker and all
+        copied = pool.submit(eval, (
+            'hasattr(__import__("sys").modules["citymask.datasets.'
+            'cityscapes_converter"], "_parent_only")')).result(timeout=120)
+    finally:
+        pool.shutdown()
+    assert copied is False
+
+
+def test_init_worker_ignores_ctrl_c_and_runs_opencv_single_threaded():
+    import cv2
+    threads = cv2.getNumThreads()
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        conv._init_worker()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert cv2.getNumThreads() == 1
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        cv2.setNumThreads(threads)
+
+
+def _readers(path):
+    """Processes that have ``path`` open (Linux: /proc)."""
+    pids = set()
+    for fd_dir in glob('/proc/[0-9]*/fd'):
+        try:
+            links = [os.readlink(osp.join(fd_dir, fd))
+                     for fd in os.listdir(fd_dir)]
+        except OSError:  # not ours to read, or gone
+            continue
+        if path in links:
+            pids.add(int(fd_dir.split('/')[2]))
+    return pids
+
+
+@pytest.mark.skipif(not osp.isdir('/proc/self/fd'), reason='needs /proc')
+def test_a_worker_that_dies_is_one_clear_message(tmp_path):
+    # the second image is a FIFO: its worker blocks reading it, and is
+    # killed there, as the OOM killer would
+    root = str(tmp_path / 'cs')
+    write_frame(root, split='test')
+    fifo = osp.join(root, 'leftImg8bit', 'test', 'lindau',
+                    'lindau_000001_000019_leftImg8bit.png')
+    os.mkfifo(fifo)
+    killed, over = [], threading.Event()
+
+    def kill_the_reader():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not over.is_set():
+            try:  # succeeds once someone opened the FIFO to read it
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:
+                time.sleep(0.02)
+        else:
+            return
+        for pid in _readers(fifo) - {os.getpid()}:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        os.close(fd)  # whoever reads it (this process?) sees no image
+
+    killer = threading.Thread(target=kill_the_reader)
+    killer.start()
+    try:
+        with pytest.raises(ConversionError) as e:
+            conv.convert_split(root, 'test', nproc=2, progress=False)
+    finally:
+        over.set()  # no one read it: nothing to kill
+        killer.join()
+    assert killed  # the frames were read in workers
+    assert str(e.value) == ('a converter worker process died (out of '
+                            'memory?); run again with a smaller --nproc')
+
+
+# ---- who does the work: a pool of threads in place of processes ------------
+class _Pool(ThreadPoolExecutor):
+    """A stand-in for :func:`worker_pool`'s processes, in threads, so a test
+    sees the work, its threads and the shut-down in this process."""
+
+    made = []
+
+    def __init__(self, nproc):
+        super().__init__(nproc)
+        _Pool.made.append(nproc)
+
+
+@pytest.fixture
+def pools(monkeypatch):
+    """Worker pools made by the converter (their sizes), on 4 cores."""
+    _Pool.made = []
+    monkeypatch.setattr(conv, 'worker_pool', _Pool)
+    monkeypatch.setattr(conv, 'available_cores', lambda: 4)
+    return _Pool.made
+
+
+@pytest.fixture
+def bars(monkeypatch):
+    """Progress bars the converter opened."""
+    import tqdm
+    made = []
+
+    class Bar:
+        def __init__(self, **kwargs):
+            made.append(self)
+
+        def update(self, n):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tqdm, 'tqdm', Bar)
+    return made
+
+
+def _where_units_run(monkeypatch):
+    ran = []
+
+    def convert_unit(unit):
+        ran.append(threading.current_thread() is threading.main_thread())
+        return [(dict(frame=t[0]), []) for t in unit]
+
+    monkeypatch.setattr(conv, '_convert_unit', convert_unit)
+    return ran
+
+
+@pytest.mark.parametrize('nproc,frames,workers', [
+    (1, 'HHH', []),  # 1: here, no workers
+    (2, 'HHH', [2]),
+    (0, 'HHHHHH', [4]),  # 0: one per core
+    (9, 'HHHHHH', [4]),  # capped at the cores
+    (4, 'HHH', [3]),  # no more workers than units
+    (4, 'LLL', [3]),
+    (2, 'H', []),
+])
+def test_nproc_workers_do_the_work(monkeypatch, pools, nproc, frames,
+                                   workers):
+    ran = _where_units_run(monkeypatch)
+    tasks = _tasks(frames)
+    results = conv._run_tasks(tasks, nproc, progress=False)
+    assert results == [(dict(frame=t[0]), []) for t in tasks]
+    assert pools == workers
+    # every unit in a worker, or every unit here
+    assert ran == [not workers] * len(conv._units(tasks, max(1, nproc)))
+
+
+@pytest.mark.parametrize('stop', ['bad frame', 'ctrl-c'])
+def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
+        monkeypatch, pools, stop):
+    started, finished = [], []
+    stopping = threading.Event()
+
+    def convert_unit(unit):
+        name = unit[0][0]
+        started.append(name)
+        if name == '0.png':
+            if stop == 'bad frame':
+                raise ConversionError('frame 0 is bad')
+            return [(dict(), [])]
+        # the others are still being converted when the stop comes
+        assert threading.current_thread() is not threading.main_thread()
+        stopping.wait(10)
+        time.sleep(0.2)
+        finished.append(name)
+        return [(dict(), [])]
+
+    class Pool(_Pool):
+        def shutdown(self, *args, **kwargs):
+            stopping.set()
+            super().shutdown(*args, **kwargs)
+
+    class Bar:  # Ctrl-C while the bar is drawn, after frame 0
+        def __init__(self, **kwargs):
+            pass
+
+        def update(self, n):
+            raise KeyboardInterrupt
+
+        def close(self):
+            pass
+
+    import tqdm
+    monkeypatch.setattr(tqdm, 'tqdm', Bar)
+    monkeypatch.setattr(conv, 'worker_pool', Pool)
+    monkeypatch.setattr(conv, '_convert_unit', convert_unit)
+    with pytest.raises(ConversionError if stop == 'bad frame' else
+                       KeyboardInterrupt):
+        conv._run_tasks(_tasks('H' * 20), 2, progress=stop == 'ctrl-c')
+    # at most a frame per worker more: the queued ones are cancelled ...
+    assert len(started) <= 3
+    # ... and the ones under way are done when the error is raised
+    assert sorted(finished) == sorted(started[1:])
+
+
+@pytest.mark.parametrize('how', ['cityscapes', 'split', 'splits'])
+def test_nproc_and_progress_reach_the_work(tmp_path, pools, bars, how):
+    root = str(tmp_path / 'cs')
+    write_frame(root)
+    for sub in ('leftImg8bit', 'gtFine'):  # a second frame: two units
+        folder = osp.join(root, sub, 'val', 'lindau')
+        for name in os.listdir(folder):
+            os.link(osp.join(folder, name), osp.join(
+                folder, name.replace(FRAME, 'lindau_000001_000019')))
+
+    def convert(**kwargs):
+        if how == 'cityscapes':
+            return conv.convert_cityscapes(root, str(tmp_path / 'out'),
+                                           ['val'], **kwargs)
+        if how == 'split':
+            return conv.convert_split(root, 'val', **kwargs)
+        return conv.convert_splits(root, ['val'], **kwargs)
+
+    convert(nproc=2, progress=False)
+    assert pools == [2] and bars == []
+    convert(nproc=1, progress=True)
+    assert pools == [2] and len(bars) == 1
+    # by default: here, with a bar
+    convert()
+    assert pools == [2] and len(bars) == 2
