@@ -361,11 +361,29 @@ def default_cache():
     return osp.join(base, 'citymask', 'mmcv-wheels')
 
 
-def check_device_code(cuda_home, archs):
-    """Every requested arch has device code (sm_XX) in the extension."""
-    cuobjdump = osp.join(cuda_home, 'bin', 'cuobjdump')
-    path = ext_path()
-    if not osp.exists(cuobjdump) or path is None:
+def find_cuobjdump(cuda_home):
+    """The toolkit's cuobjdump, else one on PATH, else the copy triton ships
+    (torch's CUDA builds depend on triton on Linux); None if there is none.
+    A toolkit installed without its binary utilities (as on the
+    development machines) has nvcc but no cuobjdump."""
+    import importlib.util
+    candidates = [osp.join(cuda_home, 'bin', 'cuobjdump'),
+                  shutil.which('cuobjdump')]
+    spec = importlib.util.find_spec('triton')
+    if spec is not None and spec.submodule_search_locations:
+        candidates.append(
+            osp.join(list(spec.submodule_search_locations)[0], 'backends',
+                     'nvidia', 'bin', 'cuobjdump'))
+    return next((c for c in candidates if c and os.access(c, os.X_OK)),
+                None)
+
+
+def check_device_code(cuda_home, archs, path=None):
+    """Every requested arch has device code (sm_XX) in the extension (the
+    installed mmcv's unless ``path``)."""
+    cuobjdump = find_cuobjdump(cuda_home)
+    path = path or ext_path()
+    if cuobjdump is None or path is None:
         log('cuobjdump not found: device code not checked')
         return
     out = run([cuobjdump, '--list-elf', path])
