@@ -137,18 +137,34 @@ def test_allow_list_still_refuses_code(tmp_path, target):
     assert not marker.exists()
 
 
+def _torch_own(entry):
+    """What torch allow-lists itself: its own types (e.g. DTensor placements,
+    once imported) and, from torch 2.14, the builtin exceptions and
+    traceback summaries ``torch.distributed`` passes between ranks."""
+    import builtins
+    import traceback
+    return entry.__module__.startswith('torch.') or \
+        entry in (traceback.StackSummary, traceback.FrameSummary) or (
+            isinstance(entry, type) and issubclass(entry, BaseException)
+            and getattr(builtins, entry.__name__, None) is entry)
+
+
 def test_allow_list_holds_data_types_only():
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    from citymask.compat import _history_buffer_getattr
+    from citymask.compat import _history_buffer_getattr, mmengine_safe_globals
     allowed = torch.serialization.get_safe_globals()
     assert allowed
+    # citymask's own entries are all in the registry, none of them torch's
+    ours = mmengine_safe_globals()
+    assert ours and all(entry in allowed for entry in ours)
+    assert not any(_torch_own(e) for e in ours if not isinstance(e, tuple))
     for entry in allowed:
         if isinstance(entry, tuple):  # (stand-in, the name it answers)
             assert entry == (_history_buffer_getattr, 'builtins.getattr')
             continue
-        if entry.__module__.startswith('torch.'):
-            continue  # torch's own (e.g. DTensor placements, once imported)
+        if _torch_own(entry):
+            continue
         # numpy's array / scalar / dtype rebuilders and HistoryBuffer: no
         # callable of os, subprocess, builtins or anything else
         assert entry is HistoryBuffer or \
