@@ -118,12 +118,15 @@ def _readers(path):
     pids = set()
     for fd_dir in glob('/proc/[0-9]*/fd'):
         try:
-            links = [os.readlink(osp.join(fd_dir, fd))
-                     for fd in os.listdir(fd_dir)]
+            fds = os.listdir(fd_dir)
         except OSError:  # not ours to read, or gone
             continue
-        if path in links:
-            pids.add(int(fd_dir.split('/')[2]))
+        for fd in fds:
+            try:
+                if os.readlink(osp.join(fd_dir, fd)) == path:
+                    pids.add(int(fd_dir.split('/')[2]))
+            except OSError:  # closed meanwhile (a busy worker)
+                pass
     return pids
 
 
@@ -148,7 +151,12 @@ def test_a_worker_that_dies_is_one_clear_message(tmp_path):
                 time.sleep(0.02)
         else:
             return
-        for pid in _readers(fifo) - {os.getpid()}:
+        # the reader's open() returns only now: wait for its descriptor
+        readers = set()
+        while not readers and time.monotonic() < deadline:
+            readers = _readers(fifo)
+            time.sleep(0.01)
+        for pid in readers - {os.getpid()}:
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
         os.close(fd)  # whoever reads it (this process?) sees no image

@@ -4,6 +4,7 @@ import importlib.util
 import os
 import os.path as osp
 import stat
+import sys
 
 import pytest
 
@@ -67,6 +68,10 @@ def test_cuobjdump_from_path_then_triton(build_mmcv, no_tools, tmp_path,
     monkeypatch.undo()
     monkeypatch.setenv('PATH', str(tmp_path / 'empty'))
     monkeypatch.syspath_prepend(str(tmp_path / 'site'))
+    # a triton imported earlier in the session (torch's CUDA builds) would
+    # be found in sys.modules before the path is searched
+    for name in [m for m in sys.modules if m.split('.')[0] == 'triton']:
+        monkeypatch.delitem(sys.modules, name)
     assert build_mmcv.find_cuobjdump(no_tools) == bundled
     # one on PATH comes first, the toolkit's before both
     on_path = _fake_cuobjdump(str(tmp_path / 'bin' / 'cuobjdump'), '90')
