@@ -1,12 +1,14 @@
 """citymask's evaluator against cityscapesscripts' on small frames, every
 number equal, in several regimes; in process and small enough to run for
 every mutant (``tools/analysis_tools/mutation.sh evaluator``)."""
+import os
 import os.path as osp
+import types
 
 import numpy as np
 import pytest
 
-from citymask.classes import INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS
+from citymask.classes import CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS
 from citymask.errors import CitymaskError
 from citymask.evaluation import evaluate
 from citymask.evaluation.cityscapes_instance import (format_table, match_image,
@@ -197,3 +199,426 @@ def test_format_table_with_distances():
     assert lines[-1] == ('* unofficial: distances from disparity/ and '
                          'camera/ as citymask fills them (the public '
                          'evaluator never does)')
+
+
+# --- hand-made frames: the rules' boundaries, against the official script
+
+
+def _write_gt(root, frames):
+    """Hand-made ground truth as ``gtFine/val/frankfurt`` files (sorted
+    paths), named as the official script pairs them with predictions."""
+    import cv2
+    folder = osp.join(str(root), 'gtFine', 'val', 'frankfurt')
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for k, gt in enumerate(frames):
+        path = osp.join(folder,
+                        f'frankfurt_000000_{k:06d}_gtFine_instanceIds.png')
+        cv2.imwrite(path, gt.astype(np.uint16))
+        paths.append(path)
+    return paths
+
+
+def _box(shape, y0, y1, x0, x1):
+    mask = np.zeros(shape, bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def test_rule_boundaries_same_as_official(tmp_path):
+    """Each rule at its boundary, where ``<`` and ``<=`` differ: an
+    instance of exactly 100 pixels (kept), an IoU of exactly 0.5 (no match
+    at 0.5, and a false positive), an unmatched prediction exactly half on
+    void (a false positive at 0.5); classes without ground truth are NaN."""
+    gt = np.full((64, 96), 7, np.uint16)  # road
+    gt[2:12, 2:12] = 26000  # car, 100 px: kept (size >= 100)
+    gt[2:12, 20:30] = 24000  # person, 100 px
+    gt[20:30, 2:12] = 25000  # rider, 100 px
+    gt[40:45, 0:20] = 4  # static: void
+    gt[50:60, 40:60] = 26  # a car group
+    gt[20:29, 40:51] = 26001  # car, 99 px: ignored (size < 100)
+    gt[30:40, 60:70] = 33000  # bicycle, 100 px
+    s = gt.shape
+    preds = [
+        (26, 0.8, _box(s, 2, 12, 2, 12)),  # the car, exactly
+        (24, 0.6, _box(s, 2, 12, 20, 40)),  # person + 100 px: IoU 0.5
+        (25, 0.5, _box(s, 20, 30, 2, 12)),  # the rider, exactly
+        (25, 0.9, _box(s, 40, 50, 2, 12)),  # 50 px void, 50 px road
+        (26, 0.95, _box(s, 50, 60, 40, 60)),  # the group: ignored
+        (26, 0.7, _box(s, 20, 29, 40, 51)),  # the small car: ignored
+        (31, 0.7, _box(s, 30, 35, 60, 80)),  # a train: no train GT
+        (33, 0.5, _box(s, 30, 40, 60, 70)),  # the bicycle, exactly
+        (33, 0.9, _box(s, 30, 40, 60, 80)),  # bicycle + 100 px: IoU 0.5
+    ]
+    gt_files = _write_gt(tmp_path / 'cs', [gt])
+    ours = _same_as_official(tmp_path, gt_files,
+                             lambda gt, k: tuple(map(list, zip(*preds))))
+    ap = dict(zip(CLASSES, np.array(ours['resultApMatrix'])[0]))
+    assert ap['car'].tolist() == [1.0] * 10
+    # IoU 0.5 is no match at 0.5 ("> threshold"): a miss and a FP
+    assert ap['person'].tolist() == [0.0] * 10
+    # the half-void prediction (ignored share 0.5 <= 0.5) is a FP that
+    # outscores the rider: precision 1/2 at recall 1, AP 1/4
+    assert ap['rider'].tolist() == [0.25] * 10
+    # a prediction of IoU exactly 0.5 with its only GT, which another
+    # prediction matches: a FP at 0.5 too
+    assert ap['bicycle'].tolist() == [0.25] * 10
+    for name in ('truck', 'bus', 'train', 'motorcycle'):
+        assert np.isnan(ap[name]).all(), name
+
+
+def _stereo_frame():
+    """A frame whose instances sit exactly on the distance settings'
+    limits (baseline * fx = 500: disparity value p is 500 * 256 / (p - 1)
+    metres), with ``{instance id: (medDist, distConf)}``."""
+    gt = np.full((64, 128), 7, np.uint16)
+    disparity = np.zeros(gt.shape, np.uint16)
+    gt[0:20, 0:50] = 26000  # car: 1000 px at exactly 50 m
+    disparity[0:20, 0:50] = 2561
+    gt[20:40, 0:50] = 28000  # bus: 1000 px at exactly 100 m, half measured
+    disparity[20:30, 0:50] = 1281
+    gt[40:60, 0:50] = 24000  # person: 999 px at 40 m
+    gt[59, 49] = 7
+    disparity[40:60, 0:50] = 3201
+    gt[0:20, 60:110] = 27000  # truck: 1000 px at 50 m, 499 px measured
+    truck = np.zeros(1000, np.uint16)
+    truck[:499] = 2561
+    disparity[0:20, 60:110] = truck.reshape(20, 50)
+    dist = {26000: (50.0, 1.0), 28000: (100.0, 0.5), 24000: (40.0, 1.0),
+            27000: (50.0, 0.499)}
+    return gt, disparity, dist
+
+
+def test_distance_limits_same_as_official(tmp_path):
+    """Distance-aware AP at the settings' limits (1000 pixels, 100 m / 50 m,
+    distConf 0.5: all kept), vs the official script given the same
+    medDist / distConf; and the stereo files found under another root."""
+    import json
+    import shutil
+
+    import cv2
+    from cityscapesscripts.evaluation.instances2dict import instances2dict
+
+    from citymask.evaluation.cityscapes_instance import match_frames
+    from citymask.testing.official import run_official
+    gt, disparity, dist = _stereo_frame()
+    root = tmp_path / 'cs'
+    (gt_file,) = _write_gt(root, [gt])
+    stem = osp.basename(gt_file).replace('_gtFine_instanceIds.png', '')
+    for sub in ('disparity', 'camera'):
+        os.makedirs(root / sub / 'val' / 'frankfurt')
+    cv2.imwrite(str(root / 'disparity' / 'val' / 'frankfurt' /
+                    f'{stem}_disparity.png'), disparity)
+    with open(root / 'camera' / 'val' / 'frankfurt' /
+              f'{stem}_camera.json', 'w') as f:
+        json.dump(dict(extrinsic=dict(baseline=0.25),
+                       intrinsic=dict(fx=2000.0)), f)
+    ids = sorted(dist)
+    tasks = write_results(
+        str(tmp_path / 'results'), [gt_file],
+        lambda gt, k: ([i // INSTANCE_ID_FACTOR for i in ids],
+                       [0.5 + 0.1 * j for j in range(len(ids))],
+                       [gt == i for i in ids]))
+
+    # the distances match_image gives, from the files
+    (m,) = match_frames(tasks, distance=True)
+    got = {int(i): tuple(d) for i, d in zip(m['gt'][:, 0], m['dist'])}
+    assert got == {i: pytest.approx(d, abs=1e-12) for i, d in dist.items()}
+
+    filled = instances2dict([gt_file])
+    for items in filled[gt_file].values():
+        for it in items:
+            it['medDist'], it['distConf'] = dist.get(it['instID'],
+                                                     (-1.0, 0.0))
+    theirs = run_official([gt_file], str(tmp_path / 'results'),
+                          str(tmp_path / 'official'), gt_instances=filled,
+                          distance=True)
+    ours = evaluate(tasks, distance=True)
+    a, b = (np.array(r['resultApMatrix']) for r in (ours, theirs))
+    assert a.shape == b.shape == (3, 8, 10)
+    np.testing.assert_array_equal(a, b)  # NaN where NaN, else equal
+    for key in ('allAp', 'allAp50%', 'allAp50m', 'allAp100m', 'allAp50%50m'):
+        assert ours['averages'][key] == pytest.approx(
+            theirs['averages'][key], abs=1e-12, nan_ok=True)
+    for name, c in ours['averages']['classes'].items():
+        assert c == pytest.approx(theirs['averages']['classes'][name],
+                                  abs=1e-12, nan_ok=True)
+    ap = {name: a[:, i, 0].tolist() for i, name in enumerate(CLASSES)}
+    # car at 50 m and bus at 100 m (distConf 0.5) on the limits: kept;
+    # the 999-pixel person and the truck (distConf 0.499) only in the first
+    assert ap['car'] == [1.0, 1.0, 1.0]
+    assert ap['bus'][:2] == [1.0, 1.0] and np.isnan(ap['bus'][2])
+    assert ap['person'][0] == 1.0 and np.isnan(ap['person'][1:]).all()
+    assert ap['truck'][0] == 1.0 and np.isnan(ap['truck'][1:]).all()
+    assert np.isnan(ap['rider']).all()
+
+    # the same stereo files under another root; none under a third
+    other = tmp_path / 'stereo'
+    for sub in ('disparity', 'camera'):
+        shutil.copytree(root / sub, other / sub)
+        shutil.rmtree(root / sub)
+    moved = evaluate(tasks, distance=True, stereo_root=str(other))
+    np.testing.assert_array_equal(np.array(moved['resultApMatrix']), a)
+    with pytest.raises(CitymaskError) as e:
+        evaluate(tasks, distance=True)
+    assert str(e.value).startswith(
+        str(root / 'disparity' / 'val' / 'frankfurt' / stem) +
+        '_disparity.png not found')
+
+
+# --- match_image against a plain numpy recount
+
+
+def _recount(gt, label_ids, scores, masks):
+    """match_image's output recomputed with boolean masks: the evaluated
+    regions, then per kept prediction its size, void pixels and overlap
+    with each region (same label: ``inter``, other labels: ``xinter``)."""
+    ids, counts = np.unique(gt, return_counts=True)
+    labels = np.where(ids >= INSTANCE_ID_FACTOR, ids // INSTANCE_ID_FACTOR,
+                      ids)
+    rows = [[int(i), int(lab), int(c)]
+            for i, lab, c in zip(ids, labels, counts) if lab in LABEL_IDS]
+    void = np.isin(gt, VOID_IDS)
+    preds, inter, xinter = [], [], []
+    for label, score, mask in zip(label_ids, scores, masks):
+        if label not in LABEL_IDS or not mask.any():
+            continue
+        p = len(preds)
+        preds.append((label, score, int(mask.sum()),
+                      int((mask & void).sum())))
+        for g, (i, lab, _) in enumerate(rows):
+            k = int((mask & (gt == i)).sum())
+            if k:
+                (inter if lab == label else xinter).append((p, g, k))
+    return rows, preds, inter, xinter
+
+
+@pytest.mark.parametrize('n', [254, 255, 300])
+def test_match_image_many_instances(n):
+    """Frames of 254 (8-bit region codes), 255 and 300 evaluated regions
+    (16-bit codes): the same as a numpy recount."""
+    rng = np.random.default_rng(n)
+    gt = np.full((48, 80), 7, np.uint16)  # road
+    gt[40:44] = VOID_IDS[1]
+    for k in range(n):  # 2x2 regions of every class, some groups
+        label = LABEL_IDS[k % len(LABEL_IDS)]
+        inst = label if k < 8 else label * INSTANCE_ID_FACTOR + k
+        y, x = 2 * (k // 40), 2 * (k % 40)
+        gt[y:y + 2, x:x + 2] = inst
+    label_ids = [int(rng.choice(LABEL_IDS)) for _ in range(6)] + [29]
+    scores = rng.random(len(label_ids)).tolist()
+    masks = rng.random((len(label_ids),) + gt.shape) < 0.3
+    masks[0] = True  # every region, void and road
+    rows, preds, inter, xinter = _recount(gt, label_ids, scores, masks)
+    assert len(rows) == n
+    out = match_image(gt, label_ids, scores, crop_masks(masks),
+                      cross_labels=True)
+    assert out['gt'].dtype == np.int64 and out['gt'].tolist() == rows
+    assert out['pred'] == preds
+    assert out['inter'] == inter and out['xinter'] == xinter
+    assert len(xinter) > len(inter) > n // 8
+    plain = match_image(gt, label_ids, scores, crop_masks(masks))
+    assert sorted(plain) == ['gt', 'inter', 'pred']  # xinter on request
+    assert plain['inter'] == inter
+
+
+def test_match_image_masks_and_ids():
+    """Masks reaching out on one side only are refused, an empty crop is
+    skipped like None, ids of any integer type in 0..65535 are read."""
+    from pycocotools import mask as mask_utils
+
+    from citymask.evaluation.cityscapes_instance import _as_uint16
+    from citymask.evaluation.crops import encode_crop
+    gt = np.full((20, 30), 7, np.int32)
+    gt[0, 0], gt[0, 1] = 0, 65535  # the id range's ends
+    gt[2:12, 2:12] = 26000
+    for crop, reach in ((encode_crop(np.ones((2, 10), bool), 25, 10),
+                         (35, 12)),
+                        (encode_crop(np.ones((10, 2), bool), 3, 15),
+                         (5, 25))):
+        with pytest.raises(CitymaskError) as e:
+            match_image(gt, [26], [0.5], [crop])
+        assert str(e.value) == (
+            f'a predicted mask reaches {reach}, outside the 30x20 ground '
+            'truth: masks must have the size of the original image')
+    empty = (4, 4, mask_utils.encode(np.zeros((3, 3), np.uint8, order='F')))
+    car = encode_crop(np.ones((10, 10), bool), 2, 2)
+    out = match_image(gt, [26, 26], [0.4, 0.6], [empty, car])
+    assert out['pred'] == [(26, 0.6, 100, 0)]
+    assert out['inter'] == [(0, 0, 100)]
+    # int32 ids give what their uint16 copy gives
+    same = match_image(gt.astype(np.uint16), [26, 26], [0.4, 0.6],
+                       [empty, car])
+    assert out['gt'].tolist() == same['gt'].tolist() == [[26000, 26, 100]]
+    gt[0, 1] = 65536
+    with pytest.raises(CitymaskError,
+                       match=r'^ground truth: instance ids must be 0\.\.'):
+        match_image(gt, [], [], [])
+    empty_gt = _as_uint16(np.zeros((0, 3), np.int64))
+    assert empty_gt.dtype == np.uint16 and empty_gt.shape == (0, 3)
+
+
+def test_read_gt_decoders(tmp_path, monkeypatch):
+    """pyspng decodes a ground-truth PNG without PIL; PIL reads what
+    pyspng can't, to the same array; 8-bit PNGs come as uint16 too."""
+    import cv2
+
+    import citymask.evaluation.cityscapes_instance as ci
+    gt = np.zeros((6, 8), np.uint16)
+    gt[1:3, 1:4] = 33001
+    gt[4, :] = 65535
+    path16, path8 = str(tmp_path / 'a.png'), str(tmp_path / 'b.png')
+    cv2.imwrite(path16, gt)
+    cv2.imwrite(path8, (gt % 251).astype(np.uint8))
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError('not this decoder')
+
+    with monkeypatch.context() as m:
+        m.setattr(ci, 'Image', types.SimpleNamespace(open=refuse))
+        np.testing.assert_array_equal(read_gt(path16), gt)
+        got8 = read_gt(path8)
+    assert got8.dtype == np.uint16
+    np.testing.assert_array_equal(got8, gt % 251)
+    with monkeypatch.context() as m:
+        m.setattr(ci, 'pyspng', types.SimpleNamespace(load=refuse))
+        got16 = read_gt(path16)
+        assert got16.dtype == np.uint16
+        np.testing.assert_array_equal(got16, gt)
+
+
+# --- match_frames: processes, options; evaluate_matches called directly
+
+
+def _tasks(gt_files, seed):
+    rng = np.random.default_rng(seed)
+    tasks = []
+    for g in gt_files:
+        labels, scores, masks = make_predictions(read_gt(g), rng, n_false=4)
+        tasks.append((g, labels, scores,
+                      crop_masks(np.stack(masks)) if masks else []))
+    return tasks
+
+
+def _assert_same_matches(got, want):
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert sorted(a) == sorted(b)
+        for key in a:
+            np.testing.assert_array_equal(np.asarray(a[key]),
+                                          np.asarray(b[key]))
+
+
+class _PoolSpy:
+    """Stands for the multiprocessing module: records each pool's start
+    method, size and chunk size, and maps in this process (the real pools
+    are run by the tests comparing with the official script)."""
+
+    def __init__(self):
+        self.pools = []
+
+    def get_context(self, method=None):
+        pools = self.pools
+
+        class Pool:
+
+            def __init__(self, processes=None):
+                pools.append([method, processes])
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def map(self, func, iterable, chunksize=None):
+                pools[-1].append(chunksize)
+                return [func(x) for x in iterable]
+
+        return types.SimpleNamespace(Pool=Pool)
+
+
+def test_match_frames_processes(small_set, monkeypatch):
+    """``nproc`` worker processes (forked; no more than frames) when there
+    is more than one frame; otherwise in process. Same matches either way,
+    each frame's :func:`match_image`; cross-label overlaps on request."""
+    import citymask.evaluation.cityscapes_instance as ci
+    tasks = _tasks(small_set, seed=11)
+    want = [match_image(read_gt(g), labels, scores, crops)
+            for g, labels, scores, crops in tasks]
+    spy = _PoolSpy()
+    monkeypatch.setattr(ci, 'multiprocessing', spy)
+    # (nproc, frames, pool size or None: in process); nproc 1 by default
+    for nproc, frames, size in ((None, 6, None), (1, 6, None), (2, 1, None),
+                                (2, 2, 2), (4, 3, 3), (2, 6, 2), (2, 12, 2)):
+        kwargs = {} if nproc is None else dict(nproc=nproc)
+        got = ci.match_frames((tasks * 2)[:frames], **kwargs)
+        _assert_same_matches(got, (want * 2)[:frames])
+        if size is None:
+            assert spy.pools == [], (nproc, frames)
+        else:
+            (method, processes, chunksize), = spy.pools
+            assert (method, processes) == ('fork', size), (nproc, frames)
+            # what Pool.map takes (None: its own choice)
+            assert chunksize is None or (isinstance(chunksize, int)
+                                         and chunksize >= 1)
+        spy.pools.clear()
+    ci.evaluate(tasks)  # nproc 1 by default here too
+    assert spy.pools == []
+
+    crossed = [match_image(read_gt(g), labels, scores, crops,
+                           cross_labels=True)
+               for g, labels, scores, crops in tasks[:2]]
+    assert all(m['xinter'] for m in crossed)
+    for nproc in (1, 2):
+        _assert_same_matches(
+            ci.match_frames(tasks[:2], nproc=nproc, cross_labels=True),
+            crossed)
+
+
+def test_evaluate_matches_direct(small_set):
+    """evaluate_matches on matches without stereo: the one setting, as
+    :func:`evaluate` gives it; distance-aware AP refuses them."""
+    from citymask.evaluation.cityscapes_instance import (evaluate_matches,
+                                                         match_frames,
+                                                         summarize)
+    tasks = _tasks(small_set, seed=12)
+    matches = match_frames(tasks)
+    ap = evaluate_matches(matches)
+    assert ap.shape == (1, 8, 10)
+    np.testing.assert_array_equal(
+        ap, np.array(evaluate(tasks)['resultApMatrix']))
+    assert summarize(ap)['averages']['allAp'] == pytest.approx(
+        np.nanmean(ap))
+    with pytest.raises(CitymaskError) as e:
+        evaluate_matches(matches, distance=True)
+    assert str(e.value) == ('distance-aware AP needs matches made with '
+                            'stereo (match_frames(..., distance=True))')
+
+
+def test_summarize_without_ground_truth():
+    """No class with ground truth anywhere: NaN averages, as the official
+    script's, without its "mean of empty slice" warnings."""
+    import warnings
+
+    from citymask.evaluation.cityscapes_instance import summarize
+    for settings in (1, 3):
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            result = summarize(np.full((settings, 8, 10), np.nan))
+        averages = result['averages']
+        means = [v for k, v in averages.items() if k != 'classes']
+        assert np.isnan(means).all()
+        assert len(averages) == (3 if settings == 1 else 6)
+
+
+def test_match_image_stereo_of_another_size():
+    gt = np.full((20, 30), 7, np.uint16)
+    gt[2:12, 2:12] = 26000
+    disparity = np.ones((20, 31), np.uint16)
+    with pytest.raises(CitymaskError) as e:
+        match_image(gt, [], [], [], stereo=(disparity, 0.2, 2000.))
+    assert str(e.value) == 'disparity is 31x20, the ground truth 30x20'
+    out = match_image(gt, [], [], [],
+                      stereo=(disparity[:, :30] * 1281, 0.25, 2000.))
+    np.testing.assert_array_equal(out['dist'], [[100.0, 1.0]])
