@@ -10,6 +10,17 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(REPO, 'configs')
 
 
+def pytest_configure(config):
+    # Under mutmut (tools/analysis_tools/mutation.sh) the tests run in a
+    # child of its fork server and inherit the server's SIGTERM handler,
+    # which SIGKILLs the other mutants' test processes. Process pools end
+    # their workers with SIGTERM: those would kill concurrent mutants (false
+    # "segfault" verdicts, docs/mutation.md).
+    if 'MUTANT_UNDER_TEST' in os.environ:
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.fixture(autouse=True, scope='session')
 def _offline():
     """Tests never download: make any hub/URL fetch fail fast."""

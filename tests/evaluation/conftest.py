@@ -1,6 +1,4 @@
-import os
 import os.path as osp
-import signal
 
 import numpy as np
 import pytest
@@ -13,16 +11,6 @@ from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.official import run_official
 
 NAMES = {**dict(zip(LABEL_IDS, CLASSES)), 29: 'caravan'}
-
-
-def pytest_configure(config):
-    # Under mutmut (tools/analysis_tools/mutation.sh) the tests run in a
-    # child of its fork server and inherit the server's SIGTERM handler,
-    # which SIGKILLs the other mutants' test processes and exits 0. The
-    # evaluator's fork pools are ended by SIGTERM: their workers would kill
-    # concurrent mutants (false "segfault" verdicts, docs/mutation.md).
-    if 'MUTANT_UNDER_TEST' in os.environ:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def official(gt_files, results_dir, work):
