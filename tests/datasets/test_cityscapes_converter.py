@@ -161,7 +161,7 @@ def _polygon_fidelity(root, ann_files):
 
 @pytest.mark.parametrize('distribution', ['simple', 'cityscapes'])
 def test_polygons_agree_with_instance_png(request, distribution):
-    # The goal of issue 16 on both generator distributions: mean IoU >=
+    # Required on both generator distributions: mean IoU >=
     # 0.97, area-weighted >= 0.99, no instance >= 1000 px below 0.95.
     # The polygons are traced from the pixels the PNGs are drawn with, so
     # they reproduce them exactly.
@@ -211,7 +211,7 @@ def test_polygon_masks_give_the_bitmap_training_targets(cityscapes_like):
         union = (tp | tb).sum((1, 2))
         ious.extend((inter[union > 0] / union[union > 0]).tolist())
     assert len(ious) > 25
-    # (the converter before issue 16, whose polygons were half a pixel
+    # (polygons taken from the JSON vertices, half a pixel
     # thinner than the PNGs, measured 0.92 here: small instances lost)
     assert np.mean(ious) >= 0.95
 

@@ -60,7 +60,7 @@ def test_cores_without_affinity(monkeypatch, count, expected):
 
 
 # ---- the real worker processes ---------------------------------------------
-_PID = '__import__("time").sleep(0.5) or __import__("os").getpid()'
+_PID = '__import__("os").getpid()'
 _STATE = ('(__import__("os").getppid(), __import__("signal").getsignal(2) '
           'is __import__("signal").SIG_IGN, '
           '__import__("cv2").getNumThreads())')
@@ -132,8 +132,10 @@ def _readers(path):
 
 @pytest.mark.skipif(not osp.isdir('/proc/self/fd'), reason='needs /proc')
 def test_a_worker_that_dies_is_one_clear_message(tmp_path):
-    # the second image is a FIFO: its worker blocks reading it, and is
-    # killed there, as the OOM killer would
+    # The second image is a FIFO: the worker that reads it blocks until
+    # this test opens the other end, and is killed there, as the OOM killer
+    # would. Each step waits for the one before it (a blocking open, a
+    # descriptor that exists until the kill): nothing depends on timing.
     root = str(tmp_path / 'cs')
     write_frame(root, split='test')
     fifo = osp.join(root, 'leftImg8bit', 'test', 'lindau',
@@ -142,24 +144,19 @@ def test_a_worker_that_dies_is_one_clear_message(tmp_path):
     killed, over = [], threading.Event()
 
     def kill_the_reader():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not over.is_set():
-            try:  # succeeds once someone opened the FIFO to read it
-                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-                break
-            except OSError:
-                time.sleep(0.02)
-        else:
-            return
-        # the reader's open() returns only now: wait for its descriptor
-        readers = set()
-        while not readers and time.monotonic() < deadline:
-            readers = _readers(fifo)
-            time.sleep(0.01)
-        for pid in readers - {os.getpid()}:
-            os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
-        os.close(fd)  # whoever reads it (this process?) sees no image
+        fd = os.open(fifo, os.O_WRONLY)  # returns once someone opened it
+        try:
+            readers = set()
+            # the reader's open() completes after ours; it then blocks in
+            # read() until we write or close
+            while not over.is_set() and not readers - {os.getpid()}:
+                readers = _readers(fifo)
+                os.sched_yield()
+            for pid in readers - {os.getpid()}:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+        finally:
+            os.close(fd)  # whoever reads it (this process?) sees no image
 
     killer = threading.Thread(target=kill_the_reader)
     killer.start()
@@ -167,8 +164,11 @@ def test_a_worker_that_dies_is_one_clear_message(tmp_path):
         with pytest.raises(ConversionError) as e:
             conv.convert_split(root, 'test', nproc=2, progress=False)
     finally:
-        over.set()  # no one read it: nothing to kill
+        over.set()
+        # if no worker opened the FIFO, this open releases the killer
+        unblock = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         killer.join()
+        os.close(unblock)
     assert killed  # the frames were read in workers
     assert str(e.value) == ('a converter worker process died (out of '
                             'memory?); run again with a smaller --nproc')
@@ -261,15 +261,18 @@ def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
             return [(dict(), [])]
         # the others are still being converted when the stop comes
         assert threading.current_thread() is not threading.main_thread()
-        stopping.wait(10)
-        time.sleep(0.2)
+        stopping.wait()
+        time.sleep(0.2)  # still busy while shutdown() waits for them
         finished.append(name)
         return [(dict(), [])]
 
     class Pool(_Pool):
-        def shutdown(self, *args, **kwargs):
+        def shutdown(self, wait=True, *, cancel_futures=False):
+            # the queued units are dropped before the running ones may end,
+            # so no thread can take another one meanwhile
+            super().shutdown(wait=False, cancel_futures=cancel_futures)
             stopping.set()
-            super().shutdown(*args, **kwargs)
+            super().shutdown(wait=wait)
 
     class Bar:  # Ctrl-C while the bar is drawn, after frame 0
         def __init__(self, **kwargs):

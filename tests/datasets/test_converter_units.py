@@ -9,10 +9,13 @@ a group (crowd) partly outside the image, a fully hidden thing, a deleted
 object, a caravan (drawn, not evaluated). Small and in process: fast enough
 to run for every mutant (``tools/analysis_tools/mutation.sh converter``).
 """
+import io
 import json
 import os
 import os.path as osp
 import shutil
+import struct
+import zlib
 from collections import Counter
 
 import numpy as np
@@ -23,6 +26,7 @@ from cityscapesscripts.helpers.labels import id2label
 from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from PIL import Image
 
+from citymask.datasets import cityscapes_converter as conv
 from citymask.datasets.cityscapes_converter import (convert_cityscapes,
                                                     convert_split,
                                                     convert_splits,
@@ -187,7 +191,6 @@ def test_progress_bar_changes_nothing(tmp_path, monkeypatch):
 
 
 def test_nproc_is_capped_at_the_cores(monkeypatch):
-    from citymask.datasets import cityscapes_converter as conv
     monkeypatch.setattr(conv, 'available_cores', lambda: 4)
     assert resolve_nproc(0) == (4, None)
     assert resolve_nproc(3) == (3, None)
@@ -216,6 +219,24 @@ def _one_point(objs):
     objs[1]['polygon'] = [[3, 4]]
 
 
+def _jpeg():
+    buf = io.BytesIO()
+    Image.new('RGB', (W, H)).save(buf, 'JPEG')
+    return buf.getvalue()
+
+
+def _png_header(width, height):
+    """The first chunks of an RGB PNG of that size, without its pixels (a
+    header is all the converter may read of an image)."""
+    def chunk(kind, data):
+        body = kind + data
+        return (struct.pack('>I', len(data)) + body +
+                struct.pack('>I', zlib.crc32(body)))
+
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
+    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IEND', b'')
+
+
 def _overwrite(root, kind, suffix, data):
     write_frame(root)
     path = osp.join(root, kind, 'val', 'lindau', FRAME + suffix)
@@ -235,6 +256,22 @@ def _overwrite(root, kind, suffix, data):
      f'_gtFine_polygons.json is {W + 2}x{H} but its image '),
     ('rle', lambda r: write_frame(r, size=(W, H + 1)),
      f'_gtFine_instanceIds.png is {W}x{H + 1} but its image '),
+    # a declared size far from the image's: refused before it is drawn
+    ('polygon', lambda r: _overwrite(
+        r, 'gtFine', '_gtFine_polygons.json',
+        json.dumps(dict(imgWidth=100000, imgHeight=100000,
+                        objects=OBJECTS)).encode()),
+     '_gtFine_polygons.json is 100000x100000 but its image '),
+    ('polygon', lambda r: _overwrite(r, 'leftImg8bit', '_leftImg8bit.png',
+                                     _jpeg()),
+     f'{FRAME}_leftImg8bit.png is a JPEG file, not a PNG; Cityscapes images '
+     'are PNGs: re-download it, or convert it losslessly to PNG'),
+    # a PNG header beyond PIL's decompression-bomb limit (89 Mpx)
+    ('rle', lambda r: _overwrite(r, 'leftImg8bit', '_leftImg8bit.png',
+                                 _png_header(10000, 10000)),
+     f'{FRAME}_leftImg8bit.png declares 10000x10000 pixels, more than '
+     '89478485 (PIL.Image.MAX_IMAGE_PIXELS); Cityscapes frames are '
+     '2048x1024: fix or remove the file'),
     ('bitmap', write_frame,
      "unknown mask format 'bitmap'; use polygon or rle"),
     ('polygon', lambda r: _overwrite(r, 'gtFine', '_gtFine_polygons.json',
@@ -250,7 +287,13 @@ def _overwrite(root, kind, suffix, data):
      'cannot read PNG ROOT/gtFine/val/lindau/'
      f'{FRAME}_gtFine_instanceIds.png: '),
 ])
-def test_bad_frames_one_clear_message(tmp_path, fmt, setup, message):
+def test_bad_frames_one_clear_message(tmp_path, monkeypatch, fmt, setup,
+                                      message):
+    def never(*args):
+        raise AssertionError('a bad frame was drawn before it was refused')
+
+    if 'declares' in message or 'but its image' in message:
+        monkeypatch.setattr(conv, '_draw_objects', never)
     root = str(tmp_path / 'cs')
     setup(root)
     message = message.replace('ROOT', root)

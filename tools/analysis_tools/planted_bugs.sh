@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The three bugs of issue 21, each planted in a fresh clone of this
+# Three known bugs, each planted in a fresh clone of this
 # repository's HEAD, and the tests of its area run: each must fail
 # (docs/mutation.md). Exit 1 if a planted bug passes its tests.
 #
