@@ -118,7 +118,7 @@ def test_kit_installs_citymask_offline(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 'smoke test: mmcv 2.1.0 nms on CPU' in proc.stdout
     assert proc.stdout.splitlines()[-1].startswith(
-        'offline_install: done in '), proc.stdout
+        'offline_install: done: '), proc.stdout
     assert 'already installed' in proc.stdout  # mmcv: not rebuilt
     # mmdet comes from the venv (the kit), torch from the target
     proc = run(venv / 'bin' / 'python', '-c',
@@ -166,8 +166,8 @@ def test_gpu_machine_kit_fits_64_mib(tmp_path):
 
 def test_kit_carries_a_prebuilt_mmcv_wheel(tmp_path):
     """``--mmcv-wheel``: the wheel goes into the kit and its own
-    dependencies take part in the resolution (here addict, the one package
-    the target lacks besides the build tools)."""
+    dependencies take part in the resolution (addict, the one package the
+    target lacks)."""
     wheel = make_kit().write_stub(str(tmp_path), 'mmcv', '2.1.0',
                                   ['addict', 'mmengine>=0.3.0'])
     present = [f'{d.metadata["Name"]}=={d.version}'
@@ -182,7 +182,7 @@ def test_kit_carries_a_prebuilt_mmcv_wheel(tmp_path):
     assert manifest['files'][osp.basename(wheel)]['sha256'] == \
         hashlib.sha256(open(wheel, 'rb').read()).hexdigest()
     wheels = {w.split('-')[0].lower() for w in os.listdir(kit / 'wheels')}
-    assert wheels == {'addict', 'setuptools', 'wheel', 'ninja'}, wheels
+    assert wheels == {'addict'}, wheels
 
 
 def test_bad_input_one_line_errors(tmp_path):

@@ -1,7 +1,5 @@
-"""What the install scripts share: logging, commands, errors, the cache.
-
-Standard library only: they run before citymask's dependencies are there.
-"""
+"""What the install scripts share: logging, commands, errors, the cache
+(standard library only: they run before citymask's dependencies are in)."""
 import hashlib
 import os
 import os.path as osp
@@ -16,9 +14,6 @@ MMCV_SDIST_SHA256 = \
     'd387bcab66b467479b6660310e23746cfc79c6e57acf04094680adb499a5cd3f'
 CACHE = osp.join(os.environ.get('XDG_CACHE_HOME') or
                  osp.expanduser('~/.cache'), 'citymask')
-# pip distributions that all install the same cv2 module
-OPENCV_FLAVOURS = ('opencv-python', 'opencv-python-headless',
-                   'opencv-contrib-python', 'opencv-contrib-python-headless')
 
 
 class InstallError(Exception):
@@ -37,18 +32,14 @@ def run(cmd, capture=False, **kwargs):
 
 
 def sha256(path):
-    h = hashlib.sha256()
     with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def mmcv_sdist(path=None):
-    """``path`` if it is PyPI's mmcv sdist (by its sha256); by default the
-    cached one, downloaded with pip if absent. pip runs the sdist's
-    setup.py, which imports pkg_resources: its build env gets setuptools <
-    81 (PIP_CONSTRAINT, and PIP_BUILD_CONSTRAINT for pip >= 25.3)."""
+    """``path`` if it is PyPI's mmcv sdist (by its sha256), by default the
+    cached one, downloaded if absent (pip runs its setup.py, which imports
+    pkg_resources: setuptools < 81 for that, by either pip's variable)."""
     name = f'mmcv-{MMCV_VERSION}.tar.gz'
     if path is None:
         path = osp.join(CACHE, name)
@@ -66,18 +57,15 @@ def mmcv_sdist(path=None):
                          PIP_BUILD_CONSTRAINT=cons))
                 shutil.copyfile(osp.join(tmp, name), path + '.part')
             os.replace(path + '.part', path)
-    if not osp.isfile(path):
-        raise InstallError(f'no mmcv sdist at {path}')
-    if sha256(path) != MMCV_SDIST_SHA256:
-        raise InstallError(f'{path} is not PyPI\'s {name} (sha256 differs '
-                           f'from {MMCV_SDIST_SHA256})')
+    if not osp.isfile(path) or sha256(path) != MMCV_SDIST_SHA256:
+        raise InstallError(f'{path} is not PyPI\'s {name} (missing, or its '
+                           f'sha256 is not {MMCV_SDIST_SHA256})')
     return path
 
 
 def cli(work):
-    """``work()`` as a command's exit status: an ``InstallError`` as one
-    ``error:`` line (2), a failed command by its first words (1; its own
-    output is above)."""
+    """``work()`` as an exit status: an InstallError as one ``error:`` line
+    (2), a failed command by its first words (1; its output is above)."""
     try:
         work()
     except InstallError as e:

@@ -1,21 +1,17 @@
 #!/usr/bin/env python3
 """Write an offline install kit: the wheels a target machine lacks.
 
-Run where a package index is reachable (pip's configuration picks it);
-install the kit on the target with ``offline_install.py``::
+Run where a package index is reachable; install the kit on the target
+with offline_install.py::
 
     python tools/install/make_kit.py KIT --python-version 3.12 \\
         --platform manylinux_2_28_x86_64 --present-from target-freeze.txt
 
-The kit holds every wheel citymask's requirements/*.txt need (tests.txt
-unless ``--no-tests``) for that Python and platform, except the packages
-present there (``--present NAME[==VERSION]``, ``--present-from`` the
-target's ``pip freeze``; a name without a version stands for one above
-any lower bound), plus the mmcv 2.1.0 sdist or ``--mmcv-wheel``, and
-kit.json (target, files, sizes, sha256). pip's own resolver picks the
-wheels: each present package is stood in for by an empty wheel of its
-version. A present package citymask cannot use (e.g. setuptools 81) goes
-into the kit anyway; any OpenCV flavour stands in for opencv-python.
+The kit holds the wheels citymask's requirements/*.txt need on that target
+but the packages present there (its ``pip freeze``), the mmcv sdist or
+``--mmcv-wheel``, and kit.json (target, files, sha256). pip's resolver
+picks them, each present package stood in for by an empty wheel of its
+version; one citymask cannot use (e.g. setuptools 81) goes in anyway.
 """
 import argparse
 import glob
@@ -27,31 +23,29 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import zipfile
 
-from _common import (MMCV_VERSION, OPENCV_FLAVOURS, InstallError, cli, log,
-                     mmcv_sdist, sha256)
+from _common import MMCV_VERSION, InstallError, cli, log, mmcv_sdist, sha256
 
 try:
     from packaging.requirements import Requirement
-    from packaging.version import Version
 except ImportError:  # pip vendors it
     from pip._vendor.packaging.requirements import Requirement
-    from pip._vendor.packaging.version import Version
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-# Local version label of the stand-in wheels: no index has these versions,
-# so pip can only pick the stand-in.
+# Local version label of the stand-in wheels: no index has these versions.
 STUB_LABEL = 'present'
 # The stand-in version of a present package named without a version: above
-# any lower bound (the common kind of range), so pip does not fall back to
-# older releases of what depends on it; exact only with versions given.
+# any lower bound, so pip keeps the newest releases of what depends on it.
 ANY_VERSION = '9999'
-# Installed into the target environment whatever it has: building mmcv needs
-# them (setuptools < 81 for pkg_resources, ninja for parallel builds).
-BUILD_NAMES = ('setuptools', 'wheel', 'ninja')
+# requirements/runtime.txt of PyPI's mmcv-2.1.0.tar.gz (checked by sha256)
+MMCV_SDIST_REQUIRES = ['addict', 'mmengine>=0.3.0', 'numpy', 'packaging',
+                       'Pillow', 'pyyaml', "regex;sys_platform=='win32'",
+                       'yapf']
+# pip distributions that all install the same cv2 module
+OPENCV_FLAVOURS = ('opencv-python', 'opencv-python-headless',
+                   'opencv-contrib-python', 'opencv-contrib-python-headless')
 
 
 def canonical(name):
@@ -65,44 +59,31 @@ def parse_present(items):
     present = {}
     for item in items:
         item = item.split('#', 1)[0].strip()
-        if not item or item.startswith('-'):
-            continue
         m = re.fullmatch(r'([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:==\s*(\S+)|@.*)?',
                          item)
-        if not m:
+        if item and not item.startswith('-') and not m:
             raise InstallError(f'cannot read present package {item!r}: use '
                                'NAME==VERSION (pip freeze format) or NAME')
-        present[canonical(m.group(1))] = m.group(2)
+        if m:
+            present[canonical(m.group(1))] = m.group(2)
     return present
 
 
 def conflicts(present, reqs):
-    """Present packages whose version a direct requirement refuses.
-
-    A present package named without a version stands in as version
-    ANY_VERSION; if a range of citymask's own excludes that, its version is
-    asked for.
-    """
+    """Present packages whose version a requirement refuses; one named
+    without a version must meet the range as ANY_VERSION."""
     bad = {}
     for line in reqs:
         req = Requirement(line)
         name = canonical(req.name)
         version = present.get(name)
         if name in present and version is None and \
-                not req.specifier.contains(Version(ANY_VERSION)):
+                not req.specifier.contains(ANY_VERSION):
             raise InstallError(f'give the version of present {name} '
                                f'(NAME==VERSION): citymask needs {line}')
-        if version and not req.specifier.contains(Version(version),
-                                                  prereleases=True):
+        if version and not req.specifier.contains(version, True):
             bad[name] = f'{version} (citymask needs {line})'
     return bad
-
-
-def stub_version(version):
-    """The stand-in's version: the real one plus the local label."""
-    if version is None:
-        return f'{ANY_VERSION}+{STUB_LABEL}'
-    return f'{version}{"." if "+" in version else "+"}{STUB_LABEL}'
 
 
 def write_stub(folder, name, version, requires=()):
@@ -120,12 +101,9 @@ def write_stub(folder, name, version, requires=()):
 
 
 def platforms(tag):
-    """Every platform tag a ``manylinux_2_N_ARCH`` target accepts.
-
-    pip's ``--platform`` takes tags literally (it expands only the legacy
-    manylinux2014/2010 aliases), so a glibc-2.28 target is listed as
-    manylinux_2_5 ... manylinux_2_28 plus the legacy aliases.
-    """
+    """Every platform tag a ``manylinux_2_N_ARCH`` target accepts: pip's
+    ``--platform`` takes tags literally, so manylinux_2_5 ... _2_N and the
+    legacy aliases (manylinux2014...) are all listed."""
     m = re.fullmatch(r'manylinux_(\d+)_(\d+)_(\w+)', tag)
     if not m:
         return [tag]
@@ -146,20 +124,16 @@ def this_platform():
 
 
 def mmcv_requires(path):
-    """mmcv's dependencies: a wheel's Requires-Dist, or an sdist's
-    requirements/runtime.txt (its setup.py adds OpenCV only when no cv2 is
-    importable)."""
-    if path.endswith('.whl'):
-        with zipfile.ZipFile(path) as z:
-            meta = next(n for n in z.namelist()
-                        if n.endswith('.dist-info/METADATA'))
-            return re.findall(r'^Requires-Dist: (.+)$',
-                              z.read(meta).decode(), re.M)
-    with tarfile.open(path) as tar:
-        text = tar.extractfile(
-            f'mmcv-{MMCV_VERSION}/requirements/runtime.txt').read().decode()
-    return [line.strip() for line in text.splitlines()
-            if line.strip() and not line.startswith('#')]
+    """mmcv's dependencies: a wheel's Requires-Dist, or those of PyPI's
+    sdist (its requirements/runtime.txt; its setup.py adds OpenCV only when
+    no cv2 is importable)."""
+    if not path.endswith('.whl'):
+        return MMCV_SDIST_REQUIRES
+    with zipfile.ZipFile(path) as z:
+        meta = next(n for n in z.namelist()
+                    if n.endswith('.dist-info/METADATA'))
+        return re.findall(r'^Requires-Dist: (.+)$', z.read(meta).decode(),
+                          re.M)
 
 
 def requirements(no_tests):
@@ -182,8 +156,7 @@ def make_kit(args):
     python_version = args.python_version or \
         f'{sys.version_info.major}.{sys.version_info.minor}'
     if not re.fullmatch(r'3\.\d+', python_version):
-        raise InstallError(f'bad --python-version {python_version!r}: use '
-                           'e.g. 3.12')
+        raise InstallError(f'bad --python-version {python_version!r}: use 3.N')
     plat = args.platform or this_platform()
     present = parse_present(args.present or [])
     for path in args.present_from or []:
@@ -191,26 +164,17 @@ def make_kit(args):
             raise InstallError(f'no file {path} (--present-from)')
         with open(path) as f:
             present.update(parse_present(f.read().splitlines()))
-    # mmcv is built on the target from its sdist (or comes as a given
-    # wheel): a stand-in with mmcv's own dependencies takes part in the
-    # resolution. A target that has mmcv already needs neither.
-    mmcv_present = 'mmcv' in present
-    if mmcv_present and args.mmcv_wheel:
-        raise InstallError('mmcv is named as present on the target: leave '
-                           'out --mmcv-wheel, or mmcv from --present')
     if args.mmcv_wheel and not osp.isfile(args.mmcv_wheel):
         raise InstallError(f'no file {args.mmcv_wheel} (--mmcv-wheel)')
+    if args.mmcv_wheel:  # it replaces a present mmcv
+        present.pop('mmcv', None)
     reqs = requirements(args.no_tests)
     opencv = [n for n in OPENCV_FLAVOURS if n in present]
     if opencv:
         # citymask asks for opencv-python; any present flavour gives cv2
         for name in OPENCV_FLAVOURS:
             present.setdefault(name, present[opencv[0]])
-    bad = conflicts(present, reqs)
-    for name in BUILD_NAMES:
-        if name in present and name not in bad:
-            bad[name] = f'{present[name]} (built with, kept in the venv)'
-    for name, why in bad.items():
+    for name, why in conflicts(present, reqs).items():
         log(f'present {name} {why}: put in the kit anyway')
         present.pop(name)
 
@@ -218,31 +182,28 @@ def make_kit(args):
     shutil.rmtree(part, ignore_errors=True)
     wheels = osp.join(part, 'wheels')
     os.makedirs(wheels)
-    mmcv_file = None
-    if not mmcv_present:
-        mmcv_file = shutil.copy(args.mmcv_wheel or mmcv_sdist(), part)
-    with tempfile.TemporaryDirectory(prefix='make_kit_') as tmp:
-        stubs = osp.join(tmp, 'stubs')
-        os.makedirs(stubs)
+    # mmcv is built on the target from the sdist (or comes as the given
+    # wheel): a stand-in with mmcv's own dependencies takes part in the
+    # resolution. A target that has mmcv already needs neither.
+    mmcv_file = None if 'mmcv' in present else \
+        shutil.copy(args.mmcv_wheel or mmcv_sdist(), part)
+    with tempfile.TemporaryDirectory(prefix='make_kit_') as stubs:
         constraints = []
         for name, version in present.items():
-            write_stub(stubs, name, stub_version(version))
-            constraints.append(f'{name}=={stub_version(version)}')
+            version = version or ANY_VERSION  # plus the local label:
+            version += f'{"." if "+" in version else "+"}{STUB_LABEL}'
+            write_stub(stubs, name, version)
+            constraints.append(f'{name}=={version}')
         if mmcv_file:
-            deps = mmcv_requires(mmcv_file)
-            if mmcv_file.endswith('.tar.gz') and not opencv:
-                deps.append('opencv-python>=3')
-            write_stub(stubs, 'mmcv', f'{MMCV_VERSION}+kit', deps)
+            write_stub(stubs, 'mmcv', f'{MMCV_VERSION}+kit',
+                       mmcv_requires(mmcv_file))
             constraints.append(f'mmcv=={MMCV_VERSION}+kit')
-        for name, lines in (('constraints.txt', constraints),
-                            ('requirements.txt', reqs)):
-            with open(osp.join(tmp, name), 'w') as f:
-                f.write('\n'.join(lines) + '\n')
+        with open(osp.join(stubs, 'constraints.txt'), 'w') as f:
+            f.write('\n'.join(constraints) + '\n')
         cmd = [sys.executable, '-m', 'pip', 'download', '-q', '--only-binary',
                ':all:', '--implementation', 'cp', '--python-version',
                python_version, '-d', wheels, '--find-links', stubs,
-               '-c', osp.join(tmp, 'constraints.txt'),
-               '-r', osp.join(tmp, 'requirements.txt')]
+               '-c', osp.join(stubs, 'constraints.txt')] + reqs
         for tag in platforms(plat):
             cmd += ['--platform', tag]
         log(f'resolving for Python {python_version}, {plat}, '
@@ -264,20 +225,17 @@ def make_kit(args):
     total = sum(f['bytes'] for f in files.values())
     if args.max_mib and total > args.max_mib * 2**20:
         shutil.rmtree(part)
-        biggest = sorted(files.items(), key=lambda kv: -kv[1]['bytes'])[:3]
+        biggest = max(files, key=lambda n: files[n]['bytes'])
         raise InstallError(
             f'the kit would take {total / 2**20:.1f} MiB, over --max-mib '
-            f'{args.max_mib}; biggest: ' + ', '.join(
-                f'{osp.basename(n)} {f["bytes"] / 2**20:.1f} MiB'
-                for n, f in biggest) + '; name them with --present if the '
-            'target has them')
+            f'{args.max_mib} (biggest: {osp.basename(biggest)}): name what '
+            'the target has with --present')
     manifest = dict(
         python_version=python_version, platform=plat,
         present={n: v for n, v in sorted(present.items())
                  if n not in OPENCV_FLAVOURS or n in opencv},
-        opencv_flavours=opencv,
-        mmcv=mmcv_file and osp.basename(mmcv_file),
-        requirements=reqs, files=files, total_bytes=total)
+        mmcv=mmcv_file and osp.basename(mmcv_file), requirements=reqs,
+        files=files, total_bytes=total)
     with open(osp.join(part, 'kit.json'), 'w') as f:
         json.dump(manifest, f, indent=1)
         f.write('\n')
@@ -291,16 +249,15 @@ def parse_args(argv=None):
     p.add_argument('out', help='kit folder to write (new or empty)')
     p.add_argument('--python-version', help='target Python, e.g. 3.12 '
                    '(default: this one)')
-    p.add_argument('--platform', help='target platform tag, e.g. '
-                   'manylinux_2_28_x86_64 (every older manylinux is '
-                   'accepted too; default: this machine)')
+    p.add_argument('--platform', help='target platform, e.g. '
+                   'manylinux_2_28_x86_64 (default: this machine\'s)')
     p.add_argument('--present', nargs='+', metavar='NAME[==VERSION]',
-                   help='packages the target already has')
+                   help='packages the target has (no version: any above '
+                   'the lower bounds)')
     p.add_argument('--present-from', nargs='+', metavar='FILE',
                    help='files listing them (`pip freeze` of the target)')
-    p.add_argument('--mmcv-wheel', help='put this prebuilt mmcv wheel in '
-                   'the kit instead of the sdist (it must match the '
-                   "target's torch, CUDA and Python)")
+    p.add_argument('--mmcv-wheel', help='this mmcv wheel (built for the '
+                   "target's torch) instead of the sdist")
     p.add_argument('--no-tests', action='store_true',
                    help='leave out requirements/tests.txt (pytest, linters)')
     p.add_argument('--max-mib', type=float,
