@@ -1,10 +1,13 @@
-"""tools/install/build_mmcv.py's check that the built extension holds
-device code for every requested GPU architecture."""
+"""tools/install/build_mmcv.py: the C++ standard patch of the sdist copy,
+and the check that the extension holds device code for every requested GPU
+architecture."""
 import importlib.util
+import io
 import os
 import os.path as osp
 import stat
 import sys
+import tarfile
 
 import pytest
 
@@ -13,11 +16,38 @@ from ..conftest import REPO
 
 @pytest.fixture(scope='module')
 def build_mmcv():
+    tools = osp.join(REPO, 'tools', 'install')
     spec = importlib.util.spec_from_file_location(
-        'build_mmcv', osp.join(REPO, 'tools', 'install', 'build_mmcv.py'))
+        'build_mmcv', osp.join(tools, 'build_mmcv.py'))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, tools)  # where it finds _common, run as a script
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(tools)
     return module
+
+
+def test_cxx_standard_patched_into_a_copy(build_mmcv, tmp_path, capsys):
+    setup_py = ("extra = ['-std=c++17']\nnvcc = ['-O3', '-std=c++17']\n")
+    sdist = tmp_path / 'mmcv-2.1.0.tar.gz'
+    with tarfile.open(sdist, 'w:gz') as tar:
+        info = tarfile.TarInfo('mmcv-2.1.0/setup.py')
+        info.size = len(setup_py)
+        tar.addfile(info, io.BytesIO(setup_py.encode()))
+    src = build_mmcv.unpack_and_patch(str(sdist), str(tmp_path / 'w'), 20)
+    assert src == str(tmp_path / 'w' / 'mmcv-2.1.0')
+    assert open(osp.join(src, 'setup.py')).read() == \
+        setup_py.replace('c++17', 'c++20')
+    assert 'patched 2 x -std=c++17 -> -std=c++20' in capsys.readouterr().out
+    # an interrupted build's copy is reused as it is, not unpacked again
+    with open(osp.join(src, 'setup.py'), 'a') as f:
+        f.write('# kept\n')
+    build_mmcv.unpack_and_patch(str(sdist), str(tmp_path / 'w'), 20)
+    assert open(osp.join(src, 'setup.py')).read().endswith('# kept\n')
+    # torch < 2.14 asks for C++17: the copy stays as PyPI's
+    src = build_mmcv.unpack_and_patch(str(sdist), str(tmp_path / 'v'), 17)
+    assert open(osp.join(src, 'setup.py')).read() == setup_py
 
 
 def _fake_cuobjdump(path, *archs):
@@ -48,7 +78,7 @@ def test_every_requested_arch_has_device_code(build_mmcv, no_tools, capsys):
     _fake_cuobjdump(osp.join(no_tools, 'bin', 'cuobjdump'), '80', '90')
     build_mmcv.check_device_code(no_tools, '8.0;9.0+PTX', path='ext.so')
     assert 'device code in ext.so: sm_80, sm_90' in capsys.readouterr().out
-    with pytest.raises(build_mmcv.BuildError) as e:
+    with pytest.raises(build_mmcv.InstallError) as e:
         build_mmcv.check_device_code(no_tools, '8.0;9.0;10.0', path='ext.so')
     assert str(e.value) == ('ext.so has no device code for sm_100 '
                             '(found: sm_80, sm_90)')
