@@ -32,7 +32,7 @@ setup: $(STAMP)
 # 2 cores for the CPU ops, the wheel is cached in ~/.cache/citymask), then
 # everything else. tools/install/build_mmcv.py builds the CUDA ops too when
 # torch is a CUDA build and nvcc is found (or says in one line what to set).
-$(STAMP): requirements/*.txt setup.cfg setup.py tools/install/build_mmcv.py
+$(STAMP): requirements/*.txt setup.cfg setup.py tools/install/build_mmcv.py tools/install/_common.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements/build.txt "torch==$(TORCH)" $(NUMPY_PIN)
