@@ -1,646 +1,363 @@
-"""Inference on your own images and videos: overlays, JSON, results format.
+"""Inference on your own images and videos: mmdet's ``DetInferencer`` with
+citymask's loading, drawing and outputs.
 
-What ``tools/infer.py`` does, with the conventions users know from mmdet's
-``demo/image_demo.py`` (``OUT/vis/`` overlays, ``OUT/preds/`` JSON) and
-detectron2's ``demo/demo.py`` (the input is an image, a folder, a glob or a
-video). Per image:
-
-* ``OUT/vis/NAME.jpg``: the image with masks, boxes, class names and
-  scores in the Cityscapes palette (``CityscapesDataset.METAINFO``);
-* ``OUT/preds/NAME.json``: ``{"file_name", "height", "width",
-  "instances": [{"category_id", "label_name", "score", "bbox",
-  "segmentation"}]}``, each instance a COCO result (``bbox`` ``[x, y, w,
-  h]``, ``segmentation`` a COCO RLE from pycocotools, ``category_id`` the
-  Cityscapes label id, as in the converted annotations);
-* with ``cityscapes_format``, ``OUT/cityscapes/``: the official results
-  format (:func:`~citymask.evaluation.results_format.write_frame`).
-
-A video gives ``OUT/vis/STEM.mp4`` (OpenCV's writer) and one JSON per
-frame in ``OUT/preds/STEM/``. Images go through the config's test
-pipeline and ``model.test_step`` in batches (mmdet's ``inference_detector``
-runs one image at a time). Every file is written atomically, so a run
-stopped by a bad image keeps complete outputs for the images before it.
-
-Nothing heavy is imported at module level: bad inputs (missing files, an
-unwritable output folder, a video that doesn't open) are reported before
-torch and mmdet load.
+:class:`CityscapesInferencer` takes what ``DetInferencer`` takes (image
+paths, a folder, BGR arrays) and writes its layout in ``out_dir``:
+``vis/NAME.jpg`` (OpenCV overlays in the Cityscapes palette),
+``preds/NAME.json`` (``{"file_name", "height", "width", "instances"}``, each
+instance a COCO result: ``category_id`` the Cityscapes label id, not the
+train id, ``label_name``, ``score``, ``bbox`` ``[x, y, w, h]``,
+``segmentation`` a COCO RLE) and with ``cityscapes_format`` the official
+results format in ``cityscapes/`` (every prediction: AP needs the low
+scores). NAME: the path below a folder :func:`find_inputs` searched, else
+the file's stem; arrays are numbered.
 """
-import glob
+import json
 import os
 import os.path as osp
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from contextlib import nullcontext
+from itertools import islice, takewhile
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+import pycocotools.mask as mask_utils
+from mmdet.apis import DetInferencer
+from mmdet.apis.det_inferencer import IMG_EXTENSIONS
+from mmdet.registry import DATASETS, MODELS, TRANSFORMS
+from mmdet.utils import get_test_pipeline_cfg
+from mmengine.dataset import Compose, pseudo_collate
 
+from .checkpoint import load_checkpoint_file, split_checkpoint, strip_prefix
 from .classes import NAME_TO_LABEL_ID
+from .config import dataset_of, load_config
 from .errors import CitymaskError
-from .fileio import check_writable, dump_json_atomic, write_bytes_atomic
+from .evaluation.crops import crop_masks
+from .evaluation.results_format import write_frame
+from .fileio import (atomic_dir, check_writable, dump_json_atomic,
+                     write_bytes_atomic)
 
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
-VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg',
-              '.mpeg', '.wmv')
-# (fourcc, extension): mp4v in .mp4 plays everywhere; OpenCV's own MJPG
-# writer in .avi works in every build, in case FFmpeg's can't open
-VIDEO_CODECS = (('mp4v', '.mp4'), ('MJPG', '.avi'))
+VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg')
 
 
-class Inputs:
-    """What INPUT names: image paths with their output names, or a video.
-
-    Attributes:
-        images: Image paths (empty for a video).
-        names: Output name of each image, relative to ``OUT/vis`` (the path
-            under a folder or below a glob's fixed part, else the base
-            name).
-        video: The video path, or None.
-    """
-
-    def __init__(self, images: Sequence[str], names: Sequence[str],
-                 video: Optional[str] = None) -> None:
-        self.images = list(images)
-        self.names = list(names)
-        self.video = video
-
-
-def find_inputs(spec: str, exclude: Optional[str] = None) -> Inputs:
-    """Resolve INPUT: an image file, a folder (searched recursively), a glob
-    pattern, or a video file (by its extension).
-
-    Args:
-        spec: INPUT.
-        exclude: A folder whose images are not inputs (the output folder,
-            when it is inside the input folder).
-
-    Raises:
-        CitymaskError: nothing there, or no image in it.
-    """
-    if osp.isfile(spec):
-        ext = osp.splitext(spec)[1].lower()
-        if ext in VIDEO_EXTS:
-            return Inputs([], [], video=spec)
-        return Inputs([spec], [osp.basename(spec)])
-    if osp.isdir(spec):
-        root = spec
-        paths = sorted(glob.glob(osp.join(spec, '**', '*'), recursive=True))
-    elif glob.has_magic(spec):
-        paths = sorted(glob.glob(spec, recursive=True))
-        # output names keep the path below the pattern's fixed part
-        fixed = spec[:min(spec.index(c) for c in '*?[' if c in spec)]
-        root = fixed if fixed.endswith(os.sep) else osp.dirname(fixed)
-    else:
+def find_inputs(specs: Sequence[str],
+                exclude: str = '') -> Tuple[List[dict], List[str]]:
+    """The images (``{'img_path', 'name'}``) and videos ``specs`` name:
+    files, and folders searched recursively but for hidden folders and
+    ``exclude`` (the output folder: a run must not read an earlier one's
+    overlays)."""
+    images, videos, skip = [], [], exclude and osp.realpath(exclude)
+    for spec in specs:
+        for root, dirs, files in os.walk(spec):
+            dirs[:] = sorted(d for d in dirs if not d.startswith('.') and
+                             osp.realpath(osp.join(root, d)) != skip)
+            images += [dict(img_path=osp.join(root, f), name=osp.splitext(
+                osp.relpath(osp.join(root, f), spec))[0]) for f in sorted(
+                    files) if osp.splitext(f)[1].lower() in IMG_EXTENSIONS]
+        if osp.isfile(spec):
+            video = osp.splitext(spec)[1].lower() in VIDEO_EXTS
+            (videos.append(spec) if video else images.append(dict(
+                img_path=spec, name=osp.splitext(osp.basename(spec))[0])))
+        elif not osp.isdir(spec):
+            raise CitymaskError(f'input {spec} does not exist')
+    names = sorted(i['name'] for i in images)
+    twice = [a for a, b in zip(names, names[1:]) if a == b]
+    if twice or not (images or videos):
         raise CitymaskError(
-            f'input {spec} does not exist (give an image, a folder, a glob '
-            'such as "frames/*.png" in quotes, or a video file)')
-    skip = osp.join(osp.abspath(exclude), '') if exclude else None
-    images = [p for p in paths if osp.isfile(p)
-              and osp.splitext(p)[1].lower() in IMAGE_EXTS
-              and not (skip and osp.abspath(p).startswith(skip))]
-    if not images:
-        raise CitymaskError(
-            f'no images ({", ".join(IMAGE_EXTS)}) in {spec}')
-    return Inputs(images, [osp.relpath(p, root or '.') for p in images])
+            f'two inputs would be written as {twice[0]}; rename one' if twice
+            else f'no images ({", ".join(IMG_EXTENSIONS)}) in {specs}')
+    return images, videos
 
 
-class Video:
-    """A video opened with OpenCV that has yielded its first frame.
+class CityscapesInferencer(DetInferencer):
+    """``DetInferencer`` with citymask's weights-only checkpoint loading
+    (``weights`` must fit the config's model), OpenCV drawing, label-id
+    JSON and the Cityscapes results format (``cityscapes_format=True``)."""
 
-    Args:
-        path: The video file.
+    postprocess_kwargs = DetInferencer.postprocess_kwargs | {
+        'cityscapes_format'}
 
-    Attributes:
-        fps: Frames per second (25 when the file doesn't say).
-        count: Frame count, 0 if unknown.
-        size: ``(width, height)``.
-
-    Raises:
-        CitymaskError: not a video OpenCV can decode, or no frames.
-    """
-
-    def __init__(self, path: str) -> None:
-        # FFmpeg logs its own lines ("moov atom not found") on stderr,
-        # before our one; quiet unless the user set a level (read at
-        # OpenCV's first use of FFmpeg)
-        os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')
-        self.path = path
-        self._cap = cv2.VideoCapture(path)
-        ok, frame = (self._cap.read() if self._cap.isOpened() else
-                     (False, None))
-        if not ok or frame is None:
-            self._cap.release()
-            raise CitymaskError(
-                f'cannot open video {path} (not a video OpenCV can decode, '
-                'or no frames); convert it, e.g. `ffmpeg -i IN -c:v libx264 '
-                'OUT.mp4`, or extract its frames and pass the folder')
-        # kept, not re-read: not every stream can seek back
-        self._first: Optional[np.ndarray] = frame
-        fps = self._cap.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if np.isfinite(fps) and fps > 0 else 25.0
-        self.count = max(int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0),
-                         0)
-        self.size = (frame.shape[1], frame.shape[0])
-
-    def read(self, n: int) -> List[np.ndarray]:
-        """The next ``n`` frames (fewer at the end)."""
-        frames = []
-        if self._first is not None and n > 0:
-            frames.append(self._first)
-            self._first = None
-        while len(frames) < n:
-            ok, frame = self._cap.read()
-            if not ok:
-                break
-            frames.append(frame)
-        return frames
-
-    def release(self) -> None:
-        self._cap.release()
-
-
-class VideoOut:
-    """An annotated video written atomically (complete or absent).
-
-    OpenCV picks the container from the file name, so frames go to a
-    temporary name with the right extension, renamed when closed.
-
-    Args:
-        stem: Output path without extension.
-        fps: Frames per second.
-        size: ``(width, height)``.
-    """
-
-    def __init__(self, stem: str, fps: float, size: Tuple[int, int]) -> None:
-        for fourcc, ext in VIDEO_CODECS:
-            self.path = stem + ext
-            self._tmp = osp.join(osp.dirname(self.path),
-                                 f'.{osp.basename(self.path)}.tmp{ext}')
-            self._writer = cv2.VideoWriter(
-                self._tmp, cv2.VideoWriter_fourcc(*fourcc), fps, size)
-            if self._writer.isOpened():
-                return
-            self._writer.release()
-            if osp.exists(self._tmp):
-                os.remove(self._tmp)
-        raise CitymaskError(
-            'OpenCV cannot write video here (neither mp4v/.mp4 nor MJPG/.avi)'
-            '; reinstall opencv-python')
-
-    def write(self, frame: np.ndarray) -> None:
-        self._writer.write(frame)
-
-    def close(self, keep: bool = True) -> None:
-        """Finish the file; ``keep=False`` deletes it instead."""
-        self._writer.release()
-        if keep:
-            os.replace(self._tmp, self.path)
-        elif osp.exists(self._tmp):
-            os.remove(self._tmp)
-
-
-class Predictor:
-    """A config's model with a checkpoint, predicting batches of images.
-
-    The checkpoint is read with
-    :func:`citymask.checkpoint.load_checkpoint_file` (weights only) and must
-    fit the model exactly: a COCO checkpoint for a Cityscapes config, or one
-    of another model, fails with one line.
-
-    Args:
-        config: Config file.
-        checkpoint: Checkpoint file.
-        device: ``cpu``, ``cuda``, ``cuda:1``...
-        cfg_options: ``--cfg-options``.
-    """
-
-    def __init__(self, config: str, checkpoint: str, device: str = 'cpu',
-                 cfg_options: Optional[dict] = None) -> None:
-        import torch
-        from mmcv.transforms import Compose
-        from mmdet.registry import DATASETS, MODELS
-        from mmdet.utils import get_test_pipeline_cfg
-        from mmengine.model import revert_sync_batchnorm
-        from mmengine.registry import init_default_scope
-
-        from . import register  # noqa: F401  (stack fixes, citymask modules)
-        from .checkpoint import (load_checkpoint_file, split_checkpoint,
-                                 strip_prefix)
-        from .config import dataset_of, load_config
-
-        self.device = _torch_device(device)
-        cfg = load_config(config, cfg_options)
-        state = strip_prefix(split_checkpoint(
-            load_checkpoint_file(checkpoint))[0])
-        init_default_scope(cfg.get('default_scope', 'mmdet'))
-        ds = dataset_of(cfg.test_dataloader)
-        dataset_cls = DATASETS.get(ds.type)
-        if dataset_cls is None:
-            raise CitymaskError(f'{config}: unknown dataset type {ds.type}')
-        meta = dict(dataset_cls.METAINFO)
-        meta.update(ds.get('metainfo') or {})
-        self.classes = tuple(meta['classes'])
-        unknown = [c for c in self.classes if c not in NAME_TO_LABEL_ID]
-        if unknown:
-            raise CitymaskError(
-                f'{config}: classes {unknown} are not Cityscapes classes; '
-                'infer.py writes Cityscapes label ids')
-        # the palette as OpenCV draws it (BGR)
-        self.palette = [tuple(int(v) for v in c[::-1])
-                        for c in meta['palette']]
+    def __init__(self, model, weights: str, device: str = 'cpu',
+                 show_progress: bool = False) -> None:
+        super().__init__(model, weights, device, show_progress=show_progress)
+        meta = self.model.dataset_meta
+        self.classes, self.score_thr = tuple(meta['classes']), 0.3
+        if not set(self.classes) <= set(NAME_TO_LABEL_ID):
+            raise CitymaskError(f'{self.classes}: not Cityscapes classes')
         self.label_ids = [NAME_TO_LABEL_ID[c] for c in self.classes]
-        model = revert_sync_batchnorm(MODELS.build(cfg.model))
-        _check_fits(model, state, checkpoint, len(self.classes))
+        self.bgr = [tuple(int(v) for v in c[::-1]) for c in meta['palette']]
+
+    def _init_model(self, cfg, weights: str, device: str):
+        state = split_checkpoint(load_checkpoint_file(weights))[0]
+        state, model = strip_prefix(state), MODELS.build(cfg.model)
+        _check_fits(model, state, weights)
         model.load_state_dict(state)
         model.cfg = cfg
-        model.dataset_meta = meta
-        self.model = model.to(self.device).eval()
-        pipeline = get_test_pipeline_cfg(cfg).copy()
-        # images are decoded here (they are drawn on too)
-        pipeline[0] = dict(type='mmdet.LoadImageFromNDArray')
-        self.pipeline = Compose(pipeline)
-        self._no_grad = torch.no_grad
+        model.dataset_meta = DATASETS.build(
+            dict(dataset_of(cfg.test_dataloader), lazy_init=True)).metainfo
+        try:
+            return model.to(device).eval()
+        except (RuntimeError, AssertionError) as e:  # not a device here
+            raise CitymaskError(f'--device {device}: {e}') from None
 
-    def __call__(self, images: Sequence[np.ndarray]) -> List[dict]:
-        """Predict a batch of BGR images.
+    def _init_pipeline(self, cfg):
+        # the config's loader runs in _load: each image is decoded once, as
+        # it is drawn on too (DetInferencer.visualize reads it again)
+        steps = get_test_pipeline_cfg(cfg)
+        self._loader = TRANSFORMS.build(steps[0])
+        return Compose(steps[1:])
 
-        Returns:
-            Per image: ``labels`` (class index), ``scores``, ``boxes``
-            (``x0, y0, x1, y1``), ``masks`` (N, H, W) bool, numpy arrays.
-        """
-        data = [self.pipeline(dict(img=img, img_id=i))
-                for i, img in enumerate(images)]
-        batch = dict(inputs=[d['inputs'] for d in data],
-                     data_samples=[d['data_samples'] for d in data])
-        with self._no_grad():
-            samples = self.model.test_step(batch)
-        out = []
-        for s in samples:
-            pred = s.pred_instances
-            out.append(dict(
-                labels=pred.labels.cpu().numpy(),
-                scores=pred.scores.float().cpu().numpy(),
-                boxes=pred.bboxes.float().cpu().numpy(),
-                masks=pred.masks.bool().cpu().numpy()))
-        return out
+    def _init_collate(self, cfg):
+        return pseudo_collate
+
+    def _init_visualizer(self, cfg):  # draw_predictions draws
+        return None
+
+    def _load(self, item):
+        """A path, an array or ``{'img_path' or 'img', 'name', ...}``
+        decoded and through the test pipeline."""
+        if not isinstance(item, dict):
+            self.num_predicted_imgs += 1  # arrays are numbered, as in mmdet
+            item = (dict(img_path=item, name=osp.splitext(osp.basename(
+                item))[0]) if isinstance(item, str) else
+                dict(img=item, name=f'{self.num_predicted_imgs - 1:08d}'))
+        img = item.get('img')
+        try:
+            img = self._loader(item.copy())['img'] if img is None else img
+        except Exception:
+            raise CitymaskError(f'cannot read image {item["img_path"]} (not '
+                                'an image, or corrupt); fix or remove it and '
+                                'run again') from None
+        data = self.pipeline(dict(img=img, img_shape=img.shape[:2],
+                                  ori_shape=img.shape[:2]))
+        data['data_samples'].set_metainfo(dict(name=item['name'], file_name=(
+            item.get('file_name', item.get('img_path')))))
+        return img, data
+
+    def preprocess(self, inputs: list, batch_size: int = 1, **kwargs):
+        """Batches of (images, collated data): the next batch is decoded and
+        through the test pipeline in a thread while the model runs."""
+        chunks = [inputs[i:i + batch_size]
+                  for i in range(0, len(inputs), batch_size)]
+        with ThreadPoolExecutor(1) as pool:
+            ahead = chunks and pool.submit(list, map(self._load, chunks[0]))
+            for k in range(len(chunks)):
+                images, data = zip(*ahead.result())
+                if k + 1 < len(chunks):
+                    ahead = pool.submit(list, map(self._load, chunks[k + 1]))
+                yield list(images), pseudo_collate(list(data))
+
+    def __call__(self, inputs, pred_score_thr: float = 0.3, **kwargs):
+        self.score_thr = pred_score_thr  # the JSON keeps what is drawn
+        return super().__call__(inputs, pred_score_thr=pred_score_thr,
+                                **kwargs)
+
+    def visualize(self, inputs, preds, return_vis: bool = False,
+                  pred_score_thr: float = 0.3, no_save_vis: bool = False,
+                  img_out_dir: str = '', **kwargs) -> Optional[list]:
+        """BGR overlays; ``vis/NAME.jpg`` (a 2048x1024 PNG takes ~10x longer
+        to encode, 77 vs 8 ms, longer than the drawing)."""
+        out_dir = '' if no_save_vis else img_out_dir
+        vis = [draw_predictions(img, s.pred_instances.numpy(), self.classes,
+                                self.bgr, pred_score_thr)
+               for img, s in zip(inputs, preds) if out_dir or return_vis]
+        for image, sample in zip(vis if out_dir else [], preds):
+            write_bytes_atomic(cv2.imencode('.jpg', image, [
+                cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes(),
+                osp.join(out_dir, 'vis', sample.name + '.jpg'))
+        return vis if return_vis else None
+
+    def postprocess(self, preds, visualization=None,
+                    return_datasamples: bool = False,
+                    print_result: bool = False, no_save_pred: bool = False,
+                    pred_out_dir: str = '', cityscapes_format: bool = False,
+                    **kwargs) -> dict:
+        results = []
+        for sample in preds:
+            pred = sample.pred_instances.numpy()
+            results.append(prediction_json(pred, sample.file_name,
+                                           self.label_ids, self.classes,
+                                           self.score_thr))
+            if pred_out_dir and not no_save_pred:
+                dump_json_atomic(results[-1], osp.join(
+                    pred_out_dir, 'preds', sample.name + '.json'))
+            if pred_out_dir and cityscapes_format:
+                write_frame(osp.join(pred_out_dir, 'cityscapes'),
+                            osp.basename(sample.name) + '.png',
+                            sample.ori_shape,
+                            [self.label_ids[i] for i in pred.labels],
+                            pred.scores.tolist(), crop_masks(pred.masks),
+                            dict(zip(self.label_ids, self.classes)))
+            if print_result:
+                print(json.dumps(results[-1]))
+        return dict(predictions=preds if return_datasamples else results,
+                    visualization=visualization)
 
 
-def _torch_device(device: str):
-    import torch
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise CitymaskError(
-            f'--device {device} is not a device (cpu, cuda, cuda:1, ...)'
-        ) from None
-    if dev.type == 'cuda':
-        if not torch.cuda.is_available():
-            raise CitymaskError(
-                f'--device {device}: no CUDA GPU here; use --device cpu')
-        if (dev.index or 0) >= torch.cuda.device_count():
-            raise CitymaskError(
-                f'--device {device}: this machine has '
-                f'{torch.cuda.device_count()} GPUs')
-    return dev
-
-
-def _check_fits(model, state: Dict[str, Any], path: str,
-                num_classes: int) -> None:
-    """One line if the checkpoint is not for this model: COCO heads get
-    the command that converts them."""
+def _check_fits(model, state: dict, path: str) -> None:
+    """One line naming a mismatched shape and the fix if the checkpoint is
+    not for this model (:func:`citymask.preflight.check_state_dict`)."""
     from .preflight import check_state_dict
-    from .surgery import num_classes as ckpt_classes
-    from .surgery.heads import NUM_COCO
+    from .surgery.heads import FC_CLS, NUM_COCO
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     try:
-        have = ckpt_classes(state)
-    except CitymaskError:
-        have = None
-    if have == NUM_COCO and num_classes != NUM_COCO:
-        raise CitymaskError(
-            f'checkpoint {path} has COCO heads ({NUM_COCO} classes), the '
-            f"config's model {num_classes} Cityscapes classes: convert it "
-            f'with `python tools/surgery.py {path} OUT.pth` (then fine-tune '
-            'it: COCO has no rider) or pass a Cityscapes checkpoint')
-    check_state_dict({k: tuple(v.shape)
-                      for k, v in model.state_dict().items()}, state, path)
+        check_state_dict(want, state, path)
+    except CitymaskError as e:
+        shape = next((f' ({k}: {tuple(state[k].shape)} in the checkpoint, '
+                      f'{want[k]} in the model)' for k in want
+                      if k in state and tuple(state[k].shape) != want[k]), '')
+        coco = len(state.get(FC_CLS + '.weight', ())) == NUM_COCO + 1
+        fix = (f'it has COCO heads: convert it with `python tools/surgery.py '
+               f'{path} OUT.pth` (then fine-tune it: COCO has no rider)'
+               if coco else 'pass the config it was trained with')
+        raise CitymaskError(f'{e}{shape}; {fix}') from None
 
 
-def draw_predictions(image: np.ndarray, pred: dict, classes: Sequence[str],
+def draw_predictions(image: np.ndarray, pred, classes: Sequence[str],
                      palette: Sequence[Tuple[int, int, int]],
                      score_thr: float = 0.0,
                      alpha: float = 0.5) -> np.ndarray:
-    """The image with masks (blended), boxes and ``class score`` labels.
-
-    OpenCV rather than mmdet's ``DetLocalVisualizer``, which renders
-    through matplotlib: on the same predictions (CPU time per image,
-    2026-11-30, 2-core dev machine) 28 vs 1529 ms at 2048x1024 (16
-    instances; the mini model itself: 581 ms), 8.6 vs 219 ms at 512x256
-    (18 instances). Each mask is blended only inside its bounding box.
-
-    Args:
-        image: BGR image (not modified).
-        pred: One :class:`Predictor` result.
-        classes: Class names by class index.
-        palette: BGR colour by class index.
-        score_thr: Draw instances scoring at least this.
-        alpha: Mask opacity.
+    """A copy of the BGR image with the masks (blended inside their boxes),
+    boxes and ``class score`` labels of ``pred`` (``pred_instances`` as
+    numpy) scoring at least ``score_thr``; ``palette``: BGR by class.
+    OpenCV, not mmdet's matplotlib ``DetLocalVisualizer``: 28 vs 1529 ms
+    per 2048x1024 image of 16 instances (CPU, 2026-11-30, 2-core machine).
     """
     out = image.copy()
     h, w = out.shape[:2]
     thick = max(1, round(min(h, w) / 400))
     font_scale = max(0.35, min(h, w) / 1000)
-    keep = np.flatnonzero(pred['scores'] >= score_thr)
+    keep = np.flatnonzero(pred.scores >= score_thr)
     # lowest score first: the surest instances end on top
-    keep = keep[np.argsort(pred['scores'][keep], kind='stable')]
-    labels_to_draw = []
+    keep = keep[np.argsort(pred.scores[keep], kind='stable')]
+    labels = []
     for i in keep:
-        label = int(pred['labels'][i])
-        color = np.array(palette[label], np.float32)
-        mask = pred['masks'][i]
+        color = palette[int(pred.labels[i])]
+        mask = pred.masks[i]
         x, y, bw, bh = cv2.boundingRect(mask.view(np.uint8))
-        if bw and bh:
-            roi = out[y:y + bh, x:x + bw]
-            sub = mask[y:y + bh, x:x + bw]
-            roi[sub] = (roi[sub] * (1 - alpha) + color * alpha).astype(
-                np.uint8)
-        x0, y0, x1, y1 = (int(round(v)) for v in pred['boxes'][i])
-        cv2.rectangle(out, (x0, y0), (x1, y1), palette[label], thick)
-        labels_to_draw.append(
-            (f'{classes[label]} {pred["scores"][i]:.2f}', x0, y0, label))
-    # labels last, so no mask covers them
-    for text, x0, y0, label in labels_to_draw:
+        roi, sub = out[y:y + bh, x:x + bw], mask[y:y + bh, x:x + bw]
+        roi[sub] = (roi[sub] * (1 - alpha) +
+                    np.array(color, np.float32) * alpha).astype(np.uint8)
+        x0, y0, x1, y1 = (int(round(v)) for v in pred.bboxes[i])
+        cv2.rectangle(out, (x0, y0), (x1, y1), color, thick)
+        labels.append((f'{classes[int(pred.labels[i])]} {pred.scores[i]:.2f}',
+                       x0, y0, color))
+    for text, x0, y0, color in labels:  # last, so no mask covers them
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX,
                                          font_scale, 1)
         x0 = min(max(x0, 0), max(w - tw, 0))
         top = y0 - th - base if y0 - th - base >= 0 else y0
-        cv2.rectangle(out, (x0, top), (x0 + tw, top + th + base),
-                      palette[label], cv2.FILLED)
+        cv2.rectangle(out, (x0, top), (x0 + tw, top + th + base), color,
+                      cv2.FILLED)
         cv2.putText(out, text, (x0, top + th), cv2.FONT_HERSHEY_SIMPLEX,
                     font_scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
-def prediction_json(pred: dict, file_name: str, label_ids: Sequence[int],
+def prediction_json(pred, file_name: Optional[str], label_ids: Sequence[int],
                     classes: Sequence[str], score_thr: float = 0.0) -> dict:
-    """One image's predictions as JSON (module docstring), COCO RLE masks.
-
-    Args:
-        pred: One :class:`Predictor` result.
-        file_name: The input image (or video frame) it is for.
-        label_ids: Cityscapes label id by class index.
-        classes: Class name by class index.
-        score_thr: Keep instances scoring at least this.
-    """
-    masks = pred['masks']
-    h, w = masks.shape[1:]
-    keep = np.flatnonzero(pred['scores'] >= score_thr)
+    """One image's predictions (``pred_instances`` as numpy) scoring at
+    least ``score_thr`` as JSON (the module docstring)."""
+    h, w = pred.masks.shape[1:]
     instances = []
-    for i in keep:
-        rle = coco_rle(masks[i])
-        x0, y0, x1, y1 = (float(v) for v in pred['boxes'][i])
-        label = int(pred['labels'][i])
+    for i in np.flatnonzero(pred.scores >= score_thr):
+        x0, y0, x1, y1 = (round(float(v), 2) for v in pred.bboxes[i])
         instances.append(dict(
-            category_id=int(label_ids[label]), label_name=classes[label],
-            score=round(float(pred['scores'][i]), 5),
-            bbox=[round(x0, 2), round(y0, 2), round(x1 - x0, 2),
-                  round(y1 - y0, 2)],
-            segmentation=dict(size=[int(h), int(w)],
-                              counts=rle['counts'].decode('ascii'))))
+            category_id=label_ids[int(pred.labels[i])],
+            label_name=classes[int(pred.labels[i])],
+            score=round(float(pred.scores[i]), 5),
+            bbox=[x0, y0, round(x1 - x0, 2), round(y1 - y0, 2)],
+            segmentation=dict(size=[int(h), int(w)], counts=coco_rle(
+                pred.masks[i])['counts'].decode('ascii'))))
     return dict(file_name=file_name, height=int(h), width=int(w),
                 instances=instances)
 
 
 def coco_rle(mask: np.ndarray) -> dict:
-    """pycocotools' RLE of a full-image (H, W) boolean mask.
-
-    pycocotools reads column-major; only the mask's bounding box is copied
-    into a zero column-major image (transposing a whole 2048x1024 mask
-    costs ~8 ms, most of the JSON's time).
-    """
-    import pycocotools.mask as mask_utils
-    h, w = mask.shape
-    x, y, bw, bh = cv2.boundingRect(
-        np.ascontiguousarray(mask).view(np.uint8))
-    full = np.zeros((h, w, 1), np.uint8, order='F')
+    """pycocotools' RLE of a full-image (H, W) boolean mask. Only the
+    mask's bounding box is copied into a zero column-major image
+    (transposing a whole 2048x1024 mask costs ~8 ms)."""
+    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
+    full = np.zeros((*mask.shape, 1), np.uint8, order='F')
     full[y:y + bh, x:x + bw, 0] = mask[y:y + bh, x:x + bw]
     return mask_utils.encode(full)[0]
 
 
-def _opencv_log_level(level: Optional[int] = None) -> int:
-    """OpenCV's log level, set to ``level`` if given; the previous one.
-
-    OpenCV 5 has the functions in ``cv2.utils.logging``, 4.x at the top
-    level (both: 0 is silent); pip installs 4.x with numpy 1.x.
-    """
-    logging = getattr(cv2.utils, 'logging', cv2)
-    previous = logging.getLogLevel()
-    if level is not None:
-        logging.setLogLevel(level)
-    return previous
-
-
-def _read_image(path: str) -> np.ndarray:
-    # OpenCV logs its own line about a broken file; ours names it and says
-    # what to do
-    level = _opencv_log_level(0)
-    try:
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
-    finally:
-        _opencv_log_level(level)
-    if img is None:
+def infer_video(inferencer: CityscapesInferencer, path: str, out_dir: str,
+                batch_size: int = 1, no_save_vis: bool = False,
+                **kwargs) -> int:
+    """``vis/STEM.mp4`` (the annotated video) and one
+    ``preds/STEM/STEM_NNNNNN.json`` per frame; returns the frame count."""
+    os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')  # FFmpeg's lines
+    cap, stem = cv2.VideoCapture(path), osp.splitext(osp.basename(path))[0]
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    writer = None
+    if out_dir and not no_save_vis:
+        os.makedirs(osp.join(out_dir, 'vis'), exist_ok=True)
+        writer = cv2.VideoWriter(osp.join(out_dir, 'vis', stem + '.mp4'),
+                                 cv2.VideoWriter_fourcc(*'mp4v'),
+                                 cap.get(cv2.CAP_PROP_FPS) or 25.0, size)
+    frames = (f for _, f in takewhile(lambda r: r[0], iter(cap.read, None)))
+    n = 0
+    while batch := list(islice(frames, batch_size)):
+        for frame in inferencer(
+                [dict(img=f, name=f'{stem}/{stem}_{n + i:06d}', file_name=(
+                    f'{path}#{n + i}')) for i, f in enumerate(batch)],
+                batch_size=batch_size, out_dir=out_dir, no_save_vis=True,
+                return_vis=writer is not None, **kwargs)['visualization']:
+            writer.write(cv2.resize(frame, size))  # a stream may resize
+        n += len(batch)
+    cap.release()
+    if writer is not None:
+        writer.release()
+    if not n:
         raise CitymaskError(
-            f'cannot read image {path} (not an image, or corrupt); the '
-            'images before it are written, fix or remove it and run again')
-    return img
+            f'cannot open video {path} (not a video OpenCV can decode, or no '
+            'frames); convert it, e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`, '
+            'or extract its frames and pass the folder')
+    return n
 
 
-def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-class _Timer:
-    """Seconds spent per stage: where the run time goes."""
-
-    def __init__(self) -> None:
-        self.seconds = dict(read=0.0, model=0.0, draw=0.0, write=0.0)
-        self._t = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.seconds[stage] += now - self._t
-        self._t = now
-
-
-def run_inference(input_spec: str,
-                  config: str,
-                  checkpoint: str,
-                  out: str,
-                  *,
-                  batch_size: int = 1,
-                  device: str = 'cpu',
-                  score_thr: float = 0.3,
-                  cityscapes_format: bool = False,
+def run_inference(inputs: Sequence[str], config: str, checkpoint: str,
+                  out_dir: str = 'outputs', *, overwrite: bool = False,
+                  batch_size: int = 1, device: str = 'cpu',
                   cfg_options: Optional[dict] = None,
-                  progress: Optional[bool] = None) -> dict:
-    """Predict every image (or video frame) of ``input_spec``, write the
-    outputs (module docstring) into ``out``.
-
-    Args:
-        input_spec: An image, a folder, a glob or a video.
-        config: Config file.
-        checkpoint: Checkpoint for it (Cityscapes heads).
-        out: Output folder.
-        batch_size: Images per forward pass.
-        device: Torch device.
-        score_thr: Overlays and JSON keep instances scoring at least this;
-            the results format keeps all (AP needs the low scores).
-        cityscapes_format: Also write the official results format.
-        cfg_options: ``--cfg-options``.
-        progress: Progress bar on stderr; None: only on a terminal.
-
-    Returns:
-        ``images``, ``seconds`` (total) and ``stages`` (seconds per stage:
-        read, model, draw, write), and ``video`` (the video written, or
-        None).
-    """
-    from tqdm import tqdm
-    if batch_size < 1:
-        raise CitymaskError('--batch-size must be at least 1')
-    if not 0 <= score_thr <= 1:
-        raise CitymaskError('--score-thr must be between 0 and 1')
-    if not osp.isfile(checkpoint):
-        raise CitymaskError(f'checkpoint {checkpoint} not found')
-    inputs = find_inputs(input_spec, exclude=out)
-    # before any work; outputs are written file by file (a run stopped by
-    # a bad image keeps what it wrote), so a folder with files is fine
-    check_writable(out, 'dir', what='output folder (--out)')
-    video = Video(inputs.video) if inputs.video else None
+                  **kwargs) -> Tuple[int, float]:
+    """``tools/infer.py``: ``inputs`` (:func:`find_inputs`) through a
+    :class:`CityscapesInferencer` (``kwargs``: its call's) into ``out_dir``
+    (none: write nothing) written as a whole (:func:`~citymask.fileio.
+    atomic_dir`: a bad image, a full disk or Ctrl-C leaves none of it).
+    Returns ``(images, seconds)``."""
+    kwargs.setdefault('no_save_pred', False)  # DetInferencer's default: True
+    if batch_size < 1 or not 0 <= kwargs.get('pred_score_thr', 0.3) <= 1:
+        raise CitymaskError('--batch-size must be at least 1 and '
+                            '--pred-score-thr between 0 and 1')
+    images, videos = find_inputs(inputs, exclude=out_dir)
+    inside = [p for p in [i['img_path'] for i in images] + videos if out_dir
+              and osp.realpath(p).startswith(osp.realpath(out_dir) + os.sep)]
+    if inside:
+        raise CitymaskError(f'input {inside[0]} is inside --out-dir '
+                            f'{out_dir}, which is replaced as a whole')
+    if out_dir:  # before the model loads
+        check_writable(out_dir, 'dir', '--out-dir', overwrite)
+    inferencer = CityscapesInferencer(load_config(config, cfg_options),
+                                      checkpoint, device,
+                                      show_progress=sys.stdout.isatty())
+    start = time.perf_counter()
     try:
-        predictor = Predictor(config, checkpoint, device, cfg_options)
-        start = time.perf_counter()
-        timer = _Timer()
-        total = video.count if video else len(inputs.images)
-        bar = tqdm(total=total or None, unit='img', dynamic_ncols=True,
-                   disable=None if progress is None else not progress)
-        try:
-            if video:
-                n, written = _run_video(predictor, video, out,
-                                        batch_size, score_thr,
-                                        cityscapes_format, timer, bar)
-            else:
-                n = _run_images(predictor, inputs, out, batch_size,
-                                score_thr, cityscapes_format, timer, bar)
-                written = None
-        finally:
-            bar.close()
-    finally:
-        if video:
-            video.release()
-    return dict(images=n, seconds=time.perf_counter() - start,
-                stages=timer.seconds, video=written)
-
-
-def _write_outputs(predictor: Predictor, pred: dict, image: np.ndarray,
-                   name: str, source: str, out: str, score_thr: float,
-                   cityscapes_format: bool, timer: _Timer,
-                   vis_path: Optional[str]) -> np.ndarray:
-    """Draw one image, write its JSON (and results format); returns the
-    overlay. ``vis_path``: where the overlay goes (None: not written)."""
-    overlay = draw_predictions(image, pred, predictor.classes,
-                               predictor.palette, score_thr)
-    timer.lap('draw')
-    if vis_path is not None:
-        # JPEG: a 2048x1024 PNG takes ~10x longer to encode (77 vs 8 ms
-        # CPU), longer than drawing it
-        data = cv2.imencode('.jpg', overlay,
-                            [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
-        write_bytes_atomic(data.tobytes(), vis_path)
-    stem = osp.splitext(name)[0]
-    dump_json_atomic(
-        prediction_json(pred, source, predictor.label_ids,
-                        predictor.classes, score_thr),
-        osp.join(out, 'preds', stem + '.json'))
-    if cityscapes_format:
-        from .evaluation.crops import crop_masks
-        from .evaluation.results_format import write_frame
-        names = dict(zip(predictor.label_ids, predictor.classes))
-        # write_frame names files after the image's base name
-        write_frame(osp.join(out, 'cityscapes'), osp.basename(stem) + '.png',
-                    image.shape[:2],
-                    [predictor.label_ids[int(i)] for i in pred['labels']],
-                    pred['scores'].tolist(), crop_masks(pred['masks']), names)
-    timer.lap('write')
-    return overlay
-
-
-def _run_images(predictor: Predictor, inputs: Inputs, out: str,
-                batch_size: int, score_thr: float, cityscapes_format: bool,
-                timer: _Timer, bar) -> int:
-    items = list(zip(inputs.images, inputs.names))
-    batches = list(_batches(items, batch_size))
-    done = 0
-    # decode the next batch while the model runs on this one
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(lambda b: [_read_image(p) for p, _ in b],
-                              batches[0])
-        for k, batch in enumerate(batches):
-            images = pending.result()
-            timer.lap('read')
-            if k + 1 < len(batches):
-                pending = pool.submit(
-                    lambda b: [_read_image(p) for p, _ in b], batches[k + 1])
-            preds = predictor(images)
-            timer.lap('model')
-            for (path, name), image, pred in zip(batch, images, preds):
-                _write_outputs(predictor, pred, image, name, path, out,
-                               score_thr, cityscapes_format, timer,
-                               osp.join(out, 'vis',
-                                        osp.splitext(name)[0] + '.jpg'))
-                done += 1
-                bar.update(1)
-    return done
-
-
-def _run_video(predictor: Predictor, video: Video, out: str,
-               batch_size: int, score_thr: float, cityscapes_format: bool,
-               timer: _Timer, bar) -> Tuple[int, str]:
-    path, size = video.path, video.size
-    stem = osp.splitext(osp.basename(path))[0]
-    os.makedirs(osp.join(out, 'vis'), exist_ok=True)
-    writer = VideoOut(osp.join(out, 'vis', stem), video.fps, size)
-    done = 0
-    try:
-        while True:
-            frames = video.read(batch_size)
-            timer.lap('read')
-            if not frames:
-                break
-            preds = predictor(frames)
-            timer.lap('model')
-            for frame, pred in zip(frames, preds):
-                name = osp.join(stem, f'{stem}_{done:06d}')
-                overlay = _write_outputs(
-                    predictor, pred, frame, name, f'{path}#{done}', out,
-                    score_thr, cityscapes_format, timer, None)
-                if overlay.shape[1::-1] != size:  # a stream that resizes
-                    overlay = cv2.resize(overlay, size)
-                writer.write(overlay)
-                timer.lap('write')
-                done += 1
-                bar.update(1)
-    except BaseException:
-        writer.close(keep=False)
+        with (atomic_dir(out_dir, overwrite, '--out-dir') if out_dir
+              else nullcontext('')) as tmp:
+            if images:
+                inferencer(images, batch_size=batch_size, out_dir=tmp,
+                           **kwargs)
+            inferencer.show_progress = False
+            n = len(images) + sum(infer_video(inferencer, v, tmp, batch_size,
+                                              **kwargs) for v in videos)
+    except OSError as e:
+        e.filename = out_dir  # not a file of the deleted temporary folder
         raise
-    writer.close()
-    return done, writer.path
-
-
-def format_timing(result: dict) -> str:
-    """The run's speed and where its time went, per image."""
-    n = max(result['images'], 1)
-    stages = ', '.join(f'{k} {1000 * v / n:.1f} ms'
-                       for k, v in result['stages'].items())
-    return (f'{result["images"]} images in {result["seconds"]:.1f} s '
-            f'({result["images"] / max(result["seconds"], 1e-9):.2f} img/s);'
-            f' per image: {stages}')
+    return n, time.perf_counter() - start

@@ -1,62 +1,51 @@
-"""Run a trained model on your own images or video: overlays and JSON.
+"""Run a trained model on your own images and videos: overlays and JSON.
 
-INPUT is an image, a folder (searched recursively), a glob in quotes, or a
-video file. Writes OUT/vis/ (JPEG overlays in the Cityscapes palette with
-class names and scores; a video gives an annotated video), OUT/preds/ (one
-JSON per image or frame: COCO RLE masks, boxes, scores, Cityscapes label
-ids) and, with --cityscapes-format, OUT/cityscapes/ (the official results
-format). Ends with the images/s and the time per image spent reading, in
-the model, drawing and writing.
+INPUTS are images, folders (searched recursively) and videos. As mmdet's
+demo/image_demo.py, OUT/vis/ gets overlays (a video: an annotated video) and
+OUT/preds/ a JSON per image or frame (COCO RLE masks, Cityscapes label ids);
+--cityscapes-format adds OUT/cityscapes/ (the official results format). OUT
+is written as a whole when the run ends: a failed run leaves none of it.
 
-Examples:
-    python tools/infer.py demo/frames/ CONFIG CHECKPOINT --out work_dirs/infer
-    python tools/infer.py "dashcam/*.jpg" CONFIG CHECKPOINT --batch-size 4
-    python tools/infer.py drive.mp4 CONFIG CHECKPOINT --device cuda
+Example:
+    python tools/infer.py frames/ drive.mp4 CONFIG CHECKPOINT --out-dir out
 """
 import argparse
 
-from citymask.cli import exit_on_error
-from citymask.inference import format_timing, run_inference
+from citymask.cli import CfgOptionsAction, exit_on_error
 
 
 def parse_args():
     parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument('input', help='image, folder, glob or video')
-    parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint (Cityscapes heads)')
-    parser.add_argument('--out', default='outputs',
-                        help='output folder (default: outputs)')
-    parser.add_argument('--batch-size', type=int, default=1,
-                        help='images per forward pass (default: 1)')
-    parser.add_argument('--device', default='cpu',
-                        help='cpu, cuda, cuda:1, ... (default: cpu)')
-    parser.add_argument('--score-thr', type=float, default=0.3,
-                        help='overlays and JSON keep instances scoring at '
-                        'least this (default: 0.3); --cityscapes-format '
-                        'keeps all, as AP needs them')
-    parser.add_argument('--cityscapes-format', action='store_true',
-                        help='also write the official Cityscapes results '
-                        'format to OUT/cityscapes/')
-    from mmengine.config import DictAction
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+        description=__doc__.split('\n\n')[0], epilog=__doc__.split('\n\n')[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add('inputs', nargs='+', help='images, folders or videos')
+    add('config')
+    add('checkpoint', help='checkpoint with Cityscapes heads')
+    add('--out-dir', '--out', default='outputs',
+        help="new or empty output folder ('': write nothing)")
+    add('--overwrite', action='store_true', help='replace a full --out-dir')
+    add('--batch-size', type=int, default=1)
+    add('--pred-score-thr', type=float, default=0.3,
+        help='overlays and JSON keep instances scoring at least this; '
+        '--cityscapes-format keeps all')
+    add('--no-save-vis', action='store_true', help='no OUT/vis/')
+    add('--no-save-pred', action='store_true', help='no OUT/preds/')
+    add('--print-result', action='store_true', help='each JSON on stdout')
+    add('--cityscapes-format', action='store_true')
+    add('--device', default='cpu', help='cpu, cuda, cuda:1, ...')
+    add('--cfg-options', nargs='+', action=CfgOptionsAction,
+        metavar='KEY=VALUE', help='override config settings')
     return parser.parse_args()
 
 
 @exit_on_error
 def main():
     args = parse_args()
-    result = run_inference(
-        args.input, args.config, args.checkpoint, args.out,
-        batch_size=args.batch_size, device=args.device,
-        score_thr=args.score_thr, cityscapes_format=args.cityscapes_format,
-        cfg_options=args.cfg_options)
-    print(format_timing(result))
-    print(f'written to {args.out}/' + (
-        f' (video: {result["video"]})' if result['video'] else ''))
+    from citymask.inference import run_inference
+    n, seconds = run_inference(**vars(args))
+    print(f'{n} images in {seconds:.1f} s ({n / seconds:.2f} img/s)'
+          + (f'; written to {args.out_dir}/' if args.out_dir else ''))
 
 
 if __name__ == '__main__':

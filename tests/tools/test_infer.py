@@ -1,20 +1,23 @@
-"""tools/infer.py end to end on generated frames and a generated video, with
-the mini config; predictions checked against mmdet's own single-image API
-(``init_detector`` + ``inference_detector``)."""
+"""tools/infer.py and citymask.inference on generated frames and a generated
+video with the mini config; predictions checked against mmdet's own
+``DetInferencer``."""
+import errno
 import glob
 import json
 import os
 import os.path as osp
+import shutil
 
 import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 import torch
+from mmengine.structures import InstanceData
 
 from citymask.classes import NAME_TO_LABEL_ID
+from citymask.errors import CitymaskError
 from citymask.evaluation.submission import check_submission
-from citymask.testing.video import write_video
 from ..conftest import run_tool
 from .conftest import CFG, fails, ok
 
@@ -41,17 +44,21 @@ def sharp_ckpt(mini_data, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def reference(sharp_ckpt):
-    """mmdet's own single-image inference with the same weights."""
-    from mmdet.apis import inference_detector, init_detector
+    """mmdet's own ``DetInferencer``, one image at a time, with the same
+    weights (and mmdet's ``LoadImageFromFile``, which it requires)."""
+    from mmdet.apis import DetInferencer
 
     from citymask.checkpoint import load_checkpoint_file, split_checkpoint
     from citymask.config import load_config
-    model = init_detector(load_config(CFG), None, device='cpu')
-    model.load_state_dict(split_checkpoint(
+    cfg = load_config(CFG)
+    cfg.test_dataloader.dataset.pipeline[0] = dict(type='LoadImageFromFile')
+    inferencer = DetInferencer(cfg, None, 'cpu', show_progress=False)
+    inferencer.model.load_state_dict(split_checkpoint(
         load_checkpoint_file(sharp_ckpt))[0])
 
     def predict(img):
-        pred = inference_detector(model, img).pred_instances
+        pred = inferencer(img, return_datasamples=True)['predictions'][0]
+        pred = pred.pred_instances
         return pred[pred.scores >= SCORE_THR].numpy()
 
     return predict
@@ -80,49 +87,70 @@ def assert_same(result, ref):
         rle = dict(inst['segmentation'])
         rle['counts'] = rle['counts'].encode()
         mask = mask_utils.decode(rle).astype(bool)
-        theirs = ref.masks[i]
         # the same pixels, up to float noise on the 0.5 boundary
-        assert (mask != theirs).sum() <= 0.002 * mask.size
+        assert (mask != ref.masks[i]).sum() <= 0.002 * mask.size
 
 
-def _timing(stdout):
-    line = [ln for ln in stdout.splitlines() if 'img/s' in ln]
-    assert len(line) == 1, stdout
-    stages = dict(part.rsplit(' ', 2)[:2] for part in
-                  line[0].split('per image: ')[1].split(', '))
-    return line[0], {k: float(v) for k, v in stages.items()}
+def _no_temporaries(folder):
+    """No temporary file or folder of citymask.fileio in ``folder``."""
+    return not [p for p in glob.glob(osp.join(folder, '**', '.*'),
+                                     recursive=True)
+                if p.endswith(('.tmp', '.old', '.partial'))]
 
 
 def test_images(mini_data, sharp_ckpt, reference, tmp_path):
     _, data = mini_data
-    images = osp.join(data, 'leftImg8bit', 'test')
-    out = tmp_path / 'out'
-    res = ok(run_tool('tools/infer.py', images, CFG, sharp_ckpt, '--out',
-                      str(out), '--batch-size', '3', '--score-thr',
-                      str(SCORE_THR), '--cityscapes-format'))
-    line, ms = _timing(res.stdout)
-    print(line)
-    assert line.startswith('4 images in ')
-    assert set(ms) == {'read', 'model', 'draw', 'write'}
-    assert ms['draw'] < ms['model']  # drawing does not dominate
-    inputs = sorted(glob.glob(osp.join(images, '*', '*.png')))
+    frames = tmp_path / 'frames'
+    shutil.copytree(osp.join(data, 'leftImg8bit', 'test'), frames)
+    # a hidden folder's images are no inputs
+    (frames / '.cache').mkdir()
+    shutil.copy(glob.glob(str(frames / '*' / '*.png'))[0], frames / '.cache')
+    out = frames / 'out'  # inside the input folder
+    args = ('tools/infer.py', str(frames), CFG, sharp_ckpt, '--out-dir',
+            str(out), '--batch-size', '3', '--pred-score-thr',
+            str(SCORE_THR), '--cityscapes-format')
+    assert ok(run_tool(*args)).stdout.startswith('4 images in ')
+    inputs = sorted(glob.glob(str(frames / '*' / '*.png')))
     for path in inputs:
-        rel = osp.relpath(path, images)
-        overlay = cv2.imread(str(out / 'vis' / (rel[:-4] + '.jpg')))
+        rel = osp.relpath(path, frames)[:-4]
+        overlay = cv2.imread(str(out / 'vis' / (rel + '.jpg')))
         image = cv2.imread(path)
         assert overlay.shape == image.shape
         assert (overlay != image).any()
-        with open(out / 'preds' / (rel[:-4] + '.json')) as f:
+        with open(out / 'preds' / (rel + '.json')) as f:
             result = json.load(f)
         assert result['file_name'] == path
         assert (result['height'], result['width']) == image.shape[:2]
         # batched (3 + 1 images) = mmdet's one-image inference
         assert_same(result, reference(path))
     # the official format of Cityscapes-named frames: a valid submission
-    report = check_submission(str(out / 'cityscapes'), images)
+    report = check_submission(str(out / 'cityscapes'), str(frames))
     assert report.ok, report.problems
     assert report.pred_files == 4
-    assert not glob.glob(str(out / '**' / '*.tmp*'), recursive=True)
+    # again into the same folder: its own outputs are not read as inputs
+    assert ok(run_tool(*args, '--overwrite')).stdout.startswith('4 images')
+    assert len(glob.glob(str(out / 'vis' / '**' / '*.jpg'),
+                         recursive=True)) == 4
+    assert _no_temporaries(str(tmp_path))
+
+
+def test_api_arrays(sharp_ckpt, reference, mini_data, tmp_path):
+    """The inferencer takes what mmdet's does: a BGR array here."""
+    from citymask.inference import CityscapesInferencer
+    _, data = mini_data
+    img = cv2.imread(sorted(glob.glob(osp.join(
+        data, 'leftImg8bit', 'val', '*', '*.png')))[0])
+    inferencer = CityscapesInferencer(CFG, sharp_ckpt)
+    res = inferencer(img, return_vis=True, out_dir=str(tmp_path),
+                     no_save_pred=False)
+    assert_same(res['predictions'][0], reference(img))
+    vis = res['visualization'][0]
+    assert vis.shape == img.shape and (vis != img).any()
+    # mmdet's layout, arrays numbered
+    assert cv2.imread(str(tmp_path / 'vis' / '00000000.jpg')).shape == (
+        img.shape)
+    with open(tmp_path / 'preds' / '00000000.json') as f:
+        assert json.load(f) == res['predictions'][0]
 
 
 def test_overlay_palette_and_labels():
@@ -135,9 +163,9 @@ def test_overlay_palette_and_labels():
     masks = np.zeros((2, 64, 128), bool)
     masks[0, 20:40, 10:50] = True  # a car
     masks[1, 30:60, 80:120] = True  # a person, under the threshold
-    pred = dict(labels=np.array([2, 0]), scores=np.array([0.9, 0.1]),
-                boxes=np.array([[10, 20, 49, 39], [80, 30, 119, 59]],
-                               np.float32), masks=masks)
+    pred = InstanceData(labels=np.array([2, 0]), scores=np.array([0.9, 0.1]),
+                        bboxes=np.array([[10, 20, 49, 39], [80, 30, 119, 59]],
+                                        np.float32), masks=masks)
     out = draw_predictions(image, pred, meta['classes'], palette,
                            score_thr=0.3)
     assert meta['classes'][2] == 'car'
@@ -158,30 +186,35 @@ def test_overlay_palette_and_labels():
 
 
 def test_find_inputs(tmp_path):
-    from citymask.errors import CitymaskError
     from citymask.inference import find_inputs
-    for name in ('a.png', 'sub/b.JPG', 'out/vis/a.jpg', 'notes.txt',
-                 'clip.mp4'):
+    for name in ('a.png', 'sub/b.JPG', 'out/vis/a.jpg', '.cache/c.png',
+                 'text/notes.txt', 'clip.mp4', 'dup/a.png'):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b'x')
-    # a folder: its images, recursively, not those of the output folder
-    found = find_inputs(str(tmp_path), exclude=str(tmp_path / 'out'))
-    assert found.names == ['a.png', 'sub/b.JPG'] and found.video is None
-    assert found.images == [str(tmp_path / n) for n in found.names]
-    # a glob: names below its fixed part
-    found = find_inputs(str(tmp_path / '**' / '*.*'))
-    assert found.names == ['a.png', 'out/vis/a.jpg', 'sub/b.JPG']
-    # a file: an image, or a video by its extension
-    assert find_inputs(str(tmp_path / 'a.png')).names == ['a.png']
-    found = find_inputs(str(tmp_path / 'clip.mp4'))
-    assert found.video == str(tmp_path / 'clip.mp4') and not found.images
+    # a folder: its images, recursively, but for hidden folders and the
+    # output folder; names below it, without extension
+    images, videos = find_inputs([str(tmp_path)], exclude=str(
+        tmp_path / 'out'))
+    assert [i['name'] for i in images] == ['a', 'dup/a', 'sub/b']
+    assert [i['img_path'] for i in images] == [
+        str(tmp_path / n) for n in ('a.png', 'dup/a.png', 'sub/b.JPG')]
+    assert videos == []
+    # files: images by stem, videos by extension
+    images, videos = find_inputs([str(tmp_path / 'a.png'),
+                                  str(tmp_path / 'clip.mp4')])
+    assert [i['name'] for i in images] == ['a']
+    assert videos == [str(tmp_path / 'clip.mp4')]
+    with pytest.raises(CitymaskError, match='written as a; rename'):
+        find_inputs([str(tmp_path / 'a.png'), str(tmp_path / 'dup')])
     with pytest.raises(CitymaskError, match='does not exist'):
-        find_inputs(str(tmp_path / 'nothing'))
+        find_inputs([str(tmp_path / 'nothing')])
     with pytest.raises(CitymaskError, match='no images'):
-        find_inputs(str(tmp_path / '*.txt'))
+        find_inputs([str(tmp_path / 'text')])
 
 
 def test_json_masks_are_pycocotools_rle():
+    from mmdet.datasets import CityscapesDataset
+
     from citymask.inference import coco_rle, prediction_json
     rng = np.random.default_rng(0)
     masks = np.zeros((3, 50, 70), bool)
@@ -190,10 +223,11 @@ def test_json_masks_are_pycocotools_rle():
     for m in masks:  # (the third is empty)
         assert coco_rle(m) == mask_utils.encode(
             np.asfortranarray(m[:, :, None].astype(np.uint8)))[0]
-    pred = dict(labels=np.array([7, 1, 0]), scores=np.array([0.9, 0.5, 0.2]),
-                boxes=np.array([[10, 5, 40, 20], [69, 49, 70, 50],
-                                [0, 0, 1, 1]], np.float32), masks=masks)
-    from mmdet.datasets import CityscapesDataset
+    pred = InstanceData(labels=np.array([7, 1, 0]),
+                        scores=np.array([0.9, 0.5, 0.2]),
+                        bboxes=np.array([[10, 5, 40, 20], [69, 49, 70, 50],
+                                         [0, 0, 1, 1]], np.float32),
+                        masks=masks)
     classes = CityscapesDataset.METAINFO['classes']
     label_ids = [NAME_TO_LABEL_ID[c] for c in classes]
     result = prediction_json(pred, 'a.png', label_ids, classes, 0.3)
@@ -212,25 +246,21 @@ def test_json_masks_are_pycocotools_rle():
 
 def test_video(mini_data, sharp_ckpt, reference, tmp_path):
     _, data = mini_data
-    frames = [cv2.resize(cv2.imread(p), (256, 128)) for p in sorted(
-        glob.glob(osp.join(data, 'leftImg8bit', 'val', '*', '*.png')))[:5]]
-    video = write_video(frames, str(tmp_path / 'drive.mp4'), fps=5)
-    assert video.endswith('.mp4')  # mp4v works with this OpenCV
+    video = str(tmp_path / 'drive.mp4')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'mp4v'), 5,
+                             (256, 128))
+    for p in sorted(glob.glob(osp.join(data, 'leftImg8bit', 'val', '*',
+                                       '*.png')))[:5]:
+        writer.write(cv2.resize(cv2.imread(p), (256, 128)))
+    writer.release()
     out = tmp_path / 'out'
-    res = ok(run_tool('tools/infer.py', video, CFG, sharp_ckpt, '--out',
-                      str(out), '--batch-size', '4', '--score-thr',
+    res = ok(run_tool('tools/infer.py', video, CFG, sharp_ckpt, '--out-dir',
+                      str(out), '--batch-size', '4', '--pred-score-thr',
                       str(SCORE_THR)))
-    assert _timing(res.stdout)[0].startswith('5 images in ')
-    written = str(out / 'vis' / 'drive.mp4')
-    assert f'video: {written}' in res.stdout
-    cap = cv2.VideoCapture(written)
+    assert res.stdout.startswith('5 images in ')
+    cap = cv2.VideoCapture(str(out / 'vis' / 'drive.mp4'))
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(5)
-    annotated = []
-    while True:
-        got, frame = cap.read()
-        if not got:
-            break
-        annotated.append(frame)
+    annotated = [f for ok, f in iter(cap.read, (False, None)) if ok]
     assert len(annotated) == 5 and annotated[0].shape == (128, 256, 3)
     jsons = sorted(glob.glob(str(out / 'preds' / 'drive' / '*.json')))
     assert [osp.basename(p) for p in jsons] == [
@@ -245,51 +275,102 @@ def test_video(mini_data, sharp_ckpt, reference, tmp_path):
         assert_same(result, reference(frame))
 
 
-def test_bad_inputs(mini_data, sharp_ckpt, tmp_path):
+def test_bad_inputs_one_line(mini_data, sharp_ckpt, tmp_path):
+    """Exit status 2, one line, nothing written: a broken video, a COCO
+    checkpoint (the shapes and the surgery command)."""
     root, data = mini_data
     out = str(tmp_path / 'out')
-    (tmp_path / 'empty').mkdir()
     broken = tmp_path / 'broken.mp4'
     broken.write_bytes(b'not a video at all' * 100)
-    blocker = tmp_path / 'a_file'
-    blocker.write_text('x')
+    fails(run_tool('tools/infer.py', str(broken), CFG, sharp_ckpt,
+                   '--out-dir', out), 'cannot open video')
     image = sorted(glob.glob(osp.join(data, 'leftImg8bit', 'test', '*',
                                       '*.png')))[0]
-    cases = [
-        ((str(tmp_path / 'missing'), CFG, sharp_ckpt), 'does not exist'),
-        ((str(tmp_path / 'empty'), CFG, sharp_ckpt), 'no images'),
-        ((str(broken), CFG, sharp_ckpt), 'cannot open video'),
-        ((image, CFG, str(tmp_path / 'none.pth')), 'not found'),
-        # a COCO checkpoint for a Cityscapes config
-        ((image, CFG, osp.join(root, 'standin.pth')), 'tools/surgery.py'),
-    ]
-    for args, message in cases:
-        fails(run_tool('tools/infer.py', *args, '--out', out), message)
-    assert not osp.exists(osp.join(out, 'vis'))  # no work was done
-    fails(run_tool('tools/infer.py', image, CFG, sharp_ckpt, '--out',
-                   str(blocker / 'sub')), 'cannot write output folder (--out)')
+    line = fails(run_tool('tools/infer.py', image, CFG,
+                          osp.join(root, 'standin.pth'), '--out-dir', out),
+                 'tools/surgery.py')
+    assert 'fc_cls.weight: (81, 256) in the checkpoint, (9, 256)' in line
+    assert not osp.exists(out)
 
 
-def test_unreadable_image_keeps_what_was_written(mini_data, sharp_ckpt,
-                                                 tmp_path, capsys):
-    """In process (the one-line exit is tested above): the progress bar, and
-    a broken image that stops the run after the outputs of the one before.
-    """
-    from citymask.errors import CitymaskError
+def test_bad_inputs(mini_data, sharp_ckpt, tmp_path):
     from citymask.inference import run_inference
     _, data = mini_data
-    folder = tmp_path / 'frames'
-    folder.mkdir()
+    image = sorted(glob.glob(osp.join(data, 'leftImg8bit', 'test', '*',
+                                      '*.png')))[0]
+    (tmp_path / 'empty').mkdir()
+    (tmp_path / 'full').mkdir()
+    (tmp_path / 'full' / 'old.txt').write_text('x')
+    (tmp_path / 'a_file').write_text('x')
+    cases = [
+        ((str(tmp_path / 'missing'),), {}, 'does not exist'),
+        ((str(tmp_path / 'empty'),), {}, 'no images'),
+        ((image,), dict(out_dir=str(tmp_path / 'full')), 'not empty'),
+        ((str(tmp_path / 'full' / 'old.txt'),),
+         dict(out_dir=str(tmp_path / 'full'), overwrite=True), 'inside'),
+        ((image,), dict(out_dir=str(tmp_path / 'a_file' / 'sub')),
+         'cannot write --out-dir'),
+        ((image,), dict(batch_size=0), '--batch-size'),
+        ((image,), dict(device='nonsense'), '--device nonsense'),
+    ]
+    for inputs, kwargs, message in cases:
+        kwargs.setdefault('out_dir', str(tmp_path / 'out'))
+        with pytest.raises(CitymaskError, match=message):
+            run_inference(inputs, CFG, sharp_ckpt, **kwargs)
+    with pytest.raises(CitymaskError, match='does not exist'):
+        run_inference((image,), CFG, str(tmp_path / 'none.pth'),
+                      out_dir=str(tmp_path / 'out'))
+    assert not osp.exists(tmp_path / 'out')
+    assert os.listdir(tmp_path / 'full') == ['old.txt']
+
+
+def _frames(data, folder, broken=False):
     good = sorted(glob.glob(osp.join(data, 'leftImg8bit', 'test', '*',
-                                     '*.png')))[0]
-    (folder / 'a.png').write_bytes(open(good, 'rb').read())
-    (folder / 'b.png').write_bytes(b'\x89PNG\r\n\x1a\n broken')
+                                     '*.png')))
+    folder.mkdir()
+    for name, path in zip('ab', good):
+        shutil.copy(path, folder / f'{name}.png')
+    if broken:
+        (folder / 'b.png').write_bytes(b'\x89PNG\r\n\x1a\n broken')
+    return folder
+
+
+def test_unreadable_image_writes_nothing(mini_data, sharp_ckpt, tmp_path):
+    from citymask.inference import run_inference
+    frames = _frames(mini_data[1], tmp_path / 'frames', broken=True)
     out = tmp_path / 'out'
     with pytest.raises(CitymaskError, match=r'cannot read image .*b\.png'):
-        run_inference(str(folder), CFG, sharp_ckpt, str(out), progress=True)
-    err = capsys.readouterr().err
-    assert '1/2' in err and 'img/s' in err
-    assert cv2.imread(str(out / 'vis' / 'a.jpg')).shape == (256, 512, 3)
-    with open(out / 'preds' / 'a.json') as f:
-        assert json.load(f)['width'] == 512
-    assert sorted(os.listdir(out / 'vis')) == ['a.jpg']
+        run_inference([str(frames)], CFG, sharp_ckpt, str(out))
+    # a.png's outputs were written before b.png failed: the folder is
+    # written as a whole, so none of them is there
+    assert not osp.exists(out) and _no_temporaries(str(tmp_path))
+
+
+def test_full_disk_leaves_the_old_folder(mini_data, sharp_ckpt, tmp_path,
+                                         monkeypatch):
+    """The message is true: "nothing was written there" (the old folder,
+    replaced only when a run completes, is as it was)."""
+    import citymask.inference as inference
+    from citymask.cli import os_error_line
+    frames = _frames(mini_data[1], tmp_path / 'frames')
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'old.txt').write_text('old')
+    written = []
+
+    def dump(obj, path):
+        if written:  # the second image's JSON: the disk is full
+            raise OSError(errno.ENOSPC, 'No space left on device', path)
+        written.append(path)
+        open(path, 'w').write(json.dumps(obj))
+
+    monkeypatch.setattr(inference, 'dump_json_atomic', lambda obj, path: (
+        os.makedirs(osp.dirname(path), exist_ok=True), dump(obj, path)))
+    with pytest.raises(OSError) as e:
+        inference.run_inference([str(frames)], CFG, sharp_ckpt, str(out),
+                                overwrite=True)
+    assert len(written) == 1
+    line = os_error_line(e.value)
+    assert line.startswith(f'no space left on {out} ') and (
+        'nothing was written there') in line
+    assert os.listdir(out) == ['old.txt'] and _no_temporaries(str(tmp_path))
