@@ -268,8 +268,8 @@ def _overwrite(root, kind, suffix, data):
      'are PNGs: re-download it, or convert it losslessly to PNG'),
     # a PNG header beyond PIL's decompression-bomb limit (89 Mpx)
     ('rle', lambda r: _overwrite(r, 'leftImg8bit', '_leftImg8bit.png',
-                                 _png_header(10000, 10000)),
-     f'{FRAME}_leftImg8bit.png declares 10000x10000 pixels, more than '
+                                 _png_header(12000, 8000)),
+     f'{FRAME}_leftImg8bit.png declares 12000x8000 pixels, more than '
      '89478485 (PIL.Image.MAX_IMAGE_PIXELS); Cityscapes frames are '
      '2048x1024: fix or remove the file'),
     ('bitmap', write_frame,
@@ -308,6 +308,19 @@ def test_bad_frames_one_clear_message(tmp_path, monkeypatch, fmt, setup,
     if 'but its image' in message:
         assert str(e.value).endswith(f'_leftImg8bit.png is {W}x{H}')
     assert not osp.exists(tmp_path / 'out')  # nothing written
+
+
+def test_sizes_up_to_pils_bomb_limit_are_drawn(tmp_path):
+    conv._check_pixels((Image.MAX_IMAGE_PIXELS, 1), 'a.png')  # at the limit
+    with pytest.raises(ConversionError, match='a.png declares 1x'):
+        conv._check_pixels((1, Image.MAX_IMAGE_PIXELS + 1), 'a.png')
+    # a polygon file read on its own (no image to compare with) is bounded
+    path = tmp_path / 'big_gtFine_polygons.json'
+    path.write_text(json.dumps(dict(imgWidth=9000, imgHeight=11000,
+                                    objects=OBJECTS)))
+    with pytest.raises(ConversionError) as e:
+        conv.polygon_annotations(str(path))
+    assert str(e.value).startswith(f'{path} declares 9000x11000 pixels')
 
 
 def test_bad_trees_one_clear_message(tmp_path):
