@@ -51,15 +51,6 @@ def test_same_recipe_as_eight_gpus(ref, suffix, gpus):
         'base_batch_size']
 
 
-def test_mini_batch_scale_pipeline_has_the_mini_scales():
-    cfg = Config.fromfile(MINI)
-    ours, per_image = cfg.batch_scale_train_pipeline, cfg.train_pipeline
-    assert (ours[2].type, per_image[2].type) == ('BatchChoiceResize',
-                                                 'RandomChoiceResize')
-    assert dict(ours[2], type=0) == dict(per_image[2], type=0)
-    assert ours[:2] + ours[3:] == per_image[:2] + per_image[3:]
-
-
 @pytest.fixture(scope='module')
 def two_frames(tmp_path_factory):
     """Two 128x64 frames with the same annotations (so every count the
@@ -86,7 +77,8 @@ def two_frames(tmp_path_factory):
         json.dump(coco, f)
     cfg = Config.fromfile(MINI)
     # every anchor and RoI candidate taken (no random choice); the RPN's
-    # box deltas 0 (below): the proposals are the anchors in both images
+    # box deltas 0 (weights zeroed below, bias 0): the proposals are the
+    # anchors in both images
     tc = cfg.model.train_cfg
     tc.rpn.sampler.num = tc.rcnn.sampler.num = 10**6
     tc.rpn_proposal.update(nms_pre=10**5, max_per_img=10**5,
