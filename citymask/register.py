@@ -8,11 +8,14 @@ from . import compat
 
 compat.apply()
 
+from .datasets.samplers import SeededBatchSampler  # noqa: E402
 from .datasets.transforms import LoadCityscapesImage  # noqa: E402
+from .datasets.transforms.batch_choice_resize import \
+    BatchChoiceResize  # noqa: E402
 from .evaluation.metrics import CityscapesInstanceMetric  # noqa: E402
 from .hooks import CocoToCityscapesHook, FiniteLossHook  # noqa: E402
 
 __all__ = [
-    'CityscapesInstanceMetric', 'CocoToCityscapesHook', 'FiniteLossHook',
-    'LoadCityscapesImage'
+    'BatchChoiceResize', 'CityscapesInstanceMetric', 'CocoToCityscapesHook',
+    'FiniteLossHook', 'LoadCityscapesImage', 'SeededBatchSampler'
 ]

@@ -33,6 +33,11 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
+batch_scale_train_pipeline = [
+    *train_pipeline[:2],
+    dict(type='BatchChoiceResize', scales=train_scales, keep_ratio=True),
+    *train_pipeline[3:]
+]
 test_pipeline = [
     dict(type='LoadCityscapesImage'),
     dict(type='Resize', scale=test_scale, keep_ratio=True),

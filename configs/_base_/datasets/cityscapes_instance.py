@@ -22,6 +22,14 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
+# Several images per GPU (the `*xb*` configs): one scale per batch, drawn
+# from the same list (with `batch_sampler=dict(type='SeededBatchSampler')`),
+# so no pixel of a batch is padding.
+batch_scale_train_pipeline = [
+    *train_pipeline[:2],
+    dict(type='BatchChoiceResize', scales=train_scales, keep_ratio=True),
+    *train_pipeline[3:]
+]
 # No LoadAnnotations: the metrics read ground truth from the annotation
 # files, and the test split has none.
 test_pipeline = [

@@ -1,0 +1,3 @@
+# The fine-tune recipe on 2 GPUs x 4 images (8 per iteration).
+_base_ = './maskrcnn_r50_fpn_1xb8-4k_cityscapes-ft.py'
+train_dataloader = dict(batch_size=4)
