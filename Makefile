@@ -47,8 +47,9 @@ $(STAMP): requirements/*.txt setup.cfg setup.py tools/install/build_mmcv.py tool
 test: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
+# the rehearsal at CPU size: every step of the job by the real tools
 demo: $(STAMP)
-	PYTHON=$(PY) bash tools/demo.sh
+	$(PY) tools/rehearse.py --work-dir work_dirs/demo
 
 lint: $(STAMP)
 	$(PY) -m flake8 citymask tools tests configs

@@ -1,41 +1,40 @@
-"""Rehearse the main job on this node: data, conversion, checkpoint, surgery,
-dist_train.sh, dist_test.sh, a submission and inference, at full size on
-every visible GPU, in minutes; one table at the end.
+"""Rehearse the whole job with the real tools on generated frames (convert,
+stand-in checkpoint, surgery, train, test, submission, check, infer).
 
-Example (the first thing to run on a new GPU node):
-    python tools/rehearse.py
-    python tools/rehearse.py --data data/cityscapes \
-        --checkpoint checkpoints/mask_rcnn_r50_fpn_1x_coco.pth --budget 20
+Examples: python tools/rehearse.py (CPU size, make demo); --iters 2
+--frames 4 2 1 (about 2 min); --gpus 8 --batch-size 8 (8 images per GPU).
 """
 import argparse
 
 from citymask.cli import exit_on_error
+from citymask.errors import CitymaskError
 from citymask.rehearsal import rehearse
-
-
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--work-dir', default='work_dirs/rehearsal',
-                        help='where everything goes (a folder an earlier '
-                        'rehearsal wrote is emptied first)')
-    parser.add_argument('--data', help='a real Cityscapes root: its first '
-                        'frames are used (default: generated frames)')
-    parser.add_argument('--checkpoint', help='the model zoo COCO Mask R-CNN '
-                        '.pth (default: a stand-in with random weights)')
-    parser.add_argument('--budget', type=float,
-                        help='minutes to fit in; frame and iteration counts '
-                        'scale with it (default: 8 on GPUs, 1.5 on a CPU)')
-    parser.add_argument('--device', choices=['auto', 'cuda', 'cpu'],
-                        default='auto',
-                        help='auto: every visible GPU, else the CPU size')
-    return parser.parse_args()
 
 
 @exit_on_error
 def main():
-    args = parse_args()
-    rehearse(args.device, args.work_dir, args.data, args.checkpoint,
-             args.budget)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--work-dir', default='work_dirs/rehearsal',
+                        help='emptied first if a rehearsal wrote it')
+    parser.add_argument('--gpus', type=int, default=0, help='GPUs: the main '
+                        'config at full size, AMP (default 0: CPU size)')
+    parser.add_argument('--iters', type=int, help='training iterations '
+                        '(default 300 on CPU, 200 on GPUs)')
+    parser.add_argument('--frames', type=int, nargs=3, metavar='N',
+                        help='frames to generate for train, val, test '
+                        '(default 48 12 4 on CPU, 50 10 5 on GPUs)')
+    parser.add_argument('--batch-size', type=int,
+                        help="training images per GPU (default: config's)")
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        metavar='KEY=VALUE',
+                        help='for train, test, submission and infer')
+    args = parser.parse_args()
+    given = [args.iters, args.batch_size, *(args.frames or [])]
+    if args.gpus < 0 or any(n is not None and n < 1 for n in given):
+        raise CitymaskError('--gpus must be >= 0; --iters, --frames and '
+                            '--batch-size >= 1')
+    rehearse(args.work_dir, args.gpus, iters=args.iters, frames=args.frames,
+             batch_size=args.batch_size, cfg_options=args.cfg_options)
 
 
 if __name__ == '__main__':

@@ -1,169 +1,184 @@
-"""tools/rehearse.py: the main job's steps at CPU size, its table, its one
-line when a step fails, and the GPU memory sampling (with a stand-in
-nvidia-smi)."""
+"""tools/rehearse.py: every step of the path a user walks, run by the real
+tools at CPU size; the table's figures are what mmengine and the tools
+wrote; a failing step is one line."""
 import json
-import os
 import os.path as osp
 import re
-import stat
-import time
+import sys
 import zipfile
+from glob import glob
 
 import pytest
 
-from citymask.rehearsal import GpuMemory, make_plan
-from ..conftest import REPO, run_tool
-from .conftest import ok
+from citymask.errors import CitymaskError
+from citymask.rehearsal import MARKER, rehearse, steps
+from ..conftest import run_tool
+from .conftest import fails, ok
 
 TOOL = 'tools/rehearse.py'
 STEPS = ['data', 'convert', 'checkpoint', 'surgery', 'train', 'test',
-         'submission', 'infer']
+         'submit', 'check', 'infer']
+FRAMES = {'train': 4, 'val': 2, 'test': 1}
 
 
 def _table(stdout):
-    """``{step: (wall s, throughput, memory, outcome)}`` of the table (its
-    columns are where the dashes under the heading are)."""
-    lines = stdout.splitlines()
-    head = next(i for i, ln in enumerate(lines) if ln.startswith('step '))
-    spans = [m.span() for m in re.finditer(r'-+', lines[head + 1])]
-    rows = {}
-    for ln in lines[head + 2:]:
-        if not ln.strip() or ln.startswith('total '):
-            break
-        cells = [ln[a:b].strip() for a, b in spans[:-1]]
-        cells.append(ln[spans[-1][0]:].strip())
-        rows[cells[0]] = (float(cells[1]), *cells[2:])
-    return rows
+    """``{step: (seconds, figures)}`` of the final table."""
+    lines = stdout[stdout.rindex('\nstep '):].strip().splitlines()[1:]
+    cells = [re.split(r'\s{2,}', ln.strip(), maxsplit=2) for ln in lines]
+    return {c[0]: (float(c[1]), c[2] if len(c) > 2 else '') for c in cells}
+
+
+def _run_dir(work_dir):
+    runs = glob(osp.join(work_dir, '2*_*', ''))
+    assert len(runs) == 1, runs
+    return runs[0]
 
 
 @pytest.fixture(scope='module')
 def cpu_run(tmp_path_factory):
     work = tmp_path_factory.mktemp('rehearsal')
-    res = ok(run_tool(TOOL, '--device', 'cpu', '--work-dir', str(work),
-                      timeout=600))
-    return str(work), res
+    res = ok(run_tool(TOOL, '--work-dir', str(work), '--iters', '2',
+                      '--frames', *map(str, FRAMES.values()), timeout=900))
+    return str(work), _table(res.stdout)
 
 
-def test_cpu_rehearsal_runs_every_step(cpu_run):
-    work, res = cpu_run
-    rows = _table(res.stdout)
-    assert list(rows) == STEPS
-    plan = make_plan('cpu', 0, 2)
-    # data and conversion: the plan's frames, converted by the tool
-    ann = osp.join(work, 'cityscapes', 'annotations')
-    for split, n in plan.frames.items():
-        with open(osp.join(
-                ann, f'instancesonly_filtered_gtFine_{split}.json')) as f:
-            assert len(json.load(f)['images']) == n
-    assert re.search(r'[\d.]+ frames/s', rows['convert'][1])
-    # training ran its iterations through dist_train.sh (torchrun) ...
-    with open(osp.join(work, 'logs', '5_train.log')) as f:
-        train_log = f.read()
-    assert f'Iter(train) [{plan.iters}/{plan.iters}]' in train_log
-    assert 'Distributed training: True' in train_log
-    assert osp.isfile(osp.join(work, 'train', f'iter_{plan.iters}.pth'))
-    assert re.match(r'[\d.]+ img/s \([\d.]+ incl. start-up\)',
-                    rows['train'][1])
-    assert 'fp32' in rows['train'][3]  # no AMP without a GPU
-    # ... the test step's AP is the one in the Cityscapes result file ...
+def test_every_step_runs_and_the_total_adds_up(cpu_run):
+    work, rows = cpu_run
+    assert list(rows) == STEPS + ['total']
+    assert rows['total'][0] == pytest.approx(
+        sum(s for name, (s, _) in rows.items() if name != 'total'), abs=0.1)
+    # training went through dist_train.sh (torchrun) and saved iteration 2
+    with open(osp.join(work, 'logs', 'train.log')) as f:
+        assert 'Distributed training: True' in f.read()
+    assert osp.isfile(osp.join(work, 'train', 'iter_2.pth'))
+
+
+def test_data_and_conversion_figures(cpu_run):
+    work, rows = cpu_run
+    assert rows['data'][1] == f'{sum(FRAMES.values())} frames 512x256'
+    instances = 0
+    for split, n in FRAMES.items():
+        with open(osp.join(work, 'cityscapes', 'annotations', 'instancesonly'
+                           f'_filtered_gtFine_{split}.json')) as f:
+            coco = json.load(f)
+        assert len(coco['images']) == n
+        instances += len(coco['annotations'])
+    assert rows['convert'][1] == (f'{instances} instances; images train 4, '
+                                  'val 2, test 1')
+
+
+def test_train_figures_are_scalars_json(cpu_run):
+    work, rows = cpu_run
+    with open(osp.join(_run_dir(osp.join(work, 'train')), 'vis_data',
+                       'scalars.json')) as f:
+        logged = [json.loads(ln) for ln in f]
+    train = [r for r in logged if 'loss' in r]
+    assert [r['iter'] for r in train] == [1, 2]  # logger interval 1
+    t = train[1]['time']  # the first interval is warm-up
+    # 2 images per iteration: the mini config's batch size, one process
+    assert rows['train'][1] == (
+        f'loss {train[0]["loss"]:.4g} -> {train[1]["loss"]:.4g}, lr '
+        f'{train[1]["lr"]:.4g}, {2 / t:.3g} img/s ({t:.3g} s/iter, data '
+        f'{train[1]["data_time"]:.3g} s)')  # no GPU: no memory
+    assert not any('memory' in r for r in logged)
+
+
+def test_test_figures_are_the_metric_json(cpu_run):
+    work, rows = cpu_run
+    run = _run_dir(osp.join(work, 'test'))
+    with open(osp.join(run, osp.basename(run[:-1]) + '.json')) as f:
+        metrics = json.load(f)
+    # the official evaluator's own result file holds the same AP
     with open(osp.join(work, 'test', 'cityscapes',
                        'resultInstanceLevelSemanticLabeling.json')) as f:
-        ap = json.load(f)['averages']['allAp']
-    assert f'mask AP {100 * ap:.1f}' in rows['test'][3]
-    # ... and the submission holds one prediction file per test image
+        official = json.load(f)['averages']
+    assert metrics['cityscapes/mAP'] == pytest.approx(official['allAp'])
+    assert rows['test'][1] == (
+        f'mask AP {100 * official["allAp"]:.1f}, AP50 '
+        f'{100 * official["allAp50%"]:.1f}, {1 / metrics["time"]:.3g} img/s')
+
+
+def test_submission_check_and_inference(cpu_run):
+    work, rows = cpu_run
     with zipfile.ZipFile(osp.join(work, 'submission.zip')) as zf:
         preds = [n for n in zf.namelist() if n.endswith('_pred.txt')]
-    assert len(preds) == plan.frames['test']
-    assert f'{len(preds)} prediction file(s)' in rows['submission'][3]
-    if osp.isfile(osp.join(REPO, 'tools', 'infer.py')):
-        assert not rows['infer'][3].startswith('skipped')
-    else:
-        assert rows['infer'][3] == 'skipped: tools/infer.py not present'
-    # no GPU here: no memory column values
-    assert {r[2] for r in rows.values()} == {'-'}
+    assert len(preds) == FRAMES['test']
+    run = _run_dir(osp.join(work, 'submit'))
+    with open(osp.join(run, osp.basename(run[:-1]) + '.json')) as f:
+        time = json.load(f)['time']
+    assert rows['submit'][1] == f'1 prediction files, {1 / time:.3g} img/s'
+    assert rows['check'][1] == 'valid'
+    assert len(glob(osp.join(work, 'infer', 'preds', '*', '*.json'))) == 1
+    assert rows['infer'][1] == '1 images'
 
 
 def test_failing_step_is_one_line_and_stops_there(tmp_path):
-    bad = tmp_path / 'coco.pth'
-    bad.write_bytes(b'not a checkpoint')
     work = tmp_path / 'work'
-    res = run_tool(TOOL, '--device', 'cpu', '--work-dir', str(work),
-                   '--checkpoint', str(bad), timeout=600)
-    assert res.returncode == 2, res.stdout + res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("error: step 'surgery' failed: ")
-    assert str(bad) in lines[0] and 'pass --checkpoint' in lines[0]
-    assert 'full log: ' in lines[0]
+    res = run_tool(TOOL, '--work-dir', str(work), '--iters', '2', '--frames',
+                   '1', '1', '1', '--cfg-options', 'data_root=/nonexistent/',
+                   timeout=600)
+    line = fails(res, "step 'train' failed: ")
+    # train.py's own error line, through torchrun (its exit status is 1)
+    assert 'failed: /nonexistent/annotations/' in line
+    assert 'not found' in line and '(exit status 1)' in line
+    assert f'(full log: {work}/logs/train.log)' in line
     rows = _table(res.stdout)
-    assert list(rows) == ['data', 'convert', 'checkpoint', 'surgery']
-    assert rows['surgery'][3] == 'FAILED'
-    assert not (work / 'train').exists()
+    assert list(rows) == STEPS[:5] + ['total']
+    assert rows['train'][1] == 'FAILED'
+    assert not (work / 'test').exists()
+
+
+def test_a_work_dir_a_rehearsal_wrote_is_emptied(tmp_path, capsys):
+    (tmp_path / MARKER).write_text('')
+    (tmp_path / 'old.txt').write_text('from the last rehearsal')
+    # an interpreter that fails at once: the first step fails, nothing runs
+    with pytest.raises(CitymaskError, match=r"step 'data' failed: .*exit "
+                       r'status 1'):
+        rehearse(str(tmp_path), python='/bin/false')
+    assert not (tmp_path / 'old.txt').exists()
+    assert (tmp_path / MARKER).exists()
+    assert (tmp_path / 'logs' / 'data.log').exists()
+    assert re.search(r'\ndata +[\d.]+  FAILED\n', capsys.readouterr().out)
 
 
 def test_refuses_a_work_dir_it_did_not_write(tmp_path):
     (tmp_path / 'precious.txt').write_text('keep me')
-    res = run_tool(TOOL, '--device', 'cpu', '--work-dir', str(tmp_path))
-    assert res.returncode == 2
-    assert res.stderr.startswith('error: ') and 'not empty' in res.stderr
+    fails(run_tool(TOOL, '--work-dir', str(tmp_path)), 'not empty')
     assert (tmp_path / 'precious.txt').read_text() == 'keep me'
 
 
-def test_default_sizes_fit_the_main_job():
-    gpu = make_plan('cuda', 1, 16)
-    assert gpu.config == 'configs/maskrcnn_r50_fpn_cityscapes_ft.py'
-    assert (gpu.width, gpu.height) == (2048, 1024) and gpu.amp
-    assert sum(gpu.frames.values()) >= 50 and gpu.iters >= 100
-    double = make_plan('cuda', 1, 16, budget=16)
-    assert double.iters == 2 * gpu.iters
-    assert double.frames == {s: 2 * n for s, n in gpu.frames.items()}
-    cpu = make_plan('cpu', 0, 2)
-    assert cpu.config.startswith('configs/mini/') and not cpu.amp
-    assert cpu.gpus == 1
+@pytest.mark.parametrize('flags', [['--iters', '0'], ['--gpus', '-1'],
+                                   ['--frames', '1', '0', '1'],
+                                   ['--batch-size', '0']])
+def test_bad_sizes_are_one_line(tmp_path, flags):
+    fails(run_tool(TOOL, '--work-dir', str(tmp_path / 'work'), *flags),
+          '--iters, --frames and --batch-size >= 1')
+    assert not list(tmp_path.iterdir())
 
 
-def test_gpu_memory_peak_from_nvidia_smi(tmp_path, monkeypatch):
-    # a stand-in nvidia-smi: two GPUs; while "sampling" (-lms) GPU 0 rises
-    # from 1000 to 3500 MiB, GPU 1 stays at its 800
-    smi = tmp_path / 'nvidia-smi'
-    smi.write_text(
-        '#!/bin/sh\n'
-        'case "$*" in *-lms*) printf "0, 1500\\n1, 800\\n0, 3500\\n'
-        '1, 800\\n0, 2000\\n"; exec sleep 60;;\n'
-        '*) printf "0, 1000\\n1, 800\\n";; esac\n')
-    smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv('PATH', f'{tmp_path}{os.pathsep}'
-                       f'{os.environ["PATH"]}')
-    baseline = GpuMemory.query()
-    assert baseline == {'0': 1000, '1': 800}
-    with GpuMemory(baseline) as memory:
-        deadline = time.time() + 10
-        while memory.peak < 2500 and time.time() < deadline:
-            time.sleep(0.05)
-    assert memory.peak == 2500
-
-
-def test_gpu_commands_are_the_readme_ones(tmp_path):
-    # what runs on a GPU node (no GPU here to run it): every visible GPU,
-    # full size, AMP, the converter on every core, inference on the GPU
-    from citymask.rehearsal import Rehearsal
-    rehearsal = Rehearsal(make_plan('cuda', 2, 16), str(tmp_path))
-    steps = {s.name: s for s in rehearsal.steps()}
-    assert list(steps) == STEPS
-    data = steps['data'].cmd
-    assert data[1] == 'tools/dataset_converters/make_mini_cityscapes.py'
-    assert data[data.index('--width') + 1:data.index('--width') + 4] == [
-        '2048', '--height', '1024']
-    assert steps['convert'].cmd[-2:] == ['--nproc', '16']
-    train = steps['train'].cmd
-    assert train[:5] == ['bash', 'tools/dist_train.sh',
-                         'configs/maskrcnn_r50_fpn_cityscapes_ft.py', '2',
-                         '--work-dir']
-    assert '--amp' in train and '--auto-scale-lr' in train
-    assert 'train_cfg.max_iters=200' in train
-    test = steps['test'].cmd
-    assert test[:2] == ['bash', 'tools/dist_test.sh'] and test[4] == '2'
-    assert steps['submission'].cmd[1:2] == ['tools/test.py']
-    assert {'--split', 'test', '--format-only'} <= set(
-        steps['submission'].cmd)
-    assert steps['infer'].cmd[-2:] == ['--device', 'cuda']
+def test_gpu_size_commands(tmp_path):
+    # what runs on a GPU node: the main config at full size, every GPU
+    # through the launchers, AMP, 8 images per GPU, options passed on
+    cmds = {name: cmd for name, cmd, _ in steps(
+        str(tmp_path), gpus=2, batch_size=8, cfg_options=['a.b=1'])}
+    assert list(cmds) == STEPS
+    data = cmds['data']
+    at = data.index('--width')
+    assert data[at:at + 4] == ['--width', '2048', '--height', '1024']
+    train = cmds['train']
+    assert train[:4] == ['bash', 'tools/dist_train.sh',
+                         'configs/maskrcnn_r50_fpn_cityscapes_ft.py', '2']
+    assert {'--amp', '--auto-scale-lr', 'train_dataloader.batch_size=8',
+            'train_cfg.max_iters=200', 'a.b=1'} <= set(train)
+    assert cmds['test'][:2] == ['bash', 'tools/dist_test.sh']
+    assert cmds['test'][4] == '2'
+    for name in ('test', 'submit', 'infer'):
+        assert 'a.b=1' in cmds[name]
+    assert cmds['infer'][cmds['infer'].index('--device') + 1] == 'cuda'
+    # CPU size: one process, no AMP, the config's own batch size
+    cpu = {name: cmd for name, cmd, _ in steps(str(tmp_path))}
+    assert cpu['train'][2:4] == [
+        'configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py', '1']
+    assert '--amp' not in cpu['train']
+    assert not any('batch_size' in a for a in cpu['train'])
+    assert cpu['data'][0] == sys.executable
