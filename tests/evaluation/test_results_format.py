@@ -5,7 +5,6 @@ small: fast enough to run for every mutant
 import copy
 import os
 import os.path as osp
-import zipfile
 
 import cv2
 import numpy as np
@@ -21,8 +20,7 @@ from citymask.evaluation.frame_task import FrameTask
 from citymask.evaluation.results_format import (find_gt_files, frame_key,
                                                 label_id_report, read_masks,
                                                 read_prediction_txt,
-                                                read_results, write_frame,
-                                                zip_results)
+                                                read_results, write_frame)
 
 FRAME = 'lindau_000001_000019'
 
@@ -55,24 +53,38 @@ def test_prediction_file_read_as_cityscapesscripts_reads_it(tmp_path):
                                              [str(tmp_path / 'b.png')])
 
 
+FIELDS = ('expected "relative/mask.png labelID confidence" (3 fields, '
+          'single spaces), got ')
+
+
 @pytest.mark.parametrize('line,why', [
-    ('a.png 26', 'expected "relative/mask.png labelID confidence", got '
-     "'a.png 26'"),
-    ('a.png 26 0.5 x', 'expected "relative/mask.png labelID confidence", '
-     "got 'a.png 26 0.5 x'"),
-    ('/abs/a.png 26 0.5', 'mask paths must be relative to the file'),
-    ('a.png car 0.5', 'label id and confidence must be numbers'),
-    ('a.png 26 high', 'label id and confidence must be numbers'),
-    ('a.png inf 0.5', 'label id and confidence must be numbers'),
+    ('a.png 26', FIELDS + "'a.png 26'"),
+    ('a.png 26 0.5 x', FIELDS + "'a.png 26 0.5 x'"),
+    ('/abs/a.png 26 0.5', "mask path '/abs/a.png' must be relative to the "
+     'prediction file'),
+    ('a.png car 0.5', 'label id and confidence must be numbers, got '
+     "'car 0.5'"),
+    ('a.png 26 high', 'label id and confidence must be numbers, got '
+     "'26 high'"),
+    ('a.png inf 0.5', 'label id and confidence must be numbers, got '
+     "'inf 0.5'"),
+    ('a.png 2.5 0.5', "label id '2.5' is not an integer"),
     ('a.png 26 nan', 'confidence nan is not a finite number; write a score '
+     'in [0, 1]'),
+    ('a.png 26 1.5', 'confidence 1.5 is outside [0, 1]; write a score in '
+     '[0, 1]'),
+    ('a.png 26 -0.25', 'confidence -0.25 is outside [0, 1]; write a score '
      'in [0, 1]'),
     # split on single spaces, as readPredInfo does: a doubled or trailing
     # space is a malformed line, not a tolerated one
-    ('a.png  26 0.5', 'expected "relative/mask.png labelID confidence", '
-     "got 'a.png  26 0.5'"),
-    ('a.png 26 0.5 ', 'expected "relative/mask.png labelID confidence", '
-     "got 'a.png 26 0.5'"),
-    ('a.png 26 0.5X', 'label id and confidence must be numbers'),
+    ('a.png  26 0.5', FIELDS + "'a.png  26 0.5'"),
+    ('a.png 26 0.5 ', FIELDS + "'a.png 26 0.5'"),
+    ('a.png 26 0.5X', 'label id and confidence must be numbers, got '
+     "'26 0.5X'"),
+    # what a message quotes of a line is short
+    ('x' * 5000 + '.png 26 0.5', 'a line of 5012 characters, more than '
+     f"4160: '{'x' * 80}'... (5012 characters)"),
+    ('x' * 4000 + ' 26', FIELDS + f"'{'x' * 80}'... (4003 characters)"),
 ])
 def test_bad_prediction_lines_name_file_and_line(tmp_path, line, why):
     txt = tmp_path / 'x_y_z_pred.txt'
@@ -224,43 +236,3 @@ def test_label_id_report():
         label_id_report(tasks(11, 12))
     assert str(e.value).startswith('2 of 2 predictions')
     assert str(e.value).endswith('; nothing left to evaluate')
-
-
-def test_zip_results(tmp_path):
-    from citymask.testing.mini_cityscapes import make_mini_cityscapes
-    root = str(tmp_path / 'cs')
-    make_mini_cityscapes(root, dict(test=2), width=64, height=32, seed=0)
-    images = osp.join(root, 'leftImg8bit', 'test')
-    folder = tmp_path / 'submission'
-    names = {i: id2label[i].name for i in LABEL_IDS}
-    pngs = sorted(p for _, _, fs in os.walk(images) for p in fs)
-    for png in pngs:
-        write_frame(str(folder), png, (32, 64), [26],
-                    [0.5], crop_masks(np.ones((1, 32, 64), bool)), names)
-    path = zip_results(str(folder), images)
-    assert path == str(folder) + '.zip'
-    with zipfile.ZipFile(path) as zf:
-        assert sorted(zf.namelist()) == sorted(os.listdir(folder))
-        for name in zf.namelist():
-            assert zf.read(name) == (folder / name).read_bytes()
-        assert {i.compress_type for i in zf.infolist()} == {
-            zipfile.ZIP_DEFLATED}
-    os.remove(path)
-    assert zip_results(str(folder) + '/', images) == path  # 'folder/'
-    os.remove(path)
-    # a frame without its prediction file: only the images tell
-    txt = sorted(n for n in os.listdir(folder) if n.endswith('.txt'))[0]
-    for name in os.listdir(folder):  # its file and masks
-        if name.startswith(frame_key(txt)):
-            os.remove(folder / name)
-    assert osp.isfile(zip_results(str(folder)))  # nothing to compare with
-    os.remove(path)
-    with pytest.raises(CitymaskError) as e:
-        zip_results(str(folder), images)
-    msg = str(e.value)
-    assert msg.startswith(f'{folder} is not a valid submission, not zipped: '
-                          '1 problems, first: ')
-    assert frame_key(txt) in msg
-    assert msg.endswith(f'(all of them: `python tools/check_submission.py '
-                        f'{folder} --images {images}`)')
-    assert not osp.exists(path)

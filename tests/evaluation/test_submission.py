@@ -13,9 +13,10 @@ from cityscapesscripts.helpers.labels import id2label
 
 from citymask.classes import CLASSES, LABEL_IDS
 from citymask.errors import CitymaskError
-from citymask.evaluation.results_format import (find_gt_files, write_frame,
-                                                zip_results)
-from citymask.evaluation.submission import check_submission
+from citymask.evaluation.crops import crop_masks
+from citymask.evaluation.results_format import (find_gt_files, frame_key,
+                                                write_frame)
+from citymask.evaluation.submission import check_submission, zip_results
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.official import run_official
 from ..conftest import run_tool
@@ -33,7 +34,6 @@ def test_split(tmp_path_factory):
     images = sorted(glob.glob(osp.join(root, 'leftImg8bit', 'test', '*',
                                        '*.png')))
     results = str(tmp_path_factory.mktemp('sub') / 'results')
-    from citymask.evaluation.crops import crop_masks
     for k, img in enumerate(images):
         n = 0 if k == 2 else 3
         masks = np.zeros((n, H, W), bool)
@@ -196,9 +196,9 @@ def test_line_format_as_the_official_reader(sub):
     problems = check_submission(folder, images).problems
     assert any(':1: expected "relative/mask.png' in p for p in problems)
     assert any(':2: expected "relative/mask.png' in p for p in problems)
-    assert any(':3: mask path /abs/' in p and 'relative' in p
+    assert any(":3: mask path '/abs/" in p and 'relative' in p
                for p in problems)
-    assert any(':4: mask path ../' in p and 'outside' in p for p in problems)
+    assert any(":4: mask path '../" in p and 'outside' in p for p in problems)
     # the mask of line 1 is now named by no line
     assert any(f'{png}: stray file' in p for p in problems)
 
@@ -243,3 +243,42 @@ def test_cli(sub, tmp_path):
         assert res.returncode == 2
         assert res.stderr.startswith('error: ')
         assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_zip_results(tmp_path):
+    root = str(tmp_path / 'cs')
+    make_mini_cityscapes(root, dict(test=2), width=64, height=32, seed=0)
+    images = osp.join(root, 'leftImg8bit', 'test')
+    folder = tmp_path / 'submission'
+    names = NAMES
+    pngs = sorted(p for _, _, fs in os.walk(images) for p in fs)
+    for png in pngs:
+        write_frame(str(folder), png, (32, 64), [26],
+                    [0.5], crop_masks(np.ones((1, 32, 64), bool)), names)
+    path = zip_results(str(folder), images)
+    assert path == str(folder) + '.zip'
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == sorted(os.listdir(folder))
+        for name in zf.namelist():
+            assert zf.read(name) == (folder / name).read_bytes()
+        assert {i.compress_type for i in zf.infolist()} == {
+            zipfile.ZIP_DEFLATED}
+    os.remove(path)
+    assert zip_results(str(folder) + '/', images) == path  # 'folder/'
+    os.remove(path)
+    # a frame without its prediction file: only the images tell
+    txt = sorted(n for n in os.listdir(folder) if n.endswith('.txt'))[0]
+    for name in os.listdir(folder):  # its file and masks
+        if name.startswith(frame_key(txt)):
+            os.remove(folder / name)
+    assert osp.isfile(zip_results(str(folder)))  # nothing to compare with
+    os.remove(path)
+    with pytest.raises(CitymaskError) as e:
+        zip_results(str(folder), images)
+    msg = str(e.value)
+    assert msg.startswith(f'{folder} is not a valid submission, not zipped: '
+                          '1 problems, first: ')
+    assert frame_key(txt) in msg
+    assert msg.endswith(f'(all of them: `python tools/check_submission.py '
+                        f'{folder} --images {images}`)')
+    assert not osp.exists(path)

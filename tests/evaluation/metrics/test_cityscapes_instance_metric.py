@@ -11,7 +11,7 @@ from mmdet.evaluation import CityScapesMetric
 import citymask.register  # noqa: F401
 from citymask.compat import official_instance_evaluator
 from citymask.errors import CitymaskError
-from citymask.evaluation.cityscapes_instance import read_gt
+from citymask.evaluation.mask_png import read_gt
 from citymask.evaluation.metrics import CityscapesInstanceMetric
 from citymask.testing.predictions import metric_samples
 from ...conftest import run_tool
