@@ -45,8 +45,10 @@ def inside(root: str, path: str) -> str:
     """
     real, top = osp.realpath(path), osp.realpath(root)
     if osp.commonpath([real, top]) != top:
-        raise CitymaskError(f'{path} leads outside {root} (to {real}); '
-                            'results must stay inside their folder')
+        raise CitymaskError(
+            f'{excerpt(osp.relpath(path, root))} resolves to '
+            f'{excerpt(real)}, outside {root}; results must stay inside '
+            'their folder')
     return real
 
 

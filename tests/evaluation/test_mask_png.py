@@ -216,6 +216,11 @@ def test_broken_files_name_the_file(tmp_path):
     (tmp_path / 'bomb.png').write_bytes(bomb)
     with pytest.raises(CitymaskError, match='bomb.png.*exceeds limit'):
         read_mask_crop(str(tmp_path / 'bomb.png'))
+    # files over the cap are not read (32 MiB by default)
+    (tmp_path / 'big.png').write_bytes(good)
+    with pytest.raises(CitymaskError, match=f'big.png: {len(good)} bytes, '
+                       f'more than the {len(good) - 1} '):
+        read_mask_crop(str(tmp_path / 'big.png'), max_bytes=len(good) - 1)
 
 
 def test_png_bytes_decode_like_pil():

@@ -21,6 +21,7 @@ from citymask.evaluation.results_format import (find_gt_files, frame_key,
                                                 label_id_report, read_masks,
                                                 read_prediction_txt,
                                                 read_results, write_frame)
+from citymask.evaluation.untrusted import MAX_PRED_BYTES
 
 FRAME = 'lindau_000001_000019'
 
@@ -236,3 +237,42 @@ def test_label_id_report():
         label_id_report(tasks(11, 12))
     assert str(e.value).startswith('2 of 2 predictions')
     assert str(e.value).endswith('; nothing left to evaluate')
+
+
+def test_hostile_results_are_refused_before_reading(tmp_path):
+    """Paths out of the folder (``../``, symlinks to any file or to
+    /dev/zero), FIFOs and files over the cap: refused with file and line,
+    nothing read from them."""
+    gts = [_gt(str(tmp_path / 'gt'), 'lindau', FRAME)]
+    res = tmp_path / 'res'
+    (res / 'sub').mkdir(parents=True)
+    txt = res / 'sub' / f'{FRAME}_leftImg8bit_pred.txt'
+    (tmp_path / 'secret.png').write_bytes(b'x')
+    (res / 'zero.png').symlink_to('/dev/zero')
+    for line, why in [('../ok.png 26 0.5', None),  # still inside
+                      ('../../secret.png 26 0.5', "'../secret.png' "
+                       'resolves to '),
+                      ('../zero.png 26 0.5', "resolves to '/dev/zero'")]:
+        txt.write_text(f'ok.png 24 0.5\n{line}\n')
+        if why is None:
+            assert read_results(gts, str(res))[0][0].mask_paths == [
+                str(res / 'sub' / 'ok.png'), str(res / 'ok.png')]
+            continue
+        with pytest.raises(CitymaskError) as e:
+            read_results(gts, str(res))
+        assert str(e.value).startswith(f'{txt}:2: ') and why in str(e.value)
+    # the prediction file itself: a symlink out, a FIFO, too big
+    os.remove(txt)
+    txt.symlink_to(tmp_path / 'secret.png')
+    with pytest.raises(CitymaskError, match='secret.png.*outside'):
+        read_results(gts, str(res))
+    os.remove(txt)
+    os.mkfifo(txt)  # a blocking open would never return
+    with pytest.raises(CitymaskError, match=f'^{txt}: not a regular file'):
+        read_results(gts, str(res))
+    os.remove(txt)
+    txt.write_text('ok.png 24 0.5\n' * 100)
+    with pytest.raises(CitymaskError, match='^.*_pred.txt: 1400 bytes, more '
+                       'than the 1000 a real'):
+        read_prediction_txt(str(txt), str(res), max_bytes=1000)
+    assert MAX_PRED_BYTES == 2**20  # the default

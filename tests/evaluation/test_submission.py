@@ -4,6 +4,7 @@ import glob
 import os
 import os.path as osp
 import shutil
+import struct
 import zipfile
 
 import cv2
@@ -282,3 +283,76 @@ def test_zip_results(tmp_path):
     assert msg.endswith(f'(all of them: `python tools/check_submission.py '
                         f'{folder} --images {images}`)')
     assert not osp.exists(path)
+
+
+def _zip_of(folder, path, size=None):
+    """``folder`` zipped; with ``size``, every member's declared size
+    rewritten to it (a zip that lies about what it expands to)."""
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(os.listdir(folder)):
+            zf.write(osp.join(folder, name), name)
+    if size is not None:
+        data = bytearray(open(path, 'rb').read())
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+        for info in infos:  # the local header: uncompressed size at +22
+            struct.pack_into('<I', data, info.header_offset + 22, size)
+        start = data.rfind(b'PK\x05\x06')
+        cd = struct.unpack_from('<I', data, start + 16)[0]
+        for _ in infos:  # central directory: at +24; next entry
+            struct.pack_into('<I', data, cd + 24, size)
+            n, m, k = struct.unpack_from('<HHH', data, cd + 28)
+            cd += 46 + n + m + k
+        open(path, 'wb').write(bytes(data))
+    return path
+
+
+def test_a_zip_bomb_is_not_read(sub, tmp_path):
+    """A 2 KB zip whose prediction file expands to one line of 2 MiB (over
+    the 1 MiB cap): reported from its declared size, nothing read, its
+    line not quoted; one that lies about its size fails its CRC."""
+    folder, images = sub
+    txt = _pred_files(folder)[0]
+    with open(txt, 'w') as f:
+        f.write('x' * 2 * 2**20)
+    bomb = _zip_of(folder, str(tmp_path / 'bomb.zip'))
+    assert osp.getsize(bomb) < 20000
+    res = run_tool('tools/check_submission.py', bomb)
+    assert res.returncode == 1, res.stderr
+    name = osp.basename(txt)
+    assert f'  - {name}: 2097152 bytes, more than the 1048576 a real ' \
+        'Cityscapes submission needs; not read\n' in res.stdout
+    assert len(res.stdout) < 2000  # no line quoted whole
+    # the cap is a parameter: a smaller one refuses a normal file
+    os.remove(txt)
+    shutil.copy(_pred_files(folder)[0], txt)
+    small = check_submission(_zip_of(folder, str(tmp_path / 'a.zip')),
+                             max_pred_bytes=100)
+    assert f'{name}: {osp.getsize(txt)} bytes, more than the 100' in \
+        small.problems[0]
+    # declared sizes of 10 bytes: reading stops there and the CRC fails
+    liar = check_submission(_zip_of(folder, str(tmp_path / 'l.zip'), 10))
+    assert liar.problems and all(
+        'damaged zip member (Bad CRC-32' in p or 'stray file' in p
+        or 'not a readable image' in p for p in liar.problems), \
+        liar.problems
+
+
+def test_hostile_folder_files_are_problems_not_hangs(sub, tmp_path):
+    """Masks that are a FIFO, a symlink to /dev/zero or one out of the
+    folder are reported, never opened."""
+    folder, images = sub
+    for k, make in enumerate([os.mkfifo,
+                              lambda p: os.symlink('/dev/zero', p),
+                              lambda p: os.symlink(tmp_path, p)]):
+        mask = _a_mask(folder, k)
+        os.remove(mask)
+        make(mask)
+    problems = check_submission(folder, images).problems
+    txt = osp.basename(_pred_files(folder)[0])
+    # a symlink to a folder is not walked into: the mask is missing
+    assert problems[0] == (f"{txt}:3: mask '{osp.basename(mask)}' does not "
+                           'exist')
+    assert problems[1].endswith(f': not a regular file (named in {txt}:1)')
+    assert "resolves to '/dev/zero', outside" in problems[2]
+    assert len(problems) == 3, problems
