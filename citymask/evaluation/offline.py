@@ -1,13 +1,9 @@
-"""Predictions saved by ``tools/test.py --out``, evaluated again with the
-config's own metrics (mmdet's ``tools/analysis_tools/eval_metric.py``).
-
-The config goes through :func:`citymask.config.load_config`, so a
-``data_root=`` rewrite reaches the dataset and the evaluators (mmdet's tool
-changes only the variable, and then looks for the old paths). The pickle
-is untrusted: it is read by an unpickler that admits what mmengine's dump
-of predictions holds, and each prediction is tied to the dataset's image of
-the same file name, whose path and id are used (a pickle names no file to
-read, and one made under another data root still matches).
+"""Predictions saved by ``tools/test.py --out``, evaluated with the
+config's own metrics (as mmdet's ``tools/analysis_tools/eval_metric.py``,
+which misses citymask's ``data_root`` rewrite). The pickle is untrusted:
+its unpickler admits only what mmengine's dump of predictions holds, and
+each prediction takes the path and id of the dataset's image of its file
+name (a pickle names no file to read; one from another data root fits).
 """
 import io
 import os.path as osp
@@ -55,16 +51,27 @@ def load_predictions(path: str) -> List[dict]:
     except CitymaskError as e:
         raise CitymaskError(f'{path}: {e}') from None
     except OSError:
-        raise
-    except Exception as e:
+        raise  # one line by citymask.cli
+    except Exception as e:  # whatever a damaged pickle makes the VM raise
         raise CitymaskError(f'{path} is not a readable pickle ({e})') from None
-    if not isinstance(preds, list) or not all(
-            isinstance(p, dict) and isinstance(p.get('img_path'), str)
-            and isinstance(p.get('pred_instances'), dict) for p in preds):
+    if not isinstance(preds, list) or not all(map(_is_prediction, preds)):
         raise CitymaskError(
             f'{path} holds no predictions (expected the list of dicts with '
-            'img_path and pred_instances that tools/test.py --out writes)')
+            'img_path, ori_shape and pred_instances (scores, labels, masks) '
+            'that tools/test.py --out writes)')
     return preds
+
+
+def _is_prediction(p: Any) -> bool:
+    import torch
+    pred = p.get('pred_instances') if isinstance(p, dict) else None
+    return (isinstance(pred, dict) and isinstance(p.get('img_path'), str)
+            and isinstance(p.get('ori_shape'), tuple)
+            and len(p['ori_shape']) >= 2
+            and all(isinstance(v, int) for v in p['ori_shape'])
+            and 'masks' in pred
+            and all(isinstance(pred.get(k), torch.Tensor)
+                    for k in ('scores', 'labels')))
 
 
 def evaluate_saved(cfg, path: str) -> Dict[str, float]:

@@ -105,6 +105,9 @@ def test_hostile_pickles_are_refused(saved, tmp_path):
         scores=p[0]['pred_instances']['scores'] + 2))] + p[1:],
      'scores outside [0, 1]'),
     (lambda p: {'not': 'a list'}, 'holds no predictions'),
+    (lambda p: [dict(p[0], pred_instances=dict(
+        p[0]['pred_instances'], labels=[1]))] + p[1:],
+     'holds no predictions'),
 ])
 def test_predictions_that_cannot_be_evaluated(saved, tmp_path, change,
                                               message):
