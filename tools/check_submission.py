@@ -3,8 +3,10 @@
 Lists every problem the benchmark server would reject (missing or extra
 prediction files, missing masks, masks of the wrong size or with colour
 channels, train ids instead of label ids, confidences that are not
-numbers, stray files). Exit status 0: valid; 1: problems listed; 2: the
-folder, zip or image folder can't be read.
+numbers, stray files). Files over the caps a real submission never
+reaches, paths out of the folder, FIFOs and devices are problems too,
+never read. Exit status 0: valid; 1: problems listed; 2: the folder, zip
+or image folder can't be read.
 
 Example:
     python tools/check_submission.py work_dirs/submission.zip \

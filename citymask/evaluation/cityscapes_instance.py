@@ -11,7 +11,7 @@ Here each ground-truth frame is histogrammed once (its instance ids and
 sizes) and mapped to codes (one per evaluated instance, one for void, one
 for the rest); a prediction's intersections with every instance and with
 void are then one histogram of the codes under its pixels, read from its
-bounding-box crop (:mod:`.crops`). PNG results are read by :mod:`.mask_png`.
+bounding-box crop (:mod:`.crops`). PNGs are read by :mod:`.mask_png`.
 
 Deliberate differences, where the official script fails:
 
@@ -37,8 +37,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-import pyspng
-from PIL import Image
 
 from ..classes import (CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS,
                        label_of_instance_id)
@@ -47,6 +45,7 @@ from .crops import CropMask, decode_crop
 from .distance import (UNOFFICIAL_NOTE, instance_distances, read_camera,
                        read_disparity, stereo_paths)
 from .frame_task import FrameTask
+from .mask_png import as_uint16, read_gt
 from .results_format import read_masks
 
 OVERLAPS = np.arange(0.5, 1., 0.05)
@@ -57,38 +56,6 @@ DISTANCE_THS = [float('inf'), 100, 50]
 DISTANCE_CONFS = [-float('inf'), 0.5, 0.5]
 # (stereo disparity values, baseline, fx) of a frame
 Stereo = Tuple[np.ndarray, float, float]
-
-
-def read_gt(path: str) -> np.ndarray:
-    """``*_gtFine_instanceIds.png`` as a uint16 array (what it holds).
-
-    Decoded with pyspng (libspng): 3.8 vs 4.4 ms with OpenCV for a
-    2048x1024 file here; PIL reads what it can't.
-    """
-    try:
-        with open(path, 'rb') as f:
-            img = pyspng.load(f.read())
-        if img.ndim == 3 and img.shape[2] == 2:  # grey16 comes with alpha
-            img = np.ascontiguousarray(img[..., 0])
-    except Exception:
-        try:
-            with Image.open(path) as im:
-                img = np.asarray(im)
-        except Exception as e:
-            raise CitymaskError(
-                f'cannot read ground truth {path}: {e}') from None
-    if img.ndim != 2:
-        raise CitymaskError(f'{path}: expected a single-channel instance '
-                            f'id image, got shape {img.shape}')
-    return _as_uint16(img, path)
-
-
-def _as_uint16(gt: np.ndarray, what: str = 'ground truth') -> np.ndarray:
-    if gt.dtype != np.uint16:
-        if gt.size and (gt.min() < 0 or gt.max() > 65535):
-            raise CitymaskError(f'{what}: instance ids must be 0..65535')
-        gt = gt.astype(np.uint16)
-    return np.ascontiguousarray(gt)
 
 
 def match_image(gt: np.ndarray, label_ids: Sequence[int],
@@ -117,7 +84,7 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
         for pairs of different labels; with ``stereo``, ``dist``:
         (medDist, distConf) per ``gt`` row (:mod:`.distance`).
     """
-    gt = _as_uint16(np.asarray(gt))
+    gt = as_uint16(np.asarray(gt))
     height, width = gt.shape
     # cv2.calcHist counts uint16 exactly (float32 holds counts < 2**24)
     # and is about 2x faster than np.bincount, which first casts to int64

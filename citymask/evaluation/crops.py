@@ -3,7 +3,7 @@
 What the evaluator keeps per prediction: a few hundred bytes instead of a
 full-size mask, and what it decodes to histogram ground truth under.
 """
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -107,3 +107,60 @@ def decode_crop(mask: CropMask) -> Tuple[int, int, np.ndarray]:
     C-contiguous uint8 0/1 array."""
     x0, y0, rle = mask
     return x0, y0, mask_utils.decode(rle).T
+
+
+def crop_coco_rle(rle: dict, shape: Sequence[int]) -> Optional[CropMask]:
+    """The :func:`crop_masks` entry of a full-image COCO RLE (as mmdet's
+    ``DumpDetResults`` saves masks) of an untrusted file.
+
+    Decoded here, not by pycocotools: its decoder writes as many pixels as
+    the runs add up to, past the mask's end if a file says so. Runs are
+    read as its ``rleFrString`` reads them and must cover the image.
+
+    Raises:
+        ValueError: not an RLE of an image of ``shape`` (height, width).
+    """
+    h, w = (int(v) for v in shape)
+    counts = rle.get('counts') if isinstance(rle, dict) else None
+    if isinstance(counts, str):
+        counts = counts.encode()
+    if not isinstance(counts, bytes) or list(rle.get('size', ())) != [h, w]:
+        raise ValueError(f'not a COCO RLE of a {w}x{h} mask')
+    # maskApi.c's rleFrString: 5 bits a character ('0' + value), 0x20 =
+    # more to come, the last character's 0x10 = negative; from the third
+    # on, a count is stored as its difference to the one two before
+    c = np.frombuffer(counts, np.uint8).astype(np.int64) - 48
+    last = (c & 0x20) == 0
+    if len(c) and ((c < 0) | (c > 63)).any() or len(c) and not last[-1]:
+        raise ValueError('not a COCO RLE string')
+    group = np.concatenate([[0], np.cumsum(last)[:-1]])
+    k = np.arange(len(c)) - np.flatnonzero(np.r_[True, last[:-1]])[group]
+    if len(k) and k.max() > 6:
+        raise ValueError('a count of more than 32 bits')
+    diffs = np.bincount(group, (c & 0x1f) << 5 * k).astype(np.int64)
+    negative = (c[last] & 0x10) != 0
+    diffs[negative] -= 1 << 5 * (k[last][negative] + 1)
+    runs = diffs.copy()
+    runs[3::2] = np.cumsum(diffs[1::2])[1:]
+    runs[2::2] = np.cumsum(diffs[2::2])
+    runs &= 0xffffffff  # maskApi.c keeps counts as uint
+    if runs.sum() != h * w:
+        raise ValueError(f'its runs cover {runs.sum()} pixels, not {w}x{h}')
+    # runs alternate 0s and 1s along the columns (pixel x * h + y); the
+    # bounding box follows from the 1-runs, the crop is filled from them
+    ends = np.cumsum(runs)
+    start, end = (ends - runs)[1::2], ends[1::2]
+    start, end = start[end > start], end[end > start]
+    if len(start) == 0:
+        return None
+    col0, col1 = start // h, (end - 1) // h
+    x0, x1 = int(col0.min()), int(col1.max()) + 1
+    one = col0 == col1  # a run over several columns touches rows 0, h-1
+    y0 = int((start % h).min()) if one.all() else 0
+    y1 = int(((end - 1) % h).max()) + 1 if one.all() else h
+    edges = np.zeros((x1 - x0) * h + 1, np.int8)
+    edges[start - x0 * h] += 1
+    edges[end - x0 * h] -= 1
+    crop = np.cumsum(edges[:-1], dtype=np.int8).astype(bool)
+    crop = crop.reshape(x1 - x0, h)
+    return _encode(crop[:, y0:y1].T, x0, y0)

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..classes import INSTANCE_IDS_SUFFIX
 from ..errors import CitymaskError
+from .mask_png import read_gt
 
 DISPARITY_SUFFIX = '_disparity.png'
 CAMERA_SUFFIX = '_camera.json'
@@ -94,7 +95,6 @@ def read_camera(path: str) -> Tuple[float, float]:
 def read_disparity(path: str, shape: Tuple[int, int]) -> np.ndarray:
     """A 16-bit ``*_disparity.png`` as uint16, checked against the frame's
     ``(height, width)``."""
-    from .cityscapes_instance import read_gt  # same 16-bit PNG decoding
     if not osp.isfile(path):
         raise CitymaskError(_missing(path))
     try:

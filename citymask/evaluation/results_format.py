@@ -3,14 +3,15 @@
 A results folder holds, per image, ``<city>_<seq>_<frame>*.txt`` with one
 line per predicted instance, ``relative/mask.png labelID confidence``, and
 the binary mask PNGs it names (what the benchmark server takes, zipped).
+Results are read as untrusted input (:mod:`.untrusted`).
 """
+import io
 import math
 import os
 import os.path as osp
-import zipfile
 from collections import Counter
 from glob import glob
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -21,6 +22,8 @@ from ..fileio import atomic_path, write_bytes_atomic
 from .crops import CropMask, decode_crop
 from .frame_task import FrameTask
 from .mask_png import read_mask_crop
+from .untrusted import (MAX_LINE_BYTES, MAX_PRED_BYTES, excerpt, inside,
+                        read_regular)
 
 
 def frame_key(path: str) -> str:
@@ -47,40 +50,84 @@ def find_gt_files(gt_dir: str) -> List[str]:
     return files
 
 
-def read_prediction_txt(path: str) -> Tuple[List[int], List[float],
-                                            List[str]]:
+def pred_lines(data: bytes, path: str) -> List[str]:
+    """The lines of a prediction file as the official script iterates
+    them (universal newlines)."""
+    try:
+        return list(io.StringIO(data.decode('utf-8'), newline=None))
+    except UnicodeDecodeError:
+        raise CitymaskError(f'{path}: not a text file (not UTF-8)') from None
+
+
+def parse_line(line: str) -> Tuple[str, int, float]:
+    """``(relative mask path, label id, confidence)`` of a prediction line,
+    split on single spaces as the official ``readPredInfo`` splits it.
+
+    Raises:
+        CitymaskError: why the line is refused (without file and line).
+    """
+    if len(line) > MAX_LINE_BYTES:
+        raise CitymaskError(f'a line of {len(line)} characters, more than '
+                            f'{MAX_LINE_BYTES}: {excerpt(line)}')
+    fields = line.rstrip('\n').split(' ')
+    if len(fields) != 3:
+        raise CitymaskError(
+            'expected "relative/mask.png labelID confidence" (3 fields, '
+            f'single spaces), got {excerpt(line.strip())}')
+    rel, label, conf = fields
+    if osp.isabs(rel):
+        raise CitymaskError(f'mask path {excerpt(rel)} must be relative to '
+                            'the prediction file')
+    try:
+        label_id, score = float(label), float(conf)
+        if not math.isfinite(label_id):
+            raise ValueError
+    except ValueError:
+        raise CitymaskError('label id and confidence must be numbers, got '
+                            f'{excerpt(label + " " + conf)}') from None
+    if label_id != int(label_id):
+        raise CitymaskError(f'label id {excerpt(label)} is not an integer')
+    if not 0 <= score <= 1:  # a NaN would rank above every other prediction
+        what = 'outside [0, 1]' if math.isfinite(score) else \
+            'not a finite number'
+        raise CitymaskError(f'confidence {score} is {what}; write a score '
+                            'in [0, 1]')
+    return rel, int(label_id), score
+
+
+def read_prediction_txt(path: str, root: Optional[str] = None,
+                        max_bytes: int = MAX_PRED_BYTES
+                        ) -> Tuple[List[int], List[float], List[str]]:
     """Parse one prediction file as the official script does: later lines
     naming the same mask replace earlier ones, keeping the first position.
+
+    Args:
+        path: The prediction file.
+        root: The results folder, which the file and every mask it names
+            must resolve inside (:func:`.untrusted.inside`); defaults to
+            the file's folder.
+        max_bytes: The largest prediction file read.
+
+    Returns:
+        ``(label ids, confidences, mask paths)``, the paths resolved.
     """
-    entries: Dict[str, Tuple[int, float]] = {}
-    root = osp.dirname(osp.abspath(path))
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            parts = line.rstrip('\n').split(' ')
-            if len(parts) != 3:
-                raise CitymaskError(
-                    f'{path}:{n}: expected "relative/mask.png labelID '
-                    f'confidence", got {line.strip()!r}')
-            if osp.isabs(parts[0]):
-                raise CitymaskError(
-                    f'{path}:{n}: mask paths must be relative to the file')
-            mask = osp.abspath(osp.join(root, parts[0]))
-            try:
-                entries[mask] = (int(float(parts[1])), float(parts[2]))
-            except (ValueError, OverflowError):
-                raise CitymaskError(
-                    f'{path}:{n}: label id and confidence must be numbers'
-                ) from None
-            if not math.isfinite(entries[mask][1]):
-                # a NaN would rank above every other prediction
-                raise CitymaskError(
-                    f'{path}:{n}: confidence {parts[2]} is not a finite '
-                    'number; write a score in [0, 1]')
-    masks = list(entries)
-    return ([entries[m][0] for m in masks], [entries[m][1] for m in masks],
-            masks)
+    folder = osp.dirname(osp.abspath(path))
+    root = folder if root is None else root
+    data = read_regular(inside(root, path), max_bytes)
+    entries: Dict[str, Tuple[int, float, str]] = {}
+    for n, line in enumerate(pred_lines(data, path), 1):
+        if not line.strip():
+            continue
+        try:
+            rel, label_id, score = parse_line(line)
+            mask = osp.join(folder, rel)
+            entries[osp.abspath(mask)] = (label_id, score,
+                                          inside(root, mask))
+        except CitymaskError as e:
+            raise CitymaskError(f'{path}:{n}: {e}') from None
+    values = list(entries.values())
+    return ([v[0] for v in values], [v[1] for v in values],
+            [v[2] for v in values])
 
 
 def read_masks(paths: Sequence[str], label_ids: Sequence[int],
@@ -107,6 +154,25 @@ def read_masks(paths: Sequence[str], label_ids: Sequence[int],
     return masks
 
 
+def label_id_hint(ids: Iterable[int]) -> str:
+    """Why label ids outside the 8 classes may be there: train ids or
+    class indices in their place (then the mapping to label ids), or ''.
+    """
+    from cityscapesscripts.helpers.labels import id2label
+    ids = set(ids)
+    train_ids = {id2label[i].trainId: i for i in LABEL_IDS}
+    if ids <= set(train_ids):
+        return ('; they look like train ids: the results format wants '
+                'label ids (cityscapesscripts\' labels, ' +
+                ', '.join(f'{t}->{i}' for t, i in sorted(train_ids.items()))
+                + ')')
+    if ids <= set(range(len(LABEL_IDS))):
+        return ('; they look like class indices: the results format wants '
+                'label ids (' + ', '.join(
+                    f'{k}->{i}' for k, i in enumerate(LABEL_IDS)) + ')')
+    return ''
+
+
 def label_id_report(tasks: Sequence[FrameTask]) -> Optional[str]:
     """Say how many predictions have label ids outside the 8 instance
     classes (the official evaluator ignores them without a word).
@@ -126,19 +192,8 @@ def label_id_report(tasks: Sequence[FrameTask]) -> Optional[str]:
     outside = {i: c for i, c in counts.items() if i not in LABEL_IDS}
     if not outside:
         return None
-    from cityscapesscripts.helpers.labels import id2label
     n, total = sum(outside.values()), sum(counts.values())
-    train_ids = {id2label[i].trainId: i for i in LABEL_IDS}
-    hint = ''
-    if set(outside) <= set(train_ids):
-        hint = ('; they look like train ids: the results format wants '
-                'label ids (cityscapesscripts\' labels, ' +
-                ', '.join(f'{t}->{i}' for t, i in sorted(train_ids.items()))
-                + ')')
-    elif set(outside) <= set(range(len(LABEL_IDS))):
-        hint = ('; they look like class indices: the results format wants '
-                'label ids (' + ', '.join(
-                    f'{k}->{i}' for k, i in enumerate(LABEL_IDS)) + ')')
+    hint = label_id_hint(outside)
     ids = ', '.join(str(i) for i in sorted(outside)[:8])
     msg = (f'{n} of {total} predictions have label ids outside the 8 '
            f'instance classes {LABEL_IDS} (ids {ids}), which the '
@@ -174,7 +229,7 @@ def read_results(gt_files: Sequence[str],
             missing.append(gt)
             tasks.append(FrameTask(gt, [], []))
             continue
-        label_ids, scores, paths = read_prediction_txt(found[0])
+        label_ids, scores, paths = read_prediction_txt(found[0], results_dir)
         tasks.append(FrameTask(gt, label_ids, scores, mask_paths=paths))
     return tasks, missing
 
@@ -205,30 +260,3 @@ def write_frame(out_dir: str, img_path: str, image_size: Tuple[int, int],
         with open(tmp, 'w') as f:
             f.writelines(lines)
     return txt
-
-
-def zip_results(folder: str, images_dir: Optional[str] = None) -> str:
-    """``folder.zip`` with the folder's files at its top level, ready for
-    the Cityscapes benchmark server; written only if the folder passes
-    :func:`~citymask.evaluation.submission.check_submission`.
-
-    Args:
-        folder: The results folder.
-        images_dir: Its images (``leftImg8bit/test``), to check that each
-            has a prediction file and masks have its size.
-    """
-    from .submission import check_submission
-    report = check_submission(folder, images_dir)
-    if not report.ok:
-        cmd = f'python tools/check_submission.py {folder}' + (
-            f' --images {images_dir}' if images_dir else '')
-        raise CitymaskError(
-            f'{folder} is not a valid submission, not zipped: '
-            f'{len(report.problems)} problems, first: {report.problems[0]} '
-            f'(all of them: `{cmd}`)')
-    path = folder.rstrip('/') + '.zip'
-    with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as zf:
-            for name in sorted(os.listdir(folder)):
-                zf.write(osp.join(folder, name), name)
-    return path

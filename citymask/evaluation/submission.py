@@ -21,21 +21,25 @@ problem at once:
   one of them names).
 
 Only image headers are read, so a full 1525-image submission takes
-seconds.
+seconds; files are read as untrusted input (:mod:`.untrusted`: inside the
+folder, regular files, sizes capped before reading).
 """
 import io
-import math
 import os
 import os.path as osp
 import posixpath
 import re
 import zipfile
+import zlib
 from glob import glob
-from typing import IO, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..classes import CLASSES, IMG_SUFFIX, LABEL_IDS
 from ..errors import CitymaskError
-from .results_format import frame_key
+from ..fileio import atomic_path
+from .results_format import frame_key, label_id_hint, parse_line, pred_lines
+from .untrusted import (HEADER_BYTES, MAX_LINE_BYTES, MAX_MASK_BYTES,
+                        MAX_PRED_BYTES, excerpt, inside, read_regular, too_big)
 
 # The official script matches prediction files to images by
 # ``"{city}_{seq}_{frame}*.txt"`` (fnmatch) anywhere under the results root.
@@ -65,12 +69,29 @@ class _Files:
         else:
             raise CitymaskError(f'{path} does not exist')
 
-    def open(self, name: str) -> IO[bytes]:
-        if self._zip is not None:
-            # PIL seeks; a deflated zip member can't, so read it (masks
-            # are small)
-            return io.BytesIO(self._zip.read(name))
-        return open(osp.join(self.path, name), 'rb')
+    def read(self, name: str, limit: int, head: int = 0) -> bytes:
+        """A file of at most ``limit`` bytes (its first ``head`` bytes if
+        given).
+
+        Raises:
+            CitymaskError: too big, not a regular file, outside the
+                folder, or a damaged zip member.
+        """
+        if self._zip is None:
+            return read_regular(inside(self.path, osp.join(self.path, name)),
+                                limit, head)
+        info = self._zip.getinfo(name)
+        if info.file_size > limit:  # declared, then actual (below)
+            raise CitymaskError(f'{name}: {too_big(info.file_size, limit)}')
+        try:
+            with self._zip.open(info) as f:
+                data = f.read(head or limit + 1)
+        except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError,
+                NotImplementedError) as e:
+            raise CitymaskError(f'{name}: damaged zip member ({e})') from None
+        if len(data) > limit:
+            raise CitymaskError(f'{name}: {too_big(len(data), limit)}')
+        return data
 
     def close(self) -> None:
         if self._zip is not None:
@@ -100,21 +121,6 @@ def _test_images(images_dir: str) -> Dict[str, Tuple[str, Tuple[int, int]]]:
             raise CitymaskError(f'cannot read image {path} ({e})') from None
         images[frame_key(path)] = (path, size)
     return images
-
-
-def _train_id_hint(bad: List[int]) -> str:
-    """Why label ids may be wrong: train ids, or 0-based class indices."""
-    from cityscapesscripts.helpers.labels import id2label
-    train_ids = {id2label[i].trainId: i for i in LABEL_IDS}
-    if set(bad) <= set(train_ids):
-        pairs = ', '.join(f'{t}->{train_ids[t]}' for t in sorted(set(bad)))
-        return (f'; these look like train ids, the server wants label ids '
-                f'({pairs}; cityscapesscripts.helpers.labels)')
-    if set(bad) <= set(range(len(LABEL_IDS))):
-        pairs = ', '.join(f'{i}->{LABEL_IDS[i]}' for i in sorted(set(bad)))
-        return ('; these look like 0-based class indices (mmdet\'s label '
-                f'order), the server wants label ids ({pairs})')
-    return ''
 
 
 class SubmissionReport:
@@ -153,14 +159,15 @@ class SubmissionReport:
                 f'{what}{against}')
 
 
-def check_submission(path: str,
-                     images_dir: Optional[str] = None) -> SubmissionReport:
+def check_submission(path: str, images_dir: Optional[str] = None,
+                     max_pred_bytes: int = MAX_PRED_BYTES) -> SubmissionReport:
     """Check a results folder or zip in the official instance format.
 
     Args:
         path: The results folder (e.g. ``--outfile-prefix``) or its zip.
         images_dir: The test images (``leftImg8bit/test``); with them, every
             image must have its prediction file and masks its size.
+        max_pred_bytes: The largest prediction file read.
 
     Returns:
         The report; ``report.problems`` lists every problem found.
@@ -201,7 +208,7 @@ def check_submission(path: str,
                     '(a prediction for another split?)')
             for txt in found:
                 _check_pred_file(files, txt, frame, names, masks, bad_labels,
-                                 report)
+                                 report, max_pred_bytes)
         if bad_labels:
             ids = sorted({label for label, _ in bad_labels})
             at = ', '.join(where for _, where in bad_labels[:3])
@@ -210,7 +217,7 @@ def check_submission(path: str,
             problems.append(
                 f'{len(bad_labels)} predictions ({at}{more}) have label ids '
                 f'{ids}, none of the 8 evaluated classes '
-                f'{dict(zip(CLASSES, LABEL_IDS))}{_train_id_hint(ids)}')
+                f'{dict(zip(CLASSES, LABEL_IDS))}{label_id_hint(ids)}')
         if images is not None:
             for frame in sorted(set(images) - set(preds)):
                 problems.append(
@@ -221,9 +228,13 @@ def check_submission(path: str,
         for mask in sorted(masks):
             used.add(mask)
             frame, where = masks[mask][0]
-            try:
-                with files.open(mask) as f, Image.open(f) as img:
+            try:  # the header only
+                head = files.read(mask, MAX_MASK_BYTES, HEADER_BYTES)
+                with Image.open(io.BytesIO(head)) as img:
                     bands, size = img.getbands(), img.size
+            except CitymaskError as e:
+                problems.append(f'{e} (named in {where})')
+                continue
             except Exception as e:
                 problems.append(f'{mask} (named in {where}) is not a '
                                 f'readable image ({type(e).__name__})')
@@ -259,62 +270,66 @@ def check_submission(path: str,
 def _check_pred_file(files: _Files, txt: str, frame: str, names: set,
                      masks: Dict[str, List[Tuple[str, str]]],
                      bad_labels: List[Tuple[int, str]],
-                     report: SubmissionReport) -> None:
+                     report: SubmissionReport, max_bytes: int) -> None:
     """Check one prediction file's lines as ``readPredInfo`` reads them.
     """
     problems = report.problems
-    with files.open(txt) as f:
-        raw = f.read()
     try:
-        text = raw.decode('utf-8')
-    except UnicodeDecodeError:
-        problems.append(f'{txt}: not a text file (not UTF-8)')
+        lines = pred_lines(files.read(txt, max_bytes), txt)
+    except CitymaskError as e:
+        problems.append(str(e))
         return
     folder = posixpath.dirname(txt)
     seen: Dict[str, int] = {}
-    for n, line in enumerate(text.splitlines(keepends=True), 1):
+    for n, line in enumerate(lines, 1):
         where = f'{txt}:{n}'
-        # the official reader splits the raw line on single spaces
-        fields = line.split(' ')
-        if len(fields) != 3:
-            problems.append(
-                f'{where}: expected "relative/mask.png labelID confidence" '
-                f'(3 fields, single spaces), got {line.rstrip()!r}')
-            continue
+        try:
+            rel, label_id, _ = parse_line(line)
+        except CitymaskError as e:
+            problems.append(f'{where}: {e}')
+            rel, label_id = line.split(' ')[0], None  # a bad value: its
+            if len(line) > MAX_LINE_BYTES or line.count(' ') != 2 or \
+                    osp.isabs(rel):  # mask is still named, not stray
+                continue
         report.instances += 1
-        rel, label, conf = fields[0], fields[1], fields[2].strip()
-        if rel.startswith('/') or osp.isabs(rel):
-            problems.append(f'{where}: mask path {rel} must be relative to '
-                            'the prediction file')
-            continue
         mask = posixpath.normpath(posixpath.join(folder, rel))
         if mask.startswith('../') or mask == '..':
-            problems.append(f'{where}: mask path {rel} points outside the '
-                            'results')
-            continue
-        if mask not in names:
-            problems.append(f'{where}: mask {rel} does not exist')
+            problems.append(f'{where}: mask path {excerpt(rel)} points '
+                            'outside the results')
+        elif mask not in names:
+            problems.append(f'{where}: mask {excerpt(rel)} does not exist')
         elif mask in seen:
-            problems.append(f'{where}: mask {rel} is already named on line '
-                            f'{seen[mask]} (the server keeps only the last)')
+            problems.append(f'{where}: mask {excerpt(rel)} is already named '
+                            f'on line {seen[mask]} (the server keeps only '
+                            'the last)')
         else:
             masks.setdefault(mask, []).append((frame, where))
         seen[mask] = n
-        try:
-            value = float(label)
-        except ValueError:
-            problems.append(f'{where}: label id {label!r} is not a number')
-        else:
-            if not math.isfinite(value) or value != int(value):
-                problems.append(
-                    f'{where}: label id {label!r} is not an integer')
-            elif int(value) not in LABEL_IDS:
-                bad_labels.append((int(value), where))
-        try:
-            score = float(conf)
-        except ValueError:
-            problems.append(f'{where}: confidence {conf!r} is not a number')
-        else:
-            if not math.isfinite(score):
-                problems.append(f'{where}: confidence {conf} is not a finite '
-                                'number')
+        if label_id is not None and label_id not in LABEL_IDS:
+            bad_labels.append((label_id, where))
+
+
+def zip_results(folder: str, images_dir: Optional[str] = None) -> str:
+    """``folder.zip`` with the folder's files at its top level, ready for
+    the Cityscapes benchmark server; written only if the folder passes
+    :func:`check_submission`.
+
+    Args:
+        folder: The results folder.
+        images_dir: Its images (``leftImg8bit/test``), to check that each
+            has a prediction file and masks have its size.
+    """
+    report = check_submission(folder, images_dir)
+    if not report.ok:
+        cmd = f'python tools/check_submission.py {folder}' + (
+            f' --images {images_dir}' if images_dir else '')
+        raise CitymaskError(
+            f'{folder} is not a valid submission, not zipped: '
+            f'{len(report.problems)} problems, first: {report.problems[0]} '
+            f'(all of them: `{cmd}`)')
+    path = folder.rstrip('/') + '.zip'
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as zf:
+            for name in sorted(os.listdir(folder)):
+                zf.write(osp.join(folder, name), name)
+    return path

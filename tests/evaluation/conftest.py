@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from citymask.classes import CLASSES, LABEL_IDS
-from citymask.evaluation.cityscapes_instance import read_gt
 from citymask.evaluation.crops import crop_masks
+from citymask.evaluation.mask_png import read_gt
 from citymask.evaluation.results_format import find_gt_files, write_frame
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.official import run_official

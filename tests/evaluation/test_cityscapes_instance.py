@@ -145,8 +145,9 @@ def test_mask_of_another_size_is_refused(eval_set, tmp_path):
     import cv2
 
     from citymask.errors import CitymaskError
-    from citymask.evaluation.cityscapes_instance import match_image, read_gt
+    from citymask.evaluation.cityscapes_instance import match_image
     from citymask.evaluation.crops import crop_masks
+    from citymask.evaluation.mask_png import read_gt
     _, gt_files = eval_set
     folder = tmp_path / 'results'
     write_results(str(folder), gt_files[:1],

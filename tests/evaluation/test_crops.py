@@ -4,8 +4,9 @@ import pycocotools.mask as mask_utils
 import pytest
 import torch
 
-from citymask.evaluation.crops import (crop_masks, crop_masks_tensor,
-                                       decode_crop, encode_crop)
+from citymask.evaluation.crops import (crop_coco_rle, crop_masks,
+                                       crop_masks_tensor, decode_crop,
+                                       encode_crop)
 
 
 def _random_masks(h, w, n, seed):
@@ -71,3 +72,39 @@ def test_tensor_path_gives_the_same_entries(w):
 def test_no_masks():
     assert crop_masks(np.zeros((0, 8, 8), bool)) == []
     assert crop_masks_tensor(torch.zeros((0, 8, 8), dtype=torch.bool)) == []
+
+
+@pytest.mark.parametrize('w', [64, 61])
+def test_coco_rle_gives_the_crop_masks_entries(w):
+    """Full-image RLEs as mmdet's DumpDetResults writes them (pycocotools'
+    encoder), with bytes or str counts: the entries of crop_masks."""
+    masks = _random_masks(40, w, 12, seed=w + 1)
+    masks[0] = True  # runs longer than 2**5 * several characters
+    for mask, want in zip(masks, crop_masks(masks)):
+        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        for counts in (rle['counts'], rle['counts'].decode()):
+            got = crop_coco_rle(dict(size=rle['size'], counts=counts),
+                                (40, w))
+            assert got == want
+
+
+def test_coco_rle_of_a_hostile_file_is_refused():
+    """Runs that do not cover the image exactly (pycocotools' decoder
+    would write past the mask), bad characters, another size."""
+    rle = mask_utils.encode(np.asfortranarray(np.ones((4, 5), np.uint8)))
+    assert crop_coco_rle(rle, (4, 5)) == crop_masks(np.ones((1, 4, 5),
+                                                            bool))[0]
+    for bad, why in [(dict(rle, counts=b'0k`0'), 'runs cover'),
+                     (dict(rle, counts=b'0' + b'o' * 9 + b'1'), '32 bits'),
+                     (dict(rle, counts=b'0\x0020'), 'not a COCO RLE string'),
+                     (dict(rle, counts=b'0o'), 'not a COCO RLE string'),
+                     (dict(rle, size=[5, 4]), 'not a COCO RLE of a 5x4'),
+                     ([1, 2], 'not a COCO RLE')]:
+        with pytest.raises(ValueError, match=why):
+            crop_coco_rle(bad, (4, 5))
+    # a run of 2**20 pixels in a 4x5 image
+    big = mask_utils.encode(np.asfortranarray(np.ones((1024, 1024),
+                                                      np.uint8)))
+    with pytest.raises(ValueError, match='runs cover 1048576 pixels, not '
+                       '5x4'):
+        crop_coco_rle(dict(size=[4, 5], counts=big['counts']), (4, 5))

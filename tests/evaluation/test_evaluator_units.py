@@ -11,9 +11,9 @@ import pytest
 from citymask.classes import CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS
 from citymask.errors import CitymaskError
 from citymask.evaluation import evaluate
-from citymask.evaluation.cityscapes_instance import (format_table, match_image,
-                                                     read_gt)
+from citymask.evaluation.cityscapes_instance import format_table, match_image
 from citymask.evaluation.crops import crop_masks
+from citymask.evaluation.mask_png import read_gt
 from citymask.evaluation.results_format import find_gt_files
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.predictions import make_predictions
@@ -138,24 +138,7 @@ def test_match_image_counts():
     assert skipped['pred'] == [] and skipped['inter'] == []
 
 
-def test_read_gt_and_errors(tmp_path):
-    import cv2
-    path = str(tmp_path / 'x_gtFine_instanceIds.png')
-    gt = np.zeros((6, 8), np.uint16)
-    gt[1:3, 1:4] = 33001
-    cv2.imwrite(path, gt)
-    np.testing.assert_array_equal(read_gt(path), gt)
-    assert read_gt(path).dtype == np.uint16
-    cv2.imwrite(path, np.zeros((6, 8, 3), np.uint8))
-    with pytest.raises(CitymaskError) as e:
-        read_gt(path)
-    assert str(e.value) == (f'{path}: expected a single-channel instance '
-                            'id image, got shape (6, 8, 3)')
-    with open(path, 'wb') as f:
-        f.write(b'not a png')
-    with pytest.raises(CitymaskError, match=f'cannot read ground truth '
-                       f'{path}: '):
-        read_gt(path)
+def test_match_image_refuses_ids_outside_uint16():
     with pytest.raises(CitymaskError) as e:
         match_image(np.full((2, 2), -1), [], [], [])
     assert str(e.value) == 'ground truth: instance ids must be 0..65535'
@@ -427,8 +410,8 @@ def test_match_image_masks_and_ids():
     skipped like None, ids of any integer type in 0..65535 are read."""
     from pycocotools import mask as mask_utils
 
-    from citymask.evaluation.cityscapes_instance import _as_uint16
     from citymask.evaluation.crops import encode_crop
+    from citymask.evaluation.mask_png import as_uint16
     gt = np.full((20, 30), 7, np.int32)
     gt[0, 0], gt[0, 1] = 0, 65535  # the id range's ends
     gt[2:12, 2:12] = 26000
@@ -454,37 +437,8 @@ def test_match_image_masks_and_ids():
     with pytest.raises(CitymaskError,
                        match=r'^ground truth: instance ids must be 0\.\.'):
         match_image(gt, [], [], [])
-    empty_gt = _as_uint16(np.zeros((0, 3), np.int64))
+    empty_gt = as_uint16(np.zeros((0, 3), np.int64))
     assert empty_gt.dtype == np.uint16 and empty_gt.shape == (0, 3)
-
-
-def test_read_gt_decoders(tmp_path, monkeypatch):
-    """pyspng decodes a ground-truth PNG without PIL; PIL reads what
-    pyspng can't, to the same array; 8-bit PNGs come as uint16 too."""
-    import cv2
-
-    import citymask.evaluation.cityscapes_instance as ci
-    gt = np.zeros((6, 8), np.uint16)
-    gt[1:3, 1:4] = 33001
-    gt[4, :] = 65535
-    path16, path8 = str(tmp_path / 'a.png'), str(tmp_path / 'b.png')
-    cv2.imwrite(path16, gt)
-    cv2.imwrite(path8, (gt % 251).astype(np.uint8))
-
-    def refuse(*args, **kwargs):
-        raise RuntimeError('not this decoder')
-
-    with monkeypatch.context() as m:
-        m.setattr(ci, 'Image', types.SimpleNamespace(open=refuse))
-        np.testing.assert_array_equal(read_gt(path16), gt)
-        got8 = read_gt(path8)
-    assert got8.dtype == np.uint16
-    np.testing.assert_array_equal(got8, gt % 251)
-    with monkeypatch.context() as m:
-        m.setattr(ci, 'pyspng', types.SimpleNamespace(load=refuse))
-        got16 = read_gt(path16)
-        assert got16.dtype == np.uint16
-        np.testing.assert_array_equal(got16, gt)
 
 
 # --- match_frames: processes, options; evaluate_matches called directly

@@ -1,8 +1,9 @@
-"""The fast mask PNG reader vs PIL (the official script's reader) and
-OpenCV, on files from PIL, OpenCV and an encoder here that writes every
-PNG filter type."""
+"""The evaluation's PNG readers: ground-truth ids, and the fast mask PNG
+reader vs PIL (the official script's reader) and OpenCV, on files from
+PIL, OpenCV and an encoder here that writes every PNG filter type."""
 import io
 import struct
+import types
 import zlib
 
 import cv2
@@ -11,10 +12,11 @@ import pytest
 from PIL import Image
 
 from citymask.errors import CitymaskError
+from citymask.evaluation import mask_png
 from citymask.evaluation.crops import crop_masks, decode_crop
 from citymask.evaluation.mask_png import (_chunks, _decode_grey,
-                                          _unfilter_band, read_mask_crop,
-                                          read_pred_mask)
+                                          _unfilter_band, read_gt,
+                                          read_mask_crop, read_pred_mask)
 
 
 def _paeth(a, b, c):
@@ -214,6 +216,11 @@ def test_broken_files_name_the_file(tmp_path):
     (tmp_path / 'bomb.png').write_bytes(bomb)
     with pytest.raises(CitymaskError, match='bomb.png.*exceeds limit'):
         read_mask_crop(str(tmp_path / 'bomb.png'))
+    # files over the cap are not read (32 MiB by default)
+    (tmp_path / 'big.png').write_bytes(good)
+    with pytest.raises(CitymaskError, match=f'big.png: {len(good)} bytes, '
+                       f'more than the {len(good) - 1} '):
+        read_mask_crop(str(tmp_path / 'big.png'), max_bytes=len(good) - 1)
 
 
 def test_png_bytes_decode_like_pil():
@@ -223,3 +230,48 @@ def test_png_bytes_decode_like_pil():
         data = _png(img, 8, [f] * img.shape[0])
         np.testing.assert_array_equal(
             np.asarray(Image.open(io.BytesIO(data))), img)
+
+
+def test_read_gt_and_errors(tmp_path):
+    path = str(tmp_path / 'x_gtFine_instanceIds.png')
+    gt = np.zeros((6, 8), np.uint16)
+    gt[1:3, 1:4] = 33001
+    cv2.imwrite(path, gt)
+    np.testing.assert_array_equal(read_gt(path), gt)
+    assert read_gt(path).dtype == np.uint16
+    cv2.imwrite(path, np.zeros((6, 8, 3), np.uint8))
+    with pytest.raises(CitymaskError) as e:
+        read_gt(path)
+    assert str(e.value) == (f'{path}: expected a single-channel instance '
+                            'id image, got shape (6, 8, 3)')
+    with open(path, 'wb') as f:
+        f.write(b'not a png')
+    with pytest.raises(CitymaskError, match=f'cannot read ground truth '
+                       f'{path}: '):
+        read_gt(path)
+
+
+def test_read_gt_decoders(tmp_path, monkeypatch):
+    """pyspng decodes a ground-truth PNG without PIL; PIL reads what
+    pyspng can't, to the same array; 8-bit PNGs come as uint16 too."""
+    gt = np.zeros((6, 8), np.uint16)
+    gt[1:3, 1:4] = 33001
+    gt[4, :] = 65535
+    path16, path8 = str(tmp_path / 'a.png'), str(tmp_path / 'b.png')
+    cv2.imwrite(path16, gt)
+    cv2.imwrite(path8, (gt % 251).astype(np.uint8))
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError('not this decoder')
+
+    with monkeypatch.context() as m:
+        m.setattr(mask_png, 'Image', types.SimpleNamespace(open=refuse))
+        np.testing.assert_array_equal(read_gt(path16), gt)
+        got8 = read_gt(path8)
+    assert got8.dtype == np.uint16
+    np.testing.assert_array_equal(got8, gt % 251)
+    with monkeypatch.context() as m:
+        m.setattr(mask_png, 'pyspng', types.SimpleNamespace(load=refuse))
+        got16 = read_gt(path16)
+        assert got16.dtype == np.uint16
+        np.testing.assert_array_equal(got16, gt)

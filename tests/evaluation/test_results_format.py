@@ -5,7 +5,6 @@ small: fast enough to run for every mutant
 import copy
 import os
 import os.path as osp
-import zipfile
 
 import cv2
 import numpy as np
@@ -21,8 +20,8 @@ from citymask.evaluation.frame_task import FrameTask
 from citymask.evaluation.results_format import (find_gt_files, frame_key,
                                                 label_id_report, read_masks,
                                                 read_prediction_txt,
-                                                read_results, write_frame,
-                                                zip_results)
+                                                read_results, write_frame)
+from citymask.evaluation.untrusted import MAX_PRED_BYTES
 
 FRAME = 'lindau_000001_000019'
 
@@ -55,24 +54,38 @@ def test_prediction_file_read_as_cityscapesscripts_reads_it(tmp_path):
                                              [str(tmp_path / 'b.png')])
 
 
+FIELDS = ('expected "relative/mask.png labelID confidence" (3 fields, '
+          'single spaces), got ')
+
+
 @pytest.mark.parametrize('line,why', [
-    ('a.png 26', 'expected "relative/mask.png labelID confidence", got '
-     "'a.png 26'"),
-    ('a.png 26 0.5 x', 'expected "relative/mask.png labelID confidence", '
-     "got 'a.png 26 0.5 x'"),
-    ('/abs/a.png 26 0.5', 'mask paths must be relative to the file'),
-    ('a.png car 0.5', 'label id and confidence must be numbers'),
-    ('a.png 26 high', 'label id and confidence must be numbers'),
-    ('a.png inf 0.5', 'label id and confidence must be numbers'),
+    ('a.png 26', FIELDS + "'a.png 26'"),
+    ('a.png 26 0.5 x', FIELDS + "'a.png 26 0.5 x'"),
+    ('/abs/a.png 26 0.5', "mask path '/abs/a.png' must be relative to the "
+     'prediction file'),
+    ('a.png car 0.5', 'label id and confidence must be numbers, got '
+     "'car 0.5'"),
+    ('a.png 26 high', 'label id and confidence must be numbers, got '
+     "'26 high'"),
+    ('a.png inf 0.5', 'label id and confidence must be numbers, got '
+     "'inf 0.5'"),
+    ('a.png 2.5 0.5', "label id '2.5' is not an integer"),
     ('a.png 26 nan', 'confidence nan is not a finite number; write a score '
+     'in [0, 1]'),
+    ('a.png 26 1.5', 'confidence 1.5 is outside [0, 1]; write a score in '
+     '[0, 1]'),
+    ('a.png 26 -0.25', 'confidence -0.25 is outside [0, 1]; write a score '
      'in [0, 1]'),
     # split on single spaces, as readPredInfo does: a doubled or trailing
     # space is a malformed line, not a tolerated one
-    ('a.png  26 0.5', 'expected "relative/mask.png labelID confidence", '
-     "got 'a.png  26 0.5'"),
-    ('a.png 26 0.5 ', 'expected "relative/mask.png labelID confidence", '
-     "got 'a.png 26 0.5'"),
-    ('a.png 26 0.5X', 'label id and confidence must be numbers'),
+    ('a.png  26 0.5', FIELDS + "'a.png  26 0.5'"),
+    ('a.png 26 0.5 ', FIELDS + "'a.png 26 0.5'"),
+    ('a.png 26 0.5X', 'label id and confidence must be numbers, got '
+     "'26 0.5X'"),
+    # what a message quotes of a line is short
+    ('x' * 5000 + '.png 26 0.5', 'a line of 5012 characters, more than '
+     f"4160: '{'x' * 80}'... (5012 characters)"),
+    ('x' * 4000 + ' 26', FIELDS + f"'{'x' * 80}'... (4003 characters)"),
 ])
 def test_bad_prediction_lines_name_file_and_line(tmp_path, line, why):
     txt = tmp_path / 'x_y_z_pred.txt'
@@ -226,41 +239,40 @@ def test_label_id_report():
     assert str(e.value).endswith('; nothing left to evaluate')
 
 
-def test_zip_results(tmp_path):
-    from citymask.testing.mini_cityscapes import make_mini_cityscapes
-    root = str(tmp_path / 'cs')
-    make_mini_cityscapes(root, dict(test=2), width=64, height=32, seed=0)
-    images = osp.join(root, 'leftImg8bit', 'test')
-    folder = tmp_path / 'submission'
-    names = {i: id2label[i].name for i in LABEL_IDS}
-    pngs = sorted(p for _, _, fs in os.walk(images) for p in fs)
-    for png in pngs:
-        write_frame(str(folder), png, (32, 64), [26],
-                    [0.5], crop_masks(np.ones((1, 32, 64), bool)), names)
-    path = zip_results(str(folder), images)
-    assert path == str(folder) + '.zip'
-    with zipfile.ZipFile(path) as zf:
-        assert sorted(zf.namelist()) == sorted(os.listdir(folder))
-        for name in zf.namelist():
-            assert zf.read(name) == (folder / name).read_bytes()
-        assert {i.compress_type for i in zf.infolist()} == {
-            zipfile.ZIP_DEFLATED}
-    os.remove(path)
-    assert zip_results(str(folder) + '/', images) == path  # 'folder/'
-    os.remove(path)
-    # a frame without its prediction file: only the images tell
-    txt = sorted(n for n in os.listdir(folder) if n.endswith('.txt'))[0]
-    for name in os.listdir(folder):  # its file and masks
-        if name.startswith(frame_key(txt)):
-            os.remove(folder / name)
-    assert osp.isfile(zip_results(str(folder)))  # nothing to compare with
-    os.remove(path)
-    with pytest.raises(CitymaskError) as e:
-        zip_results(str(folder), images)
-    msg = str(e.value)
-    assert msg.startswith(f'{folder} is not a valid submission, not zipped: '
-                          '1 problems, first: ')
-    assert frame_key(txt) in msg
-    assert msg.endswith(f'(all of them: `python tools/check_submission.py '
-                        f'{folder} --images {images}`)')
-    assert not osp.exists(path)
+def test_hostile_results_are_refused_before_reading(tmp_path):
+    """Paths out of the folder (``../``, symlinks to any file or to
+    /dev/zero), FIFOs and files over the cap: refused with file and line,
+    nothing read from them."""
+    gts = [_gt(str(tmp_path / 'gt'), 'lindau', FRAME)]
+    res = tmp_path / 'res'
+    (res / 'sub').mkdir(parents=True)
+    txt = res / 'sub' / f'{FRAME}_leftImg8bit_pred.txt'
+    (tmp_path / 'secret.png').write_bytes(b'x')
+    (res / 'zero.png').symlink_to('/dev/zero')
+    for line, why in [('../ok.png 26 0.5', None),  # still inside
+                      ('../../secret.png 26 0.5', "'../secret.png' "
+                       'resolves to '),
+                      ('../zero.png 26 0.5', "resolves to '/dev/zero'")]:
+        txt.write_text(f'ok.png 24 0.5\n{line}\n')
+        if why is None:
+            assert read_results(gts, str(res))[0][0].mask_paths == [
+                str(res / 'sub' / 'ok.png'), str(res / 'ok.png')]
+            continue
+        with pytest.raises(CitymaskError) as e:
+            read_results(gts, str(res))
+        assert str(e.value).startswith(f'{txt}:2: ') and why in str(e.value)
+    # the prediction file itself: a symlink out, a FIFO, too big
+    os.remove(txt)
+    txt.symlink_to(tmp_path / 'secret.png')
+    with pytest.raises(CitymaskError, match='secret.png.*outside'):
+        read_results(gts, str(res))
+    os.remove(txt)
+    os.mkfifo(txt)  # a blocking open would never return
+    with pytest.raises(CitymaskError, match=f'^{txt}: not a regular file'):
+        read_results(gts, str(res))
+    os.remove(txt)
+    txt.write_text('ok.png 24 0.5\n' * 100)
+    with pytest.raises(CitymaskError, match='^.*_pred.txt: 1400 bytes, more '
+                       'than the 1000 a real'):
+        read_prediction_txt(str(txt), str(res), max_bytes=1000)
+    assert MAX_PRED_BYTES == 2**20  # the default

@@ -4,6 +4,7 @@ import glob
 import os
 import os.path as osp
 import shutil
+import struct
 import zipfile
 
 import cv2
@@ -13,9 +14,10 @@ from cityscapesscripts.helpers.labels import id2label
 
 from citymask.classes import CLASSES, LABEL_IDS
 from citymask.errors import CitymaskError
-from citymask.evaluation.results_format import (find_gt_files, write_frame,
-                                                zip_results)
-from citymask.evaluation.submission import check_submission
+from citymask.evaluation.crops import crop_masks
+from citymask.evaluation.results_format import (find_gt_files, frame_key,
+                                                write_frame)
+from citymask.evaluation.submission import check_submission, zip_results
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.official import run_official
 from ..conftest import run_tool
@@ -33,7 +35,6 @@ def test_split(tmp_path_factory):
     images = sorted(glob.glob(osp.join(root, 'leftImg8bit', 'test', '*',
                                        '*.png')))
     results = str(tmp_path_factory.mktemp('sub') / 'results')
-    from citymask.evaluation.crops import crop_masks
     for k, img in enumerate(images):
         n = 0 if k == 2 else 3
         masks = np.zeros((n, H, W), bool)
@@ -196,9 +197,9 @@ def test_line_format_as_the_official_reader(sub):
     problems = check_submission(folder, images).problems
     assert any(':1: expected "relative/mask.png' in p for p in problems)
     assert any(':2: expected "relative/mask.png' in p for p in problems)
-    assert any(':3: mask path /abs/' in p and 'relative' in p
+    assert any(":3: mask path '/abs/" in p and 'relative' in p
                for p in problems)
-    assert any(':4: mask path ../' in p and 'outside' in p for p in problems)
+    assert any(":4: mask path '../" in p and 'outside' in p for p in problems)
     # the mask of line 1 is now named by no line
     assert any(f'{png}: stray file' in p for p in problems)
 
@@ -243,3 +244,115 @@ def test_cli(sub, tmp_path):
         assert res.returncode == 2
         assert res.stderr.startswith('error: ')
         assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_zip_results(tmp_path):
+    root = str(tmp_path / 'cs')
+    make_mini_cityscapes(root, dict(test=2), width=64, height=32, seed=0)
+    images = osp.join(root, 'leftImg8bit', 'test')
+    folder = tmp_path / 'submission'
+    names = NAMES
+    pngs = sorted(p for _, _, fs in os.walk(images) for p in fs)
+    for png in pngs:
+        write_frame(str(folder), png, (32, 64), [26],
+                    [0.5], crop_masks(np.ones((1, 32, 64), bool)), names)
+    path = zip_results(str(folder), images)
+    assert path == str(folder) + '.zip'
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == sorted(os.listdir(folder))
+        for name in zf.namelist():
+            assert zf.read(name) == (folder / name).read_bytes()
+        assert {i.compress_type for i in zf.infolist()} == {
+            zipfile.ZIP_DEFLATED}
+    os.remove(path)
+    assert zip_results(str(folder) + '/', images) == path  # 'folder/'
+    os.remove(path)
+    # a frame without its prediction file: only the images tell
+    txt = sorted(n for n in os.listdir(folder) if n.endswith('.txt'))[0]
+    for name in os.listdir(folder):  # its file and masks
+        if name.startswith(frame_key(txt)):
+            os.remove(folder / name)
+    assert osp.isfile(zip_results(str(folder)))  # nothing to compare with
+    os.remove(path)
+    with pytest.raises(CitymaskError) as e:
+        zip_results(str(folder), images)
+    msg = str(e.value)
+    assert msg.startswith(f'{folder} is not a valid submission, not zipped: '
+                          '1 problems, first: ')
+    assert frame_key(txt) in msg
+    assert msg.endswith(f'(all of them: `python tools/check_submission.py '
+                        f'{folder} --images {images}`)')
+    assert not osp.exists(path)
+
+
+def _zip_of(folder, path, size=None):
+    """``folder`` zipped; with ``size``, every member's declared size
+    rewritten to it (a zip that lies about what it expands to)."""
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(os.listdir(folder)):
+            zf.write(osp.join(folder, name), name)
+    if size is not None:
+        data = bytearray(open(path, 'rb').read())
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+        for info in infos:  # the local header: uncompressed size at +22
+            struct.pack_into('<I', data, info.header_offset + 22, size)
+        start = data.rfind(b'PK\x05\x06')
+        cd = struct.unpack_from('<I', data, start + 16)[0]
+        for _ in infos:  # central directory: at +24; next entry
+            struct.pack_into('<I', data, cd + 24, size)
+            n, m, k = struct.unpack_from('<HHH', data, cd + 28)
+            cd += 46 + n + m + k
+        open(path, 'wb').write(bytes(data))
+    return path
+
+
+def test_a_zip_bomb_is_not_read(sub, tmp_path):
+    """A 2 KB zip whose prediction file expands to one line of 2 MiB (over
+    the 1 MiB cap): reported from its declared size, nothing read, its
+    line not quoted; one that lies about its size fails its CRC."""
+    folder, images = sub
+    txt = _pred_files(folder)[0]
+    with open(txt, 'w') as f:
+        f.write('x' * 2 * 2**20)
+    bomb = _zip_of(folder, str(tmp_path / 'bomb.zip'))
+    assert osp.getsize(bomb) < 20000
+    res = run_tool('tools/check_submission.py', bomb)
+    assert res.returncode == 1, res.stderr
+    name = osp.basename(txt)
+    assert f'  - {name}: 2097152 bytes, more than the 1048576 a real ' \
+        'Cityscapes submission needs; not read\n' in res.stdout
+    assert len(res.stdout) < 2000  # no line quoted whole
+    # the cap is a parameter: a smaller one refuses a normal file
+    os.remove(txt)
+    shutil.copy(_pred_files(folder)[0], txt)
+    small = check_submission(_zip_of(folder, str(tmp_path / 'a.zip')),
+                             max_pred_bytes=100)
+    assert f'{name}: {osp.getsize(txt)} bytes, more than the 100' in \
+        small.problems[0]
+    # declared sizes of 10 bytes: reading stops there and the CRC fails
+    liar = check_submission(_zip_of(folder, str(tmp_path / 'l.zip'), 10))
+    assert liar.problems and all(
+        'damaged zip member (Bad CRC-32' in p or 'stray file' in p
+        or 'not a readable image' in p for p in liar.problems), \
+        liar.problems
+
+
+def test_hostile_folder_files_are_problems_not_hangs(sub, tmp_path):
+    """Masks that are a FIFO, a symlink to /dev/zero or one out of the
+    folder are reported, never opened."""
+    folder, images = sub
+    for k, make in enumerate([os.mkfifo,
+                              lambda p: os.symlink('/dev/zero', p),
+                              lambda p: os.symlink(tmp_path, p)]):
+        mask = _a_mask(folder, k)
+        os.remove(mask)
+        make(mask)
+    problems = check_submission(folder, images).problems
+    txt = osp.basename(_pred_files(folder)[0])
+    # a symlink to a folder is not walked into: the mask is missing
+    assert problems[0] == (f"{txt}:3: mask '{osp.basename(mask)}' does not "
+                           'exist')
+    assert problems[1].endswith(f': not a regular file (named in {txt}:1)')
+    assert "resolves to '/dev/zero', outside" in problems[2]
+    assert len(problems) == 3, problems

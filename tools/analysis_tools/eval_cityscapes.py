@@ -2,7 +2,9 @@
 
 Same numbers as cityscapesscripts' evalInstanceLevelSemanticLabeling, from
 the same inputs (official results format), in parallel, writing nothing
-but --out (and, with --analyze, the analysis files beside it).
+but --out (and, with --analyze, the analysis files beside it). Every path
+a prediction file names must stay inside RESULTS_DIR (symlinks resolved),
+and only regular files within size caps are read.
 
 --distance adds the (unofficial) distance-aware AP 100m / 50m from the
 disparity/ and camera/ folders; --analyze an error analysis (tables, and

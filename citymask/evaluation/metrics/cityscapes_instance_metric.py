@@ -13,7 +13,7 @@ from ...visualization import plot_class_ap
 from ..analysis import analyze_matches, format_analysis, write_analysis
 from ..cityscapes_instance import (evaluate_matches, format_table,
                                    match_frames, summarize)
-from ..crops import crop_masks, crop_masks_tensor
+from ..crops import crop_coco_rle, crop_masks, crop_masks_tensor
 from ..distance import check_stereo
 from ..frame_task import FrameTask
 from ..results_format import frame_key, write_frame
@@ -36,7 +36,15 @@ def metric_values(result: dict) -> dict:
     return out
 
 
-def _crops(masks) -> list:
+def _crops(masks, shape: tuple, img_path: str) -> list:
+    if isinstance(masks, (list, tuple)):  # RLE: predictions saved by --out
+        try:
+            return [crop_coco_rle(rle, shape) for rle in masks]
+        except ValueError as e:
+            raise CitymaskError(f'a mask of {img_path}: {e}') from None
+    if tuple(masks.shape[1:]) != shape:
+        raise CitymaskError(f'masks of {img_path} are {tuple(masks.shape)}, '
+                            f'the image {shape}')
     if isinstance(masks, torch.Tensor):
         if masks.device.type != 'cpu':  # boxes found there, crops copied
             return crop_masks_tensor(masks)
@@ -160,21 +168,30 @@ class CityscapesInstanceMetric(BaseMetric):
             check_stereo([self._gt_path(data_samples[0]['img_path'])],
                          self.stereo_root)
         for sample in data_samples:
-            pred = sample['pred_instances']
+            pred, img_path = sample['pred_instances'], sample['img_path']
             scores = pred.get('mask_scores', pred['scores'])
-            if not torch.isfinite(scores).all():
+            labels = pred['labels'].cpu().numpy()
+            shape = tuple(int(v) for v in sample['ori_shape'][:2])
+            if not ((scores >= 0) & (scores <= 1)).all():
                 # a NaN would rank above every other prediction
                 raise CitymaskError(
-                    f'the model gave non-finite scores ({scores.tolist()[:4]}'
-                    f'...) for {sample["img_path"]}: its weights are broken '
-                    '(a diverged training?); test another checkpoint')
+                    'the model gave non-finite scores or scores outside '
+                    f'[0, 1] ({scores.tolist()[:4]}...) for {img_path}: its '
+                    'weights are broken (a diverged training?); test another '
+                    'checkpoint')
+            if len(labels) and not 0 <= labels.min() <= labels.max() < len(
+                    classes) or not len(labels) == len(scores) == len(
+                        pred['masks']):
+                raise CitymaskError(
+                    f'{img_path}: {len(scores)} scores, labels '
+                    f'{sorted(set(labels.tolist()))[:8]} and '
+                    f'{len(pred["masks"])} masks: expected one of each per '
+                    f'instance, labels below {len(classes)}')
             self.results.append(dict(
-                img_path=sample['img_path'],
-                ori_shape=tuple(sample['ori_shape'][:2]),
-                label_ids=[NAME_TO_LABEL_ID[classes[int(i)]]
-                           for i in pred['labels'].cpu().numpy()],
+                img_path=img_path, ori_shape=shape,
+                label_ids=[NAME_TO_LABEL_ID[classes[int(i)]] for i in labels],
                 scores=scores.cpu().numpy().astype(float).tolist(),
-                masks=_crops(pred['masks'])))
+                masks=_crops(pred['masks'], shape, img_path)))
 
     def compute_metrics(self, results: list) -> dict:
         logger = MMLogger.get_current_instance()

@@ -2,6 +2,7 @@
 import glob
 import json
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from mmdet.evaluation import CityScapesMetric
 import citymask.register  # noqa: F401
 from citymask.compat import official_instance_evaluator
 from citymask.errors import CitymaskError
-from citymask.evaluation.cityscapes_instance import read_gt
+from citymask.evaluation.mask_png import read_gt
 from citymask.evaluation.metrics import CityscapesInstanceMetric
 from citymask.testing.predictions import metric_samples
 from ...conftest import run_tool
@@ -144,3 +145,40 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
         res['cityscapes/mAP'], abs=1e-12)
     with pytest.raises(CitymaskError, match='outfile_prefix'):
         CityscapesInstanceMetric(dump_matches=True)
+
+
+def test_saved_rle_masks_give_the_same_numbers(eval_set):
+    """Masks as tools/test.py --out saves them (mmdet's RLE encoding)
+    evaluate as the tensors they came from."""
+    from mmdet.structures.mask import encode_mask_results
+    _, gt_files = eval_set
+    samples = _samples(gt_files, seed=5)
+    saved = []
+    for s in samples:
+        pred = dict(s['pred_instances'])
+        pred['masks'] = encode_mask_results(pred['masks'].numpy())
+        saved.append(dict(s, pred_instances=pred))
+    assert _run(CityscapesInstanceMetric(), saved) == \
+        _run(CityscapesInstanceMetric(), samples)
+
+
+def test_predictions_that_cannot_be_ranked_are_refused(eval_set):
+    import torch
+    _, gt_files = eval_set
+    sample = _samples(gt_files[:1])[0]
+    pred = sample['pred_instances']
+    n = len(pred['scores'])
+    h, w = sample['ori_shape'][:2]
+    for change, why in [
+            (dict(scores=torch.full((n, ), 1.5)), 'scores outside [0, 1]'),
+            (dict(scores=torch.full((n, ), -0.1)), 'scores outside [0, 1]'),
+            (dict(labels=torch.full((n, ), 8)), 'labels below 8'),
+            (dict(labels=torch.full((n, ), -1)), 'labels below 8'),
+            (dict(scores=pred['scores'][:-1]), 'expected one of each'),
+            (dict(masks=torch.zeros(n, h // 2, w, dtype=torch.bool)),
+             f'are ({n}, {h // 2}, {w}), the image ({h}, {w})'),
+            (dict(masks=[dict(size=[h, w], counts=b'0')] * n),
+             f'a mask of {sample["img_path"]}: its runs cover 0 pixels')]:
+        bad = dict(sample, pred_instances=dict(pred, **change))
+        with pytest.raises(CitymaskError, match=re.escape(why)):
+            _run(CityscapesInstanceMetric(), [bad])

@@ -1,0 +1,86 @@
+"""Reading untrusted results: paths kept inside their folder, regular files
+only, sizes capped, short excerpts (the readers of results folders, zips
+and masks are tested with hostile files in their own test files)."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from citymask.errors import CitymaskError
+from citymask.evaluation.untrusted import excerpt, inside, read_regular
+from ..conftest import run_tool
+
+FRAME = 'lindau_000001_000019'
+
+
+def test_inside_resolves_symlinks_and_dots(tmp_path):
+    (tmp_path / 'res' / 'sub').mkdir(parents=True)
+    (tmp_path / 'res' / 'a.png').write_bytes(b'x')
+    (tmp_path / 'res' / 'sub' / 'link.png').symlink_to('../a.png')
+    res = str(tmp_path / 'res')
+    assert inside(res, f'{res}/sub/../a.png') == f'{res}/a.png'
+    assert inside(res, f'{res}/sub/link.png') == f'{res}/a.png'
+    (tmp_path / 'res' / 'zero.png').symlink_to('/dev/zero')
+    with pytest.raises(CitymaskError) as e:
+        inside(res, f'{res}/zero.png')
+    assert str(e.value) == ("'zero.png' resolves to '/dev/zero', "
+                            f'outside {res}; results must stay inside their '
+                            'folder')
+    with pytest.raises(CitymaskError, match='outside'):
+        inside(res, f'{res}/sub/../../secret.txt')
+    # a sibling folder whose name starts like the results folder's
+    (tmp_path / 'res2').mkdir()
+    with pytest.raises(CitymaskError, match='outside'):
+        inside(res, str(tmp_path / 'res2' / 'a.png'))
+
+
+def test_read_regular_refuses_what_is_not_a_small_regular_file(tmp_path):
+    path = tmp_path / 'a.txt'
+    path.write_bytes(b'0123456789')
+    assert read_regular(str(path), 10) == b'0123456789'
+    assert read_regular(str(path), 10, head=4) == b'0123'
+    with pytest.raises(CitymaskError) as e:
+        read_regular(str(path), 9)
+    assert str(e.value) == (f'{path}: 10 bytes, more than the 9 a real '
+                            'Cityscapes submission needs; not read')
+    # a FIFO nobody writes to: refused without opening it (a blocking
+    # open would never return)
+    fifo = tmp_path / 'fifo.txt'
+    os.mkfifo(fifo)
+    with pytest.raises(CitymaskError, match=f'^{fifo}: not a regular file'):
+        read_regular(str(fifo), 10)
+    with pytest.raises(CitymaskError, match='^/dev/zero: not a regular'):
+        read_regular('/dev/zero', 10)
+    with pytest.raises(CitymaskError, match='No such file'):
+        read_regular(str(tmp_path / 'missing'), 10)
+    # the last component is not followed (a symlink swapped in after
+    # the path was resolved)
+    (tmp_path / 'link.txt').symlink_to(path)
+    with pytest.raises(CitymaskError, match='cannot read .*link.txt'):
+        read_regular(str(tmp_path / 'link.txt'), 10)
+
+
+def test_excerpt():
+    assert excerpt('a b\r') == "'a b\\r'"
+    assert excerpt('x' * 81) == f"'{'x' * 80}'... (81 characters)"
+
+
+def test_eval_cityscapes_refuses_hostile_results(tmp_path):
+    gt_dir = tmp_path / 'gt' / 'lindau'
+    gt_dir.mkdir(parents=True)
+    cv2.imwrite(str(gt_dir / f'{FRAME}_gtFine_instanceIds.png'),
+                np.full((20, 30), 26000, np.uint16))
+    res = tmp_path / 'res'
+    res.mkdir()
+    (res / f'{FRAME}_leftImg8bit_pred.txt').write_text('m.png 26 0.5\n')
+    for make, why in [(lambda m: m.symlink_to('/dev/zero'),
+                       "resolves to '/dev/zero', outside"),
+                      (os.mkfifo, 'm.png: not a regular file')]:
+        make(res / 'm.png')
+        out = run_tool('tools/analysis_tools/eval_cityscapes.py', str(gt_dir),
+                       str(res), '--nproc', '1')
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert out.stderr.startswith('error: ') and why in out.stderr
+        assert len(out.stderr.splitlines()) == 1
+        os.remove(res / 'm.png')
