@@ -57,7 +57,7 @@ def main():
     from mmengine.runner import Runner
 
     import citymask.register  # noqa: F401  (stack fixes, citymask modules)
-    from citymask.evaluation.results_format import zip_results
+    from citymask.evaluation.submission import zip_results
     runner = Runner.from_cfg(cfg)
     with show_dir_written_whole(runner, args.show_dir):
         runner.test()

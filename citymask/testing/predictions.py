@@ -108,7 +108,7 @@ def metric_samples(gt_files: Sequence[str],
     """
     import torch
 
-    from ..evaluation.cityscapes_instance import read_gt
+    from ..evaluation.mask_png import read_gt
     for g in gt_files:
         gt = read_gt(g)
         if preds_per_image is not None:

@@ -5,8 +5,7 @@ import os
 import os.path as osp
 import shutil
 
-from citymask.evaluation.results_format import zip_results
-from citymask.evaluation.submission import check_submission
+from citymask.evaluation.submission import check_submission, zip_results
 from ..conftest import run_tool
 from .conftest import CFG, fails
 
