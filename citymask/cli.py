@@ -148,23 +148,27 @@ def add_cfg_options(parser: argparse.ArgumentParser) -> None:
 
 
 # what each launcher reads from the environment (mmengine.dist.init_dist)
-_LAUNCHER_ENV = {'pytorch': ('RANK', 'WORLD_SIZE', 'MASTER_ADDR',
-                             'MASTER_PORT'),
-                 'slurm': ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'),
-                 'mpi': ('OMPI_COMM_WORLD_LOCAL_RANK', )}
+# and what starts processes with it
+_LAUNCHERS = {
+    'pytorch': (('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'),
+                'torchrun: tools/dist_train.sh or tools/dist_test.sh'),
+    'slurm': (('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'),
+              'srun: tools/slurm_train.sh'),
+    'mpi': (('OMPI_COMM_WORLD_LOCAL_RANK', ), 'mpirun'),
+}
 
 
 def check_launcher(launcher: str) -> None:
-    """``--launcher`` must name how this process was started: without the
-    variables torchrun (slurm, mpirun) sets, mmengine fails with a
+    """``--launcher`` must say how this process was started: without the
+    variables torchrun (srun, mpirun) sets, mmengine fails with a
     ``KeyError`` traceback."""
-    unset = [v for v in _LAUNCHER_ENV.get(launcher, ()) if v not in os.environ]
+    needs, how = _LAUNCHERS.get(launcher, ((), ''))
+    unset = [v for v in needs if v not in os.environ]
     if unset:
         raise CitymaskError(
             f'--launcher {launcher}: {", ".join(unset)} not set, so this '
-            f'process was not started by {launcher}; run several with '
-            'tools/dist_train.sh / tools/dist_test.sh CONFIG ... GPUS, or '
-            'drop --launcher')
+            f'process was not started for it; start it with {how}, or drop '
+            '--launcher')
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

@@ -20,12 +20,16 @@ from .errors import CitymaskError
 
 # top-level keys citymask (data_root: see load_config; test_split: --split
 # test) and mmdet's tools (runner_type) read
-_OWN_KEYS = ('data_root', 'test_split', 'runner_type')
+_OWN_KEYS = {'data_root', 'test_split', 'runner_type'}
 # values that must be > 0 (num_workers >= 0)
 _POSITIVE = ('batch_size', 'base_batch_size', 'lr', 'max_iters', 'max_epochs',
              'val_interval')
 # values of these keys are paths: given text is kept as is (commas too)
 _PATH_SUFFIXES = ('root', 'dir', 'file', 'from', 'prefix', 'path')
+_KINDS = ((bool, bool, 'True or False'), (int, int, 'an integer'),
+          (float, (int, float), 'a number'), (str, str, 'a string'),
+          ((list, tuple), (list, tuple), 'a list, e.g. [a,b]'),
+          (dict, dict, 'a dict (or set its keys one by one)'))
 
 
 def _replace_prefix(node: Any, old: str, new: str) -> Any:
@@ -74,7 +78,6 @@ def _runner(runner_type: str) -> tuple:
     Union[DataLoader, Dict]``), the calls it unpacks a section into
     (``self.set_randomness(**randomness)``)."""
     cls = _registered(runner_type) or _registered('Runner')
-    keys = set(inspect.signature(cls).parameters)
     targets: Dict[str, list] = {}
     for name, hint in typing.get_type_hints(cls.__init__).items():
         stack = [hint]
@@ -84,8 +87,9 @@ def _runner(runner_type: str) -> tuple:
             if inspect.isclass(t) and t.__module__ != 'builtins':
                 targets.setdefault(name, []).append(t)
     module = inspect.getmodule(cls)
-    src = inspect.getsource(module)  # cfg.get('compile'), cfg['model']
-    keys |= set(re.findall(r"\bcfg(?:\.get\(|\[)\s*'(\w+)'", src))
+    src = inspect.getsource(module)
+    keys = set(inspect.signature(cls).parameters) | set(
+        re.findall(r"\bcfg(?:\.get\(|\[)\s*'(\w+)'", src))
     for func, section in re.findall(r'([\w.]+)\(\*\*(\w+)\)', src):
         head, *rest = func.split('.')
         obj = cls if head == 'self' else vars(module).get(head)
@@ -103,23 +107,18 @@ def _accepts(cfg: Config, path: str, node: dict, name: str) -> bool:
     argument or key (``intervall``)."""
     keys, targets = _runner(cfg.get('runner_type', 'Runner'))
     if not path:
-        return name in keys or name in _OWN_KEYS
+        return name in keys | _OWN_KEYS
+    found = targets.get(path, []) if '.' not in path else []
     if 'type' in node:
-        cls = node['type']
-        found = [cls if not isinstance(cls, str) else _registered(cls)]
+        found = [node['type'] if not isinstance(node['type'], str) else
+                 _registered(node['type'])]
         if found[0] is None:
             return True  # unknown here: the build will say
-    else:
-        found = targets.get(path, []) if '.' not in path else []
-    names, var_kw = set(), False
-    for target in found:
-        params = inspect.signature(target).parameters.values()
-        names |= {p.name for p in params}
-        var_kw |= any(p.kind == p.VAR_KEYWORD for p in params)
-    if name in names - {'self'}:
-        return True
-    return var_kw and not difflib.get_close_matches(
-        name, list(names) + list(node), n=1, cutoff=0.8)
+    params = [p for t in found
+              for p in inspect.signature(t).parameters.values()]
+    names = {p.name for p in params} - {'self'}
+    return name in names or any(p.kind == p.VAR_KEYWORD for p in params) \
+        and not difflib.get_close_matches(name, [*names, *node], cutoff=0.8)
 
 
 def _flat_keys(node: Any, prefix: str = '') -> Dict[str, Any]:
@@ -128,9 +127,8 @@ def _flat_keys(node: Any, prefix: str = '') -> Dict[str, Any]:
     items = (node.items() if isinstance(node, dict) else
              enumerate(node) if isinstance(node, (list, tuple)) else ())
     for k, v in items:
-        key = f'{prefix}{k}'
-        out[key] = v
-        out.update(_flat_keys(v, key + '.'))
+        out[f'{prefix}{k}'] = v
+        out.update(_flat_keys(v, f'{prefix}{k}.'))
     return out
 
 
@@ -155,20 +153,13 @@ def _uses(key: str, value: Any, flat: Dict[str, Any]) -> List[str]:
     return [k for k, v in flat.items() if '.' in k and v == value][:3]
 
 
-_KINDS = ((bool, bool, 'True or False'), (int, int, 'an integer'),
-          (float, (int, float), 'a number'), (str, str, 'a string'),
-          ((list, tuple), (list, tuple), 'a list, e.g. [a,b]'),
-          (dict, dict, 'a dict (or set its keys one by one)'))
-
-
 def _fits(old: Any, new: Any) -> Optional[str]:
     """None if ``new`` may replace the config's ``old``, else what it takes.
     """
     for kind, ok, takes in _KINDS if None not in (old, new) else ():
         if isinstance(old, kind):
-            good = isinstance(new, ok) and (
-                isinstance(new, bool) == isinstance(old, bool))
-            return None if good else takes
+            return None if isinstance(new, ok) and isinstance(
+                new, bool) == isinstance(old, bool) else takes
     return None
 
 
@@ -188,35 +179,32 @@ def check_cfg_options(cfg: Config, cfg_options: dict) -> dict:
     raw = getattr(cfg_options, 'raw', {})
     flat = _flat_keys(cfg._cfg_dict)
     keys = _runner(cfg.get('runner_type', 'Runner'))[0]
-    known = keys | set(_OWN_KEYS)
     out = {}
     for key, value in cfg_options.items():
         shown = f'--cfg-options {key}={raw.get(key, value)}'
         parts = key.split('.')
-        if parts[0] in cfg and parts[0] not in known:
+        if parts[0] in cfg and parts[0] not in keys | _OWN_KEYS:
             uses = _uses(parts[0], cfg[parts[0]], flat)
             raise CitymaskError(
                 f'{shown}: {parts[0]} is a variable of the config file, read '
                 'only while the file is parsed, so setting it changes '
                 'nothing; ' + (f'set it where it is used: {", ".join(uses)}'
                                if uses else 'set the keys that use it'))
-        if key not in flat:
-            at = max(i for i in range(len(parts))
-                     if i == 0 or '.'.join(parts[:i]) in flat)
-            parent = '.'.join(parts[:at])
-            node = flat.get(parent, cfg._cfg_dict)
-            ok = (isinstance(node, dict) and at == len(parts) - 1
-                  and _accepts(cfg, parent, node, parts[-1])) or (
-                      at == 0 and len(parts) == 2 and parts[0] in keys
-                      and _accepts(cfg, parts[0], {}, parts[1]))
-            if not ok:
-                raise CitymaskError(
-                    f'{shown}: the config has no {key}{_closest(key, flat)}')
+        at = max(i for i in range(len(parts))
+                 if i == 0 or '.'.join(parts[:i]) in flat)
+        node = flat.get('.'.join(parts[:at]), cfg._cfg_dict)
+        if key not in flat and not (  # a new key, or one of a new section
+                isinstance(node, dict) and at == len(parts) - 1
+                and _accepts(cfg, '.'.join(parts[:at]), node, parts[-1])
+                or at == 0 and len(parts) == 2 and parts[0] in keys
+                and _accepts(cfg, parts[0], {}, parts[1])):
+            raise CitymaskError(
+                f'{shown}: the config has no {key}{_closest(key, flat)}')
         old, text = flat.get(key), raw.get(key)
         if text is not None and value is not None \
-                and not text.lstrip().startswith(('[', '(')) \
-                and (isinstance(old, str) or (old is None and (
-                    parts[-1].endswith(_PATH_SUFFIXES)))):
+                and not text.lstrip().startswith(('[', '(')) and (
+                    isinstance(old, str)
+                    or old is None and parts[-1].endswith(_PATH_SUFFIXES)):
             value = text[1:-1] if len(text) > 1 and text[0] == text[-1] \
                 and text[0] in '\'"' else text  # a string, as given
         takes = _fits(old, value)
@@ -234,15 +222,13 @@ def check_values(cfg: Config, path: str,
     nothing, after the model is built."""
     for key, value in _flat_keys(cfg._cfg_dict).items():
         name = key.rpartition('.')[2]
-        if not isinstance(value, (int, float)) or isinstance(value, bool) \
-                or not (name in _POSITIVE and value <= 0
-                        or name == 'num_workers' and value < 0):
-            continue
-        given = (f'--cfg-options {key}={value}' if key in (cfg_options or {})
-                 else f'{path}: {key} = {value}')
-        raise CitymaskError(
-            f'{given}: {name} must be '
-            f'{"0 or more" if name == "num_workers" else "greater than 0"}')
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and (name in _POSITIVE and value <= 0
+                     or name == 'num_workers' and value < 0):
+            raise CitymaskError(
+                (f'--cfg-options {key}={value}' if key in (cfg_options or {})
+                 else f'{path}: {key} = {value}') + f': {name} must be ' +
+                ('0 or more' if name == 'num_workers' else 'greater than 0'))
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -272,8 +258,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         cfg.merge_from_dict(check_cfg_options(cfg, cfg_options))
     new_root = cfg.get('data_root')
     if old_root and new_root and new_root != old_root:
-        new_root = new_root.rstrip('/') + '/'
-        cfg.data_root = new_root
+        cfg.data_root = new_root = new_root.rstrip('/') + '/'
         for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
                     'val_evaluator', 'test_evaluator'):
             if cfg.get(key) is not None:

@@ -215,7 +215,8 @@ def atomic_dir(path: str, overwrite: bool = False,
             temporary folder then has a fixed name,
             ``.<name>.partial``, and only the owner (True: rank 0)
             creates, renames or deletes it; the block must end with all
-            processes done (a barrier).
+            processes done (a barrier). Such a folder gets no record, so
+            it is never replaced.
 
     Raises:
         CitymaskError: ``path`` is a file, or a folder that is not empty
@@ -248,8 +249,9 @@ def atomic_dir(path: str, overwrite: bool = False,
         # again: files the user put there meanwhile must not be deleted
         check_writable(path, 'dir', what=what, overwrite=overwrite, flag=flag)
         _replace_dir(tmp, full)
-        dump_json_atomic(dict(inode=os.stat(full).st_ino, entries=entries),
-                         _marker(full))
+        if owner is None:  # (one written by ranks is never replaced)
+            dump_json_atomic(dict(inode=os.stat(full).st_ino,
+                                  entries=entries), _marker(full))
     except OSError as e:
         raise annotate(e, path, None, [tmp] if tmp else []) from None
     finally:
