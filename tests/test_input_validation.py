@@ -12,7 +12,6 @@ import torch
 from citymask.errors import CitymaskError, ConversionError
 from citymask.evaluation.results_format import read_prediction_txt
 
-
 # predictions
 
 
