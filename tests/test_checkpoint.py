@@ -23,19 +23,13 @@ from .conftest import MINI_CFG, REPO, tool_env
 tiny_fs = fs_fixtures.tiny_fs
 
 
-@pytest.fixture
-def saved(tmp_path):
-    path = tmp_path / 'model.pth'
-    state = {'w': torch.randn(64, 256), 'b': torch.randn(64)}
-    save_checkpoint(dict(state_dict=state, meta=dict(note='x')), str(path))
-    return path, state
-
-
-def test_damaged_tensor_bytes_fail_the_crc_check(saved, tmp_path):
+def test_damaged_or_truncated_checkpoints_are_named(tmp_path):
     from citymask.config import load_config
     from citymask.preflight import check_checkpoint
     from citymask.surgery import convert_file
-    path, state = saved
+    path = tmp_path / 'model.pth'
+    state = {'w': torch.randn(64, 256), 'b': torch.randn(64)}
+    save_checkpoint(dict(state_dict=state, meta=dict(note='x')), str(path))
     data = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as zf:  # flip bytes inside a tensor record
         info = next(i for i in zf.infolist() if '/data/' in i.filename)
@@ -56,10 +50,6 @@ def test_damaged_tensor_bytes_fail_the_crc_check(saved, tmp_path):
                            'CRC-32 check'):
             check(str(bad))
     assert not (tmp_path / 'out.pth').exists()
-
-
-def test_a_truncated_checkpoint_is_named(saved, tmp_path):
-    path, _ = saved
     cut = tmp_path / 'cut.pth'
     cut.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
     with pytest.raises(CheckpointError,

@@ -27,18 +27,6 @@ read_only_fs = fs_fixtures.read_only_fs
 MiB = 2**20
 
 
-@pytest.fixture
-def disk_full_after(monkeypatch):
-    """Patch ``open`` in citymask.fileio so writes past ``limit`` bytes
-    raise ENOSPC, as a full disk does (the simulated full disk)."""
-    def patch(limit):
-        fs_fixtures.fail_writes(
-            monkeypatch, fileio, OSError(errno.ENOSPC,
-                                         os.strerror(errno.ENOSPC)),
-            budget=dict(left=limit))  # free bytes, shared by every file
-    return patch
-
-
 def _leftovers(folder):
     return sorted(os.listdir(folder))
 
@@ -89,15 +77,17 @@ def test_disk_full_on_a_real_tmpfs(tiny_fs):
     assert 'free); nothing was written there' in line
 
 
-def test_file_set_is_written_all_or_none(tmp_path, disk_full_after):
+def test_file_set_is_written_all_or_none(tmp_path, monkeypatch):
     files = {str(tmp_path / f'{s}.json'): s.encode() * 20
              for s in ('train', 'val', 'test')}
-    disk_full_after(150)  # the first fits, the second doesn't
+    # a simulated full disk: 150 bytes free, the first fits, the second not
+    fs_fixtures.fail_writes(monkeypatch, fileio, OSError(
+        errno.ENOSPC, os.strerror(errno.ENOSPC)), budget=dict(left=150))
     with pytest.raises(OSError) as e:
         write_files_atomic(files)
     assert e.value.filename == str(tmp_path / 'val.json')
     assert _leftovers(tmp_path) == []
-    disk_full_after(10**6)
+    monkeypatch.undo()
     write_files_atomic(files)
     assert _leftovers(tmp_path) == ['test.json', 'train.json', 'val.json']
 

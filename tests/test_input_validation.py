@@ -10,21 +10,8 @@ import pytest
 import torch
 
 from citymask.errors import CitymaskError, ConversionError
-from citymask.evaluation.results_format import read_prediction_txt
 
 # predictions
-
-
-def test_non_finite_confidences_are_refused(tmp_path):
-    txt = tmp_path / 'a_b_c_pred.txt'
-    for bad in ('nan', 'inf', '-inf'):
-        txt.write_text(f'm0.png 26 0.5\nm1.png 26 {bad}\n')
-        with pytest.raises(CitymaskError,
-                           match=f'{txt}:2: confidence {bad} is not a finite'):
-            read_prediction_txt(str(txt))
-    txt.write_text('m0.png inf 0.5\n')
-    with pytest.raises(CitymaskError, match='must be numbers'):
-        read_prediction_txt(str(txt))
 
 
 def test_the_metric_refuses_non_finite_scores():

@@ -142,7 +142,7 @@ def _save(path, shapes, **rest):
     return str(path)
 
 
-def test_a_checkpoint_must_be_loadable(tmp_path):
+def test_a_checkpoint_must_load_and_resume_needs_a_training_state(tmp_path):
     cfg = load_config(MINI)
     check_checkpoint(cfg, None)
     check_checkpoint(cfg, 'https://example.com/x.pth')  # when downloaded
@@ -152,13 +152,11 @@ def test_a_checkpoint_must_be_loadable(tmp_path):
     junk.write_bytes(b'not a checkpoint')
     with pytest.raises(CheckpointError, match='not a PyTorch checkpoint'):
         check_checkpoint(cfg, str(junk))
-
-
-def test_resume_needs_a_training_state(tmp_path):
-    cfg = load_config(MINI)
     shapes = _shapes(cfg)
     path = _save(tmp_path / 'model.pth', shapes)  # like a surgery output
     check_checkpoint(cfg, path)  # fine for load_from
+    check_checkpoint(cfg, _save(tmp_path / 'ddp.pth', {  # DDP prefix too
+        'module.' + k: s for k, s in shapes.items()}))
     with pytest.raises(CitymaskError) as e:
         check_checkpoint(cfg, path, resume=True)
     assert str(e.value) == (
@@ -168,14 +166,6 @@ def test_resume_needs_a_training_state(tmp_path):
     full = _save(tmp_path / 'iter_4.pth', shapes, meta=dict(iter=4),
                  optimizer=dict(state={}, param_groups=[]))
     check_checkpoint(cfg, full, resume=True)
-
-
-def test_a_fitting_checkpoint_passes_ddp_prefix_too(tmp_path):
-    cfg = load_config(MINI)
-    shapes = _shapes(cfg)
-    check_checkpoint(cfg, _save(tmp_path / 'ok.pth', shapes))
-    check_checkpoint(cfg, _save(tmp_path / 'ddp.pth', {
-        'module.' + k: s for k, s in shapes.items()}))
 
 
 def test_what_does_not_fit_is_named_with_both_shapes(tmp_path):

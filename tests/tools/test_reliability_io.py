@@ -39,12 +39,6 @@ def _fill(folder, leave):
         f.write(b'\0' * max(0, free - leave))
 
 
-@pytest.fixture(scope='module')
-def standin(mini_data):
-    root, _ = mini_data
-    return osp.join(root, 'standin.pth')
-
-
 @pytest.mark.parametrize('args,message', [
     (['tools/dataset_converters/cityscapes.py', '{data}', '-o', '{out}'],
      'cannot write output '),
@@ -64,10 +58,10 @@ def standin(mini_data):
      'cannot write output checkpoint '),
 ], ids=['converter', 'surgery', 'test --out', 'test --outfile-prefix',
         'eval_cityscapes', 'plot_curves', 'make_coco_standin'])
-def test_an_output_under_a_file_fails_before_the_work(mini_data, standin,
-                                                      tmp_path, args,
-                                                      message):
-    _, data = mini_data
+def test_an_output_under_a_file_fails_before_the_work(mini_data, tmp_path,
+                                                      args, message):
+    root, data = mini_data
+    standin = osp.join(root, 'standin.pth')
     blocker = tmp_path / 'a_file'
     blocker.write_text('')
     (tmp_path / 'work').mkdir()
@@ -79,7 +73,8 @@ def test_an_output_under_a_file_fails_before_the_work(mini_data, standin,
     assert os.listdir(tmp_path / 'work') == []  # nothing was started
 
 
-def test_surgery_onto_a_full_disk(standin, tiny_fs):
+def test_surgery_onto_a_full_disk(mini_data, tiny_fs):
+    standin = osp.join(mini_data[0], 'standin.pth')
     # torch.save says "unexpected pos N vs M"; the user reads this
     dst = tiny_fs / 'cs.pth'
     _fails_io(run_tool('tools/surgery.py', standin, str(dst)),
