@@ -148,10 +148,9 @@ def check_test_outputs(work_dir: str,
                                           and is_own_output(outfile_prefix)):
             raise CitymaskError(
                 f'submission zip {zip_path} exists' + (
-                    ', and is not the zip of an earlier submission in '
-                    f'{outfile_prefix}, so it is never replaced' if overwrite
-                    else '; pass --overwrite to replace it') +
-                '; choose another --outfile-prefix')
+                    '; pass --overwrite to replace it' if not overwrite else
+                    ' and is not that of an earlier submission there, so it '
+                    'is never replaced; choose another --outfile-prefix'))
         check_writable(zip_path, what='submission zip')
 
 
@@ -176,9 +175,8 @@ def check_gpu_count(wanted: str) -> None:
 
 def _as_loaded(cfg: Config, ckpt: dict, resume: bool) -> Dict[str, Any]:
     """The state dict the run will load: after the on-load conversion of
-    the config's ``CocoToCityscapesHook`` (run as the Runner runs it), and
-    no other. A resumed checkpoint is taken as it is: its optimizer state
-    would not fit converted heads."""
+    the config's ``CocoToCityscapesHook`` (the hook itself), no other; a
+    resumed one as it is (its optimizer state can't be converted)."""
     from mmdet.registry import HOOKS
 
     from .hooks.coco_to_cityscapes_hook import CocoToCityscapesHook
@@ -194,27 +192,16 @@ def _as_loaded(cfg: Config, ckpt: dict, resume: bool) -> Dict[str, Any]:
 
 def check_checkpoint(cfg: Config, path: Optional[str],
                      resume: bool = False) -> None:
-    """A local checkpoint (``tools/test.py``'s, ``load_from``, ``--resume``)
-    must be safe to load and fit the config's model exactly.
+    """A local checkpoint (``tools/test.py``'s, ``load_from``, ``--resume``;
+    None and URLs pass) must load safely and fit the config's model.
 
-    It is read with the weights-only loader the Runner will use (a file
-    that would run code, is damaged (CRC) or is not a checkpoint fails
-    here), converted as the config converts it on load and compared with
-    the model the config builds (on the meta device: only shapes count).
-    mmengine loads non-strictly and only logs mismatches, so a checkpoint
-    of another model would otherwise test as AP 0, or end a resumed run in
-    an optimizer traceback.
-
-    Args:
-        cfg: The run's config.
-        path: The checkpoint; None and URLs are not checked here.
-        resume: Training resumes from it: it must hold a training state
-            (optimizer, iteration), which a model file (a COCO checkpoint,
-            a surgery output) lacks.
-
-    Raises:
-        CitymaskError: not found, unsafe, damaged, no training state, or
-            the first key that does not fit, with what to do.
+    It is read with the weights-only loader the Runner uses, converted as
+    the config converts it on load (:func:`_as_loaded`) and compared with
+    the model the config builds on the meta device. mmengine loads
+    non-strictly and only logs mismatches: a checkpoint of another model
+    would test as AP 0, or end a resumed run in an optimizer traceback.
+    With ``resume`` it must also hold a training state (optimizer,
+    iteration), which a model file (COCO, surgery output) lacks.
     """
     if not path or '://' in path:
         return
@@ -246,16 +233,11 @@ def check_checkpoint(cfg: Config, path: Optional[str],
 
 def check_state_dict(expected: Dict[str, tuple], state: Dict[str, Any],
                      path: str, config: Optional[str] = None) -> None:
-    """Fail with one line if ``state`` doesn't have exactly the keys and
-    shapes of ``expected`` (a model's ``{key: shape}``): the first key that
-    doesn't fit with both shapes, the counts, and what to do.
-
-    Args:
-        expected: The model's state-dict shapes.
-        state: The checkpoint's state dict (as it will be loaded).
-        path: The checkpoint file, for the message.
-        config: The config file, for the message.
-    """
+    """Fail with one line if ``state`` (a checkpoint's state dict, as it
+    will be loaded) doesn't have exactly the keys and shapes of
+    ``expected`` (the model's): the first key that doesn't fit with both
+    shapes, the counts, and what to do; ``path`` and ``config`` name the
+    files."""
     have = {k: tuple(getattr(v, 'shape', ())) for k, v in state.items()}
     missing = sorted(set(expected) - set(have))
     unexpected = sorted(set(have) - set(expected))
