@@ -78,25 +78,31 @@ def _runner(runner_type: str) -> tuple:
     Union[DataLoader, Dict]``), the calls it unpacks a section into
     (``self.set_randomness(**randomness)``)."""
     cls = _registered(runner_type) or _registered('Runner')
-    targets: Dict[str, list] = {}
-    for name, hint in typing.get_type_hints(cls.__init__).items():
+    keys, targets = set(inspect.signature(cls).parameters), {}
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that can't be resolved here
+        hints = {}
+    for name, hint in hints.items():
         stack = [hint]
         while stack:
             t = stack.pop()
             stack += typing.get_args(t)
             if inspect.isclass(t) and t.__module__ != 'builtins':
                 targets.setdefault(name, []).append(t)
-    module = inspect.getmodule(cls)
-    src = inspect.getsource(module)
-    keys = set(inspect.signature(cls).parameters) | set(
-        re.findall(r"\bcfg(?:\.get\(|\[)\s*'(\w+)'", src))
-    for func, section in re.findall(r'([\w.]+)\(\*\*(\w+)\)', src):
-        head, *rest = func.split('.')
-        obj = cls if head == 'self' else vars(module).get(head)
-        for part in rest:
-            obj = getattr(obj, part, None)
-        if callable(obj):
-            targets.setdefault(section, []).append(obj)
+    for module in {inspect.getmodule(c) for c in cls.__mro__[:-1]}:
+        try:
+            src = inspect.getsource(module)
+        except (OSError, TypeError):  # no source: its arguments only
+            continue
+        keys |= set(re.findall(r"\bcfg(?:\.get\(|\[)\s*'(\w+)'", src))
+        for func, section in re.findall(r'([\w.]+)\(\*\*(\w+)\)', src):
+            head, *rest = func.split('.')
+            obj = cls if head == 'self' else vars(module).get(head)
+            for part in rest:
+                obj = getattr(obj, part, None)
+            if callable(obj):
+                targets.setdefault(section, []).append(obj)
     return keys, targets
 
 
