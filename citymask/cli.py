@@ -137,25 +137,57 @@ class CfgOptionsAction(argparse.Action):
         setattr(namespace, self.dest, options)
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """``--cfg-options``, ``--launcher`` and ``--local-rank``: the flags
-    mmdet's train and test tools share."""
+def add_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options KEY=VALUE ...`` (:class:`CfgOptionsAction`), for
+    :func:`citymask.config.load_config`: every tool that reads a config."""
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         metavar='KEY=VALUE',
                         help='override config settings, key=value '
                         '(e.g. data_root=/data/cityscapes/); keys must '
                         'exist in the config')
+
+
+# what each launcher reads from the environment (mmengine.dist.init_dist)
+# and what starts processes with it
+_LAUNCHERS = {
+    'pytorch': (('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'),
+                'torchrun: tools/dist_train.sh or tools/dist_test.sh'),
+    'slurm': (('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'),
+              'srun: tools/slurm_train.sh'),
+    'mpi': (('OMPI_COMM_WORLD_LOCAL_RANK', ), 'mpirun'),
+}
+
+
+def check_launcher(launcher: str) -> None:
+    """``--launcher`` must say how this process was started: without the
+    variables torchrun (srun, mpirun) sets, mmengine fails with a
+    ``KeyError`` traceback."""
+    needs, how = _LAUNCHERS.get(launcher, ((), ''))
+    unset = [v for v in needs if v not in os.environ]
+    if unset:
+        raise CitymaskError(
+            f'--launcher {launcher}: {", ".join(unset)} not set, so this '
+            f'process was not started for it; start it with {how}, or drop '
+            '--launcher')
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options``, ``--launcher`` and ``--local-rank``: the flags
+    mmdet's train and test tools share."""
+    add_cfg_options(parser)
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
 def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """Add the common flags (:func:`add_common_args`), parse, and give
-    mmengine the rank ``torch.distributed.launch`` passes as a flag
-    (``torchrun`` sets ``LOCAL_RANK`` itself)."""
+    """Add the common flags (:func:`add_common_args`), parse, check
+    ``--launcher`` (:func:`check_launcher`), and give mmengine the rank
+    ``torch.distributed.launch`` passes as a flag (``torchrun`` sets
+    ``LOCAL_RANK`` itself)."""
     add_common_args(parser)
     args = parser.parse_args()
+    check_launcher(args.launcher)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 

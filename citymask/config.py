@@ -1,21 +1,35 @@
 """Configs as the tools read them: file names, ``--cfg-options``, data root.
 
-``data_root=...`` reaches every path that started with the config's data
-root (dataloaders and evaluators), not only the top-level variable.
-
 ``--cfg-options`` are checked before they are merged: mmengine merges any
 key silently, so a misspelt key, or a config-file variable such as
-``max_iters`` (read only while the file is parsed), would change nothing
-and the run would go on with the old value.
+``max_iters`` (read only while the file is parsed), would change nothing.
+What a key may be is read from the installed mmengine and mmdet
+(signatures, registries, the Runner's source), not from a list.
 """
 import difflib
+import functools
 import inspect
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import re
+import typing
+from typing import Any, Dict, List, Optional
 
 from mmengine.config import Config, ConfigDict
 
 from .errors import CitymaskError
+
+# top-level keys citymask (data_root: see load_config; test_split: --split
+# test) and mmdet's tools (runner_type) read
+_OWN_KEYS = {'data_root', 'test_split', 'runner_type'}
+# values that must be > 0 (num_workers >= 0)
+_POSITIVE = ('batch_size', 'base_batch_size', 'lr', 'max_iters', 'max_epochs',
+             'val_interval')
+# values of these keys are paths: given text is kept as is (commas too)
+_PATH_SUFFIXES = ('root', 'dir', 'file', 'from', 'prefix', 'path')
+_KINDS = ((bool, bool, 'True or False'), (int, int, 'an integer'),
+          (float, (int, float), 'a number'), (str, str, 'a string'),
+          ((list, tuple), (list, tuple), 'a list, e.g. [a,b]'),
+          (dict, dict, 'a dict (or set its keys one by one)'))
 
 
 def _replace_prefix(node: Any, old: str, new: str) -> Any:
@@ -31,8 +45,7 @@ def _replace_prefix(node: Any, old: str, new: str) -> Any:
 
 
 def resolve_config_path(path: str) -> str:
-    """A file path for ``mmdet::...`` names as well as plain paths (for
-    reading a package's config directly, e.g. mmdet's stock ones)."""
+    """A file path for ``mmdet::...`` names as well as plain paths."""
     if '::' not in path:
         return path
     from mmengine.config.utils import _get_package_and_cfg_path
@@ -41,110 +54,77 @@ def resolve_config_path(path: str) -> str:
     return osp.join(get_installed_path(package), '.mim', 'configs', rel)
 
 
-# Top-level keys read besides mmengine's Runner.__init__ arguments: by the
-# Runner as self.cfg.get(...) (mmengine 0.10.7), by tools/train.py
-# (runner_type) and by citymask (data_root rewrites every path under it;
-# test_split: --split test).
-_TOP_LEVEL_EXTRA = ('model_wrapper_cfg', 'sync_bn', 'find_unused_parameters',
-                    'activation_checkpointing', 'efficient_conv_bn_eval',
-                    'compile', 'runner_type', 'data_root', 'test_split')
-# Untyped sections whose keys are arguments of a known callable.
-_SECTIONS = {
-    'randomness': ('mmengine.runner:Runner.set_randomness', ),
-    'env_cfg': ('mmengine.utils.dl_utils:set_multi_processing',
-                'mmengine.dist:init_dist'),
-    'auto_scale_lr': (),
-    'train_cfg': ('mmengine.runner:EpochBasedTrainLoop',
-                  'mmengine.runner:IterBasedTrainLoop'),
-    'val_cfg': ('mmengine.runner:ValLoop', ),
-    'test_cfg': ('mmengine.runner:TestLoop', ),
-    'train_dataloader': ('torch.utils.data:DataLoader', ),
-    'val_dataloader': ('torch.utils.data:DataLoader', ),
-    'test_dataloader': ('torch.utils.data:DataLoader', ),
-}
-_SECTION_EXTRA = {
-    'env_cfg': {'cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit'},
-    'auto_scale_lr': {'enable', 'base_batch_size'},
-    'train_cfg': {'type', 'by_epoch'},
-    'val_cfg': {'type'},
-    'test_cfg': {'type'},
-}
-# values of these keys are paths: given text is kept as is (commas too)
-_PATH_SUFFIXES = ('root', 'dir', 'file', 'from', 'prefix', 'path')
-
-
-def _params(target: Any) -> Tuple[set, bool]:
-    """``(named keyword arguments, whether it also takes **kwargs)`` of a
-    class or function."""
-    try:
-        sig = inspect.signature(target)
-    except (TypeError, ValueError):
-        return set(), True
-    kinds = [p.kind for p in sig.parameters.values()]
-    return (set(sig.parameters) - {'self'},
-            inspect.Parameter.VAR_KEYWORD in kinds)
-
-
-def _accepts(target: Any, name: str, siblings: Sequence[str]) -> bool:
-    """Whether ``target`` takes keyword ``name``. With ``**kwargs`` any name
-    might be meant for it, except one a letter or two off a named argument
-    or an existing key (a typo: ``intervall``)."""
-    named, var_kw = _params(target)
-    if name in named:
-        return True
-    if not var_kw:
-        return False
-    return not difflib.get_close_matches(name, list(named) + list(siblings),
-                                         n=1, cutoff=0.8)
-
-
-def _import(spec: str) -> Any:
-    import importlib
-    module, _, attr = spec.partition(':')
-    obj = importlib.import_module(module)
-    for part in attr.split('.'):
-        obj = getattr(obj, part)
-    return obj
-
-
 def _registered(type_name: str) -> Any:
-    """The class a config's ``type`` names, from mmdet's (and mmengine's)
-    registries; None if none has it."""
+    """The class a ``type`` names in mmdet's (and mmengine's) registries."""
     import mmdet.registry as registries
     from mmengine.registry import Registry
 
     import citymask.register  # noqa: F401  (citymask's classes)
     for reg in vars(registries).values():
-        if isinstance(reg, Registry):
-            try:
-                found = reg.get(type_name)
-            except Exception:  # a registry whose modules can't import
-                found = None
-            if found is not None:
-                return found
+        try:  # (a registry whose modules can't import: not this one)
+            found = isinstance(reg, Registry) and reg.get(type_name)
+        except Exception:
+            found = None
+        if found:
+            return found
     return None
 
 
-def _section_accepts(section: str, name: str,
-                     siblings: Sequence[str] = ()) -> bool:
-    """Whether ``section.name`` is meaningful for an untyped section that
-    lacks it (``randomness.seed``, ``train_dataloader.pin_memory`` ...)."""
-    if section not in _SECTIONS:
-        return False
-    if name in _SECTION_EXTRA.get(section, ()):
-        return True
-    return any(_accepts(_import(spec), name, siblings)
-               for spec in _SECTIONS[section])
+@functools.lru_cache(maxsize=4)
+def _runner(runner_type: str) -> tuple:
+    """``(top-level keys, {section: what takes its keys})`` of the Runner:
+    its arguments, the keys its source reads (``cfg.get('compile')``), the
+    classes its signature builds from a dict (``train_dataloader:
+    Union[DataLoader, Dict]``), the calls it unpacks a section into
+    (``self.set_randomness(**randomness)``)."""
+    cls = _registered(runner_type) or _registered('Runner')
+    keys, targets = set(inspect.signature(cls).parameters), {}
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that can't be resolved here
+        hints = {}
+    for name, hint in hints.items():
+        stack = [hint]
+        while stack:
+            t = stack.pop()
+            stack += typing.get_args(t)
+            if inspect.isclass(t) and t.__module__ != 'builtins':
+                targets.setdefault(name, []).append(t)
+    for module in {inspect.getmodule(c) for c in cls.__mro__[:-1]}:
+        try:
+            src = inspect.getsource(module)
+        except (OSError, TypeError):  # no source: its arguments only
+            continue
+        keys |= set(re.findall(r"\bcfg(?:\.get\(|\[)\s*'(\w+)'", src))
+        for func, section in re.findall(r'([\w.]+)\(\*\*(\w+)\)', src):
+            head, *rest = func.split('.')
+            obj = cls if head == 'self' else vars(module).get(head)
+            for part in rest:
+                obj = getattr(obj, part, None)
+            if callable(obj):
+                targets.setdefault(section, []).append(obj)
+    return keys, targets
 
 
-def _type_accepts(node: dict, name: str) -> bool:
-    """Whether the class a ``type=...`` dict builds takes argument ``name``.
-    """
-    type_ = node.get('type')
-    cls = type_ if not isinstance(type_, str) else _registered(type_)
-    if cls is None:
-        return True  # unknown here: the build will say
-    return _accepts(cls, name, list(node))
+def _accepts(cfg: Config, path: str, node: dict, name: str) -> bool:
+    """Whether ``name`` may be added to the dict ``node`` at ``path``: what
+    its ``type`` names (or the Runner builds from it) takes it. With
+    ``**kwargs`` any name may be meant, except one a letter or two off an
+    argument or key (``intervall``)."""
+    keys, targets = _runner(cfg.get('runner_type', 'Runner'))
+    if not path:
+        return name in keys | _OWN_KEYS
+    found = targets.get(path, []) if '.' not in path else []
+    if 'type' in node:
+        found = [node['type'] if not isinstance(node['type'], str) else
+                 _registered(node['type'])]
+        if found[0] is None:
+            return True  # unknown here: the build will say
+    params = [p for t in found
+              for p in inspect.signature(t).parameters.values()]
+    names = {p.name for p in params} - {'self'}
+    return name in names or any(p.kind == p.VAR_KEYWORD for p in params) \
+        and not difflib.get_close_matches(name, [*names, *node], cutoff=0.8)
 
 
 def _flat_keys(node: Any, prefix: str = '') -> Dict[str, Any]:
@@ -153,193 +133,126 @@ def _flat_keys(node: Any, prefix: str = '') -> Dict[str, Any]:
     items = (node.items() if isinstance(node, dict) else
              enumerate(node) if isinstance(node, (list, tuple)) else ())
     for k, v in items:
-        key = f'{prefix}{k}'
-        out[key] = v
-        out.update(_flat_keys(v, key + '.'))
+        out[f'{prefix}{k}'] = v
+        out.update(_flat_keys(v, f'{prefix}{k}.'))
     return out
 
 
 def _closest(key: str, flat: Dict[str, Any]) -> str:
-    """`` (closest: KEY)`` for a missing key, or ''."""
-    parent, _, last = key.rpartition('.')
-    siblings = [k for k in flat if k.rpartition('.')[0] == parent]
-    for pool, word, tail in ((siblings, key, False), (list(flat), key, False),
-                             (list(flat), last, True)):
-        names = [k.rpartition('.')[2] for k in pool] if tail else pool
-        match = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    """`` (closest: KEY)`` for a missing key, or how to list the keys."""
+    tails = {k.rpartition('.')[2]: k for k in reversed(list(flat))}
+    for pool, word in (({k: k for k in flat}, key),
+                       (tails, key.rpartition('.')[2])):
+        match = difflib.get_close_matches(word, list(pool), n=1, cutoff=0.6)
         if match:
-            if tail:
-                match = [k for k in pool if k.rpartition('.')[2] == match[0]]
-            return f' (closest: {match[0]})'
-    return ''
+            return f' (closest: {pool[match[0]]})'
+    return ('; its keys: `python -c "from mmengine import Config; '
+            'print(Config.fromfile(CONFIG).pretty_text)"`')
 
 
 def _uses(key: str, value: Any, flat: Dict[str, Any]) -> List[str]:
     """Where a config-file variable is used: keys with its name, else keys
     holding its value."""
     named = [k for k in flat if '.' in k and k.rpartition('.')[2] == key]
-    if named:
+    if named or isinstance(value, bool) or value in (None, 0, 1, '', [], {}):
         return named[:3]
-    if isinstance(value, bool) or value in (None, 0, 1, '', [], {}):
-        return []
     return [k for k, v in flat.items() if '.' in k and v == value][:3]
 
 
-def _lookup(cfg: Config, key: str) -> Tuple[bool, Any, Any, List[str]]:
-    """``(found, value, parent node, path)`` of a dotted key; when not
-    found, ``parent`` is the deepest node reached and ``path`` the parts
-    that reached it."""
-    node: Any = cfg._cfg_dict
-    parts = key.split('.')
-    for i, part in enumerate(parts):
-        if isinstance(node, dict) and part in node:
-            child = node[part]
-        elif (isinstance(node, (list, tuple)) and part.isdigit()
-              and int(part) < len(node)):
-            child = node[int(part)]
-        else:
-            return False, None, node, parts[:i]
-        if i == len(parts) - 1:
-            return True, child, node, parts[:i]
-        node = child
-    return False, None, node, []  # not reached
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return 'True or False'
-    if isinstance(value, int):
-        return 'an integer'
-    if isinstance(value, float):
-        return 'a number'
-    if isinstance(value, str):
-        return 'a string'
-    if isinstance(value, (list, tuple)):
-        return 'a list, e.g. [a,b]'
-    if isinstance(value, dict):
-        return 'a dict, e.g. "dict(a=1)" or set its keys one by one'
-    return type(value).__name__
-
-
-def _fits(old: Any, new: Any) -> bool:
-    """Whether ``new`` may replace ``old`` (the config's value)."""
-    if old is None or new is None:
-        return True
-    if isinstance(old, bool):
-        return isinstance(new, bool)
-    if isinstance(old, int):
-        return isinstance(new, int) and not isinstance(new, bool)
-    if isinstance(old, float):
-        return isinstance(new, (int, float)) and not isinstance(new, bool)
-    if isinstance(old, str):
-        return isinstance(new, str)
-    if isinstance(old, (list, tuple)):
-        return isinstance(new, (list, tuple))
-    if isinstance(old, dict):
-        return isinstance(new, dict)
-    return True
-
-
-def _unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in '\'"':
-        return text[1:-1]
-    return text
+def _fits(old: Any, new: Any) -> Optional[str]:
+    """None if ``new`` may replace the config's ``old``, else what it takes.
+    """
+    for kind, ok, takes in _KINDS if None not in (old, new) else ():
+        if isinstance(old, kind):
+            return None if isinstance(new, ok) and isinstance(
+                new, bool) == isinstance(old, bool) else takes
+    return None
 
 
 def check_cfg_options(cfg: Config, cfg_options: dict) -> dict:
-    """Check ``--cfg-options`` against ``cfg`` before they are merged.
+    """The ``--cfg-options`` to merge into ``cfg``, checked.
 
-    A key must exist in the config, or be an argument of the class its
-    section builds (``default_hooks.checkpoint.max_keep_ckpts``), of an
-    untyped section (``randomness.seed``, ``train_dataloader.pin_memory``)
-    or of mmengine's Runner (top level). A top-level variable of the file
-    (``max_iters = 400``) is refused: it was read when the file was
-    parsed, so setting it changes nothing; the message names where it is
-    used. A value must have the type of the value it replaces.
-
-    Values given as text (:class:`citymask.cli.CfgOptions`) are kept as
-    the text where the config holds a string or a path (mmengine's
-    ``DictAction`` would squeeze spaces and split at commas).
-
-    Args:
-        cfg: The loaded config.
-        cfg_options: ``{dotted key: value}``.
-
-    Returns:
-        The options to merge.
+    A key must exist in the config, or be taken by what its section builds
+    (``default_hooks.checkpoint.max_keep_ckpts``, ``randomness.seed``). A
+    file variable (``max_iters = 400``) is refused with where it is used;
+    a value must have the type of the one it replaces. Text values
+    (:class:`citymask.cli.CfgOptions`) stay as given where the config holds
+    a string or a path (``DictAction`` drops spaces, splits at commas).
 
     Raises:
-        CitymaskError: an unknown key, a file variable, or a value of the
-            wrong type; the message has the closest key or the right one.
+        CitymaskError: an unknown key, a file variable, a wrong type.
     """
     raw = getattr(cfg_options, 'raw', {})
     flat = _flat_keys(cfg._cfg_dict)
-    from mmengine.runner import Runner
-    top_level = _params(Runner.__init__)[0] | set(_TOP_LEVEL_EXTRA)
+    keys = _runner(cfg.get('runner_type', 'Runner'))[0]
     out = {}
     for key, value in cfg_options.items():
         shown = f'--cfg-options {key}={raw.get(key, value)}'
-        found, old, parent, reached = _lookup(cfg, key)
-        top = key.split('.')[0]
-        if top not in top_level and top in cfg._cfg_dict:
-            uses = _uses(top, cfg[top], flat)
-            where = (f'set it where it is used: {", ".join(uses)}' if uses
-                     else 'set the keys that use it')
+        parts = key.split('.')
+        if parts[0] in cfg and parts[0] not in keys | _OWN_KEYS:
+            uses = _uses(parts[0], cfg[parts[0]], flat)
             raise CitymaskError(
-                f'{shown}: {top} is a variable of the config file, read only '
-                f'while the file is parsed, so setting it changes nothing; '
-                f'{where}')
-        if not found:
-            name = key.split('.')[len(reached)]
-            leaf = len(reached) == len(key.split('.')) - 1
-            allowed = False
-            if not reached:
-                allowed = name in top_level and (
-                    '.' not in key or _section_accepts(
-                        name, key.split('.')[1]))
-            elif isinstance(parent, dict) and leaf:
-                allowed = (_type_accepts(parent, name) if 'type' in parent
-                           else len(reached) == 1 and _section_accepts(
-                               reached[0], name, list(parent)))
-            if not allowed:
-                closest = _closest(key, flat)
-                raise CitymaskError(
-                    f'{shown}: the config has no {key}' + (closest or (
-                        '; its keys: `python -c "from mmengine import '
-                        'Config; print(Config.fromfile(CONFIG).pretty_text)"`'
-                    )))
-        text = raw.get(key)
-        last = key.rpartition('.')[2]
+                f'{shown}: {parts[0]} is a variable of the config file, read '
+                'only while the file is parsed, so setting it changes '
+                'nothing; ' + (f'set it where it is used: {", ".join(uses)}'
+                               if uses else 'set the keys that use it'))
+        at = max(i for i in range(len(parts))
+                 if i == 0 or '.'.join(parts[:i]) in flat)
+        node = flat.get('.'.join(parts[:at]), cfg._cfg_dict)
+        if key not in flat and not (  # a new key, or one of a new section
+                isinstance(node, dict) and at == len(parts) - 1
+                and _accepts(cfg, '.'.join(parts[:at]), node, parts[-1])
+                or at == 0 and len(parts) == 2 and parts[0] in keys
+                and _accepts(cfg, parts[0], {}, parts[1])):
+            raise CitymaskError(
+                f'{shown}: the config has no {key}{_closest(key, flat)}')
+        old, text = flat.get(key), raw.get(key)
         if text is not None and value is not None \
-                and not text.lstrip().startswith(('[', '(')) \
-                and (isinstance(old, str) or (old is None and (
-                    last.endswith(_PATH_SUFFIXES) or last == 'load_from'))):
-            value = _unquote(text)  # a string: as given (None stays None)
-        if found and not _fits(old, value):
-            raise CitymaskError(
-                f'{shown}: {key} takes {_kind(old)} (the config has '
-                f'{old!r}), got {value!r}')
+                and not text.lstrip().startswith(('[', '(')) and (
+                    isinstance(old, str)
+                    or old is None and parts[-1].endswith(_PATH_SUFFIXES)):
+            value = text[1:-1] if len(text) > 1 and text[0] == text[-1] \
+                and text[0] in '\'"' else text  # a string, as given
+        takes = _fits(old, value)
+        if takes:
+            raise CitymaskError(f'{shown}: {key} takes {takes} (the config '
+                                f'has {old!r}), got {value!r}')
         out[key] = value
     return out
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config and apply ``--cfg-options`` (``data_root`` rewrites
-    every path under the old root).
+def check_values(cfg: Config, path: str,
+                 cfg_options: Optional[dict] = None) -> None:
+    """Sizes and learning rates must be positive (``num_workers`` not
+    negative): ``batch_size=0`` or ``lr=-1`` fails deep in torch, or trains
+    nothing, after the model is built."""
+    for key, value in _flat_keys(cfg._cfg_dict).items():
+        name = key.rpartition('.')[2]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and (name in _POSITIVE and value <= 0
+                     or name == 'num_workers' and value < 0):
+            raise CitymaskError(
+                (f'--cfg-options {key}={value}' if key in (cfg_options or {})
+                 else f'{path}: {key} = {value}') + f': {name} must be ' +
+                ('0 or more' if name == 'num_workers' else 'greater than 0'))
 
-    Args:
-        path: Config file, or ``mmdet::...`` for one of mmdet's.
-        cfg_options: ``--cfg-options`` (:class:`citymask.cli.CfgOptions`,
-            or a plain ``{key: value}``), checked by
-            :func:`check_cfg_options`.
-    """
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """Read a ``.py`` / ``.yaml`` config (or ``mmdet::...``), apply
+    ``--cfg-options`` (:func:`check_cfg_options`; a new ``data_root``
+    reaches every path under the old one: dataloaders, evaluators) and
+    check its values (:func:`check_values`)."""
     path = resolve_config_path(path)
     if not osp.isfile(path):
         raise CitymaskError(
             f'config {path} does not exist (the configs are under configs/, '
             'e.g. configs/maskrcnn_r50_fpn_cityscapes_ft.py)')
-    # mmengine 0.10.7 re-imports pkg_resources for every _base_ file,
-    # which warns on each tool's stderr before citymask.register can quiet it
+    if path.endswith('.json'):
+        raise CitymaskError(
+            f'config {path}: JSON has no tuples (mmengine writes them as '
+            "lists, then mmcv's RandomChoiceResize refuses its scales); use "
+            'the .py config, or a .yaml dump of it')
+    # mmengine 0.10.7 re-imports pkg_resources for every _base_ file (warns)
     from .compat import quiet_known_warnings
     quiet_known_warnings()
     try:
@@ -351,12 +264,12 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         cfg.merge_from_dict(check_cfg_options(cfg, cfg_options))
     new_root = cfg.get('data_root')
     if old_root and new_root and new_root != old_root:
-        new_root = new_root.rstrip('/') + '/'
-        cfg.data_root = new_root
+        cfg.data_root = new_root = new_root.rstrip('/') + '/'
         for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
                     'val_evaluator', 'test_evaluator'):
             if cfg.get(key) is not None:
                 cfg[key] = _replace_prefix(cfg[key], old_root, new_root)
+    check_values(cfg, path, cfg_options)
     return cfg
 
 

@@ -4,7 +4,9 @@ Every file a tool writes goes through :func:`atomic_path` (or a helper
 over it): it is written under a temporary name in the same folder and
 renamed into place when complete, so a full disk, a kill or Ctrl-C leaves
 the old file or none. A folder of results goes through :func:`atomic_dir`
-(written as a temporary sibling folder, renamed when complete), a set of
+(written as a temporary sibling folder, renamed when complete, recorded in
+a ``.citymask-NAME`` file beside it so that only such a folder is ever
+replaced: never a folder of the user's files), a set of
 files that belong together through :func:`write_files_atomic`. Outputs get the
 permissions a plain ``open()`` would give them (``0666 & ~umask``).
 
@@ -156,6 +158,24 @@ def write_files_atomic(files: Dict[str, bytes]) -> None:
                 raise annotate(e, path, total, [tmps[path]]) from None
 
 
+def _marker(full: str) -> str:
+    return osp.join(osp.dirname(full), f'.citymask-{osp.basename(full)}')
+
+
+def is_own_output(path: str) -> bool:
+    """Whether folder ``path`` is one :func:`atomic_dir` wrote, as it left
+    it: its record beside it names this very folder (inode) and every
+    entry in it. A folder the user made, filled or added to is not."""
+    full = osp.abspath(path)
+    try:
+        with open(_marker(full)) as f:
+            record = json.load(f)
+        return (record['inode'] == os.stat(full).st_ino
+                and set(os.listdir(full)) <= set(record['entries']))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def _replace_dir(tmp: str, path: str) -> None:
     """Rename folder ``tmp`` to ``path``, replacing a folder there."""
     if not osp.lexists(path):
@@ -182,7 +202,8 @@ def atomic_dir(path: str, overwrite: bool = False,
     only if the block finishes, delete it otherwise.
 
     A results folder is never a mix of this run's files and an older
-    run's: ``path`` must be absent or empty unless ``overwrite``, and is
+    run's: ``path`` must be absent or empty, or with ``overwrite`` an
+    earlier output of :func:`atomic_dir` (:func:`is_own_output`), which is
     then replaced as a whole.
 
     Args:
@@ -194,7 +215,8 @@ def atomic_dir(path: str, overwrite: bool = False,
             temporary folder then has a fixed name,
             ``.<name>.partial``, and only the owner (True: rank 0)
             creates, renames or deletes it; the block must end with all
-            processes done (a barrier).
+            processes done (a barrier). Such a folder gets no record, so
+            it is never replaced.
 
     Raises:
         CitymaskError: ``path`` is a file, or a folder that is not empty
@@ -223,7 +245,13 @@ def atomic_dir(path: str, overwrite: bool = False,
             raise
         os.chmod(tmp, dir_mode())
         yield tmp
+        entries = sorted(os.listdir(tmp))
+        # again: files the user put there meanwhile must not be deleted
+        check_writable(path, 'dir', what=what, overwrite=overwrite, flag=flag)
         _replace_dir(tmp, full)
+        if owner is None:  # (one written by ranks is never replaced)
+            dump_json_atomic(dict(inode=os.stat(full).st_ino,
+                                  entries=entries), _marker(full))
     except OSError as e:
         raise annotate(e, path, None, [tmp] if tmp else []) from None
     finally:
@@ -247,8 +275,9 @@ def check_writable(path: str, kind: str = 'file', what: str = 'output',
             :func:`atomic_dir`).
         what: What the output is (``--out``, ``results folder`` ...), for
             the message.
-        overwrite: For a folder: whether one that is not empty may be
-            replaced.
+        overwrite: Whether an existing file, or a folder that is not
+            empty, may be replaced; such a folder only if it is an earlier
+            output of :func:`atomic_dir` (:func:`is_own_output`).
         flag: The option that sets ``overwrite``, for the message.
 
     Raises:
@@ -262,22 +291,29 @@ def check_writable(path: str, kind: str = 'file', what: str = 'output',
     if kind == 'file' and osp.isdir(full):
         raise CitymaskError(
             f'cannot write {label}: it is a folder; give a file name')
+    if kind == 'file' and osp.lexists(full) and not overwrite:
+        raise CitymaskError(f'{label} exists; pass {flag} to replace it')
     if kind == 'dir' and osp.lexists(full) and not osp.isdir(full):
         raise CitymaskError(
             f'cannot write {label}: it is a file, not a folder; give a '
             'folder name')
-    if kind == 'dir' and osp.isdir(full) and not overwrite:
+    if kind == 'dir' and osp.isdir(full):
         try:
             entries = os.listdir(full)
         except OSError as e:
             raise CitymaskError(
                 f'cannot write {label}: {e.strerror}') from None
-        if entries:
+        own = bool(entries) and is_own_output(full)
+        if entries and not (own and overwrite):
+            found = (f'not empty ({len(entries)} entries, e.g. '
+                     f'{sorted(entries)[0]})')
             raise CitymaskError(
-                f'{label} is not empty ({len(entries)} entries, e.g. '
-                f'{sorted(entries)[0]}): its files would mix with this '
-                f'run\'s; choose a new or empty folder, or pass {flag} to '
-                'replace it')
+                f'{label} is {found}: its files would mix with this run\'s; '
+                f'choose a new or empty folder, or pass {flag} to replace it'
+                if own else
+                f'{label} is {found} and not an earlier output of this tool '
+                f'(no record of it in {_marker(full)}), so it is never '
+                'replaced; choose a new or empty folder')
     anchor = _existing_ancestor(osp.dirname(full))
     if not osp.isdir(anchor):
         raise CitymaskError(

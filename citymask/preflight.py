@@ -7,14 +7,15 @@ import functools
 import json
 import os
 import os.path as osp
+from types import SimpleNamespace
 from typing import Any, Dict, Optional, Tuple
 
 from mmengine.config import Config
 
 from .checkpoint import load_checkpoint_file, split_checkpoint, strip_prefix
 from .config import dataset_of
-from .errors import CheckpointError, CitymaskError
-from .fileio import check_writable
+from .errors import CitymaskError
+from .fileio import check_writable, is_own_output
 
 
 @functools.lru_cache(maxsize=8)
@@ -132,8 +133,8 @@ def check_test_outputs(work_dir: str,
             absolute).
         outfile_prefix: The ``--format-only`` results folder; its ``.zip``
             is written next to it.
-        overwrite: ``--overwrite``: a results folder that is not empty may
-            be replaced.
+        overwrite: ``--overwrite``: an earlier submission (folder and
+            zip) may be replaced; nothing else ever is.
     """
     if out:
         check_writable(out, what='--out')
@@ -142,8 +143,15 @@ def check_test_outputs(work_dir: str,
     if outfile_prefix:
         check_writable(outfile_prefix, 'dir', what='--outfile-prefix',
                        overwrite=overwrite)
-        check_writable(outfile_prefix.rstrip('/') + '.zip',
-                       what='submission zip')
+        zip_path = outfile_prefix.rstrip('/') + '.zip'
+        if osp.lexists(zip_path) and not (overwrite
+                                          and is_own_output(outfile_prefix)):
+            raise CitymaskError(
+                f'submission zip {zip_path} exists' + (
+                    '; pass --overwrite to replace it' if not overwrite else
+                    ' and is not that of an earlier submission there, so it '
+                    'is never replaced; choose another --outfile-prefix'))
+        check_writable(zip_path, what='submission zip')
 
 
 def check_gpu_count(wanted: str) -> None:
@@ -165,18 +173,35 @@ def check_gpu_count(wanted: str) -> None:
             'fewer (or set NNODES for several machines)')
 
 
-def check_loadable(path: Optional[str], resume: bool = False) -> None:
-    """A local checkpoint given to --resume / load_from must be safe to load.
+def _as_loaded(cfg: Config, ckpt: dict, resume: bool) -> Dict[str, Any]:
+    """The state dict the run will load: after the on-load conversion of
+    the config's ``CocoToCityscapesHook`` (the hook itself), no other; a
+    resumed one as it is (its optimizer state can't be converted)."""
+    from mmdet.registry import HOOKS
 
-    Uses the weights-only loader the Runner will use, so a file that would
-    run code, is damaged (CRC) or is not a checkpoint fails here with one
-    line.
+    from .hooks.coco_to_cityscapes_hook import CocoToCityscapesHook
+    quiet = SimpleNamespace(logger=SimpleNamespace(
+        info=lambda *args: None, warning=lambda *args: None))
+    for hook in [] if resume else cfg.get('custom_hooks') or []:
+        cls = HOOKS.get(hook.get('type')) if isinstance(
+            hook.get('type'), str) else hook.get('type')
+        if isinstance(cls, type) and issubclass(cls, CocoToCityscapesHook):
+            HOOKS.build(dict(hook)).after_load_checkpoint(quiet, ckpt)
+    return strip_prefix(split_checkpoint(ckpt)[0])
 
-    Args:
-        path: The checkpoint (``load_from``); URLs are not checked here.
-        resume: Whether training resumes from it: then it must hold a
-            training state (optimizer, iteration), which a model file
-            (a COCO checkpoint, a surgery output) lacks.
+
+def check_checkpoint(cfg: Config, path: Optional[str],
+                     resume: bool = False) -> None:
+    """A local checkpoint (``tools/test.py``'s, ``load_from``, ``--resume``;
+    None and URLs pass) must load safely and fit the config's model.
+
+    It is read with the weights-only loader the Runner uses, converted as
+    the config converts it on load (:func:`_as_loaded`) and compared with
+    the model the config builds on the meta device. mmengine loads
+    non-strictly and only logs mismatches: a checkpoint of another model
+    would test as AP 0, or end a resumed run in an optimizer traceback.
+    With ``resume`` it must also hold a training state (optimizer,
+    iteration), which a model file (COCO, surgery output) lacks.
     """
     if not path or '://' in path:
         return
@@ -192,57 +217,58 @@ def check_loadable(path: Optional[str], resume: bool = False) -> None:
                 'state (optimizer, iteration) to resume; to train from these '
                 f'weights pass --cfg-options load_from={path} instead of '
                 '--resume')
-
-
-def check_checkpoint(cfg: Config, path: str) -> None:
-    """Fail with the offending keys if a checkpoint doesn't fit the model.
-
-    mmengine loads non-strictly and only logs mismatches, so testing a
-    checkpoint of another model would silently report garbage. COCO
-    checkpoints that the config's surgery hook converts are compared after
-    conversion. The model is built on the meta device: only shapes count.
-    """
     import torch
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
 
-    from .surgery import convert_checkpoint
-    ckpt = load_checkpoint_file(path)
-    try:
-        state = convert_checkpoint(ckpt)[0]['state_dict']
-    except CheckpointError:
-        state = strip_prefix(split_checkpoint(ckpt)[0])
+    import citymask.register  # noqa: F401  (citymask's modules)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
+    state = _as_loaded(cfg, ckpt, resume)
     with torch.device('meta'):
         model = MODELS.build(cfg.model)
-    check_state_dict(
-        {k: tuple(v.shape) for k, v in model.state_dict().items()}, state,
-        path)
+    check_state_dict({k: tuple(v.shape)
+                      for k, v in model.state_dict().items()}, state, path,
+                     cfg.filename)
 
 
 def check_state_dict(expected: Dict[str, tuple], state: Dict[str, Any],
-                     path: str) -> None:
-    """Fail with the offending keys if ``state`` doesn't have exactly the
-    keys and shapes of ``expected`` (a model's ``{key: shape}``).
-
-    Args:
-        expected: The model's state-dict shapes.
-        state: The checkpoint's state dict.
-        path: The checkpoint file, for the message.
-    """
+                     path: str, config: Optional[str] = None) -> None:
+    """Fail with one line if ``state`` (a checkpoint's state dict, as it
+    will be loaded) doesn't have exactly the keys and shapes of
+    ``expected`` (the model's): the first key that doesn't fit with both
+    shapes, the counts, and what to do; ``path`` and ``config`` name the
+    files."""
     have = {k: tuple(getattr(v, 'shape', ())) for k, v in state.items()}
     missing = sorted(set(expected) - set(have))
     unexpected = sorted(set(have) - set(expected))
     shapes = sorted(k for k in set(expected) & set(have)
                     if expected[k] != have[k])
-    problems = []
-    for what, keys in (('missing', missing), ('unexpected', unexpected),
-                       ('shape mismatch', shapes)):
+    if not (missing or unexpected or shapes):
+        return
+    first = (f'{shapes[0]} is {have[shapes[0]]} in it, '
+             f'{expected[shapes[0]]} in the model' if shapes else
+             f'{missing[0]} {expected[missing[0]]} is missing' if missing
+             else f'{unexpected[0]} {have[unexpected[0]]} is not in the model')
+    counts = []
+    for what, keys in (('shape mismatch', shapes), ('missing', missing),
+                       ('unexpected', unexpected)):
         if keys:
             more = f' and {len(keys) - 3} more' if len(keys) > 3 else ''
-            problems.append(f'{len(keys)} {what} ({", ".join(keys[:3])}'
-                            f'{more})')
-    if problems:
-        raise CitymaskError(
-            f'checkpoint {path} does not match the config\'s model: '
-            + '; '.join(problems))
+            counts.append(f'{len(keys)} {what} ({", ".join(keys[:3])}{more})')
+    from .surgery import num_classes
+    from .surgery.heads import NUM_COCO
+    try:
+        coco = num_classes(state) == NUM_COCO != num_classes(
+            {k: SimpleNamespace(shape=v) for k, v in expected.items()})
+    except CitymaskError:
+        coco = False
+    fix = (f'it has COCO heads ({NUM_COCO} classes) and nothing converts '
+           f'them on load: convert it with `python tools/surgery.py {path} '
+           'OUT.pth`, or use a config that converts on load '
+           '(custom_hooks: CocoToCityscapesHook)' if coco else
+           'use the config it was trained with, or a checkpoint of this '
+           'config\'s model')
+    name = f' ({osp.basename(config)})' if config else ''
+    raise CitymaskError(
+        f'checkpoint {path} does not match the config\'s model{name}: '
+        f'{first}; {"; ".join(counts)}; {fix}')

@@ -3,14 +3,9 @@ import argparse
 
 import pytest
 
-from citymask.cli import EXIT_INTERRUPTED, add_common_args, exit_on_error
-from citymask.errors import (CheckpointError, CitymaskError, ConversionError,
-                             one_line)
-
-
-def test_error_classes_are_citymask_errors():
-    for cls in (CheckpointError, ConversionError):
-        assert issubclass(cls, CitymaskError)
+from citymask.cli import (EXIT_INTERRUPTED, add_common_args, check_launcher,
+                          exit_on_error)
+from citymask.errors import CheckpointError, CitymaskError, one_line
 
 
 def test_one_line_keeps_a_plain_message():
@@ -66,3 +61,27 @@ def test_common_args_parse_cfg_options():
     assert args.cfg_options == {'data_root': '/d/',
                                 'train_cfg.max_iters': 6}
     assert args.launcher == 'none' and args.local_rank == 1
+    for pair, expected in (('foo', "--cfg-options 'foo': expected KEY=VALUE"),
+                           ('x=[1,2', 'cannot parse the value (Imbalanced '
+                            'brackets')):
+        with pytest.raises(CitymaskError) as e:  # malformed: one error
+            parser.parse_args(['--cfg-options', pair])
+        assert expected in str(e.value)
+
+
+def test_a_launcher_needs_the_processes_it_starts(monkeypatch):
+    for var in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(var, raising=False)
+    check_launcher('none')
+    with pytest.raises(CitymaskError) as e:
+        check_launcher('pytorch')
+    assert str(e.value) == (
+        '--launcher pytorch: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT not '
+        'set, so this process was not started for it; start it with '
+        'torchrun: tools/dist_train.sh or tools/dist_test.sh, or drop '
+        '--launcher')
+    # what torchrun sets
+    for var, value in dict(RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+                           MASTER_PORT='29500').items():
+        monkeypatch.setenv(var, value)
+    check_launcher('pytorch')

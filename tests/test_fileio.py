@@ -2,9 +2,9 @@
 complete or absent, checked writable before the work, and a failed write is
 one line with the right exit status.
 
-The disk-full cases run twice: on a real 1 MiB tmpfs (mounted here when the
-machine allows it, i.e. as root) and with the write call patched to raise
-ENOSPC (everywhere).
+Disk full: one test per mechanism, on a real 1 MiB tmpfs (mounted where
+the machine allows it, i.e. as root) or with the write call patched to
+raise ENOSPC.
 """
 import errno
 import os
@@ -25,18 +25,6 @@ tiny_fs = fs_fixtures.tiny_fs
 read_only_fs = fs_fixtures.read_only_fs
 
 MiB = 2**20
-
-
-@pytest.fixture
-def disk_full_after(monkeypatch):
-    """Patch ``open`` in citymask.fileio so writes past ``limit`` bytes
-    raise ENOSPC, as a full disk does (the simulated full disk)."""
-    def patch(limit):
-        fs_fixtures.fail_writes(
-            monkeypatch, fileio, OSError(errno.ENOSPC,
-                                         os.strerror(errno.ENOSPC)),
-            budget=dict(left=limit))  # free bytes, shared by every file
-    return patch
 
 
 def _leftovers(folder):
@@ -77,48 +65,31 @@ def test_atomic_path_keeps_the_old_file_on_error(tmp_path, error):
 
 
 def test_disk_full_on_a_real_tmpfs(tiny_fs):
-    path = tiny_fs / 'big.bin'
+    path = tiny_fs / 'big.json'
     with pytest.raises(OSError) as e:
-        write_bytes_atomic(b'\0' * 2 * MiB, str(path))
+        dump_json_atomic({'a': 'b' * 2 * MiB}, str(path))
     assert e.value.errno == errno.ENOSPC
     assert e.value.filename == str(path)  # the output, not the temp file
-    assert e.value.needed_bytes == 2 * MiB
+    assert e.value.needed_bytes == len('{"a": "' + 'b' * 2 * MiB + '"}')
     assert _leftovers(tiny_fs) == []
     line = os_error_line(e.value)
     assert line.startswith(f'no space left on {path} (2.0 MiB needed, ')
     assert 'free); nothing was written there' in line
 
 
-def test_disk_full_simulated(tmp_path, disk_full_after):
-    disk_full_after(100)
-    path = tmp_path / 'x.json'
-    with pytest.raises(OSError) as e:
-        dump_json_atomic({'a': 'b' * 500}, str(path))
-    assert e.value.errno == errno.ENOSPC
-    assert e.value.filename == str(path)
-    assert e.value.needed_bytes == len('{"a": "' + 'b' * 500 + '"}')
-    assert _leftovers(tmp_path) == []
-
-
-def test_file_set_is_written_all_or_none(tmp_path, disk_full_after):
+def test_file_set_is_written_all_or_none(tmp_path, monkeypatch):
     files = {str(tmp_path / f'{s}.json'): s.encode() * 20
              for s in ('train', 'val', 'test')}
-    disk_full_after(150)  # the first fits, the second doesn't
+    # a simulated full disk: 150 bytes free, the first fits, the second not
+    fs_fixtures.fail_writes(monkeypatch, fileio, OSError(
+        errno.ENOSPC, os.strerror(errno.ENOSPC)), budget=dict(left=150))
     with pytest.raises(OSError) as e:
         write_files_atomic(files)
     assert e.value.filename == str(tmp_path / 'val.json')
     assert _leftovers(tmp_path) == []
-    disk_full_after(10**6)
+    monkeypatch.undo()
     write_files_atomic(files)
     assert _leftovers(tmp_path) == ['test.json', 'train.json', 'val.json']
-
-
-def test_file_set_on_a_real_tmpfs(tiny_fs):
-    files = {str(tiny_fs / f'{i}.bin'): b'\0' * 400 * 1024 for i in range(3)}
-    with pytest.raises(OSError) as e:
-        write_files_atomic(files)
-    assert e.value.errno == errno.ENOSPC
-    assert _leftovers(tiny_fs) == []
 
 
 def test_atomic_dir_replaces_only_when_complete(tmp_path):
@@ -142,7 +113,8 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path):
     with atomic_dir(str(out) + '/', overwrite=True) as d:  # 'results/'
         open(osp.join(d, 'c.txt'), 'w').close()
     assert _leftovers(out) == ['c.txt']
-    assert _leftovers(tmp_path) == ['results']  # no temporary folders
+    # no temporary folders; the record of the output beside it
+    assert _leftovers(tmp_path) == ['.citymask-results', 'results']
 
 
 def test_atomic_dir_written_by_several_processes(tmp_path):
@@ -164,6 +136,34 @@ def test_atomic_dir_written_by_several_processes(tmp_path):
     with pytest.raises(CitymaskError, match='is not empty'):
         with atomic_dir(str(out), owner=True):
             pass
+
+
+def test_overwrite_replaces_only_a_folder_atomic_dir_wrote(tmp_path):
+    data = tmp_path / 'cityscapes'  # the user's: e.g. the dataset root
+    (data / 'leftImg8bit').mkdir(parents=True)
+    (data / 'notes.txt').write_text('mine')
+    with pytest.raises(CitymaskError) as e:
+        with atomic_dir(str(data), overwrite=True):
+            pass
+    assert str(e.value).startswith(
+        f'results folder {data} is not empty (2 entries, e.g. leftImg8bit) '
+        'and not an earlier output of this tool (no record of it in '
+        f'{tmp_path}/.citymask-cityscapes), so it is never replaced')
+    out = tmp_path / 'results'
+    with atomic_dir(str(out)) as d:
+        open(osp.join(d, 'a.txt'), 'w').close()
+    check_writable(str(out), 'dir', overwrite=True)  # as it left it
+    (out / 'mine.txt').write_text('added by the user')
+    with pytest.raises(CitymaskError, match='never replaced'):
+        check_writable(str(out), 'dir', overwrite=True)
+    os.rename(out, tmp_path / 'moved')  # a folder of user files given
+    os.mkdir(out)  # the name of the earlier output
+    (out / 'a.txt').write_text('the user\'s')
+    with pytest.raises(CitymaskError, match='never replaced'):
+        check_writable(str(out), 'dir', overwrite=True)
+    assert (out / 'a.txt').read_text() == 'the user\'s'
+    assert sorted(p.name for p in data.iterdir()) == [
+        'leftImg8bit', 'notes.txt']
 
 
 def test_atomic_dir_on_a_full_disk(tiny_fs):
@@ -193,9 +193,11 @@ def test_check_writable(tmp_path):
     full = tmp_path / 'full'
     full.mkdir()
     (full / 'old.txt').write_text('')
-    with pytest.raises(CitymaskError, match='not empty .* pass --force'):
-        check_writable(str(full), 'dir', overwrite=False, flag='--force')
-    check_writable(str(full), 'dir', overwrite=True)
+    with pytest.raises(CitymaskError, match='not empty .* never replaced'):
+        check_writable(str(full), 'dir', overwrite=True)
+    with pytest.raises(CitymaskError, match=f'output {blocker} exists; pass '
+                       '--force to replace it'):
+        check_writable(str(blocker), overwrite=False, flag='--force')
 
 
 def test_check_writable_read_only(read_only_fs):

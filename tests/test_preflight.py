@@ -1,4 +1,6 @@
 """citymask.preflight: the checks tools run before any work starts."""
+import copy
+import json
 import os
 import os.path as osp
 
@@ -8,10 +10,11 @@ import torch
 from citymask.config import load_config
 from citymask.errors import CheckpointError, CitymaskError
 from citymask.preflight import (check_checkpoint, check_data, check_gpu_count,
-                                check_loadable, check_work_dir)
-from .conftest import CONFIGS, build_model
+                                check_test_outputs, check_training_set,
+                                check_work_dir)
+from .conftest import MINI_CFG, REPO
 
-MINI = osp.join(CONFIGS, 'mini', 'maskrcnn_r18_fpn_mini_cityscapes.py')
+MINI = osp.join(REPO, MINI_CFG)
 
 
 def _tree(root, split='train', ann=True, images=True):
@@ -37,6 +40,25 @@ def test_check_data_names_the_converter_command(tmp_path):
     check_data(cfg, 'train_dataloader')
     with pytest.raises(CitymaskError, match='gtFine_val.json not found'):
         check_data(cfg, 'train_dataloader', 'val_dataloader')
+    ann = tmp_path / 'annotations' / 'instancesonly_filtered_gtFine_train.json'
+    ann.write_text('{"images": [')  # truncated
+    with pytest.raises(CitymaskError,
+                       match=f'annotation file {ann} is not valid JSON'):
+        check_data(cfg, 'train_dataloader')
+
+
+def test_an_empty_training_set_is_refused(tmp_path):
+    _tree(tmp_path)
+    ann = tmp_path / 'annotations' / 'instancesonly_filtered_gtFine_train.json'
+    crowd = dict(id=1, image_id=0, category_id=26, iscrowd=1)
+    ann.write_text(json.dumps(dict(images=[dict(id=0)], annotations=[crowd])))
+    cfg = load_config(MINI, {'data_root': str(tmp_path)})
+    with pytest.raises(CitymaskError, match=f'{ann} has nothing to train '
+                       'on: 1 images, none with a non-crowd instance'):
+        check_training_set(cfg)
+    ann.write_text(json.dumps(dict(
+        images=[dict(id=0)], annotations=[crowd, dict(crowd, iscrowd=0)])))
+    check_training_set(cfg)
 
 
 def test_check_work_dir(tmp_path):
@@ -47,6 +69,37 @@ def test_check_work_dir(tmp_path):
     blocker.write_text('')
     with pytest.raises(CitymaskError, match='cannot write to work dir'):
         check_work_dir(str(blocker / 'sub'))
+
+
+def test_show_dir_is_checked_with_the_other_test_outputs(tmp_path):
+    # tools/test.py passes all its outputs here (--out, --outfile-prefix:
+    # through the tool, tests/tools/test_reliability_io.py)
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    with pytest.raises(CitymaskError,
+                       match=f'cannot write --show-dir {blocker}/vis: '
+                       f'{blocker} is a file, not a folder'):
+        check_test_outputs(str(tmp_path / 'w'), show_dir=str(blocker / 'vis'))
+    with pytest.raises(CitymaskError, match='cannot write --show-dir '):
+        check_test_outputs(str(blocker), show_dir='vis')  # relative
+    check_test_outputs(str(tmp_path / 'w'), show_dir='vis')
+    assert os.listdir(tmp_path) == ['a_file']
+
+
+def test_a_zip_beside_the_submission_is_replaced_only_with_it(tmp_path):
+    from citymask.fileio import atomic_dir
+    prefix, zipped = tmp_path / 'sub', tmp_path / 'sub.zip'
+    zipped.write_bytes(b'the user\'s own zip')
+    for overwrite in (False, True):
+        with pytest.raises(CitymaskError,
+                           match=f'submission zip {zipped} exists'):
+            check_test_outputs(str(tmp_path), outfile_prefix=str(prefix),
+                               overwrite=overwrite)
+    with atomic_dir(str(prefix)) as d:  # an earlier submission, its zip
+        open(osp.join(d, 'a_pred.txt'), 'w').close()
+    check_test_outputs(str(tmp_path), outfile_prefix=str(prefix),
+                       overwrite=True)
+    assert zipped.read_bytes() == b'the user\'s own zip'  # checks only
 
 
 def test_check_gpu_count(monkeypatch):
@@ -63,48 +116,93 @@ def test_check_gpu_count(monkeypatch):
         check_gpu_count('3')
 
 
-def test_check_loadable(tmp_path):
-    check_loadable(None)
-    check_loadable('https://example.com/x.pth')  # checked when downloaded
+# checkpoints: loadable, and fitting the model as the config loads them
+
+
+def _shapes(cfg, num_classes=None):
+    """``{key: shape}`` of the model ``cfg`` builds (on the meta device)."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    import citymask.register  # noqa: F401
+    model_cfg = copy.deepcopy(cfg.model)
+    if num_classes:
+        model_cfg.roi_head.bbox_head.num_classes = num_classes
+        model_cfg.roi_head.mask_head.num_classes = num_classes
+    init_default_scope('mmdet')
+    with torch.device('meta'):
+        return {k: v.shape
+                for k, v in MODELS.build(model_cfg).state_dict().items()}
+
+
+def _save(path, shapes, **rest):
+    """A checkpoint of these shapes: one stored number per tensor."""
+    torch.save(dict(rest, state_dict={
+        k: torch.zeros(()).expand(s) for k, s in shapes.items()}), path)
+    return str(path)
+
+
+def test_a_checkpoint_must_load_and_resume_needs_a_training_state(tmp_path):
+    cfg = load_config(MINI)
+    check_checkpoint(cfg, None)
+    check_checkpoint(cfg, 'https://example.com/x.pth')  # when downloaded
     with pytest.raises(CitymaskError, match='not found'):
-        check_loadable(str(tmp_path / 'missing.pth'))
+        check_checkpoint(cfg, str(tmp_path / 'missing.pth'))
     junk = tmp_path / 'junk.pth'
     junk.write_bytes(b'not a checkpoint')
     with pytest.raises(CheckpointError, match='not a PyTorch checkpoint'):
-        check_loadable(str(junk))
-    good = tmp_path / 'good.pth'
-    torch.save({'state_dict': {'w': torch.zeros(1)}}, good)
-    check_loadable(str(good))
-
-
-@pytest.fixture(scope='module')
-def mini_state():
-    return build_model(osp.join('mini', 'maskrcnn_r18_fpn_mini_cityscapes.py')
-                       ).state_dict()
-
-
-def test_check_checkpoint_accepts_the_configs_model(tmp_path, mini_state):
-    cfg = load_config(MINI)
-    path = tmp_path / 'ok.pth'
-    torch.save({'state_dict': mini_state}, path)
-    check_checkpoint(cfg, str(path))
-    # a DDP-prefixed copy fits too
-    torch.save({'state_dict': {'module.' + k: v
-                               for k, v in mini_state.items()}}, path)
-    check_checkpoint(cfg, str(path))
-
-
-def test_check_checkpoint_names_what_does_not_fit(tmp_path, mini_state):
-    cfg = load_config(MINI)
-    state = dict(mini_state)
-    del state['backbone.conv1.weight']
-    state['extra.weight'] = torch.zeros(1)
-    state['neck.fpn_convs.0.conv.bias'] = torch.zeros(3)
-    path = tmp_path / 'bad.pth'
-    torch.save({'state_dict': state}, path)
+        check_checkpoint(cfg, str(junk))
+    shapes = _shapes(cfg)
+    path = _save(tmp_path / 'model.pth', shapes)  # like a surgery output
+    check_checkpoint(cfg, path)  # fine for load_from
+    check_checkpoint(cfg, _save(tmp_path / 'ddp.pth', {  # DDP prefix too
+        'module.' + k: s for k, s in shapes.items()}))
     with pytest.raises(CitymaskError) as e:
-        check_checkpoint(cfg, str(path))
-    msg = str(e.value)
-    assert '1 missing (backbone.conv1.weight)' in msg
-    assert '1 unexpected (extra.weight)' in msg
-    assert '1 shape mismatch (neck.fpn_convs.0.conv.bias)' in msg
+        check_checkpoint(cfg, path, resume=True)
+    assert str(e.value) == (
+        f'--resume {path}: it holds model weights only, no training state '
+        '(optimizer, iteration) to resume; to train from these weights pass '
+        f'--cfg-options load_from={path} instead of --resume')
+    full = _save(tmp_path / 'iter_4.pth', shapes, meta=dict(iter=4),
+                 optimizer=dict(state={}, param_groups=[]))
+    check_checkpoint(cfg, full, resume=True)
+
+
+def test_what_does_not_fit_is_named_with_both_shapes(tmp_path):
+    cfg = load_config(MINI)
+    shapes = _shapes(cfg)
+    del shapes['backbone.conv1.weight']
+    shapes['extra.weight'] = (1, )
+    shapes['neck.fpn_convs.0.conv.bias'] = (3, )
+    path = _save(tmp_path / 'bad.pth', shapes)
+    with pytest.raises(CitymaskError) as e:
+        check_checkpoint(cfg, path)
+    assert str(e.value) == (
+        f"checkpoint {path} does not match the config's model "
+        '(maskrcnn_r18_fpn_mini_cityscapes.py): neck.fpn_convs.0.conv.bias '
+        'is (3,) in it, (64,) in the model; 1 shape mismatch '
+        '(neck.fpn_convs.0.conv.bias); 1 missing (backbone.conv1.weight); '
+        '1 unexpected (extra.weight); use the config it was trained with, or '
+        "a checkpoint of this config's model")
+
+
+def test_coco_heads_fit_only_where_the_config_converts_them(tmp_path):
+    cfg = load_config(MINI)  # converts on load: CocoToCityscapesHook
+    shapes = _shapes(cfg, num_classes=80)
+    coco = _save(tmp_path / 'coco.pth', shapes)
+    check_checkpoint(cfg, coco)
+    # resumed, it is taken as it is: its optimizer state can't be converted
+    run = _save(tmp_path / 'iter_4.pth', shapes, meta=dict(iter=4),
+                optimizer=dict(state={}, param_groups=[]))
+    with pytest.raises(CitymaskError, match='has COCO heads'):
+        check_checkpoint(cfg, run, resume=True)
+    cfg.custom_hooks = [h for h in cfg.custom_hooks
+                        if h.type != 'CocoToCityscapesHook']
+    with pytest.raises(CitymaskError) as e:
+        check_checkpoint(cfg, coco)  # tested as it is: AP 0, before
+    assert 'roi_head.bbox_head.fc_cls.bias is (81,) in it, (9,) in the ' \
+        'model; 6 shape mismatch' in str(e.value)
+    assert str(e.value).endswith(
+        'it has COCO heads (80 classes) and nothing converts them on load: '
+        f'convert it with `python tools/surgery.py {coco} OUT.pth`, or use '
+        'a config that converts on load (custom_hooks: CocoToCityscapesHook)')

@@ -1,58 +1,20 @@
-"""The resume path: the checkpoint ``--resume`` continues from
-(citymask.checkpoint.latest_checkpoint), on the files mmengine's
-CheckpointHook leaves, and the config changes of tools/train.py's flags
-(citymask.runner_setup.setup_train)."""
+"""The resume path: the config changes of tools/train.py's flags
+(citymask.runner_setup.setup_train) and the checkpoint they resume from,
+which must fit the model (citymask.preflight.check_checkpoint; the latest
+checkpoint itself: tests/test_checkpoint.py)."""
 import os.path as osp
 
 import pytest
 import torch
 
-from citymask.checkpoint import latest_checkpoint
 from citymask.config import load_config
 from citymask.errors import CitymaskError
+from citymask.preflight import check_checkpoint
 from citymask.runner_setup import setup_train
-from .conftest import CONFIGS
+from .conftest import CONFIGS, MINI_CFG, REPO
+from .test_preflight import _save, _shapes
 
 
-def _touch(folder, *names):
-    for name in names:
-        (folder / name).write_bytes(b'')
-    return [str(folder / n) for n in names]
-
-
-def test_last_checkpoint_names_it(tmp_path):
-    _, named = _touch(tmp_path, 'iter_8.pth', 'iter_4.pth')
-    # mmengine writes the path and no newline; a newline must not matter
-    (tmp_path / 'last_checkpoint').write_text(named + '\n')
-    assert latest_checkpoint(str(tmp_path)) == named
-
-
-def test_newest_by_iteration_number_not_by_name(tmp_path):
-    # "iter_9" sorts after "iter_12" as text
-    _touch(tmp_path, 'iter_9.pth', 'iter_12.pth', 'iter_100.pth',
-           'iter_11.pth')
-    assert latest_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_100.pth')
-
-
-def test_a_broken_pointer_falls_back_to_the_newest_file(tmp_path):
-    _touch(tmp_path, 'iter_4.pth', 'iter_8.pth')
-    pointer = tmp_path / 'last_checkpoint'
-    for content in ('', '   \n', str(tmp_path / 'iter_12.pth')):
-        pointer.write_text(content)  # emptied by a kill / file deleted
-        assert latest_checkpoint(str(tmp_path)) == \
-            str(tmp_path / 'iter_8.pth'), content
-
-
-def test_nothing_to_resume(tmp_path):
-    assert latest_checkpoint(str(tmp_path)) is None
-    _touch(tmp_path, 'epoch_3.pth', 'best.pth', 'iter_.pth.tmp')
-    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'gone.pth'))
-    assert latest_checkpoint(str(tmp_path)) is None
-    assert latest_checkpoint(str(tmp_path / 'missing')) is None
-    assert not osp.exists(tmp_path / 'missing')
-
-
-# ---- setup_train: the config changes of tools/train.py's flags ------------
 def _cfg():
     return load_config(osp.join(CONFIGS, 'maskrcnn_r50_fpn_cityscapes_ft.py'))
 
@@ -88,3 +50,20 @@ def test_flag_errors_say_what_to_do(tmp_path, monkeypatch):
     assert error(cfg, auto_scale_lr=True) == (
         'configs/x.py has no auto_scale_lr.base_batch_size; '
         '--auto-scale-lr needs it')
+
+
+def test_resume_into_a_work_dir_of_another_model(tmp_path):
+    # written by the R-50 recipe, resumed with the mini config (R-18): the
+    # Runner would fail in the optimizer's state, after building it all
+    _save(tmp_path / 'iter_8.pth', _shapes(_cfg()), meta=dict(iter=8),
+          optimizer=dict(state={}, param_groups=[]))
+    cfg = setup_train(load_config(osp.join(REPO, MINI_CFG)), MINI_CFG,
+                      work_dir=str(tmp_path), resume='auto')
+    with pytest.raises(CitymaskError) as e:
+        check_checkpoint(cfg, cfg.load_from, resume=True)
+    assert str(e.value).startswith(
+        f'checkpoint {tmp_path}/iter_8.pth does not match the config\'s '
+        'model (maskrcnn_r18_fpn_mini_cityscapes.py): backbone.layer1.0.'
+        'conv1.weight is (64, 64, 1, 1) in it, (64, 64, 3, 3) in the model;')
+    assert str(e.value).endswith('use the config it was trained with, or a '
+                                 "checkpoint of this config's model")

@@ -8,8 +8,8 @@ import pickle
 from citymask.cli import end_distributed, exit_on_error, parse_tool_args
 from citymask.config import load_config
 from citymask.errors import CitymaskError
-from citymask.preflight import (check_data, check_loadable, check_training_set,
-                                check_work_dir)
+from citymask.preflight import (check_checkpoint, check_data,
+                                check_training_set, check_work_dir)
 from citymask.runner_setup import setup_train
 from citymask.visualization import use_tensorboard
 
@@ -46,7 +46,7 @@ def main():
     check_data(cfg, 'train_dataloader', 'val_dataloader')
     check_training_set(cfg)
     check_work_dir(cfg.work_dir)
-    check_loadable(cfg.get('load_from'), resume=bool(cfg.get('resume')))
+    check_checkpoint(cfg, cfg.get('load_from'), resume=bool(cfg.get('resume')))
 
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner

@@ -1,10 +1,10 @@
-"""The configs hold the paper's / maskrcnn-benchmark's recipe numbers."""
+"""configs/: the recipes hold the paper's / maskrcnn-benchmark's numbers."""
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
-from .conftest import CONFIGS
+from ..conftest import CONFIGS
 
 FT = 'maskrcnn_r50_fpn_cityscapes_ft.py'
 IN1K = 'maskrcnn_r50_fpn_cityscapes.py'
