@@ -39,6 +39,7 @@ from .evaluation.crops import crop_masks
 from .evaluation.results_format import write_frame
 from .fileio import (atomic_dir, check_writable, dump_json_atomic,
                      write_bytes_atomic)
+from .preflight import check_state_dict
 
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg')
 
@@ -93,7 +94,9 @@ class CityscapesInferencer(DetInferencer):
     def _init_model(self, cfg, weights: str, device: str):
         state = split_checkpoint(load_checkpoint_file(weights))[0]
         state, model = strip_prefix(state), MODELS.build(cfg.model)
-        _check_fits(model, state, weights)
+        check_state_dict({k: tuple(v.shape)
+                          for k, v in model.state_dict().items()}, state,
+                         weights, cfg.filename)
         model.load_state_dict(state)
         model.cfg = cfg
         model.dataset_meta = DATASETS.build(
@@ -195,25 +198,6 @@ class CityscapesInferencer(DetInferencer):
                 print(json.dumps(results[-1]))
         return dict(predictions=preds if return_datasamples else results,
                     visualization=visualization)
-
-
-def _check_fits(model, state: dict, path: str) -> None:
-    """One line naming a mismatched shape and the fix if the checkpoint is
-    not for this model (:func:`citymask.preflight.check_state_dict`)."""
-    from .preflight import check_state_dict
-    from .surgery.heads import FC_CLS, NUM_COCO
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    try:
-        check_state_dict(want, state, path)
-    except CitymaskError as e:
-        shape = next((f' ({k}: {tuple(state[k].shape)} in the checkpoint, '
-                      f'{want[k]} in the model)' for k in want
-                      if k in state and tuple(state[k].shape) != want[k]), '')
-        coco = len(state.get(FC_CLS + '.weight', ())) == NUM_COCO + 1
-        fix = (f'it has COCO heads: convert it with `python tools/surgery.py '
-               f'{path} OUT.pth` (then fine-tune it: COCO has no rider)'
-               if coco else 'pass the config it was trained with')
-        raise CitymaskError(f'{e}{shape}; {fix}') from None
 
 
 def draw_predictions(image: np.ndarray, pred, classes: Sequence[str],

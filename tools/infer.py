@@ -11,7 +11,7 @@ Example:
 """
 import argparse
 
-from citymask.cli import CfgOptionsAction, exit_on_error
+from citymask.cli import add_cfg_options, exit_on_error
 
 
 def parse_args():
@@ -34,8 +34,7 @@ def parse_args():
     add('--print-result', action='store_true', help='each JSON on stdout')
     add('--cityscapes-format', action='store_true')
     add('--device', default='cpu', help='cpu, cuda, cuda:1, ...')
-    add('--cfg-options', nargs='+', action=CfgOptionsAction,
-        metavar='KEY=VALUE', help='override config settings')
+    add_cfg_options(parser)
     return parser.parse_args()
 
 

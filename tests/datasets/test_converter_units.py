@@ -508,3 +508,42 @@ def test_an_unwritable_output_is_named_before_the_work(tmp_path):
     assert str(e.value) == (
         f'cannot write output {blocker}/instancesonly_filtered_gtFine_val'
         f'.json: {blocker} is a file, not a folder')
+
+
+def test_two_point_polygons_are_kept_as_cityscapesscripts_draws_them(
+        tmp_path, caplog):
+    from citymask.datasets.cityscapes_converter import (_coco_dict,
+                                                        polygon_annotations)
+    path = tmp_path / 'a_000000_000000_gtFine_polygons.json'
+    path.write_text(json.dumps(dict(imgWidth=64, imgHeight=48, objects=[
+        dict(label='car', polygon=[[10, 10], [40, 30]]),
+        dict(label='person', polygon=[[5, 40], [20, 40], [20, 45]])])))
+    size, anns = polygon_annotations(str(path))
+    # the reference: the instance PNG cityscapesscripts draws from the file
+    ann = Annotation()
+    ann.fromJsonFile(str(path))
+    inst = np.asarray(createInstanceImage(ann, 'ids'))
+    car = [a for a in anns if a['category_id'] == 26]
+    assert len(car) == 1
+    assert car[0]['area'] == np.count_nonzero(inst == 26000) > 0
+    with caplog.at_level('WARNING'):
+        _coco_dict(str(tmp_path), 'train', [('x.png', str(path))],
+                   [(dict(width=64, height=48), anns)])
+    assert 'note: 1 train objects have a polygon of 2 points' in caplog.text
+    assert all('_two_points' not in a for a in anns)  # not in the JSON
+
+
+@pytest.mark.parametrize('points', [[[10, 10]], []])
+def test_polygons_of_0_or_1_point_are_refused(tmp_path, points):
+    from citymask.datasets.cityscapes_converter import polygon_annotations
+    path = tmp_path / 'a_gtFine_polygons.json'
+    path.write_text(json.dumps(dict(imgWidth=64, imgHeight=48, objects=[
+        dict(label='car', polygon=points)])))
+    ann = Annotation()
+    ann.fromJsonFile(str(path))
+    with pytest.raises(Exception):  # cityscapesscripts can't draw it either
+        createInstanceImage(ann, 'ids')
+    with pytest.raises(ConversionError,
+                       match=f"{path}: a 'car' object has a polygon of "
+                       f'{len(points)} point'):
+        polygon_annotations(str(path))

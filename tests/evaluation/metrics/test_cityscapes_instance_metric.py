@@ -182,3 +182,16 @@ def test_predictions_that_cannot_be_ranked_are_refused(eval_set):
         bad = dict(sample, pred_instances=dict(pred, **change))
         with pytest.raises(CitymaskError, match=re.escape(why)):
             _run(CityscapesInstanceMetric(), [bad])
+
+
+def test_the_metric_refuses_non_finite_scores():
+    import torch
+
+    metric = CityscapesInstanceMetric()
+    metric.dataset_meta = dict(classes=CLASSES)
+    pred = dict(scores=torch.tensor([0.9, float('nan')]),
+                labels=torch.tensor([0, 2]),
+                masks=torch.zeros(2, 8, 8, dtype=torch.bool))
+    with pytest.raises(CitymaskError, match='non-finite scores .* a_b_c'):
+        metric.process({}, [dict(pred_instances=pred, img_path='a_b_c.png',
+                                 ori_shape=(8, 8))])
