@@ -353,9 +353,10 @@ def test_full_disk_leaves_the_old_folder(mini_data, sharp_ckpt, tmp_path,
     import citymask.inference as inference
     from citymask.cli import os_error_line
     frames = _frames(mini_data[1], tmp_path / 'frames')
+    from citymask.fileio import atomic_dir
     out = tmp_path / 'out'
-    out.mkdir()
-    (out / 'old.txt').write_text('old')
+    with atomic_dir(str(out)) as folder:  # an earlier run's output
+        open(osp.join(folder, 'old.txt'), 'w').write('old')
     written = []
 
     def dump(obj, path):
