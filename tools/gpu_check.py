@@ -1,5 +1,5 @@
 """Measure citymask's training and inference on one GPU: batch sizes x
-precisions, in one command (about 5 minutes on an H200 with the defaults).
+precisions, in one command sized for 10 minutes on an H200 (the defaults).
 
 Prints the plan first (rows, steps, a time estimate), then Markdown tables:
   train: images per GPU (1, 2, 4, 8, 16) x fp32 (TF32 on) / fp16 / bf16
