@@ -160,7 +160,7 @@ def test_gpu_check_grid_tiny(tmp_path):
         assert 'not measured' not in cells, cells
         parts = cells.split(' | ')  # training: 5 cells, inference: 3
         assert float(parts[1 if len(parts) == 5 else 2]) > 0  # peak GiB
-    # exit 0: fp16's and bf16's losses within 5% of fp32's
+    # exit 0: fp16's and bf16's losses within 10% of fp32's
     assert len(re.findall(r'^loss (fp16|bf16) vs fp32', res.stdout,
                           re.M)) == 4
 

@@ -79,9 +79,16 @@ def parse_args():
                         'untimed (default: 4)')
     parser.add_argument('--workers', type=int, default=8,
                         help='data loader workers (default: 8)')
-    parser.add_argument('--loss-tol', type=float, default=0.05,
+    # The weights are random: the RPN's scores are nearly tied, so any
+    # rounding reorders its proposals and the RoI head samples other RoIs
+    # from the first step on. At 512x256, 2 images, 8 steps after 3 (CPU,
+    # torch 2.13, 2026-12-03): two fp32 runs with other sampling seeds
+    # differ by 1.7% in mean loss, bf16 and fp32 by 3.6%. 10% flags a
+    # precision that departs beyond that noise: not finite, diverging or
+    # not learning.
+    parser.add_argument('--loss-tol', type=float, default=0.1,
                         help="largest relative departure of a precision's "
-                        "mean loss from fp32's (default: 0.05)")
+                        "mean loss from fp32's (default: 0.1)")
     add_scene_args(parser, distribution=False)
     args = parser.parse_args()
     for flag in ('num_images', 'steps', 'infer_steps', 'width', 'height'):

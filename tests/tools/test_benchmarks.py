@@ -87,11 +87,11 @@ def test_gpu_check_on_the_cpu_tiny(tmp_path):
                      rf'{fastest:.2f} img/s', out)
     assert re.search(r'data loader workers to feed [\d.]+ img/s: [1-9]\d* '
                      r'\(this run: 0\)', out)
-    # the exit status (0) says every departure is within the default 5%
+    # the exit status (0) says every departure is within the default 10%
     checks = re.findall(r'^loss bf16 vs fp32, ([12]) images/GPU: '
-                        r'([-+][\d.]+)% \(tolerance 5%\)$', out, re.M)
+                        r'([-+][\d.]+)% \(tolerance 10%\)$', out, re.M)
     assert [c[0] for c in checks] == ['1', '2']
-    assert all(abs(float(c[1])) <= 5 for c in checks)
+    assert all(abs(float(c[1])) <= 10 for c in checks)
 
 
 @pytest.fixture(scope='module')
