@@ -156,13 +156,17 @@ def test_gpu_check_grid_tiny(tmp_path):
     rows = re.findall(r'^\| ([12]) \| (fp32|fp16|bf16) \| (.*)\|$',
                       res.stdout, re.M)
     assert len(rows) == 12  # 6 training, 6 inference
-    for _, _, cells in rows:
+    bf16 = torch.cuda.is_bf16_supported()
+    for _, precision, cells in rows:
+        if precision == 'bf16' and not bf16:
+            assert cells.startswith('not measured: this GPU has no bf16')
+            continue
         assert 'not measured' not in cells, cells
         parts = cells.split(' | ')  # training: 5 cells, inference: 3
         assert float(parts[1 if len(parts) == 5 else 2]) > 0  # peak GiB
     # exit 0: fp16's and bf16's losses within 10% of fp32's
     assert len(re.findall(r'^loss (fp16|bf16) vs fp32', res.stdout,
-                          re.M)) == 4
+                          re.M)) == (4 if bf16 else 2)
 
 
 @pytest.fixture(scope='module')
