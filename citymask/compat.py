@@ -191,6 +191,55 @@ def quiet_known_warnings() -> None:
         r'The `use_reentrant` parameter).*')
 
 
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def fp32_box_coordinates() -> None:
+    """Keep anchors and RoIs fp32 under mixed precision (fp16 and bf16).
+
+    mmdet 3.3.0 gives box coordinates the dtype of the features they come
+    from: ``BaseDenseHead.predict_by_feat`` makes the RPN's anchors in the
+    score maps' dtype, and ``SingleRoIExtractor.forward`` casts the RoIs to
+    the features' dtype (``rois.type_as(feats[0])``). Under autocast that
+    rounds coordinates to 1 px (fp16) or 8 px (bf16) steps above x = 1024,
+    and ``map_roi_levels`` overflows fp16 for boxes over 256 px, sending
+    them to the coarsest level. Under bf16 the RPN's boxes reach mmcv
+    2.1.0's ``nms`` (fp32 only) as bf16 on a CPU, and its ``RoIAlign``
+    kernels (CPU and CUDA: float, double, half) have no bf16 at all.
+
+    Anchors asked for in fp16 or bf16 are now made in fp32 (decoded boxes
+    follow them), and the RoI extractor runs on fp32 features and RoIs
+    when the features are fp16 or bf16, returning its output in their
+    dtype. RoIAlign reads the RoIs in the features' type, so fp32 RoIs mean
+    fp32 features in, for fp16 too (a transient copy: RoIAlign keeps no
+    input for its backward).
+    """
+    from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
+    from mmdet.models.task_modules.prior_generators import AnchorGenerator
+    grid_priors = AnchorGenerator.grid_priors
+    extract = SingleRoIExtractor.forward
+    if getattr(extract, '_citymask', False):
+        return
+
+    def fp32_grid_priors(self, featmap_sizes, dtype=torch.float32,
+                         device='cuda'):
+        if dtype in _LOW_PRECISION:
+            dtype = torch.float32
+        return grid_priors(self, featmap_sizes, dtype, device)
+
+    def fp32_extract(self, feats, rois, roi_scale_factor=None):
+        dtype = feats[0].dtype
+        if dtype not in _LOW_PRECISION:
+            return extract(self, feats, rois, roi_scale_factor)
+        out = extract(self, [f.float() for f in feats], rois.float(),
+                      roi_scale_factor)
+        return out.to(dtype)
+
+    fp32_extract._citymask = True
+    AnchorGenerator.grid_priors = fp32_grid_priors
+    SingleRoIExtractor.forward = fp32_extract
+
+
 class _NumpyWithIn1d(types.ModuleType):
     """numpy as cityscapesscripts 2.3.0 expects it: ``np.in1d`` included.
     """
@@ -254,3 +303,4 @@ def apply() -> None:
     init_dist_without_cuda()
     atomic_checkpoints()
     atomic_result_dumps()
+    fp32_box_coordinates()

@@ -1,17 +1,22 @@
 """The CUDA paths, each against its CPU result: mmcv's ``nms`` and
-``RoIAlign`` (forward and backward), one AMP training step of the mini
-model, and the metric's GPU crop path.
+``RoIAlign`` (forward and backward), the RoI extractor under fp16 and bf16
+(fp32 RoIs, citymask.compat), AMP training steps of the mini model in both
+precisions, the GPU check's grid at a tiny size, and the metric's GPU crop
+path.
 
 They run where torch sees a GPU and are skipped elsewhere, because the
 hardware is absent (the one skip the suite has).
 """
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from .conftest import build_model
+from .conftest import build_model, ok, run_tool
+
+MINI = osp.join('mini', 'maskrcnn_r18_fpn_mini_cityscapes.py')
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(),
@@ -63,45 +68,105 @@ def test_roi_align_cuda_matches_cpu(aligned):
     # the CUDA backward adds with atomics, in any order
     torch.testing.assert_close(out['cuda'][1], out['cpu'][1], rtol=1e-4,
                                atol=1e-5)
-    # fp16, as under AMP (mmdet casts the RoIs to the features' dtype)
-    half = op(feats.cuda().half(), rois.cuda().half())
-    assert half.dtype == torch.float16
-    torch.testing.assert_close(half.float().cpu(), out['cpu'][0], rtol=1e-2,
-                               atol=2e-2)
 
 
-def test_one_amp_training_step():
+def roi_align_inputs(model):
+    """(features dtype, RoI dtype) of every RoIAlign call in ``model``."""
+    from mmcv.ops import RoIAlign
+    seen = []
+    for m in model.modules():
+        if isinstance(m, RoIAlign):
+            m.register_forward_pre_hook(
+                lambda mod, args: seen.append((args[0].dtype, args[1].dtype)))
+    return seen
+
+
+def needs(dtype):
+    if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        pytest.skip('this GPU has no bf16')
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_roi_extractor_on_cuda_keeps_rois_fp32(dtype):
+    needs(dtype)
+    import citymask.register  # noqa: F401  (the fp32 RoI workaround)
+    extractor = build_model(MINI).roi_head.bbox_roi_extractor.cuda()
+    seen = roi_align_inputs(extractor)
+    g = torch.Generator().manual_seed(0)
+    feats = [torch.randn(1, 64, 1024 // s, 2048 // s, generator=g).cuda()
+             for s in (4, 8, 16, 32)]
+    rois = torch.tensor([[0., 1500.3, 700.6, 1530.7, 731.2],
+                         [0., 100.5, 200.5, 400.5, 500.5]]).cuda()
+    ref = extractor(feats, rois)
+    seen.clear()
+    out = extractor([f.to(dtype) for f in feats], rois)
+    assert out.dtype == dtype
+    assert seen == [(torch.float32, torch.float32)] * 2
+    # only the features' rounding remains (bf16: 2**-8 relative)
+    atol = 5e-3 if dtype == torch.float16 else 4e-2
+    torch.testing.assert_close(out.float(), ref, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize('dtype', ['float16', 'bfloat16'])
+def test_amp_training_steps(dtype):
     from mmdet.testing import demo_mm_inputs
     from mmengine.optim import AmpOptimWrapper
+    needs(getattr(torch, dtype))
+    import citymask.register  # noqa: F401
 
     torch.manual_seed(0)
-    model = build_model(
-        osp.join('mini', 'maskrcnn_r18_fpn_mini_cityscapes.py'))
+    model = build_model(MINI)
     model.init_weights()
     model = model.cuda().train()
+    # what ``tools/train.py --amp [fp16|bf16]`` builds
     optim = AmpOptimWrapper(
         optimizer=torch.optim.SGD(model.parameters(), lr=0.01,
                                   momentum=0.9),
-        loss_scale='dynamic')
+        loss_scale='dynamic', dtype=dtype)
     data = demo_mm_inputs(batch_size=2, image_shapes=[(3, 256, 512)] * 2,
                           num_items=[6, 4], num_classes=8, with_mask=True)
     dtypes = []
     hook = model.backbone.conv1.register_forward_hook(
         lambda module, inputs, output: dtypes.append(output.dtype))
+    seen = roi_align_inputs(model)
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
-    # the first steps may overflow at the initial loss scale and be skipped
-    # (the scaler then lowers it): take a few
+    # the first fp16 steps may overflow at the initial loss scale and be
+    # skipped (the scaler then lowers it): take a few
     for _ in range(3):
         log_vars = model.train_step(data, optim)
         assert torch.isfinite(torch.as_tensor(log_vars['loss']))
     hook.remove()
-    assert dtypes and set(dtypes) == {torch.float16}  # autocast was on
+    # autocast was on; the RoIs stayed fp32 (bf16: mmcv's kernel has none)
+    assert dtypes and set(dtypes) == {getattr(torch, dtype)}
+    assert seen and set(seen) == {(torch.float32, torch.float32)}
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert all(p.is_cuda for p in model.parameters())
     changed = [k for k, v in model.named_parameters()
                if not torch.equal(v, before[k])]
     assert changed, 'no weight changed in 3 AMP steps'
     assert 0 < optim.loss_scaler.get_scale() < float('inf')
+
+
+def test_gpu_check_grid_tiny(tmp_path):
+    res = ok(run_tool('tools/gpu_check.py', '--width', '512', '--height',
+                      '256', '--num-images', '2', '--batch-sizes', '1', '2',
+                      '--warmup', '1', '--steps', '3', '--infer-batch-sizes',
+                      '1', '2', '--infer-steps', '1', '--workers', '1',
+                      '--work-dir', str(tmp_path), timeout=600))
+    rows = re.findall(r'^\| ([12]) \| (fp32|fp16|bf16) \| (.*)\|$',
+                      res.stdout, re.M)
+    assert len(rows) == 12  # 6 training, 6 inference
+    bf16 = torch.cuda.is_bf16_supported()
+    for _, precision, cells in rows:
+        if precision == 'bf16' and not bf16:
+            assert cells.startswith('not measured: this GPU has no bf16')
+            continue
+        assert 'not measured' not in cells, cells
+        parts = cells.split(' | ')  # training: 5 cells, inference: 3
+        assert float(parts[1 if len(parts) == 5 else 2]) > 0  # peak GiB
+    # exit 0: fp16's and bf16's losses within 10% of fp32's
+    assert len(re.findall(r'^loss (fp16|bf16) vs fp32', res.stdout,
+                          re.M)) == (4 if bf16 else 2)
 
 
 @pytest.fixture(scope='module')
