@@ -1,3 +1,4 @@
+import os
 import os.path as osp
 import signal
 
@@ -48,11 +49,23 @@ class StopOnSignalHook(Hook):
     def __init__(self) -> None:
         self.signum = 0
         self._previous = {}
+        self._pid = os.getpid()
 
     def _note(self, signum, frame) -> None:
+        if os.getpid() != self._pid:
+            # a forked child (a metric's process pool, a data loader
+            # worker) does what it would without this hook, or a pool
+            # ending its workers with SIGTERM would wait for them forever
+            previous = self._previous.get(signum, signal.SIG_DFL)
+            signal.signal(signum, previous)
+            if callable(previous):
+                return previous(signum, frame)
+            os.kill(os.getpid(), signum)
+            return
         self.signum = self.signum or signum
 
     def before_train(self, runner) -> None:
+        self._pid = os.getpid()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._previous[sig] = signal.signal(sig, self._note)
 

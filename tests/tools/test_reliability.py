@@ -385,8 +385,9 @@ def test_amp_without_gpu_is_refused(monkeypatch, tmp_path):
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
     # the tool as a user without a GPU runs it (GPUs hidden where present)
-    res = subprocess.run(
-        [sys.executable, 'tools/train.py', CFG, '--amp', '--work-dir',
-         str(tmp_path)], cwd=REPO, env=tool_env(CUDA_VISIBLE_DEVICES=''),
-        capture_output=True, text=True)
-    fails(res, '--amp needs a GPU')
+    for amp in (['--amp'], ['--amp', 'bf16']):
+        res = subprocess.run(
+            [sys.executable, 'tools/train.py', CFG, *amp, '--work-dir',
+             str(tmp_path)], cwd=REPO, env=tool_env(CUDA_VISIBLE_DEVICES=''),
+            capture_output=True, text=True)
+        fails(res, '--amp needs a GPU')
