@@ -93,10 +93,11 @@ def _paused_run(mini_data, tmp_path, iteration, name='run'):
     return proc, str(fifo), work, log
 
 
-def _resume_matches_the_uninterrupted_run(mini_data, short_run, work, at):
-    """Resume ``work`` (stopped after iteration ``at``) to the end: same
-    final state as the uninterrupted run, and the same lr at every
-    iteration it trained."""
+def _resume_matches_the_uninterrupted_run(mini_data, short_run, work, at,
+                                          logged):
+    """Resume ``work`` (its last checkpoint: iteration ``at``; iterations
+    up to ``logged`` were logged) to the end: same final state as the
+    uninterrupted run, and the same lr at every iteration it trained."""
     root, data = mini_data
     [uninterrupted] = _run_scalars(short_run)
     assert sorted(uninterrupted) == list(range(1, 13))
@@ -108,7 +109,7 @@ def _resume_matches_the_uninterrupted_run(mini_data, short_run, work, at):
     # ... and the resumed run logged iterations at+1..12 only, each with
     # the lr of the uninterrupted run at that iteration
     first, resumed = _run_scalars(work)
-    assert sorted(first) == list(range(1, at + 1))
+    assert sorted(first) == list(range(1, logged + 1))
     assert sorted(resumed) == list(range(at + 1, 13))
     for step, record in resumed.items():
         assert record['lr'] == uninterrupted[step]['lr'], step
@@ -138,7 +139,7 @@ def test_sigterm_stops_at_the_boundary_then_resume(mini_data, short_run,
     assert (work / 'last_checkpoint').read_text() == f'{work}/iter_6.pth'
     assert _state(work / 'iter_6.pth')[0] == 6
     assert not (work / 'iter_8.pth').exists()
-    _resume_matches_the_uninterrupted_run(mini_data, short_run, work, 6)
+    _resume_matches_the_uninterrupted_run(mini_data, short_run, work, 6, 6)
 
 
 def test_sigkill_then_resume(mini_data, short_run, tmp_path):
@@ -149,7 +150,8 @@ def test_sigkill_then_resume(mini_data, short_run, tmp_path):
     assert not (work / 'iter_6.pth').exists()
     # the killed run's lock file is left behind; it holds nothing
     assert f'pid {proc.pid} on ' in (work / '.train.lock').read_text()
-    _resume_matches_the_uninterrupted_run(mini_data, short_run, work, 4)
+    # (held before iteration 6 was logged)
+    _resume_matches_the_uninterrupted_run(mini_data, short_run, work, 4, 5)
 
 
 def test_one_run_per_work_dir_and_ctrl_c(mini_data, tmp_path):

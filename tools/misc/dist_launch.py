@@ -10,6 +10,7 @@ boundary first: tools/train.py). A worker that failed has said why itself.
 """
 import errno
 import logging
+import os
 import signal
 import socket
 import sys
@@ -51,6 +52,10 @@ def main():
     if args.node_rank == 0:
         check_port_free(args.master_port)
     logging.disable(logging.CRITICAL)  # the lines below say it once
+    # what torchrun and mmengine set in every distributed process, each
+    # warning on every rank
+    for threads in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ.setdefault(threads, '1')
     if nodes != '1':
         print(f'waiting up to {timeout} s for {nodes} nodes at {where} '
               '(Ctrl-C stops)', file=sys.stderr, flush=True)
