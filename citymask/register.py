@@ -10,8 +10,8 @@ compat.apply()
 
 from .datasets.transforms import LoadCityscapesImage  # noqa: E402
 from .evaluation.metrics import CityscapesInstanceMetric  # noqa: E402
-from .hooks import CocoToCityscapesHook, FiniteLossHook  # noqa: E402
 from .hooks import StopOnSignalHook  # noqa: E402
+from .hooks import CocoToCityscapesHook, FiniteLossHook  # noqa: E402
 
 __all__ = [
     'CityscapesInstanceMetric', 'CocoToCityscapesHook', 'FiniteLossHook',
