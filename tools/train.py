@@ -77,12 +77,14 @@ def main():
             end_distributed()
             sys.exit(128 + e.signum)  # the shell's status for the signal
         except RuntimeError as e:
-            worker = re.search(r'DataLoader worker \(pid.*?(killed by signal: '
-                               r'\w+|exited unexpectedly)', str(e))
+            # torch says "is killed by signal: Killed" or "exited
+            # unexpectedly", whichever of its checks notices first
+            worker = re.search(r'DataLoader worker \(pids?(?:\(s\))? '
+                               r'([\d, ]+)\)', str(e))
             if worker is None:
                 raise
             raise CitymaskError(
-                f'{worker.group(0)}: a data loading process died (out of '
+                f'a data loader worker (pid {worker.group(1)}) died (out of '
                 'memory? see `dmesg`); lower train_dataloader.num_workers or '
                 'batch_size, then continue with --resume') from None
     end_distributed()

@@ -33,12 +33,13 @@ class StopOnSignalHook(Hook):
     SIGTERM is what Slurm, Kubernetes and torchrun send before they kill a
     job; without this hook it ends the process wherever it is, and the
     work since the last interval checkpoint is lost. The handlers only
-    note the signal; after every training (and validation) iteration the
-    ranks agree on it with an all-reduce, so all of them stop at the same
-    boundary (a rank leaving early would leave the others blocked in the
-    next collective). Rank 0 writes the checkpoint through the config's
-    ``CheckpointHook`` (its file names, ``max_keep_ckpts`` and
-    ``last_checkpoint``), then every rank raises :class:`TrainingStopped`.
+    note the signal; after every training iteration the ranks agree on it
+    with an all-reduce (a validation in progress ends first), so all of
+    them stop at the same boundary (a rank leaving early would leave the
+    others blocked in the next collective). Rank 0 writes the checkpoint
+    through the config's ``CheckpointHook`` (one of mmengine's default
+    hooks: its file names, ``max_keep_ckpts`` and ``last_checkpoint``),
+    then every rank raises :class:`TrainingStopped`.
     Repeated signals do not escalate: torchrun forwards the signal the
     workers already got from the terminal or the scheduler.
     ``tools/train.py`` registers it for every run.
@@ -76,26 +77,14 @@ class StopOnSignalHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int,
                          data_batch=None, outputs=None) -> None:
-        self._stop_if_signalled(runner, runner.iter + 1)
-
-    def after_val_iter(self, runner, batch_idx: int,
-                       data_batch=None, outputs=None) -> None:
-        # validation runs after the iteration counter moved on
-        if self._previous:  # not the validation of tools/test.py
-            self._stop_if_signalled(runner, runner.iter)
-
-    def _stop_if_signalled(self, runner, iteration: int) -> None:
+        iteration = runner.iter + 1
         flag = torch.tensor([self.signum])
         if is_distributed():
             all_reduce(flag, op='max')
         signum = int(flag)
         if not signum:
             return
-        saver = next((h for h in runner.hooks
-                      if isinstance(h, CheckpointHook)), None)
-        if saver is None:
-            saver = CheckpointHook(interval=-1)
-            saver.before_train(runner)
+        [saver] = [h for h in runner.hooks if isinstance(h, CheckpointHook)]
         path = osp.join(saver.out_dir, saver.filename_tmpl.format(iteration))
         if saver.last_ckpt != path:  # not saved at this iteration already
             runner.logger.info(

@@ -89,7 +89,8 @@ def test_sigterm_to_the_torchrun_group(mini_data, tmp_path):
     release(str(tmp_path))
     assert proc.wait() == 128 + signal.SIGTERM, log.read_text()[-3000:]
     text = log.read_text()
-    assert 'Traceback' not in text and 'error' not in text.lower(), text
+    assert 'Traceback' not in text, text
+    assert not [ln for ln in text.splitlines() if ln.startswith('error')]
     assert text.splitlines()[-1] == (
         f'stopped by SIGTERM after iteration 2 of 12, saved {work}/'
         'iter_2.pth; to continue, run the same command with --resume')
@@ -116,7 +117,6 @@ def test_dead_dataloader_worker(mini_data, tmp_path):
     _, err = proc.communicate()
     assert proc.returncode == 2, err[-3000:]
     assert err.splitlines() == [
-        f'error: DataLoader worker (pid {worker}) is killed by signal: '
-        'Killed: a data loading process died (out of memory? see `dmesg`); '
-        'lower train_dataloader.num_workers or batch_size, then continue '
-        'with --resume']
+        f'error: a data loader worker (pid {worker}) died (out of memory? '
+        'see `dmesg`); lower train_dataloader.num_workers or batch_size, '
+        'then continue with --resume']
