@@ -108,7 +108,7 @@ def check_work_dir(work_dir: str) -> None:
     """An unwritable work dir fails now, not after an hour of training."""
     try:
         os.makedirs(work_dir, exist_ok=True)
-        probe = osp.join(work_dir, '.citymask-write-test')
+        probe = osp.join(work_dir, f'.citymask-write-test.{os.getpid()}')
         with open(probe, 'w'):
             pass
         os.remove(probe)

@@ -13,9 +13,11 @@ from .datasets.transforms import LoadCityscapesImage  # noqa: E402
 from .datasets.transforms.batch_choice_resize import \
     BatchChoiceResize  # noqa: E402
 from .evaluation.metrics import CityscapesInstanceMetric  # noqa: E402
+from .hooks import StopOnSignalHook  # noqa: E402
 from .hooks import CocoToCityscapesHook, FiniteLossHook  # noqa: E402
 
 __all__ = [
     'BatchChoiceResize', 'CityscapesInstanceMetric', 'CocoToCityscapesHook',
     'FiniteLossHook', 'LoadCityscapesImage', 'SeededBatchSampler'
 ]
+__all__ += ['StopOnSignalHook']

@@ -2,8 +2,11 @@
 their flags, as mmdet's tools do (detectron2 calls this ``default_setup``).
 """
 import contextlib
+import fcntl
+import os
 import os.path as osp
-from typing import Iterator, Optional
+import socket
+from typing import Iterator, Optional, Union
 
 from mmengine.config import Config, ConfigDict
 
@@ -36,11 +39,14 @@ def _cpu_distributed(cfg: Config, launcher: str) -> None:
         type='MMDistributedDataParallel', device_ids=None)
 
 
+_AMP_DTYPES = {True: 'float16', 'fp16': 'float16', 'bf16': 'bfloat16'}
+
+
 def setup_train(cfg: Config,
                 config_path: str,
                 *,
                 work_dir: Optional[str] = None,
-                amp: bool = False,
+                amp: Union[None, bool, str] = None,
                 auto_scale_lr: bool = False,
                 resume: Optional[str] = None,
                 launcher: str = 'none') -> Config:
@@ -50,7 +56,8 @@ def setup_train(cfg: Config,
         cfg: The loaded config.
         config_path: Its file (names the default work dir).
         work_dir: ``--work-dir``.
-        amp: ``--amp``: mixed precision, GPU only.
+        amp: ``--amp``: mixed precision, GPU only: ``'fp16'`` (or True,
+            with dynamic loss scaling) or ``'bf16'``.
         auto_scale_lr: ``--auto-scale-lr``: scale lr to the real batch.
         resume: ``--resume``: a checkpoint, or ``'auto'`` for the latest
             in the work dir.
@@ -65,6 +72,7 @@ def setup_train(cfg: Config,
                 '--amp needs a GPU (mmengine\'s AmpOptimWrapper refuses to '
                 'run on CPU); train without --amp here')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.dtype = _AMP_DTYPES[amp]
         cfg.optim_wrapper.loss_scale = 'dynamic'
     if auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
@@ -86,6 +94,78 @@ def setup_train(cfg: Config,
         cfg.load_from = resume
     _cpu_distributed(cfg, launcher)
     return cfg
+
+
+def use_tensorboard(cfg: Config) -> Config:
+    """``--tensorboard``: mmengine's ``TensorboardVisBackend`` next to the
+    config's backends gets the loss curves, the learning rate, every
+    validation metric and the validation images mmdet's
+    ``DetVisualizationHook`` draws (predictions, every ``interval``-th
+    image; the config's interval is kept). Events go to
+    ``WORK_DIR/TIMESTAMP/vis_data``.
+
+    Args:
+        cfg: The loaded config (changed in place; returned).
+    """
+    import importlib.util
+    if importlib.util.find_spec('tensorboard') is None:
+        raise CitymaskError(
+            'TensorBoard logging needs the tensorboard package: pip install '
+            '-r requirements/tensorboard.txt')
+    backends = cfg.visualizer.get('vis_backends') or []
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends = list(backends) + [dict(type='TensorboardVisBackend')]
+    cfg.visualizer.vis_backends = backends
+    cfg.default_hooks.visualization.draw = True
+    return cfg
+
+
+def launch_rank(launcher: str) -> int:
+    """This process's global rank before the process group exists, from
+    what the launcher set: torchrun's ``RANK``, Slurm's ``SLURM_PROCID``,
+    Open MPI's ``OMPI_COMM_WORLD_RANK``; 0 without a launcher."""
+    var = {'pytorch': 'RANK', 'slurm': 'SLURM_PROCID',
+           'mpi': 'OMPI_COMM_WORLD_RANK'}.get(launcher)
+    return int(os.environ.get(var, 0)) if var else 0
+
+
+@contextlib.contextmanager
+def work_dir_lock(work_dir: str, launcher: str = 'none') -> Iterator[None]:
+    """One training run per work dir: a second one would interleave its
+    checkpoints and ``last_checkpoint`` with the first's.
+
+    Rank 0 holds an exclusive ``flock`` on ``WORK_DIR/.train.lock`` for the
+    block (the other ranks wait for it in the launcher's rendezvous, and
+    are ended by the launcher if rank 0 is refused). The kernel drops the
+    lock when the process ends in any way (an exception, a signal, even
+    SIGKILL), so a lock file left behind is never stale; the pid and host
+    written in it only name the holder in the message.
+
+    Raises:
+        CitymaskError: another run holds the lock; the message names its
+            pid and host.
+    """
+    if launch_rank(launcher) != 0:
+        yield
+        return
+    os.makedirs(work_dir, exist_ok=True)
+    path = osp.join(work_dir, '.train.lock')
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors='replace').strip()
+            raise CitymaskError(
+                f'work dir {work_dir} is in use by another training run '
+                f'({holder or "its pid is not written yet"}); wait for it to '
+                'end or stop it, or choose another --work-dir') from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f'pid {os.getpid()} on {socket.gethostname()}\n'
+                  .encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def use_test_split(cfg: Config) -> None:

@@ -1,9 +1,9 @@
 """Pictures of results: the per-class AP chart, error analysis plots,
-training curves, and TensorBoard logging of a training run."""
+and training curves."""
 import json
 import os
 import os.path as osp
-from typing import Any, Dict, List, Sequence
+from typing import Dict, List, Sequence
 
 from .fileio import atomic_path
 
@@ -145,30 +145,3 @@ def _save(fig, plt, path: str) -> str:
         fig.savefig(tmp, format='png')
     plt.close(fig)
     return path
-
-
-def use_tensorboard(cfg: Any) -> Any:
-    """Log a training run to TensorBoard too (``tools/train.py
-    --tensorboard``): mmengine's ``TensorboardVisBackend`` next to the
-    config's backends gets the loss curves, the learning rate, every
-    validation metric and the validation images mmdet's
-    ``DetVisualizationHook`` draws (predictions, every ``interval``-th
-    image; the config's interval is kept). Events go to
-    ``WORK_DIR/TIMESTAMP/vis_data``.
-
-    Args:
-        cfg: The loaded mmengine config (changed in place; returned).
-    """
-    import importlib.util
-
-    from .errors import CitymaskError
-    if importlib.util.find_spec('tensorboard') is None:
-        raise CitymaskError(
-            'TensorBoard logging needs the tensorboard package: pip install '
-            '-r requirements/tensorboard.txt')
-    backends = cfg.visualizer.get('vis_backends') or []
-    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
-        backends = list(backends) + [dict(type='TensorboardVisBackend')]
-    cfg.visualizer.vis_backends = backends
-    cfg.default_hooks.visualization.draw = True
-    return cfg

@@ -1,5 +1,6 @@
 """citymask.runner_setup: what tools/train.py and tools/test.py flags do to
 the config."""
+import os
 import os.path as osp
 
 import pytest
@@ -8,7 +9,8 @@ import torch
 from citymask.config import dataset_of, load_config
 from citymask.errors import CitymaskError
 from citymask.runner_setup import (default_work_dir, is_test_split, setup_test,
-                                   setup_train, show_dir_written_whole)
+                                   setup_train, show_dir_written_whole,
+                                   work_dir_lock)
 from .conftest import CONFIGS
 
 FT = osp.join(CONFIGS, 'maskrcnn_r50_fpn_cityscapes_ft.py')
@@ -55,14 +57,54 @@ def test_no_resume_keeps_the_configs_load_from(cfg, tmp_path):
     assert cfg.get('resume', False) is False and cfg.load_from == load_from
 
 
-def test_amp(cfg, monkeypatch):
+@pytest.mark.parametrize('amp,dtype', [(True, 'float16'),
+                                       ('fp16', 'float16'),
+                                       ('bf16', 'bfloat16')])
+def test_amp(cfg, monkeypatch, amp, dtype):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     with pytest.raises(CitymaskError, match='--amp needs a GPU'):
-        setup_train(cfg, FT, amp=True)
+        setup_train(cfg, FT, amp=amp)
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    setup_train(cfg, FT, amp=True)
+    setup_train(cfg, FT, amp=amp)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.dtype == dtype
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    # the wrapper mmengine builds from it autocasts to that dtype
+    from mmengine.optim import AmpOptimWrapper
+    wrapper = AmpOptimWrapper(
+        optimizer=torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), 0.1),
+        dtype=cfg.optim_wrapper.dtype)
+    assert wrapper.cast_dtype == getattr(torch, dtype)
+
+
+def test_work_dir_lock(tmp_path, monkeypatch):
+    import socket
+    work = str(tmp_path / 'w')
+    with work_dir_lock(work):
+        # (flock is per open file: a second open in this process contends
+        # as another process would)
+        with pytest.raises(CitymaskError) as e:
+            with work_dir_lock(work):
+                pass
+        assert str(e.value) == (
+            f'work dir {work} is in use by another training run (pid '
+            f'{os.getpid()} on {socket.gethostname()}); wait for it to end '
+            'or stop it, or choose another --work-dir')
+        # other ranks take no lock (rank 0 holds it for them)
+        monkeypatch.setenv('RANK', '1')
+        with work_dir_lock(work, 'pytorch'):
+            pass
+        monkeypatch.setenv('SLURM_PROCID', '0')
+        with pytest.raises(CitymaskError):
+            with work_dir_lock(work, 'slurm'):
+                pass
+    with work_dir_lock(work):  # released at the end of the block ...
+        pass
+    with pytest.raises(RuntimeError):
+        with work_dir_lock(work):
+            raise RuntimeError  # ... and on an exception
+    with work_dir_lock(work):
+        pass
 
 
 def test_auto_scale_lr(cfg):

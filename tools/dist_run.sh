@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # torchrun for tools/dist_train.sh and tools/dist_test.sh:
 #   bash tools/dist_run.sh TOOL GPUS [TOOL args]   (TOOL: train.py / test.py)
-# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT as for torchrun.
+# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT as for torchrun;
+# RDZV_TIMEOUT: seconds to wait for all nodes (default 300);
+# SHUTDOWN_TIMEOUT: seconds the workers get to stop on SIGTERM / Ctrl-C
+# (finish the iteration, write its checkpoint) before SIGKILL (default 90).
 set -euo pipefail
 TOOL=$1
 GPUS=$2
@@ -9,16 +12,19 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+RDZV_TIMEOUT=${RDZV_TIMEOUT:-300}
+SHUTDOWN_TIMEOUT=${SHUTDOWN_TIMEOUT:-90}
 PYTHON=${PYTHON:-python}
 DIR=$(cd "$(dirname "$0")" && pwd)
-
-PYTHONPATH="$DIR/..:${PYTHONPATH:-}" "$PYTHON" "$DIR/check_gpus.py" "$GPUS" || exit 2
+case $TOOL in /*) ;; *) TOOL=$DIR/$TOOL ;; esac
 
 PYTHONPATH="$DIR/..:${PYTHONPATH:-}" \
-"$PYTHON" -m torch.distributed.run \
+exec "$PYTHON" "$DIR/misc/dist_launch.py" "$GPUS" \
     --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$DIR/$TOOL" "${@:3}"
+    --node-rank="$NODE_RANK" \
+    --master-addr="$MASTER_ADDR" \
+    --nproc-per-node="$GPUS" \
+    --master-port="$PORT" \
+    --rdzv-conf="timeout=$RDZV_TIMEOUT" \
+    --shutdown-timeout="$SHUTDOWN_TIMEOUT" \
+    "$TOOL" "${@:3}"

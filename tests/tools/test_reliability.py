@@ -7,14 +7,17 @@ import os.path as osp
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 import citymask.register  # noqa: F401  (allow-list for torch.load)
+from citymask.cli import EXIT_INTERRUPTED
+from citymask.testing.pause_hook import (paused_config, release,
+                                         wait_until_paused)
 from ..conftest import REPO, run_tool, tool_env
 from ..unsafe_loads import scan_source
 from .conftest import CFG, fails, ok
@@ -66,42 +69,123 @@ def short_run(mini_data, tmp_path_factory):
     return work
 
 
-def test_sigkill_then_resume(mini_data, short_run, tmp_path):
+def _start(cfg, data, work, log, *extra, load_from):
+    """tools/train.py in the background, its output in ``log``."""
+    with open(log, 'w') as out:
+        return subprocess.Popen(
+            [sys.executable, 'tools/train.py', cfg, '--work-dir', str(work),
+             *extra, '--cfg-options', f'data_root={data}',
+             f'load_from={load_from}', *SHORT], cwd=REPO, env=tool_env(),
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _paused_run(mini_data, tmp_path, iteration, name='run'):
+    """The short run, held after ``iteration`` by PauseAtIterHook:
+    ``(process, fifo folder, work dir, log)``."""
     root, data = mini_data
-    standin = osp.join(root, 'standin_cs.pth')
-    reference = _state(short_run / 'iter_12.pth')
+    fifo = tmp_path / f'{name}_fifo'
+    fifo.mkdir()
+    cfg = paused_config(osp.join(REPO, CFG), str(fifo), iteration)
+    work, log = tmp_path / name, tmp_path / f'{name}.log'
+    proc = _start(cfg, data, work, log,
+                  load_from=osp.join(root, 'standin_cs.pth'))
+    assert wait_until_paused(proc, str(fifo)), log.read_text()[-3000:]
+    return proc, str(fifo), work, log
+
+
+def _resume_matches_the_uninterrupted_run(mini_data, short_run, work, at,
+                                          logged):
+    """Resume ``work`` (its last checkpoint: iteration ``at``; iterations
+    up to ``logged`` were logged) to the end: same final state as the
+    uninterrupted run, and the same lr at every iteration it trained."""
+    root, data = mini_data
     [uninterrupted] = _run_scalars(short_run)
     assert sorted(uninterrupted) == list(range(1, 13))
-
-    work = tmp_path / 'killed'
-    env = tool_env()
-    proc = subprocess.Popen(
-        [sys.executable, 'tools/train.py', CFG, '--work-dir', str(work),
-         '--cfg-options', f'data_root={data}', f'load_from={standin}',
-         *SHORT], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    while not (work / 'iter_4.pth').exists() and time.time() < deadline:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # no polite stop
-    proc.wait()
-    assert (work / 'iter_4.pth').exists()
-    assert not (work / 'iter_12.pth').exists()
-
-    res = ok(_train(data, work, '--resume', load_from=standin))
+    res = ok(_train(data, work, '--resume',
+                    load_from=osp.join(root, 'standin_cs.pth')))
     # mmengine's own record of where it resumed (a run that only loaded
-    # the weights of iter_4.pth would start again at iteration 0) ...
-    assert 'resumed epoch: 0, iter: 4' in res.stdout
-    # ... and the resumed run logged iterations 5..12 only, each with the
-    # lr of the uninterrupted run at that iteration
-    resumed = _run_scalars(work)[-1]
-    assert sorted(resumed) == list(range(5, 13))
+    # the weights would start again at iteration 0) ...
+    assert f'resumed epoch: 0, iter: {at}' in res.stdout
+    # ... and the resumed run logged iterations at+1..12 only, each with
+    # the lr of the uninterrupted run at that iteration
+    first, resumed = _run_scalars(work)
+    assert sorted(first) == list(range(1, logged + 1))
+    assert sorted(resumed) == list(range(at + 1, 13))
     for step, record in resumed.items():
         assert record['lr'] == uninterrupted[step]['lr'], step
+    # until the stop the run was the uninterrupted one
+    for step, record in first.items():
+        assert record['loss'] == uninterrupted[step]['loss'], step
+    reference = _state(short_run / 'iter_12.pth')
     assert _state(work / 'iter_12.pth') == reference
     # iteration 12, and the lr past the step at 8: 0.02 * 0.1
     assert reference[0] == 12
     assert reference[1] == pytest.approx([0.002])
+
+
+def test_sigterm_stops_at_the_boundary_then_resume(mini_data, short_run,
+                                                   tmp_path):
+    # held after iteration 6 (checkpoints come at 4, 8, 12) ...
+    proc, fifo, work, log = _paused_run(mini_data, tmp_path, 6)
+    proc.send_signal(signal.SIGTERM)  # what Slurm sends before the kill
+    release(fifo)  # the handler ran before the hook returns
+    assert proc.wait() == 128 + signal.SIGTERM, log.read_text()[-3000:]
+    # ... it stops there, with a checkpoint of iteration 6 of its own
+    lines = log.read_text().splitlines()
+    assert lines[-1] == (
+        f'stopped by SIGTERM after iteration 6 of 12, saved {work}/'
+        'iter_6.pth; to continue, run the same command with --resume')
+    assert 'Traceback' not in log.read_text()
+    assert (work / 'last_checkpoint').read_text() == f'{work}/iter_6.pth'
+    assert _state(work / 'iter_6.pth')[0] == 6
+    assert not (work / 'iter_8.pth').exists()
+    _resume_matches_the_uninterrupted_run(mini_data, short_run, work, 6, 6)
+
+
+def test_sigkill_then_resume(mini_data, short_run, tmp_path):
+    proc, fifo, work, _ = _paused_run(mini_data, tmp_path, 6)
+    proc.kill()  # no polite stop: the checkpoint of iteration 4 is the last
+    proc.wait()
+    assert (work / 'iter_4.pth').exists()
+    assert not (work / 'iter_6.pth').exists()
+    # the killed run's lock file is left behind; it holds nothing
+    assert f'pid {proc.pid} on ' in (work / '.train.lock').read_text()
+    # (held before iteration 6 was logged)
+    _resume_matches_the_uninterrupted_run(mini_data, short_run, work, 4, 5)
+
+
+def test_one_run_per_work_dir_and_ctrl_c(mini_data, tmp_path):
+    root, data = mini_data
+    proc, fifo, work, log = _paused_run(mini_data, tmp_path, 2)
+    holder = f'pid {proc.pid} on {socket.gethostname()}'
+    res = _train(data, work, load_from=osp.join(root, 'standin_cs.pth'))
+    line = fails(res, f'work dir {work} is in use by another training run '
+                 f'({holder}); wait for it to end or stop it, or choose '
+                 'another --work-dir')
+    # with torchrun: rank 0 is refused, the launcher ends rank 1
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
+               CUDA_VISIBLE_DEVICES='')
+    dist = subprocess.run(
+        ['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir', str(work),
+         '--cfg-options', f'data_root={data}', 'load_from=None'],
+        cwd=REPO, env=env, capture_output=True, text=True)
+    assert dist.returncode == 2, dist.stderr[-3000:]
+    assert dist.stderr.strip().splitlines() == [line]
+    # nothing of theirs in the work dir: one run's log folder
+    assert len([p for p in work.iterdir() if p.is_dir()]) == 1
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    release(fifo)
+    assert proc.wait() == EXIT_INTERRUPTED, log.read_text()[-3000:]
+    assert log.read_text().splitlines()[-1] == (
+        f'stopped by SIGINT after iteration 2 of 12, saved {work}/'
+        'iter_2.pth; to continue, run the same command with --resume')
+    assert _state(work / 'iter_2.pth')[0] == 2
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def test_partial_checkpoint_write_is_never_latest(tmp_path, monkeypatch):
@@ -303,8 +387,9 @@ def test_amp_without_gpu_is_refused(monkeypatch, tmp_path):
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
     # the tool as a user without a GPU runs it (GPUs hidden where present)
-    res = subprocess.run(
-        [sys.executable, 'tools/train.py', CFG, '--amp', '--work-dir',
-         str(tmp_path)], cwd=REPO, env=tool_env(CUDA_VISIBLE_DEVICES=''),
-        capture_output=True, text=True)
-    fails(res, '--amp needs a GPU')
+    for amp in (['--amp'], ['--amp', 'bf16']):
+        res = subprocess.run(
+            [sys.executable, 'tools/train.py', CFG, *amp, '--work-dir',
+             str(tmp_path)], cwd=REPO, env=tool_env(CUDA_VISIBLE_DEVICES=''),
+            capture_output=True, text=True)
+        fails(res, '--amp needs a GPU')

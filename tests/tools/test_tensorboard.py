@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from citymask.errors import CitymaskError
-from citymask.visualization import read_scalars, use_tensorboard
+from citymask.runner_setup import use_tensorboard
+from citymask.visualization import read_scalars
 from ..conftest import CONFIGS, run_tool
 from .conftest import CFG, ok
 
@@ -31,7 +32,7 @@ def run(mini_data, tmp_path_factory):
         'val_dataloader.dataset.indices=4',
         'default_hooks.visualization.interval=2',
         'default_hooks.visualization.score_thr=0.0',
-        'randomness.seed=0', timeout=900))
+        'randomness.seed=0'))
     return work, data
 
 

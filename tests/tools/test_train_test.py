@@ -159,7 +159,7 @@ def test_dist_train_two_processes_on_cpu(mini_data, tmp_path):
         'env_cfg.dist_cfg.backend=gloo'
     ]
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=600)
+                         text=True)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     # world size 2, and DDP's gradient all-reduce needs both ranks to step
@@ -182,7 +182,7 @@ def test_dist_test_two_processes_gives_the_single_process_ap(
          str(tmp_path / 'dist'), '--cfg-options', f'data_root={data}',
          'test_dataloader.num_workers=0',
          'test_dataloader.persistent_workers=False'],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        cwd=REPO, env=env, capture_output=True, text=True)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     assert 'Distributed launcher: pytorch' in out and 'GPU number: 2' in out

@@ -1,0 +1,32 @@
+"""StopOnSignalHook's handlers: the training process notes the signal and
+goes on to the iteration boundary; a process forked from it (a metric's
+pool, a data loader worker) ends as it would without the hook. The stop
+itself is tried on real training runs in tests/tools/test_reliability.py
+and tests/tools/test_launch.py."""
+import multiprocessing
+import os
+import signal
+
+from citymask.hooks import StopOnSignalHook
+
+
+def test_handlers_note_the_signal_and_forked_children_end():
+    hook = StopOnSignalHook()
+    before = signal.getsignal(signal.SIGTERM)
+    hook.before_train(None)
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled before kill returns
+        assert hook.signum == signal.SIGTERM
+        os.kill(os.getpid(), signal.SIGINT)
+        assert hook.signum == signal.SIGTERM  # the first one is reported
+        # a pool ends its workers with SIGTERM: they must not wait for an
+        # iteration boundary they never reach
+        child = multiprocessing.get_context('fork').Process(
+            target=signal.pause)
+        child.start()
+        child.terminate()
+        child.join()
+        assert child.exitcode == -signal.SIGTERM
+    finally:
+        hook.after_train(None)
+    assert signal.getsignal(signal.SIGTERM) == before
