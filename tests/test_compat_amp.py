@@ -39,8 +39,11 @@ def test_mmcv_roi_align_reads_rois_in_the_feature_dtype_and_has_no_bf16():
 
 def test_anchors_are_fp32_when_low_precision_is_asked_for():
     from mmdet.registry import TASK_UTILS
+    from mmengine.registry import DefaultScope
     cfg = Config.fromfile(osp.join(CONFIGS, MINI))
-    gen = TASK_UTILS.build(cfg.model.rpn_head.anchor_generator)
+    # mmdet's names, whatever scope an earlier test left
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        gen = TASK_UTILS.build(cfg.model.rpn_head.anchor_generator)
     sizes = [(256 // s, 512 // s) for s in (4, 8, 16, 32, 64)]
     ref = gen.grid_priors(sizes, device='cpu')
     for dtype in (torch.float16, torch.bfloat16):
