@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from .conftest import build_model, ok, run_tool
+from .test_compat_amp import roi_align_inputs
 
 MINI = osp.join('mini', 'maskrcnn_r18_fpn_mini_cityscapes.py')
 
@@ -68,17 +69,6 @@ def test_roi_align_cuda_matches_cpu(aligned):
     # the CUDA backward adds with atomics, in any order
     torch.testing.assert_close(out['cuda'][1], out['cpu'][1], rtol=1e-4,
                                atol=1e-5)
-
-
-def roi_align_inputs(model):
-    """(features dtype, RoI dtype) of every RoIAlign call in ``model``."""
-    from mmcv.ops import RoIAlign
-    seen = []
-    for m in model.modules():
-        if isinstance(m, RoIAlign):
-            m.register_forward_pre_hook(
-                lambda mod, args: seen.append((args[0].dtype, args[1].dtype)))
-    return seen
 
 
 def needs(dtype):
