@@ -168,6 +168,58 @@ def work_dir_lock(work_dir: str, launcher: str = 'none') -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def train(cfg: Config, launcher: str = 'none') -> None:
+    """Build the Runner of ``cfg`` and train, as the one run of its work dir
+    (:func:`work_dir_lock`), stopping on SIGTERM / SIGINT with a checkpoint
+    (:class:`~citymask.hooks.stop_on_signal_hook.StopOnSignalHook`).
+
+    A stop exits with the shell's status for the signal (143, 130) and one
+    line naming the checkpoint; a checkpoint that could run code and a dead
+    data loader worker are one-line errors.
+    """
+    import pickle
+    import re
+    import sys
+
+    from mmengine.dist import get_rank
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    import citymask.register  # noqa: F401  (stack fixes, citymask modules)
+    from .cli import end_distributed
+    from .hooks.stop_on_signal_hook import StopOnSignalHook, TrainingStopped
+    with work_dir_lock(cfg.work_dir, launcher):
+        runner = (Runner.from_cfg(cfg)
+                  if 'runner_type' not in cfg else RUNNERS.build(cfg))
+        runner.register_hook(StopOnSignalHook())
+        try:
+            runner.train()
+        except pickle.UnpicklingError as e:  # e.g. a downloaded load_from
+            raise CitymaskError(
+                'refused to load a checkpoint that could run code: '
+                f'{str(e).strip().splitlines()[-1][:200]}') from None
+        except TrainingStopped as e:
+            if get_rank() == 0:
+                print(f'stopped by {e.signum.name} after iteration '
+                      f'{e.iteration} of {runner.max_iters}, saved '
+                      f'{e.checkpoint}; to continue, run the same command '
+                      'with --resume', file=sys.stderr)
+            end_distributed()
+            sys.exit(128 + e.signum)  # the shell's status for the signal
+        except RuntimeError as e:
+            # torch says "is killed by signal: Killed" or "exited
+            # unexpectedly", whichever of its checks notices first
+            worker = re.search(r'DataLoader worker \(pids?(?:\(s\))? '
+                               r'([\d, ]+)\)', str(e))
+            if worker is None:
+                raise
+            raise CitymaskError(
+                f'a data loader worker (pid {worker.group(1)}) died (out of '
+                'memory? see `dmesg`); lower train_dataloader.num_workers or '
+                'batch_size, then continue with --resume') from None
+    end_distributed()
+
+
 def use_test_split(cfg: Config) -> None:
     """Point the test dataloader at the split the dataset config declares
     as ``test_split`` (Cityscapes' test images, no ground truth)."""

@@ -3,16 +3,12 @@
 Same flags as mmdet's tools/train.py. Multi-GPU: tools/dist_train.sh.
 """
 import argparse
-import pickle
-import re
-import sys
 
-from citymask.cli import end_distributed, exit_on_error, parse_tool_args
+from citymask.cli import exit_on_error, parse_tool_args
 from citymask.config import load_config
-from citymask.errors import CitymaskError
 from citymask.preflight import (check_checkpoint, check_data,
                                 check_training_set, check_work_dir)
-from citymask.runner_setup import setup_train, use_tensorboard, work_dir_lock
+from citymask.runner_setup import setup_train, train, use_tensorboard
 
 
 def parse_args():
@@ -50,44 +46,7 @@ def main():
     check_training_set(cfg)
     check_work_dir(cfg.work_dir)
     check_checkpoint(cfg, cfg.get('load_from'), resume=bool(cfg.get('resume')))
-
-    from mmengine.dist import get_rank
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-
-    import citymask.register  # noqa: F401  (stack fixes, citymask modules)
-    from citymask.hooks.stop_on_signal_hook import (StopOnSignalHook,
-                                                    TrainingStopped)
-    with work_dir_lock(cfg.work_dir, args.launcher):
-        runner = (Runner.from_cfg(cfg)
-                  if 'runner_type' not in cfg else RUNNERS.build(cfg))
-        runner.register_hook(StopOnSignalHook())
-        try:
-            runner.train()
-        except pickle.UnpicklingError as e:  # e.g. a downloaded load_from
-            raise CitymaskError(
-                'refused to load a checkpoint that could run code: '
-                f'{str(e).strip().splitlines()[-1][:200]}') from None
-        except TrainingStopped as e:
-            if get_rank() == 0:
-                print(f'stopped by {e.signum.name} after iteration '
-                      f'{e.iteration} of {runner.max_iters}, saved '
-                      f'{e.checkpoint}; to continue, run the same command '
-                      'with --resume', file=sys.stderr)
-            end_distributed()
-            sys.exit(128 + e.signum)  # the shell's status for the signal
-        except RuntimeError as e:
-            # torch says "is killed by signal: Killed" or "exited
-            # unexpectedly", whichever of its checks notices first
-            worker = re.search(r'DataLoader worker \(pids?(?:\(s\))? '
-                               r'([\d, ]+)\)', str(e))
-            if worker is None:
-                raise
-            raise CitymaskError(
-                f'a data loader worker (pid {worker.group(1)}) died (out of '
-                'memory? see `dmesg`); lower train_dataloader.num_workers or '
-                'batch_size, then continue with --resume') from None
-    end_distributed()
+    train(cfg, args.launcher)
 
 
 if __name__ == '__main__':
