@@ -142,7 +142,7 @@ def test_gpu_check_grid_tiny(tmp_path):
                       '256', '--num-images', '2', '--batch-sizes', '1', '2',
                       '--warmup', '1', '--steps', '3', '--infer-batch-sizes',
                       '1', '2', '--infer-steps', '1', '--workers', '1',
-                      '--work-dir', str(tmp_path), timeout=600))
+                      '--work-dir', str(tmp_path)))
     rows = re.findall(r'^\| ([12]) \| (fp32|fp16|bf16) \| (.*)\|$',
                       res.stdout, re.M)
     assert len(rows) == 12  # 6 training, 6 inference

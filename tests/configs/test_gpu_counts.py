@@ -156,10 +156,13 @@ def test_one_process_two_images_is_two_ranks_one_image(two_frames):
     # RoIs. Here every count is the same for both images (same annotations,
     # same proposals, all candidates taken), so the batch must equal the
     # ranks' mean up to float32 rounding of sums taken in another order:
-    # ~1e-7 relative for a loss, up to ~1e-5 of a gradient's largest entry
-    # (a bias gradient sums ~1e5 terms). Weighting shows far above that: a
-    # loss summed, not averaged, is off 2x; two annotations fewer on one
-    # image (unequal counts) move the total loss by 5e-4.
+    # ~1e-7 relative for a loss; for a gradient (sums of up to ~1e5 terms
+    # that cancel) 3e-7 to 3e-6 of its norm, and single entries have been
+    # seen 4e-4 of the largest off (an fc weight, another thread count), so
+    # gradients are compared by norm with room to 1e-3. Weighting shows far
+    # above that: a loss summed, not averaged, is off 2x (a gradient too);
+    # two annotations fewer on one image (unequal counts) move the total
+    # loss by 5e-4, 50x its tolerance.
     assert ranks[0]['losses']['loss'] != ranks[1]['losses']['loss']
     for key, value in losses.items():
         mean = (ranks[0]['losses'][key] + ranks[1]['losses'][key]) / 2
@@ -168,8 +171,8 @@ def test_one_process_two_images_is_two_ranks_one_image(two_frames):
     for name, grad in grads.items():
         # DDP leaves both ranks the same all-reduced mean
         assert torch.equal(ranks[0]['grads'][name], ranks[1]['grads'][name])
-        scale = 1e-4 * grad.abs().max() + 1e-12
-        assert (ranks[0]['grads'][name] - grad).abs().max() <= scale, name
+        error = (ranks[0]['grads'][name] - grad).norm()
+        assert error <= 1e-3 * grad.norm() + 1e-12, name
     # each rank's batches: its own indices, its own seeds (scales)
     b0, b1 = (r['batches'] for r in ranks)
     assert not {i for b in b0 for i, _ in b} & {i for b in b1 for i, _ in b}

@@ -70,10 +70,10 @@ def test_workers_come_from_the_forkserver_ready_to_convert():
     pool = conv.worker_pool(1)
     try:
         # two frames at once for a pool of 1: one worker does both
-        pids = {f.result(timeout=120) for f in
+        pids = {f.result() for f in
                 [pool.submit(eval, _PID) for _ in range(2)]}
         ppid, sigint_ignored, cv_threads = pool.submit(
-            eval, _STATE).result(timeout=120)
+            eval, _STATE).result()
     finally:
         pool.shutdown()
     assert len(pids) == 1
@@ -94,7 +94,7 @@ def test_without_forkserver_workers_are_spawned(monkeypatch):
         # a forked worker would have this process's modules, marker and all
         copied = pool.submit(eval, (
             'hasattr(__import__("sys").modules["citymask.datasets.'
-            'cityscapes_converter"], "_parent_only")')).result(timeout=120)
+            'cityscapes_converter"], "_parent_only")')).result()
     finally:
         pool.shutdown()
     assert copied is False

@@ -12,7 +12,9 @@ from citymask.hooks import StopOnSignalHook
 
 def test_handlers_note_the_signal_and_forked_children_end():
     hook = StopOnSignalHook()
-    before = signal.getsignal(signal.SIGTERM)
+    # the default action beneath the hook, whatever handler an earlier test
+    # or library left in this process: the child must end by SIGTERM
+    before = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     hook.before_train(None)
     try:
         os.kill(os.getpid(), signal.SIGTERM)  # handled before kill returns
@@ -29,4 +31,5 @@ def test_handlers_note_the_signal_and_forked_children_end():
         assert child.exitcode == -signal.SIGTERM
     finally:
         hook.after_train(None)
-    assert signal.getsignal(signal.SIGTERM) == before
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        signal.signal(signal.SIGTERM, before)

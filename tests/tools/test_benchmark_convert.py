@@ -12,7 +12,7 @@ def test_benchmark_convert_tiny(tmp_path):
     res = ok(run_tool('tools/analysis_tools/benchmark_convert.py',
                       '--num-frames', '3', '--width', '512', '--height',
                       '256', '--nproc', '1', '2', '--repeat', '1',
-                      '--work-dir', str(tmp_path), timeout=600))
+                      '--work-dir', str(tmp_path)))
     rows = re.findall(r'^ +(\d+) +(\d+) +([\d.]+) +([\d.]+) +([\d.]+)x ',
                       res.stdout, re.M)
     # --nproc 2 runs 2 workers, or as many as there are cores

@@ -16,7 +16,7 @@ def test_smoke_benchmark_eval_tiny(tmp_path):
     res = ok(run_tool('tools/analysis_tools/benchmark_eval.py',
                       '--num-images', '3', '--width', '512', '--height',
                       '256', '--preds', '20', '--nproc', '2', '--work-dir',
-                      str(tmp_path), timeout=600))
+                      str(tmp_path)))
     # the script exits 1 unless every AP is identical to 1e-12
     assert 'identical: True' in res.stdout
     assert 'CLI results identical to the official script: True' \
@@ -37,8 +37,7 @@ def test_smoke_benchmark_pipeline_tiny(tmp_path):
     # dominate tiny objects' 28x28 targets
     res = ok(run_tool('tools/analysis_tools/benchmark_pipeline.py',
                       '--num-images', '3', '--width', '1024', '--height',
-                      '512', '--repeat', '1', '--work-dir', str(tmp_path),
-                      timeout=600))
+                      '512', '--repeat', '1', '--work-dir', str(tmp_path)))
     rates = re.findall(r'^\((?:a|b|c)\) .*? ([\d.]+) +[\d.]+ +[\d.]+x$',
                        res.stdout, re.M)
     assert len(rates) == 4 and all(float(r) > 0 for r in rates)
@@ -52,7 +51,7 @@ def test_gpu_check_on_the_cpu_tiny(tmp_path):
                       '128', '--batch-sizes', '1', '2', '--warmup', '1',
                       '--steps', '2', '--infer-batch-sizes', '1', '2',
                       '--infer-steps', '1', '--workers', '0', '--work-dir',
-                      str(tmp_path), timeout=900))
+                      str(tmp_path)))
     out = res.stdout
     # the plan comes before any measurement
     assert out.index('plan: 6 training rows of 1 warm-up + 2 measured '
