@@ -10,6 +10,12 @@ import signal
 from citymask.hooks import StopOnSignalHook
 
 
+def _wait_for_a_signal(ready):
+    ready.set()
+    while True:
+        signal.pause()
+
+
 def test_handlers_note_the_signal_and_forked_children_end():
     hook = StopOnSignalHook()
     # the default action beneath the hook, whatever handler an earlier test
@@ -23,9 +29,13 @@ def test_handlers_note_the_signal_and_forked_children_end():
         assert hook.signum == signal.SIGTERM  # the first one is reported
         # a pool ends its workers with SIGTERM: they must not wait for an
         # iteration boundary they never reach
-        child = multiprocessing.get_context('fork').Process(
-            target=signal.pause)
+        ctx = multiprocessing.get_context('fork')
+        ready = ctx.Event()
+        child = ctx.Process(target=_wait_for_a_signal, args=(ready,))
         child.start()
+        # a signal in the instant after fork() is dropped by Python itself
+        # (it clears pending signals in the child): only once it runs
+        ready.wait()
         child.terminate()
         child.join()
         assert child.exitcode == -signal.SIGTERM
