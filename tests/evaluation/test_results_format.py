@@ -276,3 +276,15 @@ def test_hostile_results_are_refused_before_reading(tmp_path):
                        'than the 1000 a real'):
         read_prediction_txt(str(txt), str(res), max_bytes=1000)
     assert MAX_PRED_BYTES == 2**20  # the default
+
+
+def test_parse_line_bounds_are_inclusive():
+    from citymask.evaluation.results_format import parse_line
+    from citymask.evaluation.untrusted import MAX_LINE_BYTES
+    # scores 0 and 1 are scores; a line of exactly the cap is read
+    assert parse_line('m/a.png 26 0\n') == ('m/a.png', 26, 0.0)
+    assert parse_line('m/a.png 26 1') == ('m/a.png', 26, 1.0)
+    line = 'm/' + 'a' * (MAX_LINE_BYTES - 11) + '.png 26 1'
+    assert len(line) == MAX_LINE_BYTES and parse_line(line)[1] == 26
+    with pytest.raises(CitymaskError, match='more than'):
+        parse_line(line + '0')
