@@ -281,6 +281,7 @@ def test_hostile_results_are_refused_before_reading(tmp_path):
 def test_parse_line_bounds_are_inclusive():
     from citymask.evaluation.results_format import parse_line
     from citymask.evaluation.untrusted import MAX_LINE_BYTES
+
     # scores 0 and 1 are scores; a line of exactly the cap is read
     assert parse_line('m/a.png 26 0\n') == ('m/a.png', 26, 0.0)
     assert parse_line('m/a.png 26 1') == ('m/a.png', 26, 1.0)
