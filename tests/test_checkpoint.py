@@ -111,14 +111,15 @@ def test_a_checkpoint_on_a_real_full_disk(tiny_fs):
 # the child is inside torch.save when the test opens the FIFO for reading;
 # it then waits there for the signal
 SAVE_UNTIL_CTRL_C = '''
-import os, signal, sys, torch
+import os, sys, time, torch
 from citymask.checkpoint import save_checkpoint
 from citymask.cli import exit_on_error
 
 class InsideTheWrite:
     def __reduce__(self):
         open(sys.argv[2], 'wb').close()  # returns once the test reads
-        signal.pause()
+        while True:  # not signal.pause(): it misses a signal that came first
+            time.sleep(0.01)
 
 exit_on_error(save_checkpoint)(
     dict(state_dict={'w': torch.ones(2**20)}, late=InsideTheWrite()),

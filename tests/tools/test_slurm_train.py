@@ -14,15 +14,15 @@ TOOLS = osp.join(REPO, 'tools')
 # a stand-in srun: records its arguments; with HOLD, tells the test it is
 # running (FIFO) and stops as tools/train.py does on SIGTERM
 SRUN = f'''#!{sys.executable}
-import os, signal, sys
+import os, signal, sys, time
 with open(os.environ['LOG'] + '/srun', 'w') as f:
     f.write(' '.join(sys.argv[1:]))
 if os.environ.get('HOLD'):
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     with open(os.environ['HOLD'], 'w'):
         pass
-    while True:
-        signal.pause()
+    while True:  # not signal.pause(): it misses a signal that came first
+        time.sleep(0.01)
 '''
 
 
