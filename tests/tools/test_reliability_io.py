@@ -98,8 +98,10 @@ def test_the_converter_onto_a_full_disk_writes_no_split(mini_data, tiny_fs):
 
 
 def test_ctrl_c_in_the_converter_workers(mini_cityscapes, tmp_path):
-    # one frame's image is a FIFO: the worker that reads it is inside the
-    # work when the test opens the other end, and stays there until then
+    # two frames' images are FIFOs: the worker that reads one is inside the
+    # work when the test opens the other end, and stays there until then;
+    # once both are open, both workers have started (a worker still starting
+    # would take Ctrl-C as a KeyboardInterrupt of its own)
     root = tmp_path / 'tree'
     for kind in ('leftImg8bit', 'gtFine'):
         for path in glob.glob(osp.join(mini_cityscapes, kind, 'train', '*',
@@ -107,16 +109,18 @@ def test_ctrl_c_in_the_converter_workers(mini_cityscapes, tmp_path):
             dst = root / osp.relpath(path, mini_cityscapes)
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(path, dst)
-    fifo = sorted(root.glob('leftImg8bit/train/*/*.png'))[-1]
-    os.remove(fifo)
-    os.mkfifo(fifo)
+    fifos = sorted(root.glob('leftImg8bit/train/*/*.png'))[-2:]
+    for fifo in fifos:  # frames with ground truth: a work unit each
+        os.remove(fifo)
+        os.mkfifo(fifo)
     out = tmp_path / 'ann'
     proc = subprocess.Popen(
         [sys.executable, 'tools/dataset_converters/cityscapes.py',
          str(root), '-o', str(out), '--nproc', '2', '--splits', 'train'],
         cwd=REPO, env=tool_env(), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True)
-    with open(fifo, 'wb'):  # returns once a worker opens the frame
+    # each open returns once a worker opens that frame
+    with open(fifos[0], 'wb'), open(fifos[1], 'wb'):
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the group
     stdout, stderr = proc.communicate()
     assert proc.returncode == EXIT_INTERRUPTED, stdout + stderr

@@ -56,13 +56,13 @@ def main():
     # warning on every rank
     for threads in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
         os.environ.setdefault(threads, '1')
+    # The rendezvous waits in C++, where Python's Ctrl-C handler never
+    # runs: the default action ends it (set before the line that says Ctrl-C
+    # stops). torchrun installs its own handlers when it starts the workers.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if nodes != '1':
         print(f'waiting up to {timeout} s for {nodes} nodes at {where} '
               '(Ctrl-C stops)', file=sys.stderr, flush=True)
-    # The rendezvous waits in C++, where Python's Ctrl-C handler never
-    # runs: the default action ends it. torchrun installs its own handlers
-    # when it starts the workers.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         run(args)
     except ChildFailedError as e:
