@@ -11,13 +11,21 @@ CONFIGS = osp.join(REPO, 'configs')
 
 
 def pytest_configure(config):
+    import signal
+
+    # A suite started in the background of a script (`make test &`, nohup,
+    # some CI runners) inherits Ctrl-C ignored, and so would every child:
+    # Python then installs no KeyboardInterrupt handler and the Ctrl-C tests
+    # could not interrupt their tools. A handler here is reset to the default
+    # action in each child at exec.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     # Under mutmut (tools/analysis_tools/mutation.sh) the tests run in a
     # child of its fork server and inherit the server's SIGTERM handler,
     # which SIGKILLs the other mutants' test processes. Process pools end
     # their workers with SIGTERM: those would kill concurrent mutants (false
     # "segfault" verdicts, docs/mutation.md).
     if 'MUTANT_UNDER_TEST' in os.environ:
-        import signal
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
