@@ -1,11 +1,11 @@
 """Benchmark citymask's Cityscapes instance evaluator against the official
 one and mmdet's CityScapesMetric, on generated val frames and predictions.
 
-Prints (exit 1 unless every AP is identical to 1e-12): the metrics in one
-process; per results-folder writer (mmdet's folder, its masks re-saved by
-OpenCV and by PIL as detectron2 saves them) eval_cityscapes.py vs the
-official script's main() as whole processes, the steady state in 1 and
---nproc processes, where one process spends its time; reading a mask PNG.
+Tables: the two metrics in one process; per results-folder writer (mmdet,
+OpenCV, PIL as detectron2 saves them) eval_cityscapes.py vs the official
+main() as processes and citymask's steady state in 1 and --nproc processes,
+where one process spends its time, reading a mask PNG. Exit 1 unless every
+AP equals the official one to 1e-12.
 
 Example:
     python tools/analysis_tools/benchmark_eval.py --num-images 50 --nproc 2 \\
@@ -22,41 +22,39 @@ from glob import glob
 import numpy as np
 from bench_utils import REPO, make_parser, run_tool, table
 
-# The official script's own main(), its ground-truth cache in the work
-# folder; on numpy 2 with what citymask.compat's official_instance_evaluator
-# gives it (not imported: citymask.compat imports torch, seconds of start-up)
+# The official main(), its ground-truth cache in the work folder, made to
+# run on numpy 2 as citymask.compat's official_instance_evaluator() does
+# (not imported: citymask.compat imports torch, seconds of start-up)
 OFFICIAL_MAIN = '''import json, sys
 import numpy as np
-from cityscapesscripts.evaluation import \\
-    evalInstanceLevelSemanticLabeling as official
-if not hasattr(np, "in1d"):
-    np.in1d = lambda a, b, **k: np.isin(np.ravel(a), b, **k)
-def write(obj, path):
-    with open(path, "w") as f:
-        json.dump(obj, f, sort_keys=True, indent=4, default=lambda o:
-                  o.item() if isinstance(o, np.generic) else o.__dict__)
-official.writeDict2JSON = write
-official.args.gtInstancesFile = sys.argv.pop(1)
-official.main()
+import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as ev
+np.in1d = getattr(np, 'in1d', lambda a, b, **k: np.isin(np.ravel(a), b, **k))
+ev.writeDict2JSON = lambda obj, path: json.dump(obj, open(path, 'w'),
+    default=lambda o: o.item() if isinstance(o, np.generic) else o.__dict__)
+ev.args.gtInstancesFile = sys.argv.pop(1)
+ev.main()
 '''
 WRITERS = {'mmdet': 'OpenCV (mmdet)', 'opencv': 'OpenCV (cv2.imwrite)',
            'pil': 'PIL (detectron2)'}
 
 
-def run_metric(metric, gt_files, preds, classes):
+def run_metric(metric, gt_files, args):
     """Results, seconds in ``process`` and ``evaluate``, predictions."""
+    from mmdet.datasets import CityscapesDataset
+
     from citymask.testing.predictions import metric_samples
-    metric.dataset_meta = dict(classes=classes)
-    t_process, n_preds = 0.0, 0
+    metric.dataset_meta = CityscapesDataset.METAINFO
+    seconds, n_preds = np.zeros(2), 0
     for s in metric_samples(gt_files, np.random.default_rng(0),
-                            preds_per_image=preds):
+                            preds_per_image=args.preds):
         n_preds += len(s['pred_instances']['labels'])
         t = time.perf_counter()
         metric.process({}, [s])
-        t_process += time.perf_counter() - t
+        seconds[0] += time.perf_counter() - t
     t = time.perf_counter()
     results = metric.evaluate(len(gt_files))
-    return results, t_process, time.perf_counter() - t, n_preds
+    seconds[1] = time.perf_counter() - t
+    return results, seconds, n_preds
 
 
 def rewrite_folder(src, dst, writer):
@@ -77,8 +75,8 @@ def rewrite_folder(src, dst, writer):
 
 def whole_processes(root, res_dir, work, nproc):
     """Wall seconds of the two CLIs as processes, and their results."""
-    out = osp.join(work, 'citymask.json')
     os.makedirs(work, exist_ok=True)
+    out = osp.join(work, 'citymask.json')
     t_ours = run_tool(osp.join(REPO, 'tools', 'analysis_tools',
                                'eval_cityscapes.py'),
                       osp.join(root, 'gtFine', 'val'), res_dir, '--out', out,
@@ -97,12 +95,6 @@ def whole_processes(root, res_dir, work, nproc):
     return t_ours, t_official, results
 
 
-def same_ap(a, b):
-    a, b = (np.array(r['resultApMatrix'], float) for r in (a, b))
-    return bool(np.array_equal(np.isnan(a), np.isnan(b)) and
-                np.nanmax(np.abs(a - b)) <= 1e-12)
-
-
 def steady_state(tasks, nproc):
     """ms per frame of the second of two evaluate() runs, and its result."""
     from citymask.evaluation import evaluate
@@ -113,7 +105,7 @@ def steady_state(tasks, nproc):
 
 
 def profile(tasks):
-    """ms per frame in each stage of one process's evaluation."""
+    """ms per frame reading the GT, reading the masks, matching, AP."""
     from citymask.evaluation.cityscapes_instance import (evaluate_matches,
                                                          match_image, read_gt,
                                                          summarize)
@@ -156,7 +148,6 @@ def main():
     parser.add_argument('--writers', nargs='+', default=list(WRITERS),
                         choices=list(WRITERS))
     args = parser.parse_args()
-    from mmdet.datasets import CityscapesDataset
     from mmdet.evaluation import CityScapesMetric
 
     import citymask.register  # noqa: F401
@@ -166,8 +157,7 @@ def main():
     from citymask.evaluation.results_format import find_gt_files, read_results
     from citymask.testing.mini_cityscapes import make_mini_cityscapes
     from citymask.testing.official import run_official
-    classes = CityscapesDataset.METAINFO['classes']
-    work = args.work_dir or tempfile.mkdtemp(prefix='benchmark_eval_')
+    work = osp.abspath(args.work_dir or tempfile.mkdtemp(prefix='bench_'))
     root = osp.join(work, 'cityscapes')
     if not osp.isdir(osp.join(root, 'gtFine')):
         make_mini_cityscapes(root, dict(val=args.num_images), args.width,
@@ -175,71 +165,68 @@ def main():
                              things_range=(15, 26),
                              distribution=args.distribution)
     gt_files = find_gt_files(osp.join(root, 'gtFine', 'val'))
-    n = len(gt_files)
-    n_gt = sum((np.unique(read_gt(g)) >= 1000).sum() for g in gt_files) / n
     # mmdet writes OUTFILE_PREFIX/results, masks as 0/1 PNGs (OpenCV)
     folders = {'mmdet': osp.join(work, 'results_mmdet', 'results')}
-    cwd = os.getcwd()
     os.chdir(work)  # the official script writes matches.json here
-    try:
-        with official_instance_evaluator():  # numpy >= 2.4
-            theirs, *mmdet_s, n_preds = run_metric(CityScapesMetric(
-                outfile_prefix=osp.dirname(folders['mmdet']),
-                seg_prefix=osp.join(root, 'gtFine', 'val')), gt_files,
-                args.preds, classes)
-    finally:
-        os.chdir(cwd)
-    ours, *ours_s, _ = run_metric(CityscapesInstanceMetric(nproc=args.nproc),
-                                  gt_files, args.preds, classes)
+    with official_instance_evaluator():  # numpy >= 2.4
+        theirs, mmdet_s, n_preds = run_metric(CityScapesMetric(
+            outfile_prefix=osp.dirname(folders['mmdet']),
+            seg_prefix=osp.join(root, 'gtFine', 'val')), gt_files, args)
+    ours, ours_s, _ = run_metric(CityscapesInstanceMetric(nproc=args.nproc),
+                                 gt_files, args)
     shared = set(ours) & set(theirs)  # mAP, AP@50 (+ per class)
-    same_metric = bool(shared) and all(
-        abs(ours[k] - theirs[k]) <= 1e-12 for k in shared)
+    ok = bool(shared) and all(abs(ours[k] - theirs[k]) <= 1e-12
+                              for k in shared)
+    n = len(gt_files)
+    n_gt = sum((np.unique(read_gt(g)) >= 1000).sum() for g in gt_files) / n
     print(f'{n} images {args.width}x{args.height} ({args.distribution}), '
           f'{n_gt:.1f} GT instances and {n_preds / n:.0f} predictions each, '
           f'nproc={args.nproc}')
     table(['metric', 'process s', 'compute s', 'total s', 'ms/img',
-           'mask AP'], [[name, f'{tp:.2f}', f'{tc:.2f}', f'{tp + tc:.2f}',
-                         f'{1000 * (tp + tc) / n:.1f}',
+           'mask AP'], [[name, f'{s[0]:.2f}', f'{s[1]:.2f}',
+                         f'{s.sum():.2f}', f'{1000 * s.sum() / n:.1f}',
                          f'{res["cityscapes/mAP"]:.4f}']
-                        for name, (tp, tc), res in (
+                        for name, s, res in (
                             ('mmdet CityScapesMetric', mmdet_s, theirs),
                             ('citymask CityscapesInstanceMetric', ours_s,
                              ours))])
-    print(f'metric speed-up: {sum(mmdet_s) / sum(ours_s):.1f}x, '
-          f'identical: {same_metric}')
+    print(f'metric speed-up: {mmdet_s.sum() / ours_s.sum():.1f}x, '
+          f'identical: {ok}')
 
+    official = np.array(run_official(gt_files, folders['mmdet'], osp.join(
+        work, 'official_in_process'))['resultApMatrix'], float)
+    clis, profiles, same = [], [], True
     for writer in args.writers:
         if writer != 'mmdet':
             folders[writer] = osp.join(work, f'results_{writer}')
             rewrite_folder(folders['mmdet'], folders[writer], writer)
-    official = run_official(gt_files, folders['mmdet'],
-                            osp.join(work, 'official_in_process'))
-    same_cli, rows, profiles = True, [], []
-    for writer in args.writers:
         t_cli, t_off, results = whole_processes(
             root, folders[writer], osp.join(work, f'process_{writer}'),
             args.nproc)
         tasks, _ = read_results(gt_files, folders[writer])
         (ms1, res1), (msn, resn) = (steady_state(tasks, k)
                                     for k in (1, args.nproc))
-        same_cli &= all(same_ap(r, official) for r in results + [res1, resn])
-        rows.append([WRITERS[writer], f'{t_cli:.2f}', f'{t_off:.2f}',
+        for r in results + [res1, resn]:
+            diff = np.array(r['resultApMatrix'], float) - official
+            same &= bool(np.isnan(diff).sum() == np.isnan(official).sum()
+                         and np.nanmax(np.abs(diff)) <= 1e-12)
+        clis.append([WRITERS[writer], f'{t_cli:.2f}', f'{t_off:.2f}',
                      f'{t_off / t_cli:.1f}x', f'{ms1:.1f}', f'{msn:.1f}',
                      f'{results[0]["averages"]["allAp"]:.4f}'])
         p = profile(tasks)
         profiles.append([WRITERS[writer]] + [f'{t:.1f}' for t in p] +
                         [f'{p.sum():.1f}'])
     table(['writer', 'CLI s', 'official s', 'speed-up', 'ms/img 1 proc',
-           f'ms/img {args.nproc} proc', 'mask AP'], rows)
-    print(f'CLI results identical to the official script: {same_cli}')
-    print('\nwhere one process spends its time, ms per image')
+           f'ms/img {args.nproc} proc', 'mask AP'], clis)
+    print(f'CLI results identical to the official script: {same}\n\nwhere '
+          'one process spends its time, ms per image')
     table(['writer', 'read GT', 'read masks', 'match', 'AP', 'total'],
           profiles)
     print(f'\nreading one {args.width}x{args.height} mask PNG, ms (first 300 '
           'masks of each folder)')
     table(['written by', 'PIL', 'OpenCV', 'citymask'],
           [[WRITERS[w]] + mask_read_ms(folders[w]) for w in args.writers])
-    sys.exit(not (same_metric and same_cli))
+    sys.exit(not (ok and same))
 
 
 if __name__ == '__main__':
