@@ -1,12 +1,8 @@
-"""Measure citymask's training and inference on one GPU: images per GPU x
-precisions, in about 10 minutes on an H200 with the defaults.
+"""Measure training and inference on one GPU: images per GPU x precisions,
+about 10 minutes on an H200 with the defaults (docs/benchmarks.md).
 
-Prints its plan, then Markdown tables (docs/benchmarks.md explains them):
-training per images/GPU x fp32 (TF32 on) / fp16 / bf16, inference per batch
-and precision, the fastest row's fine-tune time and the loader workers it
-needs. Generated 2048x1024 frames, random weights. Exit 1 if fp16's or
-bf16's mean loss departs from fp32's by more than --loss-tol. Without a GPU
-it runs the fp32 and bf16 rows (CPU autocast): give it a tiny size.
+Exit 1 if fp16's or bf16's mean loss departs from fp32's by more than
+--loss-tol. Without a GPU it runs the fp32 and bf16 rows: give it a tiny size.
 
 Examples:
     python tools/gpu_check.py
@@ -84,8 +80,7 @@ def bench_config(args, root, ann):
 
 
 def build(cfg, device=None):
-    """A dataset (pycocotools' progress lines dropped) or, with ``device``,
-    the model, with the same weights for every row."""
+    """A dataset (without pycocotools' lines) or, with ``device``, a model."""
     import contextlib
     import io
 
@@ -109,23 +104,32 @@ def unavailable(device, precision):
         return 'this GPU has no bf16'
 
 
-def timed(device, precision, fn, autocast=True):
-    """``fn()`` (under autocast in fp16 / bf16) and its seconds."""
+def run_steps(device, precision, batches, step, warmup, steps, autocast):
+    """Seconds waiting for ``next(batches)`` and in all, and the outputs,
+    of ``steps`` calls of ``step`` after ``warmup``."""
     import torch
     sync = torch.cuda.synchronize if device.startswith('cuda') else int
-    sync()
-    start = time.perf_counter()
-    with torch.autocast(device.split(':')[0], getattr(torch, DTYPES.get(
-            precision, 'bfloat16')), enabled=autocast and precision in DTYPES):
-        out = fn()
-    sync()
-    return out, time.perf_counter() - start
+    wait = total = 0.0
+    outs = []
+    for i in range(warmup + steps):
+        sync()
+        t0 = time.perf_counter()
+        data = next(batches)
+        t1 = time.perf_counter()
+        with torch.autocast(device.split(':')[0], getattr(
+                torch, DTYPES.get(precision, 'bfloat16')),
+                enabled=autocast and precision in DTYPES):
+            out = step(data)
+        sync()
+        if i >= warmup:
+            wait, total = wait + t1 - t0, total + time.perf_counter() - t0
+            outs.append(out)
+    return wait, total, outs
 
 
 def train_row(cfg, dataset, device, batch, precision, warmup, steps):
-    """img/s, data-wait share and mean loss of ``steps`` steps after
-    ``warmup``; fp16 / bf16 through mmengine's AmpOptimWrapper, which
-    refuses CPUs: there a plain one under bf16 autocast."""
+    """img/s, data-wait share and mean loss; fp16 / bf16 through mmengine's
+    AmpOptimWrapper, which refuses CPUs: there under bf16 autocast."""
     from mmengine.optim import build_optim_wrapper
     from mmengine.runner import Runner
     model = build(cfg.model, device).train()
@@ -133,34 +137,29 @@ def train_row(cfg, dataset, device, batch, precision, warmup, steps):
     optim = build_optim_wrapper(model, dict(cfg.optim_wrapper, **dict(
         type='AmpOptimWrapper', dtype=DTYPES.get(precision),
         loss_scale='dynamic') if gpu and precision in DTYPES else {}))
-    batches = iter(Runner.build_dataloader(
-        dict(cfg.train_dataloader, batch_size=batch, dataset=dataset),
-        seed=0))
-    wait = total = loss = 0.0
-    for i in range(warmup + steps):
-        data, t_data = timed(device, 'fp32', lambda: next(batches))
-        log, t_step = timed(device, precision, lambda: model.train_step(
-            data, optim), autocast=not gpu)
-        if i >= warmup:
-            wait, total = wait + t_data, total + t_data + t_step
-            loss += float(log['loss'].detach()) / steps
-    return dict(img_s=batch * steps / total, wait=wait / total, loss=loss)
+    wait, total, losses = run_steps(device, precision, iter(
+        Runner.build_dataloader(dict(cfg.train_dataloader, batch_size=batch,
+                                     dataset=dataset), seed=0)),
+        lambda data: float(model.train_step(data, optim)['loss'].detach()),
+        warmup, steps, not gpu)
+    return dict(img_s=batch * steps / total, wait=wait / total,
+                loss=sum(losses) / steps)
 
 
 def infer_row(model, items, device, batch, precision, steps):
     """ms per image and img/s of ``model.test_step`` on batches of
     ``batch`` items, after one untimed batch."""
+    import itertools
+
     import torch
     from mmengine.dataset import pseudo_collate
-    total = 0.0
-    for i in range(1 + steps):
-        data = pseudo_collate([items[(i * batch + j) % len(items)]
-                               for j in range(batch)])
-        with torch.no_grad():
-            total += timed(device, precision,
-                           lambda: model.test_step(data))[1] if i else 0.0
-    return dict(ms=1000 * total / (batch * steps),
-                img_s=batch * steps / total)
+    with torch.no_grad():
+        wait, total, _ = run_steps(device, precision, (pseudo_collate(
+            [items[(i * batch + j) % len(items)] for j in range(batch)])
+            for i in itertools.count()), lambda data: len(model.test_step(
+                data)), 1, steps, True)  # the predictions dropped
+    n, seconds = batch * steps, total - wait  # not collating
+    return dict(ms=1000 * seconds / n, img_s=n / seconds)
 
 
 def rows(device, grid, fn, cells, results):
@@ -187,9 +186,8 @@ def rows(device, grid, fn, cells, results):
 
 
 def loss_check(train, tol):
-    """``(batch, precision, relative departure, ok)`` of each measured
-    fp16 / bf16 row's mean loss from the fp32 row of its batch size; not
-    ok beyond ``tol`` or when not finite."""
+    """``(batch, precision, departure from fp32, ok)`` per fp16 / bf16 row
+    with an fp32 row of its batch size: ok if finite and within ``tol``."""
     out = []
     for (batch, precision), r in train.items():
         ref = train.get((batch, 'fp32'))

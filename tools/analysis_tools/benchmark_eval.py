@@ -1,11 +1,7 @@
 """Benchmark citymask's Cityscapes instance evaluator against the official
-one and mmdet's CityScapesMetric, on generated val frames and predictions.
-
-Tables: the two metrics in one process; per results-folder writer (mmdet,
-OpenCV, PIL as detectron2 saves them) eval_cityscapes.py vs the official
-main() as processes and citymask's steady state in 1 and --nproc processes,
-where one process spends its time, reading a mask PNG. Exit 1 unless every
-AP equals the official one to 1e-12.
+script and mmdet's CityScapesMetric on generated frames and predictions
+(the tables: docs/benchmarks.md). Exit 1 unless every AP is the official
+one to 1e-12.
 
 Example:
     python tools/analysis_tools/benchmark_eval.py --num-images 50 --nproc 2 \\
@@ -95,15 +91,6 @@ def whole_processes(root, res_dir, work, nproc):
     return t_ours, t_official, results
 
 
-def steady_state(tasks, nproc):
-    """ms per frame of the second of two evaluate() runs, and its result."""
-    from citymask.evaluation import evaluate
-    evaluate(tasks, nproc)
-    t = time.perf_counter()
-    result = evaluate(tasks, nproc)
-    return 1000 * (time.perf_counter() - t) / len(tasks), result
-
-
 def profile(tasks):
     """ms per frame reading the GT, reading the masks, matching, AP."""
     from citymask.evaluation.cityscapes_instance import (evaluate_matches,
@@ -152,6 +139,7 @@ def main():
 
     import citymask.register  # noqa: F401
     from citymask.compat import official_instance_evaluator
+    from citymask.evaluation import evaluate
     from citymask.evaluation.cityscapes_instance import read_gt
     from citymask.evaluation.metrics import CityscapesInstanceMetric
     from citymask.evaluation.results_format import find_gt_files, read_results
@@ -204,15 +192,19 @@ def main():
             root, folders[writer], osp.join(work, f'process_{writer}'),
             args.nproc)
         tasks, _ = read_results(gt_files, folders[writer])
-        (ms1, res1), (msn, resn) = (steady_state(tasks, k)
-                                    for k in (1, args.nproc))
-        for r in results + [res1, resn]:
-            diff = np.array(r['resultApMatrix'], float) - official
-            same &= bool(np.isnan(diff).sum() == np.isnan(official).sum()
-                         and np.nanmax(np.abs(diff)) <= 1e-12)
+        steady = []  # ms per frame of the second of two runs
+        for k in (1, args.nproc):
+            evaluate(tasks, k)
+            t = time.perf_counter()
+            results.append(evaluate(tasks, k))
+            steady.append(1000 * (time.perf_counter() - t) / n)
+        for r in results:
+            ap = np.array(r['resultApMatrix'], float)
+            same &= bool(np.array_equal(np.isnan(ap), np.isnan(official))
+                         and np.nanmax(np.abs(ap - official)) <= 1e-12)
         clis.append([WRITERS[writer], f'{t_cli:.2f}', f'{t_off:.2f}',
-                     f'{t_off / t_cli:.1f}x', f'{ms1:.1f}', f'{msn:.1f}',
-                     f'{results[0]["averages"]["allAp"]:.4f}'])
+                     f'{t_off / t_cli:.1f}x'] + [f'{ms:.1f}' for ms in steady]
+                    + [f'{results[0]["averages"]["allAp"]:.4f}'])
         p = profile(tasks)
         profiles.append([WRITERS[writer]] + [f'{t:.1f}' for t in p] +
                         [f'{p.sum():.1f}'])

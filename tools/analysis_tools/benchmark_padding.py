@@ -1,9 +1,6 @@
-"""Padded share of the pixels a multi-image training batch computes on.
-
-The real train dataloader and data preprocessor (padding a batch to its
-largest image) of (a) maskrcnn_r50_fpn_cityscapes_ft.py (a scale per image)
-and (b) maskrcnn_r50_fpn_1xb8-4k_cityscapes-ft.py (one scale per batch) on
-generated 2048x1024 frames.
+"""Padded share of the pixels 8-image training batches compute on: the
+real dataloader and data preprocessor of (a) a scale per image (the 8x1
+configs) and (b) one scale per batch (the NxbM configs).
 
 Example:
     python tools/analysis_tools/benchmark_padding.py --batches 40
