@@ -70,6 +70,17 @@ def test_benchmark_convert_tiny(tmp_path):
     assert 'identical output for every --nproc: True' in out
 
 
+def test_benchmark_padding_tiny(tmp_path):
+    out = ok(run_tool('tools/analysis_tools/benchmark_padding.py',
+                      '--batches', '2', '--batch-size', '2', '--num-images',
+                      '2', '--width', '512', '--height', '256', '--workers',
+                      '0', '--work-dir', str(tmp_path))).stdout
+    per_image, per_batch = rows(out, r'\(a\) [^|]*'), rows(out, r'\(b\) [^|]*')
+    assert float(per_image[0][5].rstrip('x')) >= 1  # padding costs
+    # one scale per batch: nothing padded
+    assert per_batch[0][3:] == ['0.0%', '0.0%', '1.000x']
+
+
 # fewer RoIs than the fine-tune's 512 sampled / 1000 proposals per image:
 # the CPU's time goes to them, not to the rows' logic
 FEW_ROIS = ['--cfg-options', 'model.train_cfg.rpn_proposal.max_per_img=64',
