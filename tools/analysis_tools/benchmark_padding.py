@@ -1,4 +1,4 @@
-"""Padded share of the pixels 8-image training batches compute on: the
+"""Padded share of the pixels training batches (8 images) compute on: the
 real dataloader and data preprocessor of (a) a scale per image (the 8x1
 configs) and (b) one scale per batch (the NxbM configs).
 
