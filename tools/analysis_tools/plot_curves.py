@@ -1,9 +1,4 @@
-"""Plot loss / lr / AP curves of a training run from its work dir.
-
-Example:
-    python tools/analysis_tools/plot_curves.py work_dirs/mini \
-        --keys loss lr cityscapes/mAP --out work_dirs/mini/curves.png
-"""
+"""Plot loss / lr / AP curves of a training run from its work dir."""
 import argparse
 import os.path as osp
 
@@ -15,7 +10,7 @@ from citymask.visualization import plot_curves, read_scalars
 
 @exit_on_error
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('work_dir')
     parser.add_argument('--keys', nargs='+',
                         default=['loss', 'lr', 'cityscapes/mAP'])
