@@ -18,15 +18,9 @@ from citymask.evaluation.crops import crop_masks
 from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions
 from ..conftest import run_tool
-from .conftest import write_results
+from .conftest import box, write_results
 
 ROAD, EGO, CAR, PERSON, TRUCK, BICYCLE = 7, 1, 26, 24, 27, 33
-
-
-def _box(shape, y0, y1, x0, x1):
-    m = np.zeros(shape, bool)
-    m[y0:y1, x0:x1] = True
-    return m
 
 
 def _frame():
@@ -46,24 +40,24 @@ def _frame():
     for inst, (y0, y1, x0, x1) in regions.values():
         gt[y0:y1, x0:x1] = inst
     gt[170:, :] = EGO
-    box = {k: _box(shape, *b) for k, (_, b) in regions.items()}
+    at = {k: box(shape, *b) for k, (_, b) in regions.items()}
     preds = [  # (label, score, mask)
-        (CAR, 0.9, box['A']),  # TP
-        (CAR, 0.8, np.roll(box['A'], 2, axis=1)),  # duplicate: FP
-        (CAR, 0.7, box['G']),  # on the group: forgiven
-        (CAR, 0.6, _box(shape, 175, 195, 10, 60)),  # on void: forgiven
-        (CAR, 0.6, box['D']),  # on a tiny car: forgiven
-        (CAR, 0.5, _box(shape, 120, 160, 120, 200)),  # on road: FP
-        (PERSON, 0.9, box['B']),  # a car called person: FP, B missed
-        (CAR, 0.1, box['C']),  # right, but under the score threshold
-        (PERSON, 0.95, box['P']),  # TP
-        (BICYCLE, 0.4, _box(shape, 165, 185, 300, 340)),  # 3/4 void
+        (CAR, 0.9, at['A']),  # TP
+        (CAR, 0.8, np.roll(at['A'], 2, axis=1)),  # duplicate: FP
+        (CAR, 0.7, at['G']),  # on the group: forgiven
+        (CAR, 0.6, box(shape, 175, 195, 10, 60)),  # on void: forgiven
+        (CAR, 0.6, at['D']),  # on a tiny car: forgiven
+        (CAR, 0.5, box(shape, 120, 160, 120, 200)),  # on road: FP
+        (PERSON, 0.9, at['B']),  # a car called person: FP, B missed
+        (CAR, 0.1, at['C']),  # right, but under the score threshold
+        (PERSON, 0.95, at['P']),  # TP
+        (BICYCLE, 0.4, box(shape, 165, 185, 300, 340)),  # 3/4 void
     ]
     labels, scores, masks = zip(*preds)
     return gt, list(labels), list(scores), np.stack(masks)
 
 
-def test_counts_of_a_known_frame():
+def test_counts_of_a_known_frame(tmp_path):
     gt, labels, scores, masks = _frame()
     crops = crop_masks(masks)
     m = match_image(gt, labels, scores, crops, cross_labels=True)
@@ -104,6 +98,9 @@ def test_counts_of_a_known_frame():
         analyze_matches([match_image(gt, labels, scores, crops)])
     with pytest.raises(CitymaskError, match='0..1'):
         analyze_matches([m], score_thr=2)
+    paths = write_analysis(a, str(tmp_path), plots=False)
+    assert [osp.basename(p) for p in paths] == ['cityscapes_analysis.json']
+    assert sorted(os.listdir(tmp_path)) == ['cityscapes_analysis.json']
 
 
 def _official_counts(matches_json):
@@ -227,12 +224,3 @@ def test_eval_tool_analyze(eval_set, tmp_path):
                    '--analyze', '--score-thr', '1.5')
     assert res.returncode == 2 and res.stderr.startswith('error: ')
     assert len(res.stderr.strip().splitlines()) == 1
-
-
-def test_write_analysis_without_plots(tmp_path):
-    gt, labels, scores, masks = _frame()
-    a = analyze_matches([match_image(gt, labels, scores, crop_masks(masks),
-                                     cross_labels=True)])
-    paths = write_analysis(a, str(tmp_path), plots=False)
-    assert [osp.basename(p) for p in paths] == ['cityscapes_analysis.json']
-    assert sorted(os.listdir(tmp_path)) == ['cityscapes_analysis.json']

@@ -22,10 +22,7 @@ from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions, metric_samples
 from citymask.testing.stereo import CAMERA_HEIGHT
 from ..conftest import run_tool
-from .conftest import write_results
-
-DISTANCE_KEYS = ('allAp50m', 'allAp100m', 'allAp50%50m')
-CLASS_KEYS = ('ap', 'ap50%', 'ap50m', 'ap100m', 'ap50%50m')
+from .conftest import assert_same, write_results
 
 
 @pytest.fixture(scope='module')
@@ -119,19 +116,7 @@ def test_same_as_official_with_filled_distances(stereo_set, tmp_path):
     from_pngs, missing = read_results(gt_files, str(tmp_path / 'results'))
     assert not missing
     for result in (ours, evaluate(from_pngs, nproc=1, distance=True)):
-        a = np.array(result['resultApMatrix'])
-        b = np.array(theirs['resultApMatrix'])
-        assert a.shape == b.shape == (3, 8, 10)
-        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
-        avg, their_avg = result['averages'], theirs['averages']
-        for key in ('allAp', 'allAp50%') + DISTANCE_KEYS:
-            assert avg[key] == pytest.approx(their_avg[key], abs=1e-12,
-                                             nan_ok=True)
-        for name, c in avg['classes'].items():
-            for key in CLASS_KEYS:
-                assert c[key] == pytest.approx(
-                    their_avg['classes'][name][key], abs=1e-12, nan_ok=True)
+        assert_same(result, theirs, settings=3)
         assert result['minRegionSizes'] == MIN_REGION_SIZES
         assert result['distanceThresholds'] == DISTANCE_THS
     # the three settings really differ on this data
