@@ -14,6 +14,7 @@ from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.official import run_official
 
 NAMES = {**dict(zip(LABEL_IDS, CLASSES)), 29: 'caravan'}
+official = run_official  # the name tests/evaluation/metrics/ import
 
 
 def assert_same(ours, theirs, settings=1):

@@ -17,7 +17,6 @@ from citymask.evaluation.cityscapes_instance import match_image
 from citymask.evaluation.crops import crop_masks
 from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions
-from ..conftest import run_tool
 from .conftest import box, write_results
 
 ROAD, EGO, CAR, PERSON, TRUCK, BICYCLE = 7, 1, 26, 24, 27, 33
@@ -198,29 +197,3 @@ def test_metric_option_writes_tables_and_plots(eval_set, tmp_path):
         assert 'fgv group' in f.read()
     with pytest.raises(CitymaskError, match='0..1'):
         CityscapesInstanceMetric(analyze=True, analysis_score_thr=-0.1)
-
-
-def test_eval_tool_analyze(eval_set, tmp_path):
-    root, gt_files = eval_set
-    rng = np.random.default_rng(6)
-    write_results(str(tmp_path / 'results'), gt_files,
-                  lambda gt, k: make_predictions(gt, rng, n_false=4))
-    out = tmp_path / 'res' / 'result.json'
-    res = run_tool('tools/analysis_tools/eval_cityscapes.py',
-                   osp.join(root, 'gtFine', 'val'), str(tmp_path / 'results'),
-                   '--analyze', '--score-thr', '0.2', '--nproc', '2',
-                   '--out', str(out))
-    assert res.returncode == 0, res.stderr
-    assert 'Errors at mask IoU > 0.5' in res.stdout
-    assert 'Confusion by mask IoU' in res.stdout
-    with open(out.parent / 'cityscapes_analysis.json') as f:
-        saved = json.load(f)
-    assert saved['score_thr'] == 0.2
-    assert {f['image'] for f in saved['worst_images']} <= set(gt_files)
-    for name in (ERRORS_PNG, CONFUSION_PNG):
-        assert (out.parent / name).stat().st_size > 1000
-    res = run_tool('tools/analysis_tools/eval_cityscapes.py',
-                   osp.join(root, 'gtFine', 'val'), str(tmp_path / 'results'),
-                   '--analyze', '--score-thr', '1.5')
-    assert res.returncode == 2 and res.stderr.startswith('error: ')
-    assert len(res.stderr.strip().splitlines()) == 1

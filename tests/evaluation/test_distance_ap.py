@@ -154,21 +154,36 @@ def test_generated_stereo_follows_the_camera(stereo_set):
         assert np.abs(got - np.clip(np.round(expected), 2, 65535)).max() <= 1
 
 
-def test_eval_tool_distance(stereo_set, tmp_path):
+def test_eval_tool_distance_and_analyze(stereo_set, tmp_path):
+    from citymask.evaluation.analysis import CONFUSION_PNG, ERRORS_PNG
     root, gt_files = stereo_set
     rng = np.random.default_rng(3)
     write_results(str(tmp_path / 'results'), gt_files,
                   lambda gt, k: make_predictions(gt, rng, n_false=4))
-    out = tmp_path / 'r.json'
+    out = tmp_path / 'res' / 'r.json'
     res = run_tool('tools/analysis_tools/eval_cityscapes.py',
                    osp.join(root, 'gtFine', 'val'), str(tmp_path / 'results'),
-                   '--distance', '--nproc', '2', '--out', str(out))
+                   '--distance', '--nproc', '2', '--out', str(out),
+                   '--analyze', '--score-thr', '0.2')
     assert res.returncode == 0, res.stderr
     assert 'AP 100m*' in res.stdout and '* unofficial' in res.stdout
     with open(out) as f:
         result = json.load(f)
     assert np.array(result['resultApMatrix']).shape == (3, 8, 10)
     assert 'unofficial' in result['note']
+    assert 'Errors at mask IoU > 0.5' in res.stdout
+    assert 'Confusion by mask IoU' in res.stdout
+    with open(out.parent / 'cityscapes_analysis.json') as f:
+        saved = json.load(f)
+    assert saved['score_thr'] == 0.2
+    assert {f['image'] for f in saved['worst_images']} <= set(gt_files)
+    for name in (ERRORS_PNG, CONFUSION_PNG):
+        assert (out.parent / name).stat().st_size > 1000
+    res = run_tool('tools/analysis_tools/eval_cityscapes.py',
+                   osp.join(root, 'gtFine', 'val'), str(tmp_path / 'results'),
+                   '--analyze', '--score-thr', '1.5')
+    assert res.returncode == 2 and res.stderr.startswith('error: ')
+    assert len(res.stderr.strip().splitlines()) == 1
 
     # a tree without disparity/: one line, nothing written
     bare = tmp_path / 'bare'

@@ -3,7 +3,7 @@ number equal, in several regimes; in process and small enough to run for
 every mutant (``tools/analysis_tools/mutation.sh evaluator``)."""
 import os
 import os.path as osp
-import types
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -383,35 +383,6 @@ def _assert_same_matches(got, want):
                                           np.asarray(b[key]))
 
 
-class _PoolSpy:
-    """Stands for the multiprocessing module: records each pool's start
-    method, size and chunk size, and maps in this process (the real pools
-    are run by the tests comparing with the official script)."""
-
-    def __init__(self):
-        self.pools = []
-
-    def get_context(self, method=None):
-        pools = self.pools
-
-        class Pool:
-
-            def __init__(self, processes=None):
-                pools.append([method, processes])
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                return False
-
-            def map(self, func, iterable, chunksize=None):
-                pools[-1].append(chunksize)
-                return [func(x) for x in iterable]
-
-        return types.SimpleNamespace(Pool=Pool)
-
-
 def test_match_frames_processes(small_set, monkeypatch):
     """``nproc`` worker processes (forked; no more than frames) when there
     is more than one frame; otherwise in process. Same matches either way,
@@ -420,8 +391,14 @@ def test_match_frames_processes(small_set, monkeypatch):
     tasks = _tasks(small_set, seed=11)
     want = [match_image(read_gt(g), labels, scores, crops)
             for g, labels, scores, crops in tasks]
-    spy = _PoolSpy()
-    monkeypatch.setattr(ci, 'multiprocessing', spy)
+    # a stand-in for the pools (the real ones run in the tests against the
+    # official script) that maps in this process
+    ctx = mock.MagicMock()
+    pool = ctx.Pool.return_value.__enter__.return_value
+    pool.map.side_effect = lambda func, items, chunksize: list(
+        map(func, items))
+    get_context = mock.Mock(return_value=ctx)
+    monkeypatch.setattr(ci.multiprocessing, 'get_context', get_context)
     # (nproc, frames, pool size or None: in process); nproc 1 by default
     for nproc, frames, size in ((None, 6, None), (1, 6, None), (2, 1, None),
                                 (2, 2, 2), (4, 3, 3), (2, 6, 2), (2, 12, 2)):
@@ -429,16 +406,16 @@ def test_match_frames_processes(small_set, monkeypatch):
         got = ci.match_frames((tasks * 2)[:frames], **kwargs)
         _assert_same_matches(got, (want * 2)[:frames])
         if size is None:
-            assert spy.pools == [], (nproc, frames)
+            assert not ctx.Pool.called, (nproc, frames)
         else:
-            (method, processes, chunksize), = spy.pools
-            assert (method, processes) == ('fork', size), (nproc, frames)
-            # what Pool.map takes (None: its own choice)
-            assert chunksize is None or (isinstance(chunksize, int)
-                                         and chunksize >= 1)
-        spy.pools.clear()
+            get_context.assert_called_once_with('fork')
+            ctx.Pool.assert_called_once_with(size)
+            chunksize = pool.map.call_args.kwargs['chunksize']
+            assert isinstance(chunksize, int) and chunksize >= 1
+        get_context.reset_mock()
+        ctx.Pool.reset_mock()
     ci.evaluate(tasks)  # nproc 1 by default here too
-    assert spy.pools == []
+    assert not ctx.Pool.called
 
     crossed = [match_image(read_gt(g), labels, scores, crops,
                            cross_labels=True)

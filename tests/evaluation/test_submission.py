@@ -90,18 +90,7 @@ def _missing_pred(folder):
     # the empty file of the image without objects (the server needs it)
     empty, = [p for p in _pred_files(folder) if osp.getsize(p) == 0]
     os.remove(empty)
-
-
-def _missing_mask(folder):
-    os.remove(_a_mask(folder, 0))
-
-
-def _wrong_size(folder):
-    cv2.imwrite(_a_mask(folder, 1), np.full((H // 2, W // 2), 255, np.uint8))
-
-
-def _three_channels(folder):
-    cv2.imwrite(_a_mask(folder, 2), np.full((H, W, 3), 255, np.uint8))
+    return empty
 
 
 def _train_ids(folder):
@@ -121,11 +110,16 @@ def _stray_file(folder):
         f.write('x')
 
 
+def _wrong_size(folder):
+    cv2.imwrite(_a_mask(folder, 1), np.full((H // 2, W // 2), 255, np.uint8))
+
+
 FAULTS = {
     'missing pred file': (_missing_pred, 'no prediction file for test image'),
-    'missing mask': (_missing_mask, 'does not exist'),
+    'missing mask': (lambda f: os.remove(_a_mask(f, 0)), 'does not exist'),
     'wrong size': (_wrong_size, f'{W // 2}x{H // 2} pixels, its image'),
-    '3-channel mask': (_three_channels, '3 channels'),
+    '3-channel mask': (lambda f: cv2.imwrite(
+        _a_mask(f, 2), np.full((H, W, 3), 255, np.uint8)), '3 channels'),
     'train id': (_train_ids, 'look like train ids'),
     'NaN confidence': (_nan_confidence, 'nan is not a finite number'),
     'stray file': (_stray_file, 'notes.md: stray file'),
@@ -242,8 +236,7 @@ def test_zip_results(sub):
     assert zip_results(folder + '/', images) == path  # 'folder/'
     os.remove(path)
     # a frame without its prediction file: only the images tell
-    empty, = [p for p in _pred_files(folder) if osp.getsize(p) == 0]
-    os.remove(empty)
+    empty = _missing_pred(folder)
     assert osp.isfile(zip_results(folder))  # nothing to compare with
     os.remove(path)
     with pytest.raises(CitymaskError) as e:
