@@ -33,8 +33,7 @@ _SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
 def read_gt(path: str) -> np.ndarray:
-    """``*_gtFine_instanceIds.png`` (or ``*_disparity.png``) as a uint16
-    array, what it holds."""
+    """``*_gtFine_instanceIds.png`` (or ``*_disparity.png``) as uint16."""
     try:
         with open(path, 'rb') as f:
             img = pyspng.load(f.read())
@@ -180,17 +179,15 @@ _LEFTWARD[[1, 3, 4]] = True
 def _unfilter_rows(filters: np.ndarray, filtered: np.ndarray, y0: int,
                    last: int) -> np.ndarray:
     """Rows ``y0..`` of a column band, un-filtered by libspng (as fast as
-    numpy's running sums for None / Sub / Up rows, and it has the
-    sequential Average and Paeth filters).
+    numpy's running sums for None / Sub / Up rows; Average and Paeth are
+    sequential along a row).
 
-    The band is a valid PNG on its own: the pixels left of it and above it
-    are 0, which is what PNG filters assume outside an image. So its rows
-    (filter byte + band bytes) are stored, uncompressed, in a new 8-bit
-    grey PNG as wide as the band, which pyspng decodes (filtering works on
-    bytes, one per pixel, for the 1-bit and 8-bit originals alike). Past
-    ``last`` every filtered byte is 0, so the first None or Sub row there
-    and all below it are 0; Up / Average / Paeth rows before it may repeat
-    the rows above and are kept.
+    The band is a PNG of its own: the pixels left of and above it are 0,
+    what PNG filters assume outside an image. So its rows (filter byte +
+    bytes) go uncompressed into an 8-bit grey PNG as wide as the band
+    (filtering works on bytes for 1-bit and 8-bit originals alike). Past
+    ``last`` every filtered byte is 0: the first None or Sub row there ends
+    the band; Up / Average / Paeth rows before it may repeat the rows above.
     """
     after = np.flatnonzero(filters[last + 1:] <= 1)
     end = last + 1 + int(after[0]) if len(after) else len(filters)
