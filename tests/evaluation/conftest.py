@@ -64,18 +64,23 @@ def write_results(folder, gt_files, make):
     return tasks
 
 
-def same_as_official(tmp_path, gt_files, make, nproc=1):
+def same_as_official(tmp_path, gt_files, make, nproc=1, gt_instances=None):
     """citymask's result on ``make``'s predictions, from memory and from
-    the PNGs, checked equal to the official script's."""
+    the PNGs, checked equal to the official script's; with
+    ``gt_instances`` (the official ground-truth cache with distances
+    filled) the distance-aware AP."""
     folder = str(tmp_path / 'results')
     tasks = write_results(folder, gt_files, make)
-    theirs = run_official(gt_files, folder, str(tmp_path / 'official'))
-    ours = evaluate(tasks, nproc=nproc)
-    assert_same(ours, theirs)
+    distance = gt_instances is not None
+    theirs = run_official(gt_files, folder, str(tmp_path / 'official'),
+                          gt_instances=gt_instances, distance=distance)
     from_pngs, missing = read_results(gt_files, folder)
     assert not missing
-    assert_same(evaluate(from_pngs, nproc=1), theirs)
-    return ours
+    results = [evaluate(tasks, nproc=nproc, distance=distance),
+               evaluate(from_pngs, nproc=1, distance=distance)]
+    for ours in results:
+        assert_same(ours, theirs, settings=3 if distance else 1)
+    return results[0]
 
 
 def things(gt):

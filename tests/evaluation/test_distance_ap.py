@@ -18,11 +18,10 @@ from citymask.evaluation.crops import crop_masks
 from citymask.evaluation.distance import instance_distances, stereo_paths
 from citymask.evaluation.results_format import find_gt_files, read_results
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
-from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions, metric_samples
 from citymask.testing.stereo import CAMERA_HEIGHT
 from ..conftest import run_tool
-from .conftest import assert_same, write_results
+from .conftest import same_as_official, write_results
 
 
 @pytest.fixture(scope='module')
@@ -106,25 +105,18 @@ def test_same_as_official_with_filled_distances(stereo_set, tmp_path):
     assert any(it['distConf'] < 0.5 for it in big)
 
     rng = np.random.default_rng(7)
-    tasks = write_results(str(tmp_path / 'results'), gt_files,
-                          lambda gt, k: make_predictions(gt, rng,
-                                                         n_false=12))
-    theirs = run_official(gt_files, str(tmp_path / 'results'),
-                          str(tmp_path / 'official'), gt_instances=filled,
-                          distance=True)
-    ours = evaluate(tasks, nproc=2, distance=True)
-    from_pngs, missing = read_results(gt_files, str(tmp_path / 'results'))
-    assert not missing
-    for result in (ours, evaluate(from_pngs, nproc=1, distance=True)):
-        assert_same(result, theirs, settings=3)
-        assert result['minRegionSizes'] == MIN_REGION_SIZES
-        assert result['distanceThresholds'] == DISTANCE_THS
+    ours = same_as_official(
+        tmp_path, gt_files, lambda gt, k: make_predictions(gt, rng,
+                                                           n_false=12),
+        nproc=2, gt_instances=filled)
+    assert ours['minRegionSizes'] == MIN_REGION_SIZES
+    assert ours['distanceThresholds'] == DISTANCE_THS
     # the three settings really differ on this data
     a = np.nan_to_num(np.array(ours['resultApMatrix']), nan=-1)
     assert (a[0] != a[1]).any() and (a[1] != a[2]).any()
     assert 'unofficial' in ours['note']
     # without distance: the one setting, as before
-    plain = evaluate(tasks, nproc=1)
+    plain = evaluate(read_results(gt_files, str(tmp_path / 'results'))[0])
     np.testing.assert_array_equal(np.array(plain['resultApMatrix']),
                                   np.array(ours['resultApMatrix'])[:1])
     assert 'allAp100m' not in plain['averages'] and 'note' not in plain
