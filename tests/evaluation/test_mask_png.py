@@ -87,14 +87,9 @@ def _masks():
                 empty=np.zeros((h, w), np.uint8))
 
 
-FILTERS = {
-    'none': lambda h, rng: [0] * h,
-    'sub': lambda h, rng: [1] * h,
-    'up': lambda h, rng: [2] * h,
-    'average': lambda h, rng: [3] * h,
-    'paeth': lambda h, rng: [4] * h,
-    'mixed': lambda h, rng: rng.integers(0, 5, h).tolist(),
-}
+FILTERS = {name: (lambda h, rng, f=f: [f] * h) for f, name in enumerate(
+    ['none', 'sub', 'up', 'average', 'paeth'])}
+FILTERS['mixed'] = lambda h, rng: rng.integers(0, 5, h).tolist()
 
 
 def _reference(path):
