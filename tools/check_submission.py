@@ -1,12 +1,8 @@
 """Check a Cityscapes instance-level submission before uploading it.
 
-Lists every problem the benchmark server would reject (missing or extra
-prediction files, missing masks, masks of the wrong size or with colour
-channels, train ids instead of label ids, confidences that are not
-numbers, stray files). Files over the caps a real submission never
-reaches, paths out of the folder, FIFOs and devices are problems too,
-never read. Exit status 0: valid; 1: problems listed; 2: the folder, zip
-or image folder can't be read.
+Lists every problem the benchmark server would reject
+(citymask.evaluation.submission). Exit status 0: valid; 1: problems
+listed; 2: the folder, zip or image folder can't be read.
 
 Example:
     python tools/check_submission.py work_dirs/submission.zip \

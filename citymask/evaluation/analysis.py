@@ -1,27 +1,16 @@
-"""Why the AP is what it is: error analysis from the evaluator's matches.
+"""Why the AP is what it is: error analysis from the evaluator's matches
+(:func:`~.cityscapes_instance.match_frames` with ``cross_labels=True``),
+at IoU 0.5 for the predictions scoring at least ``score_thr``:
 
-From the per-frame matches the AP is computed from
-(:func:`~.cityscapes_instance.match_frames` with ``cross_labels=True``), at
-one IoU threshold (0.5, the official AP50's) and for the predictions
-scoring at least ``score_thr``:
-
-* per class, the official rules' outcome: true positives (ground-truth
-  instances of at least 100 pixels found by a prediction of their class
-  with IoU > 0.5), false positives (duplicates of a found instance, and
-  predictions matching nothing), the predictions the official rules
-  *forgive* -- mostly on void, on a ``*group`` region, or on an instance
-  below 100 pixels (IoU > 0.5 with one, or more than half of their pixels
-  in such regions), each counted under its largest share -- and the
-  missed instances by size;
-* a confusion matrix between classes by mask IoU: each prediction counted
-  at the ground-truth instance (any class) it overlaps with IoU > 0.5, or
-  as background; each instance no prediction reaches counted as missed;
+* per class, the official rules' outcome: true positives, false positives
+  (of which duplicates), the predictions the rules *forgive* (mostly on
+  void, a ``*group`` region or an instance under 100 pixels; each counted
+  under its largest share) and the misses by size;
+* a confusion matrix by mask IoU (any class; background; missed);
 * the frames with the most errors (false positives + misses).
 
-Size bins are COCO's (area < 32^2, < 96^2, larger: the ``_s/_m/_l`` that
-mmdet's ``CocoMetric`` reports on Cityscapes too), on full-resolution
-pixel counts; the smallest evaluated Cityscapes instance has 100 pixels,
-so ``small`` is 100..1023 pixels.
+Size bins are COCO's (< 32^2, < 96^2, larger), as mmdet's ``CocoMetric``
+reports them, on full-resolution pixel counts: ``small`` is 100..1023.
 """
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
@@ -44,7 +33,7 @@ CONFUSION_PNG = 'cityscapes_confusion.png'
 
 
 def size_bin(pixels: int) -> str:
-    """Name of the size bin of an instance of ``pixels`` pixels."""
+    """The size bin of an instance of ``pixels`` pixels."""
     for name, _, high in SIZE_BINS:
         if high is None or pixels < high:
             return name
@@ -63,25 +52,21 @@ def analyze_matches(matches: Sequence[dict],
                     score_thr: float = 0.3,
                     iou_thr: float = 0.5,
                     worst: int = 10) -> dict:
-    """Error analysis of the matches of a whole set.
+    """Error analysis of a set's matches (made with ``cross_labels``).
 
     Args:
-        matches: :func:`~.cityscapes_instance.match_image` outputs, made
-            with ``cross_labels=True`` (the confusion matrix needs the
-            overlaps of different classes).
-        frames: A name per frame (image or ground-truth path) for the
-            worst-frames list. Defaults to the frame's index.
+        frames: A name per frame for the worst-frames list (default: its
+            index).
         score_thr: Predictions scoring less are left out (0 keeps all, as
             the AP does; 0.3 is mmdet's confusion-matrix default).
-        iou_thr: Matching threshold (a match needs IoU above it).
+        iou_thr: A match needs an IoU above it.
         worst: How many of the frames with most errors to list.
 
     Returns:
-        A JSON-ready dict: ``classes`` (per class ``gt``, ``tp``, ``fp``
-        of which ``fp_duplicate``, ``forgiven`` per reason, ``missed`` and
-        ``gt_by_size`` per size bin), ``confusion`` (``rows``: true class
-        or background, ``cols``: predicted class or missed, ``counts``),
-        ``worst_images`` and the settings used.
+        A JSON-ready dict: ``classes`` (per class ``gt``, ``tp``, ``fp``,
+        ``fp_duplicate``, ``forgiven`` per reason, ``missed`` and
+        ``gt_by_size`` per size bin), ``confusion`` (``rows``, ``cols``,
+        ``counts``), ``worst_images`` and the settings used.
     """
     if not 0 <= score_thr <= 1 or not 0 <= iou_thr < 1:
         raise CitymaskError(
@@ -191,8 +176,7 @@ def _short(frame: str) -> str:
 
 
 def format_analysis(analysis: dict) -> str:
-    """The analysis as tables for the log: errors per class, the
-    confusion matrix and the worst frames."""
+    """The analysis as tables for the log."""
     from terminaltables import AsciiTable
     bins = analysis['size_bins']
     rows = [['class', 'GT', 'TP', 'FP', 'dup', 'fgv void', 'fgv group',
@@ -226,12 +210,8 @@ def format_analysis(analysis: dict) -> str:
 
 def write_analysis(analysis: dict, folder: str,
                    plots: bool = True) -> List[str]:
-    """Write ``cityscapes_analysis.json`` and, with ``plots``, the error
-    bars and the confusion matrix as PNGs into ``folder``.
-
-    Returns:
-        The paths written.
-    """
+    """Write ``cityscapes_analysis.json`` (and, with ``plots``, the error
+    bars and confusion matrix PNGs) into ``folder``; the paths written."""
     paths = [osp.join(folder, ANALYSIS_JSON)]
     dump_json_atomic(analysis, paths[0])
     if plots:

@@ -1,33 +1,19 @@
 """Cityscapes instance-level evaluation, exact and in memory.
 
-Gives the numbers of cityscapesscripts' ``evalInstanceLevelSemanticLabeling``
-(same ignore rules, overlaps 0.50:0.95, minimum region size 100, duplicate
-and ignore-proportion rules, precision/recall integration, NaN for classes
-without ground truth). Rewritten rather than called because the official
-script compares a full-size array per prediction and ground-truth instance,
-re-reads PNGs and writes caches into site-packages and the working folder.
+The numbers of cityscapesscripts' ``evalInstanceLevelSemanticLabeling``
+(its ignore, size, duplicate and precision/recall rules; NaN for classes
+without ground truth), rewritten because it compares a full-size array
+per prediction and instance and writes caches into site-packages. Here a
+frame's ids are histogrammed once and mapped to codes (one per instance,
+one for void, one for the rest); a prediction's overlaps are one
+histogram of the codes under its bounding-box crop (:mod:`.crops`).
 
-Here each ground-truth frame is histogrammed once (its instance ids and
-sizes) and mapped to codes (one per evaluated instance, one for void, one
-for the rest); a prediction's intersections with every instance and with
-void are then one histogram of the codes under its pixels, read from its
-bounding-box crop (:mod:`.crops`). PNGs are read by :mod:`.mask_png`.
-
-Deliberate differences, where the official script fails:
-
-* A class whose predictions are all ignored (void / group / small regions)
-  while it has ground truth: the official script crashes
-  (cityscapesScripts #89); here its AP is 0.0 (no true positive found).
-* Predictions of labels that are not evaluated (or unknown ids) are skipped
-  instead of aborting; empty masks are skipped as the official script does.
-* An image without a prediction file counts as an image without
-  predictions (the official CLI aborts).
-
-Distance-aware AP (``distance=True``): the official script's second and
-third settings (instances of at least 1000 pixels within 100 m / 50 m
-with ``distConf >= 0.5``), with each instance's distance filled from the
-dataset's ``disparity/`` and ``camera/`` files (:mod:`.distance`); the
-official script never fills it, so these numbers are unofficial.
+Where the official script fails: a class whose predictions are all
+ignored gets AP 0.0 (it crashes, cityscapesScripts #89); labels that are
+not evaluated are skipped (it aborts); an image without a prediction file
+has no predictions (its CLI aborts). With ``distance=True`` also its
+distance settings (AP 100m / 50m), distances filled by :mod:`.distance`
+(unofficial: the official script never fills them).
 """
 import functools
 import multiprocessing
@@ -63,26 +49,20 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
                 masks: Sequence[Optional[CropMask]],
                 cross_labels: bool = False,
                 stereo: Optional[Stereo] = None) -> dict:
-    """Everything the AP computation needs from one frame.
+    """Everything the AP needs from one frame (``gt``: its instanceIds).
 
     Args:
-        gt: instanceIds image (ids 0..65535, as the 16-bit PNG holds).
-        label_ids: Cityscapes label id per prediction.
-        scores: Confidence per prediction.
         masks: :func:`crop_masks` output per prediction (None = empty).
-        cross_labels: Also record the overlaps of different labels
-            (``xinter``; error analysis only).
-        stereo: ``(disparity, baseline, fx)`` of the frame: also give each
-            ground-truth row its distance (``dist``).
+        cross_labels: Also give ``xinter`` (for the error analysis).
+        stereo: ``(disparity, baseline, fx)``: also give ``dist``.
 
     Returns:
         ``gt``: (inst_id, label_id, pixel_count) of the evaluated labels'
         instances and groups; ``pred``: (label_id, score, pixel_count,
-        void_intersection) of the kept predictions, in order;
-        ``inter``: (pred_index, gt_index, intersection) for same-label
-        pairs that overlap; with ``cross_labels``, ``xinter``: the same
-        for pairs of different labels; with ``stereo``, ``dist``:
-        (medDist, distConf) per ``gt`` row (:mod:`.distance`).
+        void_intersection) of the kept predictions; ``inter``:
+        (pred_index, gt_index, intersection) of overlapping same-label
+        pairs; ``xinter``: of other pairs; ``dist``: (medDist, distConf)
+        per ``gt`` row.
     """
     gt = as_uint16(np.asarray(gt))
     height, width = gt.shape
@@ -142,8 +122,8 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
 
 def _hist(values: np.ndarray, bins: int,
           mask: Optional[np.ndarray] = None) -> np.ndarray:
-    """Exact counts of the integers ``0..bins-1`` in a uint8 / uint16 array
-    (under a uint8 mask): int64 of length ``bins``."""
+    """Exact counts of ``0..bins-1`` in a uint8 / uint16 array (under a
+    uint8 mask), as int64."""
     h = cv2.calcHist([values], [0], mask, [bins], [0, bins])
     return h.ravel().astype(np.int64)
 
@@ -182,14 +162,9 @@ def _settings(distance: bool) -> list:
 
 def evaluate_matches(matches: Sequence[dict],
                      distance: bool = False) -> np.ndarray:
-    """AP matrix of shape (settings, 8 classes, 10 overlaps), as the
-    official ``evaluateMatches`` computes it.
-
-    Without ``distance`` one setting (all instances of at least 100
-    pixels), as the official script without distance information; with it
-    the official three (every distance; 100 m; 50 m), which needs matches
-    made with ``stereo`` (``dist`` rows). The overlaps of every frame are
-    computed once; each threshold then only compares them.
+    """AP of shape (settings, 8 classes, 10 overlaps), as the official
+    ``evaluateMatches``: one setting, or with ``distance`` (matches made
+    with ``stereo``) the official three (any distance, 100 m, 50 m).
     """
     settings = _settings(distance)
     # per label: every GT instance evaluated in some setting as the
@@ -280,13 +255,9 @@ def evaluate_matches(matches: Sequence[dict],
 
 
 def summarize(ap: np.ndarray) -> dict:
-    """The official result JSON (``resultInstanceLevelSemanticLabeling``).
-
-    An AP matrix of the three distance settings adds the official
-    distance keys (``allAp50m``, ``allAp100m``, ``allAp50%50m``; per class
-    ``ap50m``, ``ap100m``, ``ap50%50m``) and a ``note`` that they are
-    unofficial.
-    """
+    """The official result JSON (``resultInstanceLevelSemanticLabeling``);
+    of three settings also its distance keys and a ``note`` that they are
+    unofficial."""
     o50 = np.where(np.isclose(OVERLAPS, 0.5))[0]
     d100 = DISTANCE_THS.index(100)
     d50 = DISTANCE_THS.index(50)
@@ -334,8 +305,7 @@ _DISTANCE_COLUMNS = (('AP 100m*', 'ap100m', 'allAp100m'),
 
 
 def format_table(result: dict) -> str:
-    """Per-class AP / AP50 table (percent), as users read it in logs; with
-    distance results also AP 100m / 50m, marked unofficial."""
+    """Per-class AP / AP50 (and AP 100m / 50m, unofficial) in percent."""
     from terminaltables import AsciiTable
     avg = result['averages']
     columns = _COLUMNS
@@ -378,19 +348,10 @@ def match_frames(tasks: Sequence[FrameTask],
                  distance: bool = False,
                  stereo_root: Optional[str] = None,
                  cross_labels: bool = False) -> List[dict]:
-    """:func:`match_image` of every frame, in ``nproc`` processes.
-
-    Args:
-        tasks: One :class:`FrameTask` per frame (plain tuples in the same
-            order are accepted).
-        nproc: Worker processes.
-        distance: Also read each frame's disparity and camera files and
-            give the ground truth distances (:mod:`.distance`).
-        stereo_root: Folder with ``disparity/`` and ``camera/``; defaults
-            to the Cityscapes root above each ground-truth file.
-        cross_labels: Also record overlaps of different labels (for the
-            error analysis, :mod:`.analysis`).
-    """
+    """:func:`match_image` of every frame (:class:`FrameTask` or plain
+    tuple), in ``nproc`` processes; with ``distance`` the stereo files are
+    read from ``stereo_root`` (default: the Cityscapes root above each
+    ground-truth file)."""
     tasks = list(tasks)
     work = _match_task
     if distance or cross_labels:

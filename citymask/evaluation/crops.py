@@ -1,8 +1,5 @@
-"""Predicted masks as RLE of their bounding-box crops.
-
-What the evaluator keeps per prediction: a few hundred bytes instead of a
-full-size mask, and what it decodes to histogram ground truth under.
-"""
+"""Predicted masks as RLE of their bounding-box crops: what the evaluator
+keeps per prediction (a few hundred bytes, not a full-size mask)."""
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -13,25 +10,20 @@ CropMask = Tuple[int, int, dict]
 
 
 def crop_masks(masks: np.ndarray) -> List[Optional[CropMask]]:
-    """Encode (N, H, W) boolean masks as RLE of their bounding-box crops.
+    """(N, H, W) boolean masks as RLE of their bounding-box crops (None:
+    empty).
 
-    The RLE is of the crop's transpose (i.e. row-major): pycocotools wants
-    Fortran order, and a C-ordered crop's transpose is one without a copy.
-    Finding the boxes reads the masks once, 8 pixels a word, along rows
-    (long contiguous reductions; numpy's bool ``any()`` is several times
-    slower), then the columns inside each mask's row band. Empty masks
-    give None.
+    The RLE is of the crop's transpose: pycocotools wants Fortran order,
+    which a C-ordered crop's transpose is without a copy. The boxes are
+    found 8 pixels a word along rows (numpy's bool ``any()`` is several
+    times slower), then in the columns of each mask's row band.
     """
     masks = np.ascontiguousarray(masks, dtype=bool)
     n, h, w = masks.shape
-    if n == 0:
-        return []
-    if w % 8 == 0:
-        words = masks.view(np.uint64).reshape(n, h, w // 8)
-        rows = np.bitwise_or.reduce(words, axis=2) != 0
-    else:
-        words = None
-        rows = masks.any(axis=2)
+    if w % 8:
+        return [encode_crop(m) for m in masks]
+    words = masks.view(np.uint64).reshape(n, h, w // 8)
+    rows = np.bitwise_or.reduce(words, axis=2) != 0
     out: List[Optional[CropMask]] = []
     for i in range(n):
         ys = np.flatnonzero(rows[i])
@@ -39,11 +31,7 @@ def crop_masks(masks: np.ndarray) -> List[Optional[CropMask]]:
             out.append(None)
             continue
         y0, y1 = int(ys[0]), int(ys[-1]) + 1
-        if words is not None:
-            cols = np.bitwise_or.reduce(words[i, y0:y1], axis=0).view(
-                np.uint8) != 0
-        else:
-            cols = masks[i, y0:y1].any(axis=0)
+        cols = np.bitwise_or.reduce(words[i, y0:y1], axis=0).view(np.uint8)
         xs = np.flatnonzero(cols)
         x0, x1 = int(xs[0]), int(xs[-1]) + 1
         out.append(_encode(masks[i, y0:y1, x0:x1], x0, y0))
@@ -51,13 +39,10 @@ def crop_masks(masks: np.ndarray) -> List[Optional[CropMask]]:
 
 
 def crop_masks_tensor(masks) -> List[Optional[CropMask]]:
-    """:func:`crop_masks` of an (N, H, W) torch tensor on any device.
-
-    For masks on a GPU: the boxes are found there and only the crops are
-    copied to the host, in one transfer, instead of 2 MB per 2048x1024
-    mask (what mmdet's CityScapesMetric copies). On the CPU, numpy's path
-    in :func:`crop_masks` is faster (torch's bool ``any()`` is slow there).
-    """
+    """:func:`crop_masks` of an (N, H, W) tensor on a GPU: boxes found
+    there, only the crops copied to the host in one transfer (mmdet's
+    CityScapesMetric copies 2 MB per 2048x1024 mask). On the CPU
+    :func:`crop_masks` is faster."""
     import torch
     if masks.shape[0] == 0:
         return []
@@ -111,14 +96,12 @@ def decode_crop(mask: CropMask) -> Tuple[int, int, np.ndarray]:
 
 def crop_coco_rle(rle: dict, shape: Sequence[int]) -> Optional[CropMask]:
     """The :func:`crop_masks` entry of a full-image COCO RLE (as mmdet's
-    ``DumpDetResults`` saves masks) of an untrusted file.
+    ``DumpDetResults`` saves masks) of an untrusted file; ValueError if it
+    is not one of an image of ``shape`` (height, width).
 
     Decoded here, not by pycocotools: its decoder writes as many pixels as
     the runs add up to, past the mask's end if a file says so. Runs are
     read as its ``rleFrString`` reads them and must cover the image.
-
-    Raises:
-        ValueError: not an RLE of an image of ``shape`` (height, width).
     """
     h, w = (int(v) for v in shape)
     counts = rle.get('counts') if isinstance(rle, dict) else None

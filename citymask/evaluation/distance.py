@@ -1,25 +1,15 @@
 """Distance of ground-truth instances, for the distance-aware AP.
 
-The Cityscapes benchmark server reports AP 100m and AP 50m: AP over the
-instances whose median distance is at most 100 / 50 m (and at least 1000
-pixels), counting only instances with enough valid stereo
-(``distConf >= 0.5``). cityscapesscripts' evaluator implements the rule
-(``distanceAvailable``, per-instance ``medDist`` and ``distConf``) but
-never fills the two fields, so no public tool computes these numbers. They
-are filled here from the dataset's own stereo files:
-
-* ``disparity/<split>/<city>/<frame>_disparity.png``: 16-bit; a pixel
-  value ``p > 0`` is the disparity ``d = (p - 1) / 256`` pixels, ``p == 0``
-  an invalid measurement (cityscapesscripts' README);
-* ``camera/<split>/<city>/<frame>_camera.json``: ``extrinsic.baseline``
-  (metres) and ``intrinsic.fx`` (pixels).
-
-Depth is ``baseline * fx / d``; an instance's ``medDist`` is the median
-depth over its pixels with valid disparity and ``distConf`` the share of
-its pixels that have one. An instance without any valid pixel keeps the
-official defaults (``medDist = -1``, ``distConf = 0``), which only the
-distance-limited settings exclude. Being our filling of fields the server
-fills its own way, the numbers are labelled unofficial wherever shown.
+The benchmark server reports AP 100m and AP 50m (instances of at least
+1000 pixels within 100 / 50 m with ``distConf >= 0.5``). cityscapesscripts'
+evaluator has the rule but never fills ``medDist`` / ``distConf``; here
+they come from the dataset's stereo files: the 16-bit
+``disparity/<split>/<city>/<frame>_disparity.png`` (``p > 0``: disparity
+``d = (p - 1) / 256``, ``p == 0``: none) and ``camera/.../*_camera.json``
+(``extrinsic.baseline``, ``intrinsic.fx``). Depth is ``baseline * fx / d``;
+``medDist`` the median depth over an instance's valid pixels, ``distConf``
+their share (no valid pixel: the official defaults ``-1``, ``0``). The
+server fills them its own way: the numbers are labelled unofficial.
 """
 import json
 import os.path as osp
@@ -45,13 +35,9 @@ UNOFFICIAL_NOTE = (
 
 def stereo_paths(gt_path: str,
                  stereo_root: Optional[str] = None) -> Tuple[str, str]:
-    """Disparity PNG and camera JSON of a ``*_gtFine_instanceIds.png``.
-
-    Args:
-        gt_path: ``ROOT/gtFine/<split>/<city>/<frame>_gtFine_instanceIds.png``.
-        stereo_root: Folder holding ``disparity/`` and ``camera/``.
-            Defaults to ``ROOT``, the Cityscapes layout.
-    """
+    """Disparity PNG and camera JSON of
+    ``ROOT/gtFine/<split>/<city>/<frame>_gtFine_instanceIds.png`` under
+    ``stereo_root`` (default ``ROOT``)."""
     city_dir = osp.dirname(osp.abspath(gt_path))
     split_dir = osp.dirname(city_dir)
     if stereo_root is None:
@@ -119,20 +105,15 @@ def _missing(path: str, more: str = '') -> str:
 def instance_distances(codes: np.ndarray, n: int, sizes: np.ndarray,
                        disparity: np.ndarray, baseline: float,
                        fx: float) -> np.ndarray:
-    """``(medDist, distConf)`` of each of ``n`` ground-truth regions.
+    """``(medDist, distConf)`` of each of ``n`` regions, as an (n, 2)
+    float64 array.
 
     Args:
-        codes: Per pixel, the region index ``0..n-1`` (other values: not a
-            region), as :func:`~.cityscapes_instance.match_image` maps
-            the instance ids.
-        n: Number of regions.
+        codes: Per pixel, the region index ``0..n-1`` (others: no region).
         sizes: Pixel count of each region.
         disparity: The frame's 16-bit disparity PNG values.
         baseline: Stereo baseline (metres).
         fx: Focal length (pixels).
-
-    Returns:
-        float64 array of shape ``(n, 2)``.
     """
     out = np.empty((n, 2))
     out[:] = NO_DISTANCE

@@ -1,22 +1,16 @@
 """The evaluation's PNGs read fast: 16-bit id images (ground truth,
 disparity) and the predicted masks of the official results format.
 
-Id images are decoded with pyspng (libspng): 3.8 vs 4.4 ms with OpenCV for
-a 2048x1024 file; PIL reads what it can't. For predicted masks the official
-script decodes one full-size PNG per prediction, and so must a
-drop-in: with PIL or OpenCV a 2048x1024 mask costs 4-14 ms, mostly zlib's
-inflate and un-filtering 2 MB of rows. Mask PNGs are almost all zeros, so
-here the stream is inflated with zlib-ng (about 40x faster than zlib on
-such long runs) and rows are un-filtered only inside the band where the
-filtered bytes are non-zero. None / Sub / Up rows (all that OpenCV, and so
-mmdet, writes) are un-filtered with numpy; a band with Average or Paeth
-rows (PIL's adaptive filtering writes a few Paeth rows per mask) is handed,
-as a small PNG of its own, to libspng (pyspng), since those filters are
-sequential along a row. Grey 8-bit and 1-bit, non-interlaced files (what
-mmdet, detectron2, PIL and OpenCV write) take this path, with every PNG
-filter type; anything else is read by PIL exactly as the official script
-reads it. Both give the same pixels (tested against PIL and OpenCV).
-Times per writer: docs/benchmarks.md.
+Id images are decoded with pyspng (libspng, faster than OpenCV); PIL
+reads what it can't. The official script decodes a full-size PNG per
+predicted mask (4-14 ms with PIL or OpenCV at 2048x1024, mostly inflating
+and un-filtering 2 MB of zero rows). Here grey 8-bit and 1-bit,
+non-interlaced masks (what mmdet, detectron2, PIL and OpenCV write) are
+inflated with zlib-ng (about 40x faster than zlib on such long runs) and
+only the band of rows and columns whose filtered bytes are non-zero is
+un-filtered, by libspng. Anything else is read by PIL exactly as the
+official script reads it; both give the same pixels (tested against PIL
+and OpenCV). Times: docs/benchmarks.md.
 """
 import io
 import struct
@@ -39,8 +33,7 @@ _SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
 def read_gt(path: str) -> np.ndarray:
-    """``*_gtFine_instanceIds.png`` (or ``*_disparity.png``) as a uint16
-    array, what it holds."""
+    """``*_gtFine_instanceIds.png`` (or ``*_disparity.png``) as uint16."""
     try:
         with open(path, 'rb') as f:
             img = pyspng.load(f.read())
@@ -170,13 +163,11 @@ def _unfilter_band(filters: np.ndarray, filtered: np.ndarray
     y0, last = int(nonzero[0]), int(nonzero[-1])
     cols = np.flatnonzero(np.bitwise_or.reduce(filtered[y0:last + 1], axis=0))
     x0, x1 = int(cols[0]), int(cols[-1]) + 1
-    unfilter = (_unfilter_rows if filters[y0:].max() <= 2 else
-                _unfilter_rows_spng)
-    out = unfilter(filters, filtered[:, x0:x1], y0, last)
+    out = _unfilter_rows(filters, filtered[:, x0:x1], y0, last)
     if x1 < filtered.shape[1]:
         leftward = _LEFTWARD[filters[y0:y0 + len(out)]]
         if out[leftward, -1].any():  # spills to the right
-            out = unfilter(filters, filtered[:, x0:], y0, last)
+            out = _unfilter_rows(filters, filtered[:, x0:], y0, last)
     return y0, x0, out
 
 
@@ -187,43 +178,16 @@ _LEFTWARD[[1, 3, 4]] = True
 
 def _unfilter_rows(filters: np.ndarray, filtered: np.ndarray, y0: int,
                    last: int) -> np.ndarray:
-    """Rows ``y0..`` of a column band with None / Sub / Up rows only, runs
-    of equal filter type at once."""
-    height, width = filtered.shape
-    out = np.zeros((height - y0, width), np.uint8)
-    prior = np.zeros(width, np.uint8)
-    starts = np.flatnonzero(np.diff(filters[y0:])) + y0 + 1
-    bounds = sorted({y0, last + 1, *starts.tolist(), height})
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        f, block = int(filters[a]), filtered[a:b]
-        if a > last and (f <= 1 or not prior.any()):
-            return out[:a - y0]  # zero rows from here on
-        if f == 0:  # None
-            rec = block
-        elif f == 1:  # Sub: running sum along the row, modulo 256
-            # (summed in int32, cast back: 2.5x faster than in uint8)
-            rec = np.cumsum(block, axis=1, dtype=np.int32).astype(np.uint8)
-        else:  # Up: running sum down the rows
-            rec = np.cumsum(block, axis=0, dtype=np.uint8)
-            rec += prior
-        out[a - y0:b - y0] = rec
-        prior = out[b - y0 - 1]
-    return out
+    """Rows ``y0..`` of a column band, un-filtered by libspng (as fast as
+    numpy's running sums for None / Sub / Up rows; Average and Paeth are
+    sequential along a row).
 
-
-def _unfilter_rows_spng(filters: np.ndarray, filtered: np.ndarray, y0: int,
-                        last: int) -> np.ndarray:
-    """Rows ``y0..`` of a column band with any filter types, un-filtered by
-    libspng.
-
-    The band is a valid PNG on its own: the pixels left of it and above it
-    are 0, which is what PNG filters assume outside an image. So its rows
-    (filter byte + band bytes) are stored, uncompressed, in a new 8-bit
-    grey PNG as wide as the band, which pyspng decodes (filtering works on
-    bytes, one per pixel, for the 1-bit and 8-bit originals alike). Past
-    ``last`` every filtered byte is 0, so the first None or Sub row there
-    and all below it are 0; Up / Average / Paeth rows before it may repeat
-    the rows above and are kept.
+    The band is a PNG of its own: the pixels left of and above it are 0,
+    what PNG filters assume outside an image. So its rows (filter byte +
+    bytes) go uncompressed into an 8-bit grey PNG as wide as the band
+    (filtering works on bytes for 1-bit and 8-bit originals alike). Past
+    ``last`` every filtered byte is 0: the first None or Sub row there ends
+    the band; Up / Average / Paeth rows before it may repeat the rows above.
     """
     after = np.flatnonzero(filters[last + 1:] <= 1)
     end = last + 1 + int(after[0]) if len(after) else len(filters)

@@ -1,9 +1,8 @@
 """Predictions saved by ``tools/test.py --out``, evaluated with the
-config's own metrics (as mmdet's ``tools/analysis_tools/eval_metric.py``,
-which misses citymask's ``data_root`` rewrite). The pickle is untrusted:
-its unpickler admits only what mmengine's dump of predictions holds, and
-each prediction takes the path and id of the dataset's image of its file
-name (a pickle names no file to read; one from another data root fits).
+config's own metrics (mmdet's ``eval_metric.py`` misses the ``data_root``
+rewrite). The pickle is untrusted: only what mmengine's dump of
+predictions holds is unpickled, and each prediction takes the path and id
+of the dataset's image of its file name (so none names a file to read).
 """
 import io
 import os.path as osp
@@ -75,16 +74,9 @@ def _is_prediction(p: Any) -> bool:
 
 
 def evaluate_saved(cfg, path: str) -> Dict[str, float]:
-    """The metrics of ``cfg.test_evaluator`` on a ``--out`` pickle.
-
-    Args:
-        cfg: The config, as :func:`citymask.config.load_config` gives it.
-        path: The pickle ``tools/test.py --out`` wrote.
-
-    Raises:
-        CitymaskError: the pickle would run code, holds no predictions, or
-            not one for each image of the config's test set.
-    """
+    """The metrics of ``cfg.test_evaluator`` on a ``--out`` pickle;
+    CitymaskError if it would run code, holds no predictions, or not one
+    for each image of the config's test set."""
     from mmdet.registry import DATASETS
     from mmengine.evaluator import Evaluator
     from mmengine.registry import init_default_scope

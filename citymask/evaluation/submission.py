@@ -1,28 +1,15 @@
 """Check a Cityscapes instance-level submission before uploading it.
 
 The benchmark server answers a faulty zip with "content does not match
-specifications" and no detail. This checks what its evaluation script
-(cityscapesscripts' ``evalInstanceLevelSemanticLabeling``: ``getPrediction``
-and ``readPredInfo``) and the public format spec require, and lists every
-problem at once:
-
-* one prediction file ``CITY_SEQ_FRAME*.txt`` per test image, found
-  anywhere in the folder or zip (an image without objects still needs its
-  empty file), and no more than one;
-* lines ``relative/mask.png labelID confidence``, three fields split by
-  single spaces (the script splits on ``" "``: a blank line, a tab or a
-  path with a space breaks it), mask paths relative and inside the
-  results;
-* masks that exist, are single-channel images (any non-zero pixel is the
-  instance) and have their test image's size;
-* label ids of the 8 evaluated classes (:data:`citymask.classes.LABEL_IDS`,
-  not train ids), confidences that are finite numbers;
-* no stray files (anything that is neither a prediction file nor a mask
-  one of them names).
-
-Only image headers are read, so a full 1525-image submission takes
-seconds; files are read as untrusted input (:mod:`.untrusted`: inside the
-folder, regular files, sizes capped before reading).
+specifications" and no detail. This lists every problem against what its
+script (cityscapesscripts' ``getPrediction`` and ``readPredInfo``) and the
+format spec require: one ``CITY_SEQ_FRAME*.txt`` per test image (found
+anywhere; an image without objects needs its empty file); lines of three
+fields split by single spaces (the script splits on ``" "``) with a
+relative mask path inside the results; masks that exist, single-channel,
+of the image's size; label ids of the 8 classes; finite confidences; no
+stray files. Only image headers are read, files as untrusted input
+(:mod:`.untrusted`).
 """
 import io
 import os
@@ -31,6 +18,7 @@ import posixpath
 import re
 import zipfile
 import zlib
+from dataclasses import dataclass, field
 from glob import glob
 from typing import Dict, List, Optional, Tuple
 
@@ -71,12 +59,8 @@ class _Files:
 
     def read(self, name: str, limit: int, head: int = 0) -> bytes:
         """A file of at most ``limit`` bytes (its first ``head`` bytes if
-        given).
-
-        Raises:
-            CitymaskError: too big, not a regular file, outside the
-                folder, or a damaged zip member.
-        """
+        given); CitymaskError if too big, not a regular file, outside the
+        folder or a damaged zip member."""
         if self._zip is None:
             return read_regular(inside(self.path, osp.join(self.path, name)),
                                 limit, head)
@@ -123,23 +107,17 @@ def _test_images(images_dir: str) -> Dict[str, Tuple[str, Tuple[int, int]]]:
     return images
 
 
+@dataclass
 class SubmissionReport:
-    """What :func:`check_submission` found.
+    """What :func:`check_submission` found: ``problems`` (one line each;
+    none if valid), counts of ``pred_files`` and ``instances`` (lines)
+    read and of the test ``images`` (None without ``--images``)."""
 
-    Attributes:
-        path: The folder or zip checked.
-        problems: One line per problem; empty if the submission is valid.
-        pred_files: Prediction files found.
-        instances: Prediction lines read.
-        images: Test images checked against, or None without ``--images``.
-    """
-
-    def __init__(self, path: str, images: Optional[int]) -> None:
-        self.path = path
-        self.images = images
-        self.problems: List[str] = []
-        self.pred_files = 0
-        self.instances = 0
+    path: str
+    images: Optional[int]
+    problems: List[str] = field(default_factory=list)
+    pred_files: int = 0
+    instances: int = 0
 
     @property
     def ok(self) -> bool:
@@ -161,16 +139,12 @@ class SubmissionReport:
 
 def check_submission(path: str, images_dir: Optional[str] = None,
                      max_pred_bytes: int = MAX_PRED_BYTES) -> SubmissionReport:
-    """Check a results folder or zip in the official instance format.
+    """Check a results folder or its zip in the official instance format.
 
     Args:
-        path: The results folder (e.g. ``--outfile-prefix``) or its zip.
         images_dir: The test images (``leftImg8bit/test``); with them, every
             image must have its prediction file and masks its size.
         max_pred_bytes: The largest prediction file read.
-
-    Returns:
-        The report; ``report.problems`` lists every problem found.
 
     Raises:
         CitymaskError: ``path`` or ``images_dir`` can't be read.
@@ -310,15 +284,9 @@ def _check_pred_file(files: _Files, txt: str, frame: str, names: set,
 
 
 def zip_results(folder: str, images_dir: Optional[str] = None) -> str:
-    """``folder.zip`` with the folder's files at its top level, ready for
-    the Cityscapes benchmark server; written only if the folder passes
-    :func:`check_submission`.
-
-    Args:
-        folder: The results folder.
-        images_dir: Its images (``leftImg8bit/test``), to check that each
-            has a prediction file and masks have its size.
-    """
+    """``folder.zip`` of the folder's files, for the benchmark server;
+    written only if the folder passes :func:`check_submission` (against
+    ``images_dir`` if given)."""
     report = check_submission(folder, images_dir)
     if not report.ok:
         cmd = f'python tools/check_submission.py {folder}' + (

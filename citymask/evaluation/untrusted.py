@@ -1,12 +1,8 @@
-"""Results from elsewhere, read with bounded work.
-
-Results folders, submission zips and prediction files are written by other
-programs: a path in them may lead out of the folder (``../``, a symlink to
-any file or to ``/dev/zero``), name a FIFO that blocks its reader, or a
-file may be one 2 GiB line. So a path must resolve (symlinks too) inside
-its folder, only regular files are read, sizes are checked before reading
-(and again while reading) against caps that a real Cityscapes submission
-never reaches, and messages quote short excerpts only.
+"""Results from elsewhere, read with bounded work: a path in them may
+lead out of the folder (``../``, a symlink to ``/dev/zero``), name a FIFO,
+or a file be one 2 GiB line. So paths must resolve inside their folder,
+only regular files are read, sizes are capped (before and while reading)
+above what a real submission needs, and messages quote short excerpts.
 """
 import os
 import os.path as osp
@@ -53,12 +49,9 @@ def inside(root: str, path: str) -> str:
 
 
 def read_regular(path: str, limit: int, head: int = 0) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes (only its
-    first ``head`` bytes if given), without following a last symlink.
-
-    Raises:
-        CitymaskError: missing, not a regular file, or too big.
-    """
+    """The bytes (the first ``head`` if given) of a regular file of at
+    most ``limit`` bytes, not following a last symlink; CitymaskError if
+    missing, not a regular file, or too big."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # never open a device
             raise CitymaskError(f'{path}: not a regular file')

@@ -17,16 +17,9 @@ from citymask.evaluation.cityscapes_instance import match_image
 from citymask.evaluation.crops import crop_masks
 from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions
-from ..conftest import run_tool
-from .conftest import write_results
+from .conftest import box, write_results
 
 ROAD, EGO, CAR, PERSON, TRUCK, BICYCLE = 7, 1, 26, 24, 27, 33
-
-
-def _box(shape, y0, y1, x0, x1):
-    m = np.zeros(shape, bool)
-    m[y0:y1, x0:x1] = True
-    return m
 
 
 def _frame():
@@ -46,24 +39,24 @@ def _frame():
     for inst, (y0, y1, x0, x1) in regions.values():
         gt[y0:y1, x0:x1] = inst
     gt[170:, :] = EGO
-    box = {k: _box(shape, *b) for k, (_, b) in regions.items()}
+    at = {k: box(shape, *b) for k, (_, b) in regions.items()}
     preds = [  # (label, score, mask)
-        (CAR, 0.9, box['A']),  # TP
-        (CAR, 0.8, np.roll(box['A'], 2, axis=1)),  # duplicate: FP
-        (CAR, 0.7, box['G']),  # on the group: forgiven
-        (CAR, 0.6, _box(shape, 175, 195, 10, 60)),  # on void: forgiven
-        (CAR, 0.6, box['D']),  # on a tiny car: forgiven
-        (CAR, 0.5, _box(shape, 120, 160, 120, 200)),  # on road: FP
-        (PERSON, 0.9, box['B']),  # a car called person: FP, B missed
-        (CAR, 0.1, box['C']),  # right, but under the score threshold
-        (PERSON, 0.95, box['P']),  # TP
-        (BICYCLE, 0.4, _box(shape, 165, 185, 300, 340)),  # 3/4 void
+        (CAR, 0.9, at['A']),  # TP
+        (CAR, 0.8, np.roll(at['A'], 2, axis=1)),  # duplicate: FP
+        (CAR, 0.7, at['G']),  # on the group: forgiven
+        (CAR, 0.6, box(shape, 175, 195, 10, 60)),  # on void: forgiven
+        (CAR, 0.6, at['D']),  # on a tiny car: forgiven
+        (CAR, 0.5, box(shape, 120, 160, 120, 200)),  # on road: FP
+        (PERSON, 0.9, at['B']),  # a car called person: FP, B missed
+        (CAR, 0.1, at['C']),  # right, but under the score threshold
+        (PERSON, 0.95, at['P']),  # TP
+        (BICYCLE, 0.4, box(shape, 165, 185, 300, 340)),  # 3/4 void
     ]
     labels, scores, masks = zip(*preds)
     return gt, list(labels), list(scores), np.stack(masks)
 
 
-def test_counts_of_a_known_frame():
+def test_counts_of_a_known_frame(tmp_path):
     gt, labels, scores, masks = _frame()
     crops = crop_masks(masks)
     m = match_image(gt, labels, scores, crops, cross_labels=True)
@@ -104,6 +97,9 @@ def test_counts_of_a_known_frame():
         analyze_matches([match_image(gt, labels, scores, crops)])
     with pytest.raises(CitymaskError, match='0..1'):
         analyze_matches([m], score_thr=2)
+    paths = write_analysis(a, str(tmp_path), plots=False)
+    assert [osp.basename(p) for p in paths] == ['cityscapes_analysis.json']
+    assert sorted(os.listdir(tmp_path)) == ['cityscapes_analysis.json']
 
 
 def _official_counts(matches_json):
@@ -201,38 +197,3 @@ def test_metric_option_writes_tables_and_plots(eval_set, tmp_path):
         assert 'fgv group' in f.read()
     with pytest.raises(CitymaskError, match='0..1'):
         CityscapesInstanceMetric(analyze=True, analysis_score_thr=-0.1)
-
-
-def test_eval_tool_analyze(eval_set, tmp_path):
-    root, gt_files = eval_set
-    rng = np.random.default_rng(6)
-    write_results(str(tmp_path / 'results'), gt_files,
-                  lambda gt, k: make_predictions(gt, rng, n_false=4))
-    out = tmp_path / 'res' / 'result.json'
-    res = run_tool('tools/analysis_tools/eval_cityscapes.py',
-                   osp.join(root, 'gtFine', 'val'), str(tmp_path / 'results'),
-                   '--analyze', '--score-thr', '0.2', '--nproc', '2',
-                   '--out', str(out))
-    assert res.returncode == 0, res.stderr
-    assert 'Errors at mask IoU > 0.5' in res.stdout
-    assert 'Confusion by mask IoU' in res.stdout
-    with open(out.parent / 'cityscapes_analysis.json') as f:
-        saved = json.load(f)
-    assert saved['score_thr'] == 0.2
-    assert {f['image'] for f in saved['worst_images']} <= set(gt_files)
-    for name in (ERRORS_PNG, CONFUSION_PNG):
-        assert (out.parent / name).stat().st_size > 1000
-    res = run_tool('tools/analysis_tools/eval_cityscapes.py',
-                   osp.join(root, 'gtFine', 'val'), str(tmp_path / 'results'),
-                   '--analyze', '--score-thr', '1.5')
-    assert res.returncode == 2 and res.stderr.startswith('error: ')
-    assert len(res.stderr.strip().splitlines()) == 1
-
-
-def test_write_analysis_without_plots(tmp_path):
-    gt, labels, scores, masks = _frame()
-    a = analyze_matches([match_image(gt, labels, scores, crop_masks(masks),
-                                     cross_labels=True)])
-    paths = write_analysis(a, str(tmp_path), plots=False)
-    assert [osp.basename(p) for p in paths] == ['cityscapes_analysis.json']
-    assert sorted(os.listdir(tmp_path)) == ['cityscapes_analysis.json']

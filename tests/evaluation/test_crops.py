@@ -24,68 +24,39 @@ def _random_masks(h, w, n, seed):
 
 
 @pytest.mark.parametrize('w', [64, 61])  # the uint64 path and the other
-def test_crops_round_trip_with_pycocotools_boxes(w):
+def test_crop_entries(w):
+    """crop_masks: pycocotools' boxes, exact round trips; encode_crop (of
+    the whole array or a window at an offset), the tensor path (for masks
+    on a GPU, run on CPU tensors) and full-image COCO RLEs as mmdet's
+    DumpDetResults writes them (bytes or str counts) give its entries."""
     masks = _random_masks(40, w, 12, seed=w)
+    masks[0] = True  # runs longer than 2**5 * several characters
     crops = crop_masks(masks)
-    assert crops[-1] is None
-    for mask, crop in zip(masks[:-1], crops[:-1]):
+    assert crops[-1] is None and encode_crop(masks[-1]) is None
+    tensor = crop_masks_tensor(torch.from_numpy(masks))
+    assert [g is None for g in tensor] == [m is None for m in crops]
+    for mask, crop, from_tensor in zip(masks, crops, tensor):
+        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        for counts in (rle['counts'], rle['counts'].decode()):
+            assert crop_coco_rle(dict(size=rle['size'], counts=counts),
+                                 (40, w)) == crop
+        if crop is None:
+            continue
         x0, y0, pixels = decode_crop(crop)
         assert pixels.flags['C_CONTIGUOUS'] and pixels.dtype == np.uint8
-        bx, by, bw, bh = mask_utils.toBbox(
-            mask_utils.encode(np.asfortranarray(mask.astype(np.uint8))))
-        assert (x0, y0, pixels.shape[1], pixels.shape[0]) == (bx, by, bw, bh)
+        assert (x0, y0, pixels.shape[1], pixels.shape[0]) == tuple(
+            mask_utils.toBbox(rle))
         full = np.zeros_like(mask)
         full[y0:y0 + pixels.shape[0], x0:x0 + pixels.shape[1]] = pixels
         np.testing.assert_array_equal(full, mask)
-
-
-def test_encode_crop_matches_crop_masks():
-    masks = _random_masks(30, 48, 6, seed=1)
-    for mask, want in zip(masks, crop_masks(masks)):
-        if want is None:
-            assert encode_crop(mask) is None
-            continue
-        x0, y0 = want[:2]
-        # the whole array, and a window at an offset that holds the mask
-        for got in (encode_crop(mask), encode_crop(mask[y0:, x0:], x0, y0)):
-            assert got[:2] == want[:2]
-            np.testing.assert_array_equal(decode_crop(got)[2],
-                                          decode_crop(want)[2])
-
-
-@pytest.mark.parametrize('w', [64, 61])
-def test_tensor_path_gives_the_same_entries(w):
-    """The path for masks on a GPU, run here on CPU tensors."""
-    masks = _random_masks(40, w, 12, seed=w + 1)
-    want = crop_masks(masks)
-    got = crop_masks_tensor(torch.from_numpy(masks))
-    assert [g is None for g in got] == [m is None for m in want]
-    for g, m in zip(got, want):
-        if m is not None:
-            assert g[:2] == m[:2]
-            np.testing.assert_array_equal(decode_crop(g)[2],
-                                          decode_crop(m)[2])
+        for got in (from_tensor, encode_crop(mask),
+                    encode_crop(mask[y0:, x0:], x0, y0)):
+            assert got[:2] == (x0, y0)
+            np.testing.assert_array_equal(decode_crop(got)[2], pixels)
     assert crop_masks_tensor(torch.zeros((3, 8, 8), dtype=torch.bool)) == \
         [None] * 3
-
-
-def test_no_masks():
     assert crop_masks(np.zeros((0, 8, 8), bool)) == []
     assert crop_masks_tensor(torch.zeros((0, 8, 8), dtype=torch.bool)) == []
-
-
-@pytest.mark.parametrize('w', [64, 61])
-def test_coco_rle_gives_the_crop_masks_entries(w):
-    """Full-image RLEs as mmdet's DumpDetResults writes them (pycocotools'
-    encoder), with bytes or str counts: the entries of crop_masks."""
-    masks = _random_masks(40, w, 12, seed=w + 1)
-    masks[0] = True  # runs longer than 2**5 * several characters
-    for mask, want in zip(masks, crop_masks(masks)):
-        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-        for counts in (rle['counts'], rle['counts'].decode()):
-            got = crop_coco_rle(dict(size=rle['size'], counts=counts),
-                                (40, w))
-            assert got == want
 
 
 def test_coco_rle_of_a_hostile_file_is_refused():

@@ -18,14 +18,10 @@ from citymask.evaluation.crops import crop_masks
 from citymask.evaluation.distance import instance_distances, stereo_paths
 from citymask.evaluation.results_format import find_gt_files, read_results
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
-from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions, metric_samples
 from citymask.testing.stereo import CAMERA_HEIGHT
 from ..conftest import run_tool
-from .conftest import write_results
-
-DISTANCE_KEYS = ('allAp50m', 'allAp100m', 'allAp50%50m')
-CLASS_KEYS = ('ap', 'ap50%', 'ap50m', 'ap100m', 'ap50%50m')
+from .conftest import same_as_official, write_results
 
 
 @pytest.fixture(scope='module')
@@ -109,37 +105,18 @@ def test_same_as_official_with_filled_distances(stereo_set, tmp_path):
     assert any(it['distConf'] < 0.5 for it in big)
 
     rng = np.random.default_rng(7)
-    tasks = write_results(str(tmp_path / 'results'), gt_files,
-                          lambda gt, k: make_predictions(gt, rng,
-                                                         n_false=12))
-    theirs = run_official(gt_files, str(tmp_path / 'results'),
-                          str(tmp_path / 'official'), gt_instances=filled,
-                          distance=True)
-    ours = evaluate(tasks, nproc=2, distance=True)
-    from_pngs, missing = read_results(gt_files, str(tmp_path / 'results'))
-    assert not missing
-    for result in (ours, evaluate(from_pngs, nproc=1, distance=True)):
-        a = np.array(result['resultApMatrix'])
-        b = np.array(theirs['resultApMatrix'])
-        assert a.shape == b.shape == (3, 8, 10)
-        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
-        avg, their_avg = result['averages'], theirs['averages']
-        for key in ('allAp', 'allAp50%') + DISTANCE_KEYS:
-            assert avg[key] == pytest.approx(their_avg[key], abs=1e-12,
-                                             nan_ok=True)
-        for name, c in avg['classes'].items():
-            for key in CLASS_KEYS:
-                assert c[key] == pytest.approx(
-                    their_avg['classes'][name][key], abs=1e-12, nan_ok=True)
-        assert result['minRegionSizes'] == MIN_REGION_SIZES
-        assert result['distanceThresholds'] == DISTANCE_THS
+    ours = same_as_official(
+        tmp_path, gt_files, lambda gt, k: make_predictions(gt, rng,
+                                                           n_false=12),
+        nproc=2, gt_instances=filled)
+    assert ours['minRegionSizes'] == MIN_REGION_SIZES
+    assert ours['distanceThresholds'] == DISTANCE_THS
     # the three settings really differ on this data
     a = np.nan_to_num(np.array(ours['resultApMatrix']), nan=-1)
     assert (a[0] != a[1]).any() and (a[1] != a[2]).any()
     assert 'unofficial' in ours['note']
     # without distance: the one setting, as before
-    plain = evaluate(tasks, nproc=1)
+    plain = evaluate(read_results(gt_files, str(tmp_path / 'results'))[0])
     np.testing.assert_array_equal(np.array(plain['resultApMatrix']),
                                   np.array(ours['resultApMatrix'])[:1])
     assert 'allAp100m' not in plain['averages'] and 'note' not in plain
@@ -169,21 +146,36 @@ def test_generated_stereo_follows_the_camera(stereo_set):
         assert np.abs(got - np.clip(np.round(expected), 2, 65535)).max() <= 1
 
 
-def test_eval_tool_distance(stereo_set, tmp_path):
+def test_eval_tool_distance_and_analyze(stereo_set, tmp_path):
+    from citymask.evaluation.analysis import CONFUSION_PNG, ERRORS_PNG
     root, gt_files = stereo_set
     rng = np.random.default_rng(3)
     write_results(str(tmp_path / 'results'), gt_files,
                   lambda gt, k: make_predictions(gt, rng, n_false=4))
-    out = tmp_path / 'r.json'
+    out = tmp_path / 'res' / 'r.json'
     res = run_tool('tools/analysis_tools/eval_cityscapes.py',
                    osp.join(root, 'gtFine', 'val'), str(tmp_path / 'results'),
-                   '--distance', '--nproc', '2', '--out', str(out))
+                   '--distance', '--nproc', '2', '--out', str(out),
+                   '--analyze', '--score-thr', '0.2')
     assert res.returncode == 0, res.stderr
     assert 'AP 100m*' in res.stdout and '* unofficial' in res.stdout
     with open(out) as f:
         result = json.load(f)
     assert np.array(result['resultApMatrix']).shape == (3, 8, 10)
     assert 'unofficial' in result['note']
+    assert 'Errors at mask IoU > 0.5' in res.stdout
+    assert 'Confusion by mask IoU' in res.stdout
+    with open(out.parent / 'cityscapes_analysis.json') as f:
+        saved = json.load(f)
+    assert saved['score_thr'] == 0.2
+    assert {f['image'] for f in saved['worst_images']} <= set(gt_files)
+    for name in (ERRORS_PNG, CONFUSION_PNG):
+        assert (out.parent / name).stat().st_size > 1000
+    res = run_tool('tools/analysis_tools/eval_cityscapes.py',
+                   osp.join(root, 'gtFine', 'val'), str(tmp_path / 'results'),
+                   '--analyze', '--score-thr', '1.5')
+    assert res.returncode == 2 and res.stderr.startswith('error: ')
+    assert len(res.stderr.strip().splitlines()) == 1
 
     # a tree without disparity/: one line, nothing written
     bare = tmp_path / 'bare'

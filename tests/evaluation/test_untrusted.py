@@ -33,6 +33,9 @@ def test_inside_resolves_symlinks_and_dots(tmp_path):
     (tmp_path / 'res2').mkdir()
     with pytest.raises(CitymaskError, match='outside'):
         inside(res, str(tmp_path / 'res2' / 'a.png'))
+    # what messages quote of a path or line
+    assert excerpt('a b\r') == "'a b\\r'"
+    assert excerpt('x' * 81) == f"'{'x' * 80}'... (81 characters)"
 
 
 def test_read_regular_refuses_what_is_not_a_small_regular_file(tmp_path):
@@ -59,11 +62,6 @@ def test_read_regular_refuses_what_is_not_a_small_regular_file(tmp_path):
     (tmp_path / 'link.txt').symlink_to(path)
     with pytest.raises(CitymaskError, match='cannot read .*link.txt'):
         read_regular(str(tmp_path / 'link.txt'), 10)
-
-
-def test_excerpt():
-    assert excerpt('a b\r') == "'a b\\r'"
-    assert excerpt('x' * 81) == f"'{'x' * 80}'... (81 characters)"
 
 
 def test_eval_cityscapes_refuses_hostile_results(tmp_path):

@@ -1,19 +1,13 @@
 """Cityscapes instance-level evaluation, a drop-in for the official script.
 
-Same numbers as cityscapesscripts' evalInstanceLevelSemanticLabeling, from
-the same inputs (official results format), in parallel, writing nothing
-but --out (and, with --analyze, the analysis files beside it). Every path
-a prediction file names must stay inside RESULTS_DIR (symlinks resolved),
-and only regular files within size caps are read.
-
---distance adds the (unofficial) distance-aware AP 100m / 50m from the
-disparity/ and camera/ folders; --analyze an error analysis (tables, and
-with --out its JSON and plots beside the result).
+Its numbers from the same inputs (official results format), in parallel,
+writing only --out (and the --analyze files beside it); prediction files
+are read as untrusted (paths inside RESULTS_DIR, regular files, size caps).
+--distance adds the unofficial AP 100m / 50m from disparity/ and camera/.
 
 Example:
     python tools/analysis_tools/eval_cityscapes.py \
-        data/cityscapes/gtFine/val work_dirs/results --out result.json \
-        --distance --analyze
+        data/cityscapes/gtFine/val work_dirs/results --out result.json
 """
 import argparse
 import os

@@ -1,12 +1,9 @@
 """Evaluate the predictions tools/test.py --out saved, with the config's
-own test metrics (Cityscapes AP, COCO AP), without running the model.
-
-Same arguments as mmdet's tools/analysis_tools/eval_metric.py;
---cfg-options data_root=... reaches the dataset and the evaluators. The
-pickle is read safely: one that would run code is refused.
+own test metrics, without running the model; as mmdet's eval_metric.py,
+but --cfg-options data_root=... reaches the dataset and the evaluators,
+and a pickle that would run code is refused.
 
 Example:
-    python tools/test.py CONFIG CHECKPOINT --out work_dirs/preds.pkl
     python tools/analysis_tools/eval_metric.py CONFIG work_dirs/preds.pkl
 """
 import argparse
