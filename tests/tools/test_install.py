@@ -1,0 +1,306 @@
+"""tools/install/: build_mmcv.py's sdist patch, device code check and
+errors; an offline kit written for this machine installs citymask into a
+fresh venv with ``--no-index``. mmcv is never built here: the kit's target
+has it already, or the kit carries a wheel."""
+import hashlib
+import importlib
+import json
+import os
+import os.path as osp
+import re
+import stat
+import subprocess
+import sys
+import tarfile
+from importlib import metadata
+
+import pytest
+from packaging.requirements import Requirement
+
+from ..conftest import REPO
+from .conftest import fails
+
+TOOLS = osp.join(REPO, 'tools', 'install')
+MAKE_KIT, INSTALL, BUILD_MMCV = (osp.join(TOOLS, n + '.py') for n in (
+    'make_kit', 'offline_install', 'build_mmcv'))
+# What the kit's target already has (with their dependencies): the big
+# binary packages, and mmcv as built by `make setup`.
+PRESENT_ROOTS = ('torch', 'numpy', 'opencv-python', 'scipy', 'matplotlib')
+
+
+def run(*cmd, **kwargs):
+    return subprocess.run([str(c) for c in cmd], capture_output=True,
+                          text=True, **kwargs)
+
+
+def tool(name):
+    """A tools/install script as a module (it imports _common as a script
+    does)."""
+    sys.path.insert(0, TOOLS)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(TOOLS)
+
+
+def wheel_names(folder):
+    return {w.split('-')[0].lower().replace('_', '-')
+            for w in os.listdir(folder)}
+
+
+def test_cxx_standard_patched_into_a_copy(tmp_path, capsys):
+    setup_py = "extra = ['-std=c++17']\nnvcc = ['-O3', '-std=c++17']\n"
+    (tmp_path / 'mmcv-2.1.0').mkdir()
+    (tmp_path / 'mmcv-2.1.0' / 'setup.py').write_text(setup_py)
+    sdist = tmp_path / 'mmcv-2.1.0.tar.gz'
+    with tarfile.open(sdist, 'w:gz') as tar:
+        tar.add(tmp_path / 'mmcv-2.1.0', 'mmcv-2.1.0')
+    patch = tool('build_mmcv').unpack_and_patch
+    src = patch(str(sdist), str(tmp_path / 'w'), 20)
+    assert src == str(tmp_path / 'w' / 'mmcv-2.1.0')
+    assert open(osp.join(src, 'setup.py')).read() == \
+        setup_py.replace('c++17', 'c++20')
+    assert 'patched 2 x -std=c++17 -> -std=c++20' in capsys.readouterr().out
+    # an interrupted build's copy is reused as it is, not unpacked again
+    with open(osp.join(src, 'setup.py'), 'a') as f:
+        f.write('# kept\n')
+    patch(str(sdist), str(tmp_path / 'w'), 20)
+    assert open(osp.join(src, 'setup.py')).read().endswith('# kept\n')
+    # torch < 2.14 asks for C++17: the copy stays as PyPI's
+    src = patch(str(sdist), str(tmp_path / 'v'), 17)
+    assert open(osp.join(src, 'setup.py')).read() == setup_py
+
+
+def fake_cuobjdump(path, *archs):
+    """A cuobjdump that lists one cubin per arch, as the real one does for
+    mmcv's extension (``ELF file 1: _ext....1.sm_90.cubin``)."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write('#!/bin/sh\ntest "$1" = --list-elf || exit 9\n' + ''.join(
+            f'echo "ELF file    {i}: _ext.cpython-311-x86_64-linux-gnu.{i}'
+            f'.sm_{a}.cubin"\n' for i, a in enumerate(archs, 1)))
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR)
+    return path
+
+
+@pytest.fixture
+def no_tools(tmp_path, monkeypatch):
+    """A toolkit without cuobjdump, none on PATH, no triton."""
+    monkeypatch.setenv('PATH', str(tmp_path / 'empty'))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None
+                        if name == 'triton' else real(name, *a))
+    return str(tmp_path / 'cuda')
+
+
+def test_every_requested_arch_has_device_code(no_tools, capsys):
+    build_mmcv = tool('build_mmcv')
+    fake_cuobjdump(osp.join(no_tools, 'bin', 'cuobjdump'), '80', '90')
+    build_mmcv.check_device_code(no_tools, '8.0;9.0+PTX', path='ext.so')
+    assert 'device code in ext.so: sm_80, sm_90' in capsys.readouterr().out
+    with pytest.raises(build_mmcv.InstallError) as e:
+        build_mmcv.check_device_code(no_tools, '8.0;9.0;10.0', path='ext.so')
+    assert str(e.value) == ('ext.so has no device code for sm_100 '
+                            '(found: sm_80, sm_90)')
+
+
+def test_cuobjdump_from_path_then_triton(no_tools, tmp_path, monkeypatch,
+                                         capsys):
+    build_mmcv = tool('build_mmcv')
+    assert build_mmcv.find_cuobjdump(no_tools) is None
+    build_mmcv.check_device_code(no_tools, '9.0', path='ext.so')
+    assert 'cuobjdump not found' in capsys.readouterr().out
+    # torch's CUDA wheels bring triton, which ships a cuobjdump
+    triton = tmp_path / 'site' / 'triton'
+    bundled = fake_cuobjdump(
+        str(triton / 'backends' / 'nvidia' / 'bin' / 'cuobjdump'), '90')
+    (triton / '__init__.py').write_text('')
+    monkeypatch.undo()
+    monkeypatch.setenv('PATH', str(tmp_path / 'empty'))
+    monkeypatch.syspath_prepend(str(tmp_path / 'site'))
+    # a triton imported earlier in the session (torch's CUDA builds) would
+    # be found in sys.modules before the path is searched
+    for name in [m for m in sys.modules if m.split('.')[0] == 'triton']:
+        monkeypatch.delitem(sys.modules, name)
+    assert build_mmcv.find_cuobjdump(no_tools) == bundled
+    # one on PATH comes first, the toolkit's before both
+    on_path = fake_cuobjdump(str(tmp_path / 'bin' / 'cuobjdump'), '90')
+    monkeypatch.setenv('PATH', str(tmp_path / 'bin'))
+    assert build_mmcv.find_cuobjdump(no_tools) == on_path
+    own = fake_cuobjdump(osp.join(no_tools, 'bin', 'cuobjdump'), '90')
+    assert build_mmcv.find_cuobjdump(no_tools) == own
+
+
+def test_build_mmcv_checks_before_building(tmp_path):
+    """The installed mmcv (CPU ops) is taken as it is, and CUDA ops are
+    refused in one line for a CPU torch or an nvcc of another CUDA major.
+    An empty cache and a missing sdist: nothing could be built here."""
+    import torch
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    proc = run(sys.executable, BUILD_MMCV, '--cuda', 'no', '--sdist',
+               tmp_path / 'none.tar.gz', env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'mmcv 2.1.0 with CPU ops already installed' in proc.stdout
+    if torch.version.cuda is None:
+        fails(run(sys.executable, BUILD_MMCV, '--cuda', 'yes', env=env),
+              f'error: torch {torch.__version__} is a CPU build: install a '
+              "CUDA build of torch for mmcv's CUDA ops (or set CUDA=no)")
+        return
+    major = int(torch.version.cuda.split('.')[0])
+    nvcc = tmp_path / 'cuda' / 'bin' / 'nvcc'
+    nvcc.parent.mkdir(parents=True)
+    nvcc.write_text('#!/bin/sh\necho "Cuda compilation tools, release '
+                    f'{major - 1}.8, V{major - 1}.8.89"\n')
+    nvcc.chmod(0o755)
+    env['CUDA_HOME'] = str(tmp_path / 'cuda')
+    fails(run(sys.executable, BUILD_MMCV, '--cuda', 'yes', env=env),
+          f'error: nvcc in {tmp_path}/cuda is CUDA {major - 1}.8 but torch '
+          f'{torch.__version__} was built with CUDA {torch.version.cuda}: '
+          f'the majors must match; put a CUDA {major}.x nvcc first on PATH '
+          f'(or set CUDA_HOME), or install a torch built for CUDA {major - 1}')
+
+
+def test_platform_tags_match_packaging():
+    """A manylinux_2_N target accepts the tags packaging lists for this
+    machine's glibc (the same rules pip installs by)."""
+    from packaging.tags import platform_tags
+    theirs = [t for t in platform_tags() if t.startswith('manylinux')]
+    assert set(tool('make_kit').platforms(theirs[0])) == set(theirs)
+
+
+def closure(names):
+    """The installed distributions ``names`` need, by canonical name."""
+    out, todo = {}, list(names)
+    while todo:
+        dist = metadata.distribution(todo.pop())
+        name = re.sub(r'[-_.]+', '-', dist.metadata['Name']).lower()
+        if name not in out:
+            out[name] = dist
+            todo += [r.name for r in map(Requirement, dist.requires or [])
+                     if not r.marker or r.marker.evaluate({'extra': ''})]
+    return out
+
+
+def test_kit_installs_citymask_offline(tmp_path):
+    """Kit for this machine's Python and platform, with the big packages and
+    mmcv already on the target: it leaves those out, and installs every other
+    dependency of citymask into a fresh venv with --no-index."""
+    present = closure(PRESENT_ROOTS)
+    present.update((n, metadata.distribution(n)) for n in ('mmcv', 'pip'))
+    # The target: a plain venv that sees only the present packages.
+    base, folder = tmp_path / 'base', tmp_path / 'present'
+    assert run(sys.executable, '-m', 'venv', '--without-pip',
+               base).returncode == 0
+    folder.mkdir()
+    for dist in present.values():
+        for top in {f.parts[0] for f in dist.files if f.parts[0] != '..'}:
+            if not (folder / top).exists() and dist.locate_file(top).exists():
+                (folder / top).symlink_to(dist.locate_file(top))
+    site = run(base / 'bin' / 'python', '-c', 'import sysconfig; '
+               'print(sysconfig.get_paths()["purelib"])').stdout.strip()
+    with open(osp.join(site, 'present.pth'), 'w') as f:
+        f.write(f'{folder}\n')
+
+    kit = tmp_path / 'kit'
+    proc = run(sys.executable, MAKE_KIT, kit, '--no-tests', '--present',
+               *[f'{n}=={d.version}' for n, d in present.items()],
+               'setuptools==81.0.0')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    manifest = json.loads((kit / 'kit.json').read_text())
+    wheels = wheel_names(kit / 'wheels')
+    assert not wheels & (set(present) - {'setuptools'}), wheels & set(present)
+    assert {'mmdet', 'mmengine', 'cityscapesscripts', 'pycocotools',
+            'shapely', 'pyspng', 'zlib-ng'} <= wheels
+    # setuptools 81 has no pkg_resources: the kit brings one that has
+    assert 'setuptools' in wheels and 'setuptools' not in manifest['present']
+    # the target has mmcv: no sdist to build there
+    assert manifest['mmcv'] is None
+    assert not [f for f in manifest['files'] if 'mmcv' in f]
+
+    venv = tmp_path / 'venv'
+    # no index, no find-links, no pip configuration: only the kit
+    env = dict(os.environ, PIP_NO_INDEX='1', PIP_CONFIG_FILE=os.devnull)
+    proc = run(sys.executable, INSTALL, kit, '--venv', venv,
+               '--python', base / 'bin' / 'python', env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'smoke test: mmcv 2.1.0 nms on CPU' in proc.stdout
+    assert proc.stdout.splitlines()[-1].startswith(
+        'offline_install: done: '), proc.stdout
+    # mmdet comes from the venv (the kit), torch and mmcv from the target
+    proc = run(venv / 'bin' / 'python', '-c', 'import mmdet, mmcv, torch; '
+               'print(mmdet.__file__, mmcv.__file__, torch.__file__)',
+               cwd=tmp_path)
+    mmdet_file, mmcv_file, torch_file = proc.stdout.split()
+    assert mmdet_file.startswith(str(venv)), proc.stdout
+    assert mmcv_file.startswith(str(folder)), proc.stdout
+    assert torch_file.startswith(str(folder)), proc.stdout
+    assert (venv / '.citymask-setup').exists()
+
+
+def test_gpu_machine_kit_fits_64_mib(tmp_path):
+    """The kit for the H100 machine listed in tools/install/targets/
+    (Python 3.12, torch 2.11.0+cu130): binary wheels for cp312, none of
+    what it has, the mmcv sdist, setuptools < 81, all in 64 MiB."""
+    kit = tmp_path / 'kit'
+    target = osp.join(TOOLS, 'targets', 'h100-py312-cu130.txt')
+    proc = run(sys.executable, MAKE_KIT, kit, '--python-version', '3.12',
+               '--platform', 'manylinux_2_28_x86_64', '--present-from',
+               target, '--max-mib', 64)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    manifest = json.loads((kit / 'kit.json').read_text())
+    assert sum(f['bytes'] for f in manifest['files'].values()) == \
+        manifest['total_bytes'] < 64 * 2**20
+    assert sum(osp.getsize(kit / f) for f in manifest['files']) == \
+        manifest['total_bytes']
+    names = wheel_names(kit / 'wheels')
+    with open(target) as f:
+        present = {re.split('[=#]', line)[0].strip() for line in f
+                   if line.strip() and not line.startswith('#')}
+    assert not names & (present - {'setuptools'})
+    assert not names & {'opencv-python', 'nvidia-cudnn-cu13', 'triton'}
+    assert {'mmdet', 'mmengine', 'cityscapesscripts', 'pycocotools',
+            'shapely', 'pyspng', 'zlib-ng', 'setuptools', 'ninja'} <= names
+    for wheel in os.listdir(kit / 'wheels'):
+        *_, py, abi, _ = wheel[:-4].split('-')
+        assert py in ('py3', 'py2.py3', 'cp312') or abi == 'abi3', wheel
+        if wheel.startswith('setuptools-'):
+            assert int(wheel.split('-')[1].split('.')[0]) < 81
+    assert manifest['mmcv'] == 'mmcv-2.1.0.tar.gz'
+    assert (kit / 'mmcv-2.1.0.tar.gz').exists()
+
+
+def test_kit_carries_a_prebuilt_mmcv_wheel(tmp_path):
+    """``--mmcv-wheel``: the wheel goes into the kit and its own
+    dependencies take part in the resolution (addict, the one package the
+    target lacks)."""
+    wheel = tool('make_kit').write_stub(str(tmp_path), 'mmcv', '2.1.0',
+                                        ['addict', 'mmengine>=0.3.0'])
+    present = [f'{d.metadata["Name"]}=={d.version}'
+               for d in metadata.distributions()
+               if d.metadata['Name'].lower() not in ('mmcv', 'addict')]
+    kit = tmp_path / 'kit'
+    proc = run(sys.executable, MAKE_KIT, kit, '--present', *present,
+               '--mmcv-wheel', wheel)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    manifest = json.loads((kit / 'kit.json').read_text())
+    assert manifest['mmcv'] == osp.basename(wheel)
+    assert manifest['files'][osp.basename(wheel)]['sha256'] == \
+        hashlib.sha256(open(wheel, 'rb').read()).hexdigest()
+    assert wheel_names(kit / 'wheels') == {'addict'}
+
+
+def test_bad_input_one_line_errors(tmp_path):
+    # a version range of citymask's that "any version" may not meet
+    fails(run(sys.executable, MAKE_KIT, tmp_path / 'kit', '--present',
+              'setuptools'),
+          'error: give the version of present setuptools (NAME==VERSION): '
+          'citymask needs setuptools>=77.0.3,<81')
+    assert not (tmp_path / 'kit').exists()
+    fails(run(sys.executable, INSTALL, tmp_path),
+          f'error: {tmp_path} is not a kit')
+    kit = tmp_path / 'kit'
+    kit.mkdir()
+    (kit / 'kit.json').write_text(json.dumps(
+        dict(python_version='3.99', present={}, mmcv='x.tar.gz')))
+    fails(run(sys.executable, INSTALL, kit, '--venv', tmp_path / 'venv'),
+          'but the kit is for Python 3.99')
