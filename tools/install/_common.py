@@ -1,4 +1,4 @@
-"""What the install scripts share: logging, commands, errors, the mmcv sdist
+"""What the install scripts share: logging, commands, errors, mmcv's sdist
 (standard library only: they run before citymask's dependencies are in)."""
 import hashlib
 import os
@@ -38,21 +38,21 @@ def mmcv_sdist(path=None):
     one, downloaded if absent. pip runs its setup.py, which imports
     pkg_resources: setuptools < 81 for that, by either pip's variable."""
     name = f'mmcv-{MMCV_VERSION}.tar.gz'
-    if path is None:
-        path = osp.join(CACHE, name)
-        if not osp.isfile(path) or sha256(path) != MMCV_SDIST_SHA256:
-            log(f'downloading {name}')
-            os.makedirs(CACHE, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-                cons = osp.join(tmp, 'constraints.txt')
-                with open(cons, 'w') as f:
-                    f.write('setuptools<81\n')
-                run([sys.executable, '-m', 'pip', 'download', '-q',
-                     '--no-deps', '--no-binary', ':all:', '-d', tmp,
-                     f'mmcv=={MMCV_VERSION}'], env=dict(
-                         os.environ, PIP_CONSTRAINT=cons,
+    cached = osp.join(CACHE, name)
+    if path is None and not (osp.isfile(cached) and
+                             sha256(cached) == MMCV_SDIST_SHA256):
+        log(f'downloading {name}')
+        os.makedirs(CACHE, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+            cons = osp.join(tmp, 'constraints.txt')
+            with open(cons, 'w') as f:
+                f.write('setuptools<81\n')
+            run([sys.executable, '-m', 'pip', 'download', '-q', '--no-deps',
+                 '--no-binary', ':all:', '-d', tmp, f'mmcv=={MMCV_VERSION}'],
+                env=dict(os.environ, PIP_CONSTRAINT=cons,
                          PIP_BUILD_CONSTRAINT=cons))
-                os.replace(osp.join(tmp, name), path)
+            os.replace(osp.join(tmp, name), cached)
+    path = path or cached
     if not osp.isfile(path) or sha256(path) != MMCV_SDIST_SHA256:
         raise InstallError(f'{path} is not PyPI\'s {name} (missing, or its '
                            f'sha256 is not {MMCV_SDIST_SHA256})')

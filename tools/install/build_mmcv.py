@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Build mmcv 2.1.0 with its ops against this interpreter's torch; install.
 
-It fixes what ``pip install`` of mmcv's sdist gets wrong (torch >= 2.14's
-C++20, setuptools 81, no GPU at build time, nvcc vs torch CUDA, memory per
-nvcc job), proves the result (it loads, device code for every arch) and
-caches the wheel in ~/.cache/citymask. Run it with the target's Python.
+Fixes what ``pip install`` of mmcv's sdist gets wrong (torch >= 2.14's C++20,
+setuptools 81, no GPU at build time, nvcc vs torch CUDA, memory per nvcc
+job), proves the result (it loads, device code for every arch) and caches
+the wheel in ~/.cache/citymask.
 """
 import argparse
 import glob
@@ -53,9 +53,8 @@ def installed_ext(cuda=False):
 
 
 def torch_info():
-    """torch's version, CUDA version and the C++ standard its headers need;
-    refuses a setuptools without the pkg_resources mmcv's setup.py imports.
-    """
+    """torch's version, CUDA version and the C++ standard its headers need,
+    with a setuptools that has the pkg_resources mmcv's setup.py imports."""
     try:
         from setuptools import __version__ as found
     except ImportError:
@@ -63,8 +62,8 @@ def torch_info():
     if not found or int(found.split('.')[0]) >= 81:
         raise InstallError(
             f'{"setuptools " + found if found else "no setuptools"} in '
-            f'{sys.prefix}: mmcv {MMCV_VERSION}\'s setup.py '
-            'imports pkg_resources, which setuptools 81 removed; run `'
+            f'{sys.prefix}: mmcv {MMCV_VERSION}\'s setup.py imports '
+            'pkg_resources, which setuptools 81 removed; run `'
             f'{sys.executable} -m pip install "setuptools>=77.0.3,<81"` first')
     try:
         import torch
@@ -104,7 +103,7 @@ def parse_archs(archs):
         if not re.fullmatch(r'\d+\.\d+a?(\+PTX)?', item):
             raise InstallError(f'bad CUDA arch {item!r} in {archs!r}: use '
                                'compute capabilities like "8.0;9.0+PTX"')
-    return [''.join(re.findall(r'\d+', item)) for item in items]
+    return [re.sub(r'\D', '', item) for item in items]
 
 
 def unpack_and_patch(sdist, work, std):
@@ -128,32 +127,26 @@ def unpack_and_patch(sdist, work, std):
     return osp.dirname(setup_py)
 
 
-def find_cuobjdump(cuda_home):
-    """The toolkit's cuobjdump, else one on PATH, else the copy triton (a
-    dependency of torch's CUDA builds) ships; None if there is none."""
-    spec = importlib.util.find_spec('triton')
-    triton = spec and spec.submodule_search_locations and osp.join(
-        list(spec.submodule_search_locations)[0], 'backends', 'nvidia',
-        'bin', 'cuobjdump')
-    return next((c for c in (osp.join(cuda_home, 'bin', 'cuobjdump'),
-                             shutil.which('cuobjdump'), triton)
-                 if c and os.access(c, os.X_OK)), None)
-
-
 def check_device_code(cuda_home, archs, path):
-    """Every requested arch has device code (sm_XX) in the extension."""
-    cuobjdump = find_cuobjdump(cuda_home)
-    if cuobjdump is None:
+    """Every requested arch has device code (sm_XX) in the extension, by
+    the toolkit's cuobjdump, else one on PATH, else triton's copy (torch's
+    CUDA builds depend on triton)."""
+    spec = importlib.util.find_spec('triton')
+    triton = spec and spec.submodule_search_locations and osp.join(list(
+        spec.submodule_search_locations)[0], 'backends/nvidia/bin/cuobjdump')
+    found = [c for c in (osp.join(cuda_home, 'bin', 'cuobjdump'),
+                         shutil.which('cuobjdump'), triton)
+             if c and os.access(c, os.X_OK)]
+    if not found:
         return log('cuobjdump not found: device code not checked')
-    found = set(re.findall(r'\.sm_(\d+)\.',
-                           run([cuobjdump, '--list-elf', path], True)))
-    missing = [a for a in parse_archs(archs) if a not in found]
-    listed = ', '.join('sm_' + a for a in sorted(found, key=int)) or 'none'
+    sms = set(re.findall(r'\.sm_(\d+)\.',
+                         run([found[0], '--list-elf', path], True)))
+    listed = ', '.join('sm_' + a for a in sorted(sms, key=int)) or 'none'
+    missing = ', '.join('sm_' + a for a in parse_archs(archs) if a not in sms)
     if missing:
-        raise InstallError(
-            f'{path} has no device code for '
-            f'{", ".join("sm_" + a for a in missing)} (found: {listed})')
-    log(f'device code in {osp.basename(path)}: {listed}')
+        raise InstallError(f'{path} has no device code for {missing} '
+                           f'(found: {listed})')
+    log(f'device code in {osp.basename(path)} ({found[0]}): {listed}')
 
 
 def cuda_env(args, env, torch_version, torch_cuda):
@@ -188,16 +181,15 @@ def cuda_env(args, env, torch_version, torch_cuda):
         '%d.%d' % c for c in sorted({torch.cuda.get_device_capability(i) for
                                      i in range(torch.cuda.device_count())})
     ) or DEFAULT_ARCHS
-    supported = set(re.findall(r'sm_(\d+)', run([nvcc_bin, '--list-gpu-code'],
-                                                True)))
-    bad = ', '.join('sm_' + a for a in parse_archs(archs)
-                    if a not in supported)
+    sms = set(re.findall(r'sm_(\d+)', run([nvcc_bin, '--list-gpu-code'],
+                                          True)))
+    bad = ', '.join('sm_' + a for a in parse_archs(archs) if a not in sms)
     if bad:
         raise InstallError(
             f'nvcc {nvcc} cannot build for {bad} (its oldest is '
-            f'sm_{min(supported, key=int)}): pick other archs with '
-            'CUDA_ARCHS / --archs, or for older GPUs (V100 is sm_70) use a '
-            'CUDA 12.x toolkit with a torch built for CUDA 12')
+            f'sm_{min(sms, key=int)}): pick other archs with CUDA_ARCHS / '
+            '--archs, or for older GPUs (V100 is sm_70) use a CUDA 12.x '
+            'toolkit with a torch built for CUDA 12')
     # torch's ATen/cuda headers include these; a toolkit installed without
     # its math libraries lacks them: take torch's nvidia-* copies (CPATH is
     # searched after the toolkit's own include folder).
@@ -235,8 +227,7 @@ def build_wheel(args, env, std, what, cache):
         # --no-build-isolation: mmcv compiles against the torch installed
         # here, not a fresh one pip would fetch.
         run([sys.executable, '-m', 'pip', 'wheel', '--no-build-isolation',
-             '--no-deps', '-w', out, src] + (['-v'] if args.verbose else []),
-            env=env)
+             '--no-deps', '-w', out, src] + ['-v'] * args.verbose, env=env)
         built = glob.glob(osp.join(out, '*.whl'))[0]
         os.replace(built, osp.join(cache, osp.basename(built)))
     return osp.join(cache, osp.basename(built))
@@ -276,7 +267,7 @@ def build(args):
     log(f'installed {what} in {sys.prefix}')
 
 
-def parse_args(argv=None):
+if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--cuda', choices=['auto', 'yes', 'no'], default='auto',
                    help='CUDA ops (auto: with a CUDA torch and nvcc)')
@@ -289,8 +280,4 @@ def parse_args(argv=None):
     p.add_argument('--verbose', action='store_true', help='pip wheel -v')
     p.add_argument('--force', action='store_true', help='build even if '
                    'a matching mmcv is installed')
-    return p.parse_args(argv)
-
-
-if __name__ == '__main__':
-    sys.exit(cli(build, parse_args()))
+    sys.exit(cli(build, p.parse_args()))

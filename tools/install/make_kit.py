@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
 """Write an offline install kit: the wheels a target machine lacks.
 
-pip resolves requirements/*.txt for the target's Python and platform, each
-package the target has (its ``pip freeze``) stood in for by an empty wheel of
-its version; one citymask cannot use (e.g. setuptools 81) goes in anyway.
-The kit: wheels/, the mmcv sdist (or ``--mmcv-wheel``) and kit.json (target,
-files with sha256). offline_install.py installs it on the target.
+pip resolves requirements/*.txt for the target, each package it has (its
+``pip freeze``) stood in for by an empty wheel of that version; one citymask
+cannot use (e.g. setuptools 81) goes in anyway. The kit: wheels/, the mmcv
+sdist (unless ``--mmcv-wheel``), kit.json (target, files with sha256).
 """
 import argparse
 import glob
@@ -20,13 +19,10 @@ import tempfile
 import zipfile
 
 from _common import MMCV_VERSION, InstallError, cli, log, mmcv_sdist, sha256
-
-try:
-    from packaging.requirements import Requirement
-    from packaging.tags import platform_tags
-except ImportError:  # pip vendors it
-    from pip._vendor.packaging.requirements import Requirement
-    from pip._vendor.packaging.tags import platform_tags
+# pip's copy of packaging: this runs with any Python that has pip
+from pip._vendor.packaging.requirements import Requirement
+from pip._vendor.packaging.tags import platform_tags
+from pip._vendor.packaging.utils import canonicalize_name as canonical
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # The stand-in version of a package named without one: above any lower
@@ -40,10 +36,6 @@ MMCV_SDIST_REQUIRES = ['addict', 'mmengine>=0.3.0', 'numpy', 'packaging',
 # pip distributions that all install the same cv2 module
 OPENCV_FLAVOURS = ('opencv-python', 'opencv-python-headless',
                    'opencv-contrib-python', 'opencv-contrib-python-headless')
-
-
-def canonical(name):
-    return re.sub(r'[-_.]+', '-', name).lower()
 
 
 def parse_present(lines):
@@ -77,26 +69,16 @@ def write_stub(folder, name, version, requires=()):
 
 def platforms(tag):
     """The tags a ``manylinux_2_N_ARCH`` target accepts: pip takes
-    ``--platform`` literally, so _2_N ... _2_5 and the legacy aliases."""
+    ``--platform`` literally, so _2_N ... _2_5, the legacy aliases and
+    linux_ARCH (that of wheels built there, e.g. by build_mmcv.py)."""
     m = re.fullmatch(r'manylinux_2_(\d+)_(\w+)', tag)
     if not m:
         return [tag]
     glibc, arch = int(m.group(1)), m.group(2)
     legacy = {17: 'manylinux2014', 12: 'manylinux2010', 5: 'manylinux1'}
     return [f'manylinux_2_{n}_{arch}' for n in range(glibc, 4, -1)] + [
-        f'{alias}_{arch}' for n, alias in legacy.items() if n <= glibc]
-
-
-def mmcv_requires(path):
-    """mmcv's dependencies: a wheel's Requires-Dist, or those of PyPI's sdist.
-    """
-    if not path.endswith('.whl'):
-        return MMCV_SDIST_REQUIRES
-    with zipfile.ZipFile(path) as z:
-        meta = next(n for n in z.namelist()
-                    if n.endswith('.dist-info/METADATA'))
-        return re.findall(r'^Requires-Dist: (.+)$', z.read(meta).decode(),
-                          re.M)
+        f'{alias}_{arch}' for n, alias in legacy.items() if n <= glibc] + [
+        f'linux_{arch}']
 
 
 def requirements(no_tests):
@@ -123,16 +105,12 @@ def make_kit(args):
     if not plat:
         raise InstallError('cannot tell this machine\'s glibc: give '
                            '--platform (e.g. manylinux_2_28_x86_64)')
-    lines = args.present or []
-    for path in args.present_from or []:
+    for path in args.present_from + [args.mmcv_wheel] * bool(args.mmcv_wheel):
         if not osp.isfile(path):
-            raise InstallError(f'no file {path} (--present-from)')
-        with open(path) as f:
-            lines += f.read().splitlines()
-    present = parse_present(lines)
+            raise InstallError(f'no file {path}')
+    present = parse_present(args.present + [
+        line for path in args.present_from for line in open(path)])
     if args.mmcv_wheel:  # it replaces a present mmcv
-        if not osp.isfile(args.mmcv_wheel):
-            raise InstallError(f'no file {args.mmcv_wheel} (--mmcv-wheel)')
         present.pop('mmcv', None)
     # citymask asks for opencv-python; any present flavour gives cv2
     opencv = [present[n] for n in OPENCV_FLAVOURS if n in present]
@@ -151,15 +129,17 @@ def make_kit(args):
                 'the kit anyway')
             present.pop(name, None)
             stand_ins.pop(name)
+    if args.mmcv_wheel:  # pip takes it as it is, for the target
+        reqs[0] = osp.abspath(args.mmcv_wheel)
 
     part = out + '.part'
     shutil.rmtree(part, ignore_errors=True)
     wheels = osp.join(part, 'wheels')
     os.makedirs(wheels)
-    # mmcv is built on the target from the sdist (or comes as the given
-    # wheel); a stand-in with its dependencies takes part in the resolution
-    mmcv = None if 'mmcv' in present else \
-        shutil.copy(args.mmcv_wheel or mmcv_sdist(), part)
+    # mmcv is built on the target from the sdist: a stand-in with its
+    # dependencies takes part in the resolution
+    mmcv = None if 'mmcv' in present or args.mmcv_wheel else \
+        shutil.copy(mmcv_sdist(), part)
     if mmcv:
         stand_ins['mmcv'] = MMCV_VERSION
     with tempfile.TemporaryDirectory(prefix='make_kit_') as stubs:
@@ -172,16 +152,15 @@ def make_kit(args):
                 version = version or ANY_VERSION
                 version += ('.' if '+' in version else '+') + 'present'
                 f.write(f'{name}=={version}\n')
-                write_stub(stubs, name, version, mmcv_requires(mmcv)
+                write_stub(stubs, name, version, MMCV_SDIST_REQUIRES
                            if mmcv and name == 'mmcv' else ())
         log(f'resolving for Python {pyver}, {plat}, {len(present)} packages '
             'present')
-        cmd = [sys.executable, '-m', 'pip', 'download', '-q', '--only-binary',
-               ':all:', '--implementation', 'cp', '--python-version', pyver,
-               '-d', wheels, '--find-links', stubs, '-c', cons] + reqs
-        for tag in platforms(plat):
-            cmd += ['--platform', tag]
-        if subprocess.run(cmd).returncode:
+        if subprocess.run([
+                sys.executable, '-m', 'pip', 'download', '-q', '--only-binary',
+                ':all:', '--implementation', 'cp', '--python-version', pyver,
+                '-d', wheels, '--find-links', stubs, '-c', cons] + reqs + [
+                    f'--platform={t}' for t in platforms(plat)]).returncode:
             shutil.rmtree(part)
             raise InstallError(
                 'pip could not find wheels for every requirement for that '
@@ -211,26 +190,19 @@ def make_kit(args):
     log(f'wrote {out}: {len(files)} files, {total / 2**20:.1f} MiB')
 
 
-def parse_args(argv=None):
+if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('out', help='kit folder to write (new or empty)')
-    p.add_argument('--python-version', help='target Python, e.g. 3.12 '
-                   '(default: this one)')
-    p.add_argument('--platform', help='target platform, e.g. '
-                   'manylinux_2_28_x86_64 (default: this machine\'s)')
-    p.add_argument('--present', nargs='+', metavar='NAME[==VERSION]',
-                   help='packages the target has (no version: any above '
-                   'the lower bounds)')
-    p.add_argument('--present-from', nargs='+', metavar='FILE',
+    p.add_argument('--python-version', help='e.g. 3.12 (default: this one)')
+    p.add_argument('--platform', help='e.g. manylinux_2_28_x86_64 (default: '
+                   'this machine\'s)')
+    p.add_argument('--present', nargs='+', default=[], metavar='NAME[==VER]',
+                   help='packages the target has (no version: any)')
+    p.add_argument('--present-from', nargs='+', default=[], metavar='FILE',
                    help='files listing them (`pip freeze` of the target)')
-    p.add_argument('--mmcv-wheel', help='this mmcv wheel (built for the '
-                   "target's torch) instead of the sdist")
+    p.add_argument('--mmcv-wheel', help='an mmcv wheel built for the '
+                   "target's torch, instead of the sdist")
     p.add_argument('--no-tests', action='store_true',
                    help='leave out requirements/tests.txt (pytest, linters)')
-    p.add_argument('--max-mib', type=float,
-                   help='refuse to write a kit larger than this')
-    return p.parse_args(argv)
-
-
-if __name__ == '__main__':
-    sys.exit(cli(make_kit, parse_args()))
+    p.add_argument('--max-mib', type=float, help='refuse a larger kit')
+    sys.exit(cli(make_kit, p.parse_args()))

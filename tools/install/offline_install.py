@@ -39,7 +39,7 @@ def install(args):
                            'one with tools/install/make_kit.py')
     with open(osp.join(args.kit, 'kit.json')) as f:
         kit = json.load(f)
-    log(f'[1/6] venv {args.venv} on top of {args.python}')
+    log(f'[1/5] venv {args.venv} on top of {args.python}')
     version = run([args.python, '-c', 'import sys; print("%d.%d" % '
                    'sys.version_info[:2])'], True).strip()
     if version != kit['python_version']:
@@ -63,32 +63,11 @@ def install(args):
     if subprocess.run(pip + ['--version'], capture_output=True).returncode:
         raise InstallError(f'{args.python} has no pip: install pip there')
 
-    log('[2/6] checking the packages the kit counts on')
-    found = {re.sub(r'[-_.]+', '-', n).lower() for n in run([vpy, '-c', (
-        'from importlib.metadata import distributions as d\n'
-        'for x in d(): print(x.metadata["Name"])')], True).split()}
-    missing = [f'{n}=={v}' if v else n for n, v in kit['present'].items()
-               if n not in found]
-    if missing:
-        raise InstallError(
-            f'the kit was made for a machine that has {", ".join(missing)}, '
-            f'which {vpy} does not see: install them, or make a kit without '
-            '--present for them')
-
-    mmcv = kit['mmcv'] and osp.join(args.kit, kit['mmcv'])
-    wheels = sorted(glob.glob(osp.join(args.kit, 'wheels', '*.whl'))) + (
-        [mmcv] if mmcv and mmcv.endswith('.whl') else [])
-    log(f'[3/6] installing {len(wheels)} wheels with --no-index')
+    wheels = sorted(glob.glob(osp.join(args.kit, 'wheels', '*.whl')))
+    log(f'[2/5] {len(wheels)} wheels and citymask (editable, from {REPO}) '
+        'with --no-index')
     if wheels:
         run(pip + ['install', '-q', '--no-index', '--no-deps'] + wheels)
-    if mmcv and not mmcv.endswith('.whl'):
-        log(f'[4/6] mmcv 2.1.0 from {mmcv}')
-        run([vpy, osp.join(HERE, 'build_mmcv.py'), '--sdist', mmcv,
-             '--verbose'] + ['--archs', args.archs] * bool(args.archs))
-    else:
-        log(f'[4/6] mmcv 2.1.0: {"the kit" if mmcv else "this machine"}\'s')
-
-    log(f'[5/6] citymask (editable) from {REPO}, pip check')
     # pip < 25.3 would run `setup.py develop` for a project without
     # pyproject.toml, which in setuptools >= 80 calls pip again with build
     # isolation, i.e. an index; --use-pep517 (gone in newer pips) avoids it.
@@ -96,6 +75,8 @@ def install(args):
         pip + ['install', '--help'], True))
     run(pip + ['install', '-q', '--no-index', '--no-deps',
                '--no-build-isolation', '-e', REPO] + pep517)
+
+    log('[3/5] pip check: the packages the kit counts on are there')
     check = subprocess.run(pip + ['check'], text=True,
                            stdout=subprocess.PIPE).stdout
     # pip check names a missing opencv-python when another flavour gives cv2
@@ -103,18 +84,28 @@ def install(args):
                              capture_output=True).returncode
     problems = [line for line in check.splitlines() if line.strip() and
                 'No broken requirements' not in line and not (
+                    kit['mmcv'] and 'requires mmcv, which' in line) and not (
                     cv2 and re.search(r'requires opencv-[a-z-]+,', line))]
     if problems:
-        raise InstallError('pip check: ' + '; '.join(problems))
+        raise InstallError('pip check: ' + '; '.join(problems) + ' (the kit '
+                           'was made for a machine that has them: install '
+                           'them, or make a kit without --present for them)')
 
-    log('[6/6] smoke test')
+    if kit['mmcv']:
+        log(f'[4/5] mmcv 2.1.0 from {kit["mmcv"]}')
+        run([vpy, osp.join(HERE, 'build_mmcv.py'), '--verbose', '--sdist',
+             osp.join(args.kit, kit['mmcv'])] + ['--archs', args.archs] * bool(
+                 args.archs))
+    else:
+        log('[4/5] mmcv 2.1.0: this machine\'s or the kit\'s wheel')
+    log('[5/5] smoke test')
     run([vpy, '-c', SMOKE], cwd=args.venv)
     with open(osp.join(args.venv, '.citymask-setup'), 'w') as f:
         f.write(f'installed offline from {osp.abspath(args.kit)}\n')
     log(f'done: {args.venv} is ready (make test VENV={args.venv})')
 
 
-def parse_args(argv=None):
+if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('kit', help='kit folder written by make_kit.py')
     p.add_argument('--venv', default=osp.join(REPO, '.venv'),
@@ -123,8 +114,4 @@ def parse_args(argv=None):
                    'packages (torch...) the venv builds on')
     p.add_argument('--archs', help='TORCH_CUDA_ARCH_LIST for mmcv '
                    '(default: the visible GPUs)')
-    return p.parse_args(argv)
-
-
-if __name__ == '__main__':
-    sys.exit(cli(install, parse_args()))
+    sys.exit(cli(install, p.parse_args()))
