@@ -1,19 +1,20 @@
-"""tools/install/: build_mmcv.py's checks (never a real build: 12+ min);
-kits written for this machine and for tools/install/targets/, and one that
-installs citymask into a fresh venv with ``--no-index``."""
+"""tools/install/: build_mmcv.py's checks (no real build: 12+ min); kits,
+one of which installs citymask into a fresh venv with ``--no-index``."""
 import hashlib
 import importlib
 import json
 import os
 import os.path as osp
 import re
+import shutil
 import subprocess
 import sys
-import tarfile
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name as canonical
 
 from ..conftest import REPO
 from .conftest import fails, ok
@@ -26,9 +27,9 @@ MAKE_KIT, INSTALL, BUILD_MMCV = (osp.join(TOOLS, n + '.py') for n in (
 PRESENT_ROOTS = ('torch', 'numpy', 'opencv-python', 'scipy', 'matplotlib')
 
 
-def run(*cmd, **kwargs):
-    return subprocess.run([str(c) for c in cmd], capture_output=True,
-                          text=True, **kwargs)
+def py(*args, python=sys.executable, **kwargs):
+    return subprocess.run([str(a) for a in [python, *args]],
+                          capture_output=True, text=True, **kwargs)
 
 
 def tool(name):
@@ -41,46 +42,42 @@ def tool(name):
 
 
 def wheel_names(folder):
-    return {w.split('-')[0].lower().replace('_', '-')
-            for w in os.listdir(folder)}
+    return {canonical(w.split('-')[0]) for w in os.listdir(folder)}
+
+
+def write(path, text):
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+    return str(path)
 
 
 def test_cxx_standard_patched_into_a_copy(tmp_path, capsys):
     setup_py = "extra = ['-std=c++17']\nnvcc = ['-O3', '-std=c++17']\n"
-    (tmp_path / 'mmcv-2.1.0').mkdir()
-    (tmp_path / 'mmcv-2.1.0' / 'setup.py').write_text(setup_py)
-    sdist = tmp_path / 'mmcv-2.1.0.tar.gz'
-    with tarfile.open(sdist, 'w:gz') as tar:
-        tar.add(tmp_path / 'mmcv-2.1.0', 'mmcv-2.1.0')
+    write(tmp_path / 'mmcv-2.1.0' / 'setup.py', setup_py)
+    sdist = shutil.make_archive(str(tmp_path / 'mmcv-2.1.0'), 'gztar',
+                                tmp_path, 'mmcv-2.1.0')
     patch = tool('build_mmcv').unpack_and_patch
-    src = patch(str(sdist), str(tmp_path / 'w'), 20)
-    assert open(osp.join(src, 'setup.py')).read() == \
-        setup_py.replace('c++17', 'c++20')
+    src = Path(patch(sdist, str(tmp_path / 'w'), 20), 'setup.py')
+    assert src.read_text() == setup_py.replace('c++17', 'c++20')
     assert 'patched 2 x -std=c++17 -> -std=c++20' in capsys.readouterr().out
     # an interrupted build's copy is reused as it is, not unpacked again
-    with open(osp.join(src, 'setup.py'), 'a') as f:
-        f.write('# kept\n')
-    patch(str(sdist), str(tmp_path / 'w'), 20)
-    assert open(osp.join(src, 'setup.py')).read().endswith('# kept\n')
+    src.write_text(src.read_text() + '# kept\n')
+    patch(sdist, str(tmp_path / 'w'), 20)
+    assert src.read_text().endswith('# kept\n')
     # torch < 2.14 asks for C++17: the copy stays as PyPI's
-    src = patch(str(sdist), str(tmp_path / 'v'), 17)
-    assert open(osp.join(src, 'setup.py')).read() == setup_py
-
-
-def script(path, text):
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-        f.write('#!/bin/sh\n' + text)
-    os.chmod(path, 0o755)
-    return str(path)
+    assert Path(patch(sdist, str(tmp_path / 'v'), 17),
+                'setup.py').read_text() == setup_py
 
 
 def fake_cuobjdump(path, *archs):
     """A cuobjdump that lists one cubin per arch, as the real one does for
     mmcv's extension (``ELF file 1: _ext....1.sm_90.cubin``)."""
-    return script(path, 'test "$1" = --list-elf || exit 9\n' + ''.join(
-        f'echo "ELF file    {i}: _ext.cpython-311-x86_64-linux-gnu.{i}.sm_{a}'
-        '.cubin"\n' for i, a in enumerate(archs, 1)))
+    return write(path, '#!/bin/sh\ntest "$1" = --list-elf || exit 9\n' +
+                 ''.join(f'echo "ELF file    {i}: _ext.cpython-311-x86_64-'
+                         f'linux-gnu.{i}.sm_{a}.cubin"\n'
+                         for i, a in enumerate(archs, 1)))
 
 
 def test_device_code_by_the_first_cuobjdump(tmp_path, monkeypatch, capsys):
@@ -114,24 +111,23 @@ def test_device_code_by_the_first_cuobjdump(tmp_path, monkeypatch, capsys):
 
 
 def test_build_mmcv_checks_before_building(tmp_path):
-    """The installed mmcv (CPU ops) is taken as it is, and CUDA ops are
-    refused in one line for a CPU torch or an nvcc of another CUDA major.
-    An empty cache and a missing sdist: nothing could be built here."""
+    """The installed mmcv is kept (empty cache, no sdist: nothing to build);
+    CUDA ops refused for a CPU torch or an nvcc of another CUDA major."""
     import torch
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
-    proc = ok(run(sys.executable, BUILD_MMCV, '--cuda', 'no', '--sdist',
-                  tmp_path / 'none.tar.gz', env=env))
+    proc = ok(py(BUILD_MMCV, '--cuda', 'no', '--sdist', tmp_path / 'no.tgz',
+                 env=env))
     assert 'mmcv 2.1.0 with CPU ops already installed' in proc.stdout
     if torch.version.cuda is None:
-        fails(run(sys.executable, BUILD_MMCV, '--cuda', 'yes', env=env),
+        fails(py(BUILD_MMCV, '--cuda', 'yes', env=env),
               f'error: torch {torch.__version__} is a CPU build: install a '
               "CUDA build of torch for mmcv's CUDA ops (or set CUDA=no)")
         return
     major = int(torch.version.cuda.split('.')[0])
-    script(tmp_path / 'cuda' / 'bin' / 'nvcc', 'echo "Cuda compilation '
-           f'tools, release {major - 1}.8, V{major - 1}.8.89"\n')
+    write(tmp_path / 'cuda' / 'bin' / 'nvcc', '#!/bin/sh\necho "Cuda '
+          f'compilation tools, release {major - 1}.8, V{major - 1}.8.89"\n')
     env['CUDA_HOME'] = str(tmp_path / 'cuda')
-    fails(run(sys.executable, BUILD_MMCV, '--cuda', 'yes', env=env),
+    fails(py(BUILD_MMCV, '--cuda', 'yes', env=env),
           f'error: nvcc in {tmp_path}/cuda is CUDA {major - 1}.8 but torch '
           f'{torch.__version__} was built with CUDA {torch.version.cuda}: '
           f'the majors must match; put a CUDA {major}.x nvcc first on PATH '
@@ -152,8 +148,7 @@ def closure(names):
     out, todo = {}, list(names)
     while todo:
         dist = metadata.distribution(todo.pop())
-        name = re.sub(r'[-_.]+', '-', dist.metadata['Name']).lower()
-        if name not in out:
+        if (name := canonical(dist.metadata['Name'])) not in out:
             out[name] = dist
             todo += [r.name for r in map(Requirement, dist.requires or [])
                      if not r.marker or r.marker.evaluate({'extra': ''})]
@@ -161,29 +156,24 @@ def closure(names):
 
 
 def test_kit_installs_citymask_offline(tmp_path):
-    """Kit for this machine's Python and platform, with the big packages and
-    mmcv already on the target: it leaves those out, and installs every other
-    dependency of citymask into a fresh venv with --no-index."""
+    """A target with the big packages and mmcv: the kit has every other
+    dependency of citymask, installed into a fresh venv with --no-index."""
     present = closure(PRESENT_ROOTS)
     present.update((n, metadata.distribution(n)) for n in ('mmcv', 'pip'))
     # The target: a plain venv that sees only the present packages.
     base, folder = tmp_path / 'base', tmp_path / 'present'
-    assert run(sys.executable, '-m', 'venv', '--without-pip',
-               base).returncode == 0
+    ok(py('-m', 'venv', '--without-pip', base))
     folder.mkdir()
     for dist in present.values():
         for top in {f.parts[0] for f in dist.files if f.parts[0] != '..'}:
             if not (folder / top).exists() and dist.locate_file(top).exists():
                 (folder / top).symlink_to(dist.locate_file(top))
-    site = run(base / 'bin' / 'python', '-c', 'import sysconfig; '
-               'print(sysconfig.get_paths()["purelib"])').stdout.strip()
-    with open(osp.join(site, 'present.pth'), 'w') as f:
-        f.write(f'{folder}\n')
+    site = next(base.glob('lib/python3.*/site-packages'))
+    (site / 'present.pth').write_text(f'{folder}\n')
 
     kit = tmp_path / 'kit'
-    ok(run(sys.executable, MAKE_KIT, kit, '--no-tests', '--present',
-           *[f'{n}=={d.version}' for n, d in present.items()],
-           'setuptools==81.0.0'))
+    ok(py(MAKE_KIT, kit, '--no-tests', '--present', *[  # 81 overrides
+        f'{n}=={d.version}' for n, d in present.items()], 'setuptools==81.0'))
     manifest = json.loads((kit / 'kit.json').read_text())
     wheels = wheel_names(kit / 'wheels')
     assert not wheels & (set(present) - {'setuptools'}), wheels & set(present)
@@ -197,15 +187,15 @@ def test_kit_installs_citymask_offline(tmp_path):
     venv = tmp_path / 'venv'
     # no index, no find-links, no pip configuration: only the kit
     env = dict(os.environ, PIP_NO_INDEX='1', PIP_CONFIG_FILE=os.devnull)
-    proc = ok(run(sys.executable, INSTALL, kit, '--venv', venv, '--python',
-                  base / 'bin' / 'python', env=env))
+    proc = ok(py(INSTALL, kit, '--venv', venv, '--python',
+                 base / 'bin' / 'python', env=env))
     assert 'smoke test: mmcv 2.1.0 nms on CPU' in proc.stdout
     assert proc.stdout.splitlines()[-1].startswith(
         'offline_install: done: '), proc.stdout
     # mmdet comes from the venv (the kit), torch and mmcv from the target
-    proc = run(venv / 'bin' / 'python', '-c', 'import mmdet, mmcv, torch; '
-               'print(mmdet.__file__, mmcv.__file__, torch.__file__)',
-               cwd=tmp_path)
+    proc = py('-c', 'import mmdet, mmcv, torch; print(mmdet.__file__, '
+              'mmcv.__file__, torch.__file__)', python=venv / 'bin' / 'python',
+              cwd=tmp_path)
     mmdet_file, mmcv_file, torch_file = proc.stdout.split()
     assert mmdet_file.startswith(str(venv)), proc.stdout
     assert mmcv_file.startswith(str(folder)), proc.stdout
@@ -214,14 +204,12 @@ def test_kit_installs_citymask_offline(tmp_path):
 
 
 def test_gpu_machine_kit_fits_64_mib(tmp_path):
-    """The kit for the H100 machine listed in tools/install/targets/
-    (Python 3.12, torch 2.11.0+cu130): binary wheels for cp312, none of
-    what it has, the mmcv sdist, setuptools < 81, all in 64 MiB."""
+    """tools/install/targets/' H100 machine (Python 3.12, torch 2.11+cu130):
+    cp312 wheels of what it lacks, mmcv's sdist, setuptools < 81: < 64 MiB."""
     kit = tmp_path / 'kit'
     target = osp.join(TOOLS, 'targets', 'h100-py312-cu130.txt')
-    ok(run(sys.executable, MAKE_KIT, kit, '--python-version', '3.12',
-           '--platform', 'manylinux_2_28_x86_64', '--present-from', target,
-           '--max-mib', 64))
+    ok(py(MAKE_KIT, kit, '--python-version', '3.12', '--platform',
+          'manylinux_2_28_x86_64', '--present-from', target, '--max-mib', 64))
     manifest = json.loads((kit / 'kit.json').read_text())
     assert sum(f['bytes'] for f in manifest['files'].values()) == sum(
         osp.getsize(kit / f) for f in manifest['files']) == manifest[
@@ -235,25 +223,23 @@ def test_gpu_machine_kit_fits_64_mib(tmp_path):
     assert {'mmdet', 'mmengine', 'cityscapesscripts', 'pycocotools',
             'shapely', 'pyspng', 'zlib-ng', 'setuptools', 'ninja'} <= names
     for wheel in os.listdir(kit / 'wheels'):
-        *_, py, abi, _ = wheel[:-4].split('-')
-        assert py in ('py3', 'py2.py3', 'cp312') or abi == 'abi3', wheel
+        *_, python, abi, _ = wheel[:-4].split('-')
+        assert python in ('py3', 'py2.py3', 'cp312') or abi == 'abi3', wheel
         if wheel.startswith('setuptools-'):
             assert int(wheel.split('-')[1].split('.')[0]) < 81
     assert manifest['mmcv'] == 'mmcv-2.1.0.tar.gz' in manifest['files']
 
 
 def test_kit_carries_a_prebuilt_mmcv_wheel(tmp_path):
-    """``--mmcv-wheel``: the wheel goes into the kit and its own
-    dependencies take part in the resolution (addict, the one package the
-    target lacks); no sdist."""
+    """``--mmcv-wheel`` goes into the kit with its dependencies (addict, the
+    one package the target lacks); no sdist."""
     wheel = tool('make_kit').write_stub(str(tmp_path), 'mmcv', '2.1.0',
                                         ['addict', 'mmengine>=0.3.0'])
     present = [f'{d.metadata["Name"]}=={d.version}'
                for d in metadata.distributions()
                if d.metadata['Name'].lower() not in ('mmcv', 'addict')]
     kit = tmp_path / 'kit'
-    ok(run(sys.executable, MAKE_KIT, kit, '--present', *present,
-           '--mmcv-wheel', wheel))
+    ok(py(MAKE_KIT, kit, '--present', *present, '--mmcv-wheel', wheel))
     manifest = json.loads((kit / 'kit.json').read_text())
     assert manifest['mmcv'] is None
     assert manifest['files']['wheels/' + osp.basename(wheel)]['sha256'] == \
@@ -263,16 +249,12 @@ def test_kit_carries_a_prebuilt_mmcv_wheel(tmp_path):
 
 def test_bad_input_one_line_errors(tmp_path):
     # a version range of citymask's that "any version" may not meet
-    fails(run(sys.executable, MAKE_KIT, tmp_path / 'kit', '--present',
-              'setuptools'),
+    fails(py(MAKE_KIT, tmp_path / 'kit', '--present', 'setuptools'),
           'error: give the version of present setuptools (NAME==VERSION): '
           'citymask needs setuptools>=77.0.3,<81')
     assert not (tmp_path / 'kit').exists()
-    fails(run(sys.executable, INSTALL, tmp_path),
-          f'error: {tmp_path} is not a kit')
-    kit = tmp_path / 'kit'
-    kit.mkdir()
-    (kit / 'kit.json').write_text(json.dumps(
+    fails(py(INSTALL, tmp_path), f'error: {tmp_path} is not a kit')
+    write(tmp_path / 'kit' / 'kit.json', json.dumps(
         dict(python_version='3.99', present={}, mmcv='x.tar.gz')))
-    fails(run(sys.executable, INSTALL, kit, '--venv', tmp_path / 'venv'),
+    fails(py(INSTALL, tmp_path / 'kit', '--venv', tmp_path / 'venv'),
           'but the kit is for Python 3.99')

@@ -60,9 +60,8 @@ def mmcv_sdist(path=None):
 
 
 def cli(work, args):
-    """``work(args)`` as an exit status: an InstallError as one ``error:``
-    line (2), a failed command by its first words (1; its output is above).
-    """
+    """``work(args)``'s exit status: an InstallError as one ``error:`` line
+    (2), a failed command by its first words (1; its output is above)."""
     try:
         work(args)
     except InstallError as e:

@@ -39,8 +39,7 @@ OPENCV_FLAVOURS = ('opencv-python', 'opencv-python-headless',
 
 
 def parse_present(lines):
-    """pip freeze lines (``name==ver``, ``name @ url``, ``name``) ->
-    {name: version or None}."""
+    """pip freeze lines (``name==ver``, ``name @ url``) -> {name: version}."""
     present = {}
     for line in lines:
         line = line.split('#', 1)[0].strip()
@@ -54,8 +53,7 @@ def parse_present(lines):
 
 
 def write_stub(folder, name, version, requires=()):
-    """An empty wheel ``name==version`` that depends on ``requires`` (only
-    pip's resolver reads it: no RECORD)."""
+    """An empty wheel ``name==version`` that depends on ``requires``."""
     dist = re.sub(r'[-.]+', '_', name)
     path = osp.join(folder, f'{dist}-{version}-py3-none-any.whl')
     with zipfile.ZipFile(path, 'w') as z:
