@@ -38,20 +38,6 @@ OPENCV_FLAVOURS = ('opencv-python', 'opencv-python-headless',
                    'opencv-contrib-python', 'opencv-contrib-python-headless')
 
 
-def parse_present(lines):
-    """pip freeze lines (``name==ver``, ``name @ url``) -> {name: version}."""
-    present = {}
-    for line in lines:
-        line = line.split('#', 1)[0].strip()
-        m = re.fullmatch(r'([A-Za-z0-9][\w.-]*)\s*(?:==\s*(\S+)|@.*)?', line)
-        if m:
-            present[canonical(m.group(1))] = m.group(2)
-        elif line and not line.startswith('-'):
-            raise InstallError(f'cannot read present package {line!r}: use '
-                               'NAME==VERSION (pip freeze format) or NAME')
-    return present
-
-
 def write_stub(folder, name, version, requires=()):
     """An empty wheel ``name==version`` that depends on ``requires``."""
     dist = re.sub(r'[-.]+', '_', name)
@@ -79,17 +65,6 @@ def platforms(tag):
         f'linux_{arch}']
 
 
-def requirements(no_tests):
-    """citymask's requirement lines, mmcv pinned to the version it needs."""
-    reqs = [f'mmcv=={MMCV_VERSION}']
-    for name in ['build', 'runtime', 'mminstall'] + ['tests'] * (
-            not no_tests):
-        with open(osp.join(REPO, 'requirements', name + '.txt')) as f:
-            reqs += [r for r in (line.split('#', 1)[0].strip() for line in f)
-                     if r and canonical(Requirement(r).name) != 'mmcv']
-    return reqs
-
-
 def make_kit(args):
     out = args.out.rstrip('/')
     if osp.exists(out) and os.listdir(out):
@@ -106,15 +81,28 @@ def make_kit(args):
     for path in args.present_from + [args.mmcv_wheel] * bool(args.mmcv_wheel):
         if not osp.isfile(path):
             raise InstallError(f'no file {path}')
-    present = parse_present(args.present + [
-        line for path in args.present_from for line in open(path)])
+    present = {}  # pip freeze lines (name==version, name @ url) or names
+    for line in args.present + [line for path in args.present_from
+                                for line in open(path)]:
+        line = line.split('#', 1)[0].strip()
+        m = re.fullmatch(r'([A-Za-z0-9][\w.-]*)\s*(?:==\s*(\S+)|@.*)?', line)
+        if m:
+            present[canonical(m.group(1))] = m.group(2)
+        elif line and not line.startswith('-'):
+            raise InstallError(f'cannot read present package {line!r}: use '
+                               'NAME==VERSION (pip freeze format) or NAME')
     if args.mmcv_wheel:  # it replaces a present mmcv
         present.pop('mmcv', None)
     # citymask asks for opencv-python; any present flavour gives cv2
     opencv = [present[n] for n in OPENCV_FLAVOURS if n in present]
     stand_ins = dict(dict.fromkeys(OPENCV_FLAVOURS, opencv[0]) if opencv
                      else {}, **present)
-    reqs = requirements(args.no_tests)
+    reqs = [f'mmcv=={MMCV_VERSION}']  # and citymask's requirements but mmcv
+    for name in ['build', 'runtime', 'mminstall'] + ['tests'] * (
+            not args.no_tests):
+        with open(osp.join(REPO, 'requirements', name + '.txt')) as f:
+            reqs += [r for r in (line.split('#', 1)[0].strip() for line in f)
+                     if r and canonical(Requirement(r).name) != 'mmcv']
     for line in reqs:
         req = Requirement(line)
         name = canonical(req.name)
