@@ -1,15 +1,12 @@
 #!/usr/bin/env python3
 """Build mmcv 2.1.0 with its ops against this interpreter's torch; install.
 
-Run it with the Python of the target environment (``make setup`` and
-offline_install.py do). It handles what a plain ``pip install`` of mmcv's
-sdist gets wrong (torch >= 2.14's C++20 headers, setuptools 81, no GPU at
-build time, nvcc vs torch CUDA, memory per nvcc job), proves the result
-(it loads against torch, device code for every arch) and caches the wheel
-in ~/.cache/citymask. Standard library only.
+Fixes what ``pip install`` of mmcv's sdist gets wrong (torch >= 2.14's C++20,
+setuptools 81, no GPU at build time, nvcc vs torch CUDA, memory per nvcc
+job), proves the result (it loads, device code for every arch) and caches
+the wheel in ~/.cache/citymask.
 """
 import argparse
-import contextlib
 import glob
 import hashlib
 import importlib.util
@@ -27,11 +24,9 @@ from _common import (CACHE, MMCV_VERSION, InstallError, cli, log, mmcv_sdist,
 
 # A100, H100; +PTX lets newer GPUs (Blackwell) JIT-compile the sm_90 code.
 DEFAULT_ARCHS = '8.0;9.0+PTX'
-# Peak memory of one nvcc / cc1plus job on mmcv's sources is about 1.3 GB.
-GB_PER_JOB = 1.5
-# Loads the installed extension alone, after torch (mmcv's dependencies may
-# not be installed yet), and prints its path; with a second argument also
-# get_compiling_cuda_version(), which has crashed processes: in a child.
+# Loads the installed extension alone after torch (mmcv's dependencies may
+# not be in yet): whether it holds device code (a .nv_fatbin section), its
+# path, then get_compiling_cuda_version(), which has crashed processes.
 PROBE = '''import sys, glob, torch
 from importlib import metadata, util as u
 assert metadata.version("mmcv") == sys.argv[1]
@@ -40,26 +35,35 @@ s = u.spec_from_file_location("mmcv._ext", glob.glob(pkg + "/_ext*.so")[0])
 ext = u.module_from_spec(s)
 s.loader.exec_module(ext)
 assert hasattr(ext, "nms")
-print(s.origin)
-if sys.argv[2:]:
-    print(ext.get_compiling_cuda_version())
+print(b".nv_fatbin" in open(s.origin, "rb").read(), s.origin, flush=True)
+print(ext.get_compiling_cuda_version() if sys.argv[2:] else "")
 '''
 
 
+def installed_ext(cuda=False):
+    """(has CUDA code, path, get_compiling_cuda_version() if ``cuda`` and it
+    works) of the installed mmcv extension; Nones if it does not load."""
+    proc = subprocess.run([sys.executable, '-c', PROBE, MMCV_VERSION] +
+                          ['cuda'] * cuda, text=True, capture_output=True)
+    if not proc.stdout:
+        return None, None, None
+    first, _, version = proc.stdout.partition('\n')
+    return (first.startswith('True'), first.split(' ', 1)[1],
+            version.strip() if proc.returncode == 0 else None)
+
+
 def torch_info():
-    """torch's version, CUDA version and the C++ standard its headers need;
-    refuses a setuptools without the pkg_resources mmcv's setup.py imports.
-    """
+    """torch's version, CUDA version and the C++ standard its headers need,
+    with a setuptools that has the pkg_resources mmcv's setup.py imports."""
     try:
-        import setuptools
-        found = f'setuptools {setuptools.__version__}'
-        ok = int(setuptools.__version__.split('.')[0]) < 81
+        from setuptools import __version__ as found
     except ImportError:
-        found, ok = 'no setuptools', False
-    if not ok:
+        found = None
+    if not found or int(found.split('.')[0]) >= 81:
         raise InstallError(
-            f'{found} in {sys.prefix}: mmcv {MMCV_VERSION}\'s setup.py '
-            'imports pkg_resources, which setuptools 81 removed; run `'
+            f'{"setuptools " + found if found else "no setuptools"} in '
+            f'{sys.prefix}: mmcv {MMCV_VERSION}\'s setup.py imports '
+            'pkg_resources, which setuptools 81 removed; run `'
             f'{sys.executable} -m pip install "setuptools>=77.0.3,<81"` first')
     try:
         import torch
@@ -73,9 +77,9 @@ def torch_info():
 
 
 def find_cuda_home():
-    """The CUDA toolkit root, or None when there is no nvcc: CUDA_HOME, else
-    what nvcc reports (``TOP`` in ``--dryrun``). torch's own guess, nvcc's
-    parent's parent, is wrong when nvcc on the PATH is a wrapper script."""
+    """The CUDA toolkit root, or None without nvcc: CUDA_HOME, else ``TOP``
+    in nvcc's ``--dryrun`` (torch's guess, nvcc's parent's parent, is wrong
+    when nvcc on the PATH is a wrapper script)."""
     home = os.environ.get('CUDA_HOME')
     if home and osp.exists(osp.join(home, 'bin', 'nvcc')):
         return home
@@ -92,72 +96,14 @@ def find_cuda_home():
         osp.dirname(osp.dirname(osp.realpath(nvcc)))
 
 
-def math_lib_includes(cuda_home):
-    """torch's nvidia-* include folders with the CUDA math headers torch's
-    ATen/cuda includes, if the toolkit was installed without them (they go
-    on CPATH, searched after the toolkit's own folder)."""
-    headers = ('cusparse.h', 'cublas_v2.h', 'cusolverDn.h')
-    if all(osp.exists(osp.join(cuda_home, 'include', h)) for h in headers):
-        return []
-    import torch
-    return [d for d in sorted(glob.glob(osp.join(osp.dirname(osp.dirname(
-        torch.__file__)), 'nvidia', '*', 'include')))
-        if any(osp.exists(osp.join(d, h)) for h in headers)]
-
-
-def visible_gpu_archs():
-    """'8.0;9.0' for the GPUs torch sees, or None without one."""
-    import torch
-    return ';'.join('%d.%d' % c for c in sorted(
-        {torch.cuda.get_device_capability(i)
-         for i in range(torch.cuda.device_count())})) or None
-
-
 def parse_archs(archs):
-    """'8.0;9.0+PTX' -> ['80', '90']; accepts spaces as separators."""
+    """'8.0;9.0+PTX' -> ['80', '90']; spaces and commas separate too."""
     items = re.split(r'[;\s,]+', archs.strip())
     for item in items:
         if not re.fullmatch(r'\d+\.\d+a?(\+PTX)?', item):
             raise InstallError(f'bad CUDA arch {item!r} in {archs!r}: use '
                                'compute capabilities like "8.0;9.0+PTX"')
-    return [''.join(re.findall(r'\d+', item)) for item in items]
-
-
-def check_archs(cuda_home, cuda_version, archs):
-    """Refuse archs this nvcc cannot build for, naming what to do."""
-    out = run([osp.join(cuda_home, 'bin', 'nvcc'), '--list-gpu-code'], True)
-    supported = set(re.findall(r'sm_(\d+)', out))
-    bad = [a for a in parse_archs(archs) if a not in supported]
-    if bad:
-        raise InstallError(
-            f'nvcc {cuda_version} cannot build for '
-            f'{", ".join("sm_" + a for a in bad)} (its oldest is '
-            f'sm_{min(supported, key=int)}): pick other archs with '
-            'CUDA_ARCHS / --archs, or for older GPUs (V100 is sm_70) use a '
-            'CUDA 12.x toolkit with a torch built for CUDA 12')
-
-
-def default_jobs(cuda):
-    """Parallel compile jobs: cores, capped by memory when nvcc runs."""
-    jobs = len(os.sched_getaffinity(0))
-    with contextlib.suppress(OSError, StopIteration), \
-            open('/proc/meminfo') as f:
-        gib = next(int(line.split()[1]) for line in f
-                   if line.startswith('MemAvailable:')) / 2**20
-        jobs = min(jobs, int(gib / (GB_PER_JOB if cuda else 1.0)))
-    return max(1, jobs)
-
-
-def installed_ext():
-    """(path, whether it holds CUDA device code) of the installed mmcv
-    extension if it loads with this torch, else (None, None). Device code
-    is a ``.nv_fatbin`` section: get_compiling_cuda_version() may crash."""
-    proc = subprocess.run([sys.executable, '-c', PROBE, MMCV_VERSION],
-                          text=True, capture_output=True)
-    if proc.returncode:
-        return None, None
-    with open(proc.stdout.strip(), 'rb') as f:
-        return proc.stdout.strip(), b'.nv_fatbin' in f.read()
+    return [re.sub(r'\D', '', item) for item in items]
 
 
 def unpack_and_patch(sdist, work, std):
@@ -181,33 +127,26 @@ def unpack_and_patch(sdist, work, std):
     return osp.dirname(setup_py)
 
 
-def find_cuobjdump(cuda_home):
-    """The toolkit's cuobjdump, else one on PATH, else the copy triton (a
-    dependency of torch's CUDA builds) ships; None if there is none."""
-    candidates = [osp.join(cuda_home, 'bin', 'cuobjdump'),
-                  shutil.which('cuobjdump')]
-    spec = importlib.util.find_spec('triton')
-    if spec is not None and spec.submodule_search_locations:
-        candidates.append(osp.join(list(spec.submodule_search_locations)[0],
-                                   'backends', 'nvidia', 'bin', 'cuobjdump'))
-    return next((c for c in candidates if c and os.access(c, os.X_OK)),
-                None)
-
-
 def check_device_code(cuda_home, archs, path):
-    """Every requested arch has device code (sm_XX) in the extension."""
-    cuobjdump = find_cuobjdump(cuda_home)
-    if cuobjdump is None:
+    """Every requested arch has device code (sm_XX) in the extension, by
+    the toolkit's cuobjdump, else one on PATH, else triton's copy (torch's
+    CUDA builds depend on triton)."""
+    spec = importlib.util.find_spec('triton')
+    triton = spec and spec.submodule_search_locations and osp.join(list(
+        spec.submodule_search_locations)[0], 'backends/nvidia/bin/cuobjdump')
+    found = [c for c in (osp.join(cuda_home, 'bin', 'cuobjdump'),
+                         shutil.which('cuobjdump'), triton)
+             if c and os.access(c, os.X_OK)]
+    if not found:
         return log('cuobjdump not found: device code not checked')
-    found = set(re.findall(r'\.sm_(\d+)\.',
-                           run([cuobjdump, '--list-elf', path], True)))
-    missing = [a for a in parse_archs(archs) if a not in found]
-    listed = ', '.join('sm_' + a for a in sorted(found, key=int)) or 'none'
+    sms = set(re.findall(r'\.sm_(\d+)\.',
+                         run([found[0], '--list-elf', path], True)))
+    listed = ', '.join('sm_' + a for a in sorted(sms, key=int)) or 'none'
+    missing = ', '.join('sm_' + a for a in parse_archs(archs) if a not in sms)
     if missing:
-        raise InstallError(
-            f'{path} has no device code for '
-            f'{", ".join("sm_" + a for a in missing)} (found: {listed})')
-    log(f'device code in {osp.basename(path)}: {listed}')
+        raise InstallError(f'{path} has no device code for {missing} '
+                           f'(found: {listed})')
+    log(f'device code in {osp.basename(path)} ({found[0]}): {listed}')
 
 
 def cuda_env(args, env, torch_version, torch_cuda):
@@ -228,8 +167,8 @@ def cuda_env(args, env, torch_version, torch_cuda):
         # A visible GPU would make mmcv's setup.py build CUDA ops anyway.
         env.update(FORCE_CUDA='0', CUDA_VISIBLE_DEVICES='')
         return None, None, None
-    m = re.search(r'release ((\d+)\.\d+)', run(
-        [osp.join(cuda_home, 'bin', 'nvcc'), '--version'], True))
+    nvcc_bin = osp.join(cuda_home, 'bin', 'nvcc')
+    m = re.search(r'release ((\d+)\.\d+)', run([nvcc_bin, '--version'], True))
     nvcc, nvcc_major = m.groups() if m else ('(unreadable)', 'that version')
     if nvcc_major != major:
         raise InstallError(
@@ -237,15 +176,33 @@ def cuda_env(args, env, torch_version, torch_cuda):
             f'was built with CUDA {torch_cuda}: the majors must match; put a '
             f'CUDA {major}.x nvcc first on PATH (or set CUDA_HOME), or '
             f'install a torch built for CUDA {nvcc_major}')
-    archs = (args.archs or os.environ.get('TORCH_CUDA_ARCH_LIST')
-             or visible_gpu_archs() or DEFAULT_ARCHS)
-    check_archs(cuda_home, nvcc, archs)
-    extra = math_lib_includes(cuda_home)
+    import torch
+    archs = args.archs or os.environ.get('TORCH_CUDA_ARCH_LIST') or ';'.join(
+        '%d.%d' % c for c in sorted({torch.cuda.get_device_capability(i) for
+                                     i in range(torch.cuda.device_count())})
+    ) or DEFAULT_ARCHS
+    sms = set(re.findall(r'sm_(\d+)', run([nvcc_bin, '--list-gpu-code'],
+                                          True)))
+    bad = ', '.join('sm_' + a for a in parse_archs(archs) if a not in sms)
+    if bad:
+        raise InstallError(
+            f'nvcc {nvcc} cannot build for {bad} (its oldest is '
+            f'sm_{min(sms, key=int)}): pick other archs with CUDA_ARCHS / '
+            '--archs, or for older GPUs (V100 is sm_70) use a CUDA 12.x '
+            'toolkit with a torch built for CUDA 12')
+    # torch's ATen/cuda headers include these; a toolkit installed without
+    # its math libraries lacks them: take torch's nvidia-* copies (CPATH is
+    # searched after the toolkit's own include folder).
+    headers = ('cusparse.h', 'cublas_v2.h', 'cusolverDn.h')
+    extra = [] if all(osp.exists(osp.join(cuda_home, 'include', h))
+                      for h in headers) else [
+        d for d in sorted(glob.glob(osp.join(osp.dirname(osp.dirname(
+            torch.__file__)), 'nvidia', '*', 'include')))
+        if any(osp.exists(osp.join(d, h)) for h in headers)]
     if extra:
-        env['CPATH'] = os.pathsep.join(extra + (
-            [env['CPATH']] if env.get('CPATH') else []))
-        log(f'CUDA math headers from torch\'s nvidia packages: '
-            f'{", ".join(extra)}')
+        env['CPATH'] = os.pathsep.join(extra + [env['CPATH']] * bool(
+            env.get('CPATH')))
+        log(f'CUDA math headers from torch\'s nvidia packages: {extra}')
     env.update(FORCE_CUDA='1', TORCH_CUDA_ARCH_LIST=archs,
                CUDA_HOME=cuda_home, PATH=osp.join(cuda_home, 'bin') +
                os.pathsep + env.get('PATH', ''))
@@ -254,27 +211,26 @@ def cuda_env(args, env, torch_version, torch_cuda):
 
 def build_wheel(args, env, std, what, cache):
     """Build mmcv's wheel from the sdist into ``cache``; its path."""
-    env['MAX_JOBS'] = str(args.jobs or int(env.get('MAX_JOBS') or 0) or
-                          default_jobs(env['FORCE_CUDA'] == '1'))
+    # about 1.3 GB per nvcc job at peak on mmcv's sources, < 1 GB per g++
+    with open('/proc/meminfo') as f:
+        gib = next(int(line.split()[1]) for line in f
+                   if line.startswith('MemAvailable:')) / 2**20
+    env['MAX_JOBS'] = str(args.jobs or env.get('MAX_JOBS') or max(1, min(
+        len(os.sched_getaffinity(0)),
+        int(gib / (1.5 if env['FORCE_CUDA'] == '1' else 1.0)))))
     log(f'building {what}, C++{std}, MAX_JOBS={env["MAX_JOBS"]}')
-    if args.build_dir:
-        os.makedirs(args.build_dir, exist_ok=True)
-    with contextlib.nullcontext(args.build_dir) if args.build_dir else \
-            tempfile.TemporaryDirectory(prefix='build_mmcv_') as work:
-        src = unpack_and_patch(mmcv_sdist(args.sdist), work, std)
-        out = osp.join(work, 'wheel')
-        shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(cache, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix='build_mmcv_') as tmp, \
+            tempfile.TemporaryDirectory(dir=cache) as out:
+        src = unpack_and_patch(mmcv_sdist(args.sdist), args.build_dir or tmp,
+                               std)
         # --no-build-isolation: mmcv compiles against the torch installed
         # here, not a fresh one pip would fetch.
         run([sys.executable, '-m', 'pip', 'wheel', '--no-build-isolation',
-             '--no-deps', '-w', out, src] + (['-v'] if args.verbose else []),
-            env=env)
+             '--no-deps', '-w', out, src] + ['-v'] * args.verbose, env=env)
         built = glob.glob(osp.join(out, '*.whl'))[0]
-        os.makedirs(cache, exist_ok=True)
-        shutil.copyfile(built, osp.join(cache, osp.basename(built) + '.part'))
-    wheel = osp.join(cache, osp.basename(built))
-    os.replace(wheel + '.part', wheel)
-    return wheel
+        os.replace(built, osp.join(cache, osp.basename(built)))
+    return osp.join(cache, osp.basename(built))
 
 
 def build(args):
@@ -285,46 +241,33 @@ def build(args):
     what = (f'mmcv {MMCV_VERSION} with CUDA ops (nvcc {nvcc}, '
             f'TORCH_CUDA_ARCH_LIST={archs})' if cuda else
             f'mmcv {MMCV_VERSION} with CPU ops')
-    if not (args.force or args.wheel) and installed_ext()[1] == cuda:
+    if not args.force and installed_ext()[0] == cuda:
         return log(f'{what} already installed in {sys.prefix}; --force '
                    'rebuilds')
-    if args.check_only:
-        raise InstallError(f'{what} is not installed in {sys.prefix}: build '
-                           'it (without --check-only) or install a wheel '
-                           'built for this torch (--wheel)')
     tag = f'cp{sys.version_info.major}{sys.version_info.minor}'
     key = '|'.join([MMCV_VERSION, tag, torch_version, torch_cuda if cuda
                     else 'cpu', archs or '', str(std)]).encode()
     cache = osp.join(CACHE, 'mmcv-wheels', f'mmcv-{MMCV_VERSION}-{tag}-torch'
                      f'{torch_version}-{hashlib.sha256(key).hexdigest()[:16]}')
-    wheel = args.wheel or (None if args.force else next(
-        iter(glob.glob(osp.join(cache, '*.whl'))), None)) or \
-        build_wheel(args, env, std, f'{what} against torch {torch_version}',
-                    cache)
+    cached = glob.glob(osp.join(cache, '*.whl'))
+    wheel = cached[0] if cached and not args.force else build_wheel(
+        args, env, std, f'{what} against torch {torch_version}', cache)
     log(f'installing {wheel}')
     run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps',
          '--force-reinstall', '--no-index', wheel])
-    path, has_cuda = installed_ext()
-    if path and args.wheel and args.cuda != 'yes':
-        # a prebuilt wheel needs no nvcc: take the kind it is
-        cuda, cuda_home = has_cuda, cuda_home or find_cuda_home() or ''
-        what = f'mmcv {MMCV_VERSION} with {"CUDA" if cuda else "CPU"} ops'
-        archs = (args.archs or visible_gpu_archs()) if cuda else None
-    if path is None or has_cuda != cuda:
+    has_cuda, path, version = installed_ext(cuda)
+    if has_cuda != cuda:
         raise InstallError(f'the installed mmcv does not import with its '
                            f'{"CUDA " if cuda else ""}ops; see the log above')
-    if cuda and archs:
-        check_device_code(cuda_home, archs, path)
     if cuda:
-        proc = subprocess.run([sys.executable, '-c', PROBE, MMCV_VERSION,
-                               'cuda'], text=True, capture_output=True)
-        log('get_compiling_cuda_version(): ' + proc.stdout.split()[-1] if
-            proc.returncode == 0 else 'note: get_compiling_cuda_version() '
-            f'failed (exit {proc.returncode}); the device code check stands')
+        check_device_code(cuda_home, archs, path)
+        log(f'get_compiling_cuda_version(): {version}' if version else
+            'note: get_compiling_cuda_version() failed; the device code '
+            'check stands')
     log(f'installed {what} in {sys.prefix}')
 
 
-def parse_args(argv=None):
+if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--cuda', choices=['auto', 'yes', 'no'], default='auto',
                    help='CUDA ops (auto: with a CUDA torch and nvcc)')
@@ -332,16 +275,9 @@ def parse_args(argv=None):
                    f'variable, the visible GPUs, "{DEFAULT_ARCHS}")')
     p.add_argument('--jobs', type=int, help='parallel jobs (MAX_JOBS)')
     p.add_argument('--sdist', help=f'mmcv-{MMCV_VERSION}.tar.gz to build')
-    p.add_argument('--wheel', help='install this mmcv wheel instead')
     p.add_argument('--build-dir', help='build here and keep it (a second '
                    'run resumes an interrupted one)')
     p.add_argument('--verbose', action='store_true', help='pip wheel -v')
-    p.add_argument('--check-only', action='store_true', help='only check')
     p.add_argument('--force', action='store_true', help='build even if '
                    'a matching mmcv is installed')
-    return p.parse_args(argv)
-
-
-if __name__ == '__main__':
-    args = parse_args()
-    sys.exit(cli(lambda: build(args)))
+    sys.exit(cli(build, p.parse_args()))
