@@ -129,46 +129,38 @@ def _choice(rng, weights: dict, n):
     return rng.choice(list(weights), size=n, p=values)
 
 
+# Thing outlines: vertex (a, b, c) of a thing standing at (x, yb) with
+# height h is (x + a * w, yb + b * h + c * k); per class the width w / h
+# (a range: drawn per thing) and k / h (humans: head; trucks: cab height).
+_OUTLINES = {
+    'human': ((-.12, -1, 1), (-.15, -1, .4), (0, -1, 0), (.15, -1, .4),
+              (.12, -1, 1), (.5, -1, 1.4), (.42, -.45, 0), (.3, 0, 0),
+              (.08, 0, 0), (0, -.35, 0), (-.08, 0, 0), (-.3, 0, 0),
+              (-.42, -.45, 0), (-.5, -1, 1.4)),
+    'bike': ((-.5, -.1, 0), (-.45, -.5, 0), (-.2, -.6, 0), (-.1, -1, 0),
+             (.2, -.95, 0), (.45, -.55, 0), (.5, -.1, 0), (.3, 0, 0),
+             (0, -.2, 0), (-.3, 0, 0)),
+    'car': ((-.5, 0, 0), (-.5, -.55, 0), (-.3, -.6, 0), (-.2, -1, 0),
+            (.25, -1, 0), (.38, -.6, 0), (.5, -.5, 0), (.5, 0, 0)),
+    'box': ((-.5, 0, 0), (-.5, -1, 0), (.2, -1, 0), (.2, 0, -1),
+            (.5, 0, -1), (.5, 0, 0)),
+    'long': ((-.5, 0, 0), (-.5, -.95, 0), (-.45, -1, 0), (.45, -1, 0),
+             (.5, -.9, 0), (.5, 0, 0))}
+_SHAPE = {  # label: (outline, w / h, k / h)
+    'person': ('human', .36, .16), 'rider': ('human', .36, .16),
+    'bicycle': ('bike', 1.5, 0), 'motorcycle': ('bike', 1.7, 0),
+    'car': ('car', (1.8, 2.4), 0), 'truck': ('box', (1.6, 2.4), .7),
+    'caravan': ('box', (1.6, 2.4), 1.), 'trailer': ('box', (1.6, 2.4), 1.),
+    'bus': ('long', (2.2, 3.0), 0), 'train': ('long', (3.5, 5.0), 0)}
+
+
 def _thing_outline(label: str, x: float, yb: float, h: float,
                    rng: np.random.Generator) -> np.ndarray:
     """Outline of one thing standing at (x, yb) with height h, in pixels."""
-    if label in ('person', 'rider'):  # head, shoulders, torso, two legs
-        w, head = 0.36 * h, 0.16 * h
-        pts = [[x - 0.12 * w, yb - h + head],
-               [x - 0.15 * w, yb - h + 0.4 * head], [x, yb - h],
-               [x + 0.15 * w, yb - h + 0.4 * head],
-               [x + 0.12 * w, yb - h + head],
-               [x + 0.5 * w, yb - h + 1.4 * head],
-               [x + 0.42 * w, yb - 0.45 * h], [x + 0.3 * w, yb],
-               [x + 0.08 * w, yb], [x, yb - 0.35 * h], [x - 0.08 * w, yb],
-               [x - 0.3 * w, yb], [x - 0.42 * w, yb - 0.45 * h],
-               [x - 0.5 * w, yb - h + 1.4 * head]]
-    elif label in ('bicycle', 'motorcycle'):
-        w = (1.5 if label == 'bicycle' else 1.7) * h
-        pts = [[x - 0.5 * w, yb - 0.1 * h], [x - 0.45 * w, yb - 0.5 * h],
-               [x - 0.2 * w, yb - 0.6 * h], [x - 0.1 * w, yb - h],
-               [x + 0.2 * w, yb - 0.95 * h], [x + 0.45 * w, yb - 0.55 * h],
-               [x + 0.5 * w, yb - 0.1 * h], [x + 0.3 * w, yb],
-               [x, yb - 0.2 * h], [x - 0.3 * w, yb]]
-    elif label == 'car':
-        w = rng.uniform(1.8, 2.4) * h
-        pts = [[x - 0.5 * w, yb], [x - 0.5 * w, yb - 0.55 * h],
-               [x - 0.3 * w, yb - 0.6 * h], [x - 0.2 * w, yb - h],
-               [x + 0.25 * w, yb - h], [x + 0.38 * w, yb - 0.6 * h],
-               [x + 0.5 * w, yb - 0.5 * h], [x + 0.5 * w, yb]]
-    elif label in ('truck', 'caravan', 'trailer'):
-        w = rng.uniform(1.6, 2.4) * h
-        cab = 0.7 if label == 'truck' else 1.0
-        pts = [[x - 0.5 * w, yb], [x - 0.5 * w, yb - h],
-               [x + 0.2 * w, yb - h], [x + 0.2 * w, yb - cab * h],
-               [x + 0.5 * w, yb - cab * h], [x + 0.5 * w, yb]]
-    else:  # bus, train: long tall boxes with rounded front
-        w = (rng.uniform(2.2, 3.0) if label == 'bus' else
-             rng.uniform(3.5, 5.0)) * h
-        pts = [[x - 0.5 * w, yb], [x - 0.5 * w, yb - 0.95 * h],
-               [x - 0.45 * w, yb - h], [x + 0.45 * w, yb - h],
-               [x + 0.5 * w, yb - 0.9 * h], [x + 0.5 * w, yb]]
-    return np.asarray(pts, float)
+    outline, w, k = _SHAPE[label]
+    w = (rng.uniform(*w) if isinstance(w, tuple) else w) * h
+    a, b, c = np.array(_OUTLINES[outline], float).T
+    return np.stack([x + a * w, yb + b * h + c * (k * h)], 1)
 
 
 def _group(label, x, yb, h, rng, p_bicycle, shape) -> List[dict]:
