@@ -1,17 +1,12 @@
 """Mini-Cityscapes: generated street scenes in the exact official layout.
 
-Each scene is a list of labelled polygons (``gtFine_polygons.json``); the
-ground-truth PNGs are rendered from it by cityscapesscripts itself and the
-RGB image is drawn from the same polygons in the same order, so images and
-labels agree pixel for pixel, occlusions included. Distributions:
-
-* ``simple`` (default): 3-23 things per frame, hand-made 6-14-vertex
-  silhouettes sized by a simple perspective rule (demo, most tests).
-* ``cityscapes``: approximations of published Cityscapes statistics
-  (sources next to the numbers below), irregular many-vertex outlines,
-  log-uniform areas from about 20 pixels, occlusion by parked rows, crowds
-  and poles in depth order. Written independently of the converter and
-  evaluator, to check them on data they were not tuned on.
+Scenes are labelled polygons (``gtFine_polygons.json``); cityscapesscripts
+renders the ground-truth PNGs from them and the image is drawn from the
+same polygons in the same order, so both agree pixel for pixel. ``simple``
+(default): 3-23 hand-made 6-14-vertex silhouettes per frame. ``cityscapes``:
+approximations of published Cityscapes statistics (sources next to the
+numbers), irregular outlines, occlusion by parked rows, crowds and poles;
+independent of the converter and evaluator, to check them.
 """
 import json
 import os
@@ -61,8 +56,7 @@ _HEIGHT = {'person': 1.0, 'rider': 1.0, 'bicycle': 0.55, 'motorcycle': 0.65,
 # Cityscapes Dataset for Semantic Urban Scene Understanding", CVPR 2016,
 # table of instance counts (fine train + val: ~24.4k humans, 7.0 per frame;
 # ~41.0k vehicles, 11.8 per frame); not re-counted on the dataset.
-HUMANS_PER_FRAME = 7.0
-VEHICLES_PER_FRAME = 11.8
+HUMANS_PER_FRAME, VEHICLES_PER_FRAME = 7.0, 11.8
 # more are drawn, as nearer things hide some completely (calibrated on 200
 # frames rendered by cityscapesscripts; tested)
 DRAWN_PER_VISIBLE = {'humans': 1.65, 'vehicles': 2.2}
@@ -94,21 +88,14 @@ REAL_HEIGHT = {
 
 def add_scene_args(parser, distribution: bool = True) -> None:
     """The ``--width``, ``--height`` (and ``--distribution``) options."""
-    parser.add_argument('--width', type=int, default=2048,
-                        help='frame width (default: 2048)')
-    parser.add_argument('--height', type=int, default=1024,
-                        help='frame height (default: 1024)')
+    for name, default in (('width', 2048), ('height', 1024)):
+        parser.add_argument(f'--{name}', type=int, default=default,
+                            help=f'frame {name} (default: {default})')
     if distribution:
         parser.add_argument('--distribution', default='simple',
                             choices=DISTRIBUTIONS,
                             help='scene distribution: simple (default) or '
                             'cityscapes (published Cityscapes statistics)')
-
-
-def _check(distribution: str) -> None:
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(f'unknown distribution {distribution!r}; choose '
-                         f'from {DISTRIBUTIONS}')
 
 
 def _obj(label: str, points) -> dict:
@@ -334,19 +321,12 @@ def make_scene(rng: np.random.Generator, width: int, height: int,
                with_things: bool = True,
                things_range: Tuple[int, int] = (3, 24),
                distribution: str = 'simple') -> List[dict]:
-    """Random street scene as Cityscapes polygon objects, in drawing order:
-    stuff, then groups and things far to near, then void regions (ego
-    vehicle, rectification border).
-
-    Args:
-        rng: Random stream of this frame.
-        width: Image width.
-        height: Image height.
-        with_things: False gives a frame without things.
-        things_range: Things per frame, ``[low, high)`` (``simple`` only).
-        distribution: ``simple`` or ``cityscapes`` (see the module doc).
-    """
-    _check(distribution)
+    """Random street scene as Cityscapes polygon objects, in drawing order
+    (stuff, things far to near, void), drawn from ``rng``; ``things_range``:
+    ``[low, high)`` things per frame (``simple`` only)."""
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f'unknown distribution {distribution!r}; choose '
+                         f'from {DISTRIBUTIONS}')
     W, H = width, height
     horizon = H * rng.uniform(0.38, 0.5)
     objs = [_obj('sky', _box(0, 0, W - 1, horizon))]
@@ -375,10 +355,10 @@ def make_scene(rng: np.random.Generator, width: int, height: int,
         objs.append(_obj('traffic sign', _box(px - 3 * pw, ptop,
                                               px + 4 * pw, ptop + 6 * pw)))
     things = []
-    if with_things and distribution == 'cityscapes':
-        things = _cityscapes_things(rng, W, H, horizon, vx)
-    elif with_things:
-        things = _simple_things(rng, W, H, horizon, things_range)
+    if with_things:
+        things = (_cityscapes_things(rng, W, H, horizon, vx)
+                  if distribution == 'cityscapes' else
+                  _simple_things(rng, W, H, horizon, things_range))
     for _, group in sorted(things, key=lambda t: t[0]):
         objs.extend(group)
     hood = H * rng.uniform(0.05, 0.1)
@@ -450,22 +430,13 @@ def make_mini_cityscapes(out_root: str,
                          distribution: str = 'simple'
                          ) -> Dict[str, List[str]]:
     """Write a mini Cityscapes tree (``leftImg8bit/``, ``gtFine/``,
-    ``disparity/``, ``camera/``) under ``out_root``.
-
-    Args:
-        out_root: The tree's root folder.
-        num_images: Frames per split (default train 8, val 4, test 2).
-        width: Frame width (real Cityscapes: 2048).
-        height: Frame height (real Cityscapes: 1024).
-        seed: Same seed, same files (each frame has its own seeded stream).
-        empty_every: Every n-th frame of a split has no things at all.
-        things_range: Things per frame, ``[low, high)`` (``simple``).
-        distribution: ``simple`` or ``cityscapes`` (see the module doc).
-
-    Returns:
-        The image paths written, per split.
+    ``disparity/``, ``camera/``) under ``out_root``; returns the image
+    paths per split. ``num_images``: frames per split; the same ``seed``
+    gives the same files; every ``empty_every``-th frame has no things.
     """
-    _check(distribution)
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f'unknown distribution {distribution!r}; choose '
+                         f'from {DISTRIBUTIONS}')
     if num_images is None:
         num_images = {'train': 8, 'val': 4, 'test': 2}
     written: Dict[str, List[str]] = {}
@@ -501,11 +472,8 @@ def make_mini_cityscapes(out_root: str,
 def make_benchmark_set(work_dir: str, num_images: int, width: int = 2048,
                        height: int = 1024, distribution: str = 'simple'
                        ) -> Tuple[str, Dict[str, str]]:
-    """Train frames (``simple``: ~20 things drawn, ~14 visible) converted
-    with both mask formats, reused if there (one folder per distribution).
-
-    Returns:
-        ``(cityscapes_root, {'rle': json, 'polygon': json})``.
+    """``(cityscapes_root, {'rle': json, 'polygon': json})``: train frames
+    (``simple``: ~14 things visible) in both mask formats, reused if there.
     """
     from ..datasets.cityscapes_converter import (ann_file_name,
                                                  convert_cityscapes)

@@ -13,12 +13,9 @@ SCORES = np.round(np.linspace(0.05, 0.95, 10), 2)
 
 
 def _shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    out = np.zeros_like(mask)
-    h, w = mask.shape
-    src = mask[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
-    out[max(0, dy):max(0, dy) + src.shape[0],
-        max(0, dx):max(0, dx) + src.shape[1]] = src
-    return out
+    return cv2.warpAffine(mask.astype(np.uint8), np.float32(
+        [[1, 0, dx], [0, 1, dy]]), mask.shape[::-1],
+        flags=cv2.INTER_NEAREST).astype(bool)
 
 
 def _morph(mask: np.ndarray, k: int) -> np.ndarray:

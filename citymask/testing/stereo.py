@@ -1,16 +1,12 @@
-"""Stereo files of generated scenes: ``disparity/`` and ``camera/``.
-
-As in Cityscapes: a 16-bit disparity PNG (``p > 0``: ``(p - 1) / 256``
-pixels; 0: no measurement) and a camera JSON (baseline in metres, focal
-lengths in pixels). The geometry is a flat road seen by a level camera
-``CAMERA_HEIGHT`` above it, horizon at the bottom of the sky: a road pixel
-``y`` rows below the horizon is ``CAMERA_HEIGHT * fy / y`` metres away;
-things, poles and signs stand upright at the road depth where their outline
-touches it (a rider at its bicycle's), turned a little (depth changes by up
-to ``TILT`` across them); facades are at a random depth; sky and void have
-no disparity. Polygons are drawn in the scene's order, as cityscapesscripts
-draws the ground truth, and like a stereo matcher each region loses a
-random share of its measurements (some most: ``distConf < 0.5``).
+"""Stereo files of generated scenes, as Cityscapes has them: a 16-bit
+disparity PNG (``p > 0``: ``(p - 1) / 256`` pixels; 0: none) and a camera
+JSON. A level camera ``CAMERA_HEIGHT`` above a flat road, horizon at the
+bottom of the sky: a road pixel ``y`` rows below it is ``CAMERA_HEIGHT * fy
+/ y`` metres away; things stand upright at the road depth where their
+outline touches it (a rider at its bicycle's), turned a little (``TILT``);
+facades are at a random depth; sky and void have none. Like a stereo
+matcher each region loses a random share of its pixels (some most of them:
+``distConf < 0.5``).
 """
 import json
 import os
@@ -51,9 +47,8 @@ def render_disparity(objs, width: int, height: int, cam: dict,
     # per object (0: nothing drawn): kind 0 no disparity, 1 road-like
     # (depth by row), 2 upright at depth * (1 + tilt * (x - center) / span)
     n = len(objs) + 1
-    kind, missing = np.zeros(n, np.int8), np.zeros(n)
-    depth, tilt, center, span = np.ones(n), np.zeros(n), np.zeros(n), \
-        np.ones(n)
+    kind, missing, tilt, center = np.zeros(n, np.int8), *np.zeros((3, n))
+    depth, span = np.ones(n), np.ones(n)
     index = Image.new('I', (width, height), 0)
     draw = ImageDraw.Draw(index)
     for k, obj in enumerate(objs, 1):
@@ -107,11 +102,11 @@ def write_stereo(gt_path: str, objs, width: int, height: int):
     horizon = next((float(max(y for _, y in o['polygon'])) for o in objs
                     if o['label'] == 'sky'), 0.45 * height)
     cam = camera(width, height, horizon)
-    disparity = render_disparity(objs, width, height, cam, rng)
     paths = stereo_paths(gt_path)
     for path in paths:
         os.makedirs(osp.dirname(path), exist_ok=True)
-    Image.fromarray(disparity).save(paths[0], compress_level=1)
+    Image.fromarray(render_disparity(objs, width, height, cam, rng)).save(
+        paths[0], compress_level=1)
     with open(paths[1], 'w') as f:
         json.dump(cam, f, indent=1)
     return paths
