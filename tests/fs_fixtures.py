@@ -8,11 +8,11 @@ import subprocess
 import pytest
 
 
-def _tmpfs(path, why, *options):
+def _tmpfs(path, *options):
     path.mkdir()
     if subprocess.run(['mount', '-t', 'tmpfs', '-o', ','.join(options),
                        'tmpfs', str(path)], capture_output=True).returncode:
-        pytest.skip(f'mounting a tmpfs needs root (CAP_SYS_ADMIN){why}')
+        pytest.skip('mounting a tmpfs needs root (CAP_SYS_ADMIN)')
     yield path
     subprocess.run(['umount', '-l', str(path)], check=True)
 
@@ -20,14 +20,13 @@ def _tmpfs(path, why, *options):
 @pytest.fixture
 def tiny_fs(tmp_path):
     """A 1 MiB tmpfs: a real full disk."""
-    yield from _tmpfs(tmp_path / 'tiny', '; the patched-write tests cover '
-                      'disk-full here', 'size=1m')
+    yield from _tmpfs(tmp_path / 'tiny', 'size=1m')
 
 
 @pytest.fixture
 def read_only_fs(tmp_path):
     """A read-only tmpfs: EROFS on every write."""
-    yield from _tmpfs(tmp_path / 'ro', '', 'size=1m', 'ro')
+    yield from _tmpfs(tmp_path / 'ro', 'size=1m', 'ro')
 
 
 def fail_writes(monkeypatch, module, error, budget=None):

@@ -1,12 +1,8 @@
-"""A syntax-tree scan for loads that could run code from a file.
-
-``torch.load`` must say ``weights_only=True``, ``np.load`` must not allow
-pickles, and ``pickle`` is only used through
-:class:`citymask.checkpoint.RestrictedUnpickler` (its ``load`` is a method
-of our class). The syntax tree, not the text, catches calls split over
-lines and other names (``import torch as t``, ``from torch import load``,
-``functools.partial(torch.load, ...)``, ``getattr(torch, 'load')``).
-"""
+"""A syntax-tree scan for loads that could run code from a file:
+``torch.load`` without ``weights_only=True``, ``np.load`` allowing pickles,
+``pickle`` other than by :class:`citymask.checkpoint.RestrictedUnpickler`;
+also split over lines or under other names (``import torch as t``,
+``functools.partial(torch.load)``, ``getattr(torch, 'load')``)."""
 import ast
 from typing import Dict, List, Optional
 
@@ -77,19 +73,17 @@ def scan_source(source: str, filename: str = '<string>') -> List[str]:
             why = 'numpy.load with allow_pickle'
         elif func == 'numpy.load' and len(node.args) > 2:
             why = 'numpy.load with allow_pickle by position'
-        elif (func == 'getattr' or isinstance(node.func, ast.Name) and
-              node.func.id == 'getattr') and len(node.args) >= 2 and \
-                isinstance(node.args[1], ast.Constant):  # getattr(torch, ..
-            target = _dotted(node.args[0], names)
-            if target and f'{target}.{node.args[1].value}' in \
-                    WEIGHTS_ONLY | PICKLE:
-                why = f'{target}.{node.args[1].value} reached through getattr'
+        elif getattr(node.func, 'id', None) == 'getattr' and \
+                len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
+            full = f'{_dotted(node.args[0], names)}.{node.args[1].value}'
+            if full in WEIGHTS_ONLY | PICKLE:  # getattr(torch, 'load')
+                why = f'{full} reached through getattr'
         if why:
             found.append(f'{filename}:{node.lineno}: {why}')
         if 'weights_only' in kwargs and func not in WEIGHTS_ONLY and \
                 not safe:
-            found.append(f'{filename}:{node.lineno}: weights_only is not '
-                         'True')
+            found.append(f'{filename}:{node.lineno}: weights_only is not True')
+
     # the function passed around rather than called (partial, aliases)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Attribute, ast.Name)) and \

@@ -57,13 +57,10 @@ def wait_until_paused(proc, folder: str) -> bool:
     """Block until the run ``proc`` (a ``subprocess.Popen``) is held by the
     hook (True) or has ended without getting there (False)."""
     at = osp.join(folder, 'at')
-
-    def open_it_when_the_run_ends():
-        proc.wait()
-        with open(at, 'w'):  # meets the reader below if it still waits
-            pass
-    # (the watcher of a run that got there stays blocked: a daemon thread)
-    threading.Thread(target=open_it_when_the_run_ends, daemon=True).start()
+    # when the run ends, meet the reader below if it still waits (the
+    # watcher of a run that got there stays blocked: a daemon thread)
+    threading.Thread(target=lambda: (proc.wait(), open(at, 'w').close()),
+                     daemon=True).start()
     with open(at):
         pass
     return proc.poll() is None

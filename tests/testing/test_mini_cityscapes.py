@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from citymask.testing.mini_cityscapes import make_mini_cityscapes, make_scene
 from ..conftest import run_tool
 
-NAME = re.compile(r'^([a-z]+)_(\d{6})_(\d{6})_')
+NAME = re.compile(r'^([a-z]+)_\d{6}_\d{6}_(?=leftImg8bit\.png$)')
 HUMANS = ('person', 'rider')
 VEHICLES = ('car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle',
             'caravan', 'trailer')
@@ -24,8 +24,7 @@ VOID = {'ego vehicle', 'rectification border', 'out of roi'}
 
 
 def _frames(root, split):
-    """(annotation, instanceIds) of each frame, the annotation read by
-    cityscapesscripts."""
+    """(cityscapesscripts' annotation, instanceIds) of each frame."""
     for path in sorted(glob.glob(osp.join(root, 'gtFine', split, '*',
                                           '*_gtFine_polygons.json'))):
         ann = Annotation()
@@ -36,35 +35,29 @@ def _frames(root, split):
 
 def test_layout_and_pngs_are_what_cityscapesscripts_renders(
         mini_cityscapes):
-    root = mini_cityscapes
+    size = (2048, 1024)
     for split, n in (('train', 10), ('val', 5), ('test', 2)):
         images = sorted(glob.glob(
-            osp.join(root, 'leftImg8bit', split, '*', '*.png')))
+            osp.join(mini_cityscapes, 'leftImg8bit', split, '*', '*.png')))
         assert len(images) == n
         for img in images:
-            city, name = osp.basename(osp.dirname(img)), osp.basename(img)
-            m = NAME.match(name)
-            assert m and m.group(1) == city
-            assert name.endswith('_leftImg8bit.png')
-            stem = osp.join(root, 'gtFine', split, city,
-                            name[:-len('leftImg8bit.png')] + 'gtFine_')
-            for path, mode in ((img, 'RGB'), (stem + 'instanceIds.png',
-                                              'I;16'),
-                               (stem + 'labelIds.png', 'L')):
-                with Image.open(path) as im:
-                    assert (im.mode, im.size) == (mode, (2048, 1024))
-            with open(stem + 'polygons.json') as f:
-                poly = json.load(f)
-            assert (poly['imgWidth'], poly['imgHeight']) == (2048, 1024)
-            # independent reference: cityscapesscripts renders the polygons
+            m = NAME.match(osp.basename(img))
+            assert m and m.group(1) == osp.basename(osp.dirname(img))
+            stem = osp.join(mini_cityscapes, 'gtFine', split, m.group(1),
+                            m.group(0) + 'gtFine_')
             ann = Annotation()
             ann.fromJsonFile(stem + 'polygons.json')
-            inst = np.asarray(Image.open(stem + 'instanceIds.png'))
+            pngs = [Image.open(p) for p in (img, stem + 'instanceIds.png',
+                                            stem + 'labelIds.png')]
+            assert [(im.mode, im.size) for im in pngs] == [
+                ('RGB', size), ('I;16', size), ('L', size)]
+            assert (ann.imgWidth, ann.imgHeight) == size
+            # independent reference: cityscapesscripts renders the polygons
+            inst = np.asarray(pngs[1])
             np.testing.assert_array_equal(
                 inst, np.asarray(createInstanceImage(ann, 'ids')))
             np.testing.assert_array_equal(
-                np.asarray(Image.open(stem + 'labelIds.png')),
-                np.asarray(createLabelImage(ann, 'ids')))
+                np.asarray(pngs[2]), np.asarray(createLabelImage(ann, 'ids')))
             if split == 'test':  # no public ground truth
                 assert {o.label for o in ann.objects} <= VOID
                 assert inst.max() < 1000
@@ -95,26 +88,19 @@ def test_scene_content_is_cityscapes_like_with_occlusion(mini_cityscapes):
 
 
 def test_deterministic_for_a_seed(tmp_path):
-    trees = {s: make_mini_cityscapes(str(tmp_path / s), dict(train=2, val=1),
-                                     512, 256, seed=seed)
-             for s, seed in (('a', 5), ('b', 5), ('c', 6))}
-    files_a = sorted(glob.glob(str(tmp_path / 'a' / '**' / '*.*'),
-                               recursive=True))
-    assert len(files_a) == 3 * 6  # image, 3 gtFine, disparity, camera
-    for fa in files_a:
-        with open(fa, 'rb') as x, open(fa.replace(
-                str(tmp_path / 'a'), str(tmp_path / 'b')), 'rb') as y:
-            assert x.read() == y.read(), fa
-    rel = [[osp.relpath(p, str(tmp_path / s)) for p in trees[s]['train']]
-           for s in 'ab']
-    assert rel[0] == rel[1]
-    assert not np.array_equal(*(np.asarray(Image.open(trees[s]['train'][0]))
+    trees = []
+    for name, seed in (('a', 5), ('b', 5), ('c', 6)):
+        root = tmp_path / name
+        written = make_mini_cityscapes(str(root), dict(train=2, val=1), 512,
+                                       256, seed=seed)
+        trees.append(({str(p.relative_to(root)): p.read_bytes()
+                       for p in root.rglob('*.*')},
+                      [osp.relpath(p, root) for p in written['train']]))
+    (a, rel_a), (b, rel_b), _ = trees
+    assert len(a) == 3 * 6  # image, 3 gtFine, disparity, camera per frame
+    assert a == b and rel_a == rel_b
+    assert not np.array_equal(*(np.asarray(Image.open(tmp_path / s / rel_a[0]))
                                 for s in 'ac'))
-
-
-def _area(polygon):
-    x, y = np.asarray(polygon, float).T
-    return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
 def test_cityscapes_distribution_matches_published_statistics():
@@ -140,8 +126,8 @@ def test_cityscapes_distribution_matches_published_statistics():
         for lab, n in zip(labels, pixels):
             sizes.setdefault(lab, []).append(n)
         vertices += [len(o['polygon']) for o in objs
-                     if o['label'] in HUMANS + VEHICLES and
-                     _area(o['polygon']) > 1000]
+                     if o['label'] in HUMANS + VEHICLES and cv2.contourArea(
+                         np.array(o['polygon'], np.float32)) > 1000]
     assert 7.0 * 0.8 < np.mean(counts['humans']) < 7.0 * 1.2
     assert 11.8 * 0.8 < np.mean(counts['vehicles']) < 11.8 * 1.2
     # frames differ: empty streets and crowds

@@ -1,11 +1,8 @@
 """Generate a mini Cityscapes tree (leftImg8bit + gtFine) for tests and demos.
 
-Example:
+Example (``cityscapes``: scenes from published Cityscapes statistics):
     python tools/dataset_converters/make_mini_cityscapes.py data/mini \
         --train 20 --val 8 --test 4 [--distribution cityscapes]
-
-``--distribution cityscapes`` draws scenes from published Cityscapes
-statistics with irregular many-vertex outlines; ``simple`` is the demo's.
 """
 import argparse
 import os.path as osp
