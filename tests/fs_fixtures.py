@@ -1,7 +1,6 @@
-"""File systems for reliability tests: a real full disk and a read-only one
-(tmpfs, where the machine allows mounting: root, CAP_SYS_ADMIN); the tests
-that use them have patched-write twins (:func:`fail_writes`) that run
-everywhere."""
+"""A real full disk and a read-only one (tmpfs: needs root); the tests that
+use them have patched-write twins (:func:`fail_writes`) that run anywhere.
+"""
 import builtins
 import subprocess
 
@@ -30,10 +29,9 @@ def read_only_fs(tmp_path):
 
 
 def fail_writes(monkeypatch, module, error, budget=None):
-    """Patch ``open`` in ``module``: writes to files opened for writing
-    raise ``error`` (e.g. ENOSPC: a simulated full disk, or
-    KeyboardInterrupt) once ``budget['left']`` bytes, shared by every file,
-    are written (no budget: at once)."""
+    """Patch ``open`` in ``module``: writes to files opened for writing raise
+    ``error`` (ENOSPC, KeyboardInterrupt...) once ``budget['left']`` bytes,
+    shared by every file, are written (no budget: at once)."""
     real_open = builtins.open
 
     def fake_open(file, mode='r', *args, **kwargs):

@@ -18,8 +18,7 @@ UNSAFE = WEIGHTS_ONLY | PICKLE | {'numpy.load'}
 
 
 def _imports(tree: ast.AST) -> Dict[str, str]:
-    """Local name -> the dotted name it was imported as (anywhere in the
-    file: a function-level import counts for the whole file)."""
+    """Local name -> dotted name imported as (anywhere in the file)."""
     names = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -44,12 +43,10 @@ def _dotted(node: ast.AST, names: Dict[str, str]) -> Optional[str]:
     return '.'.join([names[node.id], *reversed(attrs)])
 
 
-def _const(node, value) -> bool:
-    return isinstance(node, ast.Constant) and node.value is value
-
-
 def scan_source(source: str, filename: str = '<string>') -> List[str]:
     """``file:line: why`` for each unsafe load in ``source``."""
+    def _const(node, value):
+        return isinstance(node, ast.Constant) and node.value is value
     tree = ast.parse(source, filename)
     names = _imports(tree)
     # subclassing (RestrictedUnpickler(pickle.Unpickler)) is how pickle is

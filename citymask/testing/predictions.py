@@ -100,14 +100,10 @@ def metric_samples(gt_files: Sequence[str], rng: np.random.Generator,
         keep = [i for i, lab in enumerate(labels) if lab in LABEL_IDS]
         masks = (np.stack([masks[i] for i in keep]) if keep else
                  np.zeros((0, *gt.shape), bool))
-        yield dict(
-            img_path=g.replace('gtFine_instanceIds', 'leftImg8bit').replace(
-                '/gtFine/', '/leftImg8bit/'),
-            ori_shape=gt.shape,
-            pred_instances=dict(
-                labels=torch.tensor([LABEL_IDS.index(labels[i])
-                                     for i in keep], dtype=torch.long,
-                                    device=device),
-                scores=torch.tensor([scores[i] for i in keep],
-                                    device=device),
-                masks=torch.from_numpy(masks).to(device)))
+        pred = dict(labels=torch.tensor([LABEL_IDS.index(labels[i])
+                                         for i in keep], dtype=torch.long),
+                    scores=torch.tensor([scores[i] for i in keep]),
+                    masks=torch.from_numpy(masks))
+        yield dict(img_path=g.replace('gtFine_instanceIds', 'leftImg8bit')
+                   .replace('/gtFine/', '/leftImg8bit/'), ori_shape=gt.shape,
+                   pred_instances={k: v.to(device) for k, v in pred.items()})
