@@ -1,32 +1,28 @@
-"""A hook that holds training at an iteration until a test lets it go, so
-a test can signal, kill or inspect a real training run at a known point
-without waiting on time. Import it with ``custom_imports``."""
+"""A hook that holds training at an iteration until a test lets it go, so a
+test can signal, kill or inspect a real run at a known point without
+waiting on time (two FIFOs made by :func:`paused_config`)."""
+import os
 import os.path as osp
+import threading
 
 from mmdet.registry import HOOKS
+from mmengine.config import Config
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 
 
 @HOOKS.register_module()
 class PauseAtIterHook(Hook):
-    """After training iteration ``iteration`` (1-based), rank 0 opens the
-    FIFO ``FIFO_DIR/at`` for writing, which blocks until the test opens it
-    for reading (the test now knows where training is), then reads one
-    byte from the FIFO ``FIFO_DIR/go``, which blocks until the test writes
-    it. A signal sent in between is handled before the hook returns.
-
-    Args:
-        iteration (int): The iteration to pause after.
-        fifo_dir (str): The folder holding the FIFOs ``at`` and ``go``
-            (made by the test with ``os.mkfifo``).
-    """
+    """After iteration ``iteration`` (1-based), rank 0 opens the FIFO
+    ``fifo_dir/at`` for writing (blocks until the test opens it: it now
+    knows where training is), then reads a byte from the FIFO
+    ``fifo_dir/go`` (blocks until the test writes it); a signal sent in
+    between is handled before the hook returns."""
 
     priority = 'HIGHEST'
 
     def __init__(self, iteration: int, fifo_dir: str) -> None:
-        self.iteration = iteration
-        self.fifo_dir = fifo_dir
+        self.iteration, self.fifo_dir = iteration, fifo_dir
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
@@ -39,12 +35,9 @@ class PauseAtIterHook(Hook):
 
 
 def paused_config(base: str, folder: str, iteration: int) -> str:
-    """Write ``folder/paused.py``: config ``base`` with
-    :class:`PauseAtIterHook` at ``iteration`` added to its custom hooks,
-    and the FIFOs ``folder/at`` and ``folder/go``; returns the config."""
-    import os
-
-    from mmengine.config import Config
+    """Write ``folder/paused.py`` (config ``base`` plus
+    :class:`PauseAtIterHook` at ``iteration``) and the FIFOs ``folder/at``
+    and ``folder/go``; returns the config's path."""
     base_cfg = Config.fromfile(base)
     hooks = [dict(h) for h in base_cfg.get('custom_hooks', [])]
     hooks.append(dict(type='PauseAtIterHook', iteration=iteration,
@@ -61,25 +54,19 @@ def paused_config(base: str, folder: str, iteration: int) -> str:
 
 
 def wait_until_paused(proc, folder: str) -> bool:
-    """Block until the run ``proc`` (a ``subprocess.Popen``) is held by
-    :class:`PauseAtIterHook` (True) or has ended without getting there
-    (False)."""
-    import threading
+    """Block until the run ``proc`` (a ``subprocess.Popen``) is held by the
+    hook (True) or has ended without getting there (False)."""
     at = osp.join(folder, 'at')
-
-    def open_it_when_the_run_ends():
-        proc.wait()
-        with open(at, 'w'):  # meets the reader below if it still waits
-            pass
-
-    threading.Thread(target=open_it_when_the_run_ends, daemon=True).start()
+    # when the run ends, meet the reader below if it still waits (the
+    # watcher of a run that got there stays blocked: a daemon thread)
+    threading.Thread(target=lambda: (proc.wait(), open(at, 'w').close()),
+                     daemon=True).start()
     with open(at):
         pass
-    # (the watcher of a run that got there stays blocked: a daemon thread)
     return proc.poll() is None
 
 
 def release(folder: str) -> None:
-    """Let the run held by :class:`PauseAtIterHook` go on."""
+    """Let the held run go on."""
     with open(osp.join(folder, 'go'), 'wb') as go:
         go.write(b'x')

@@ -1,5 +1,5 @@
-"""Predictions made from ground truth, for testing and benchmarking the
-evaluator against the official one on every rule it has."""
+"""Predictions made from ground truth, to test and benchmark the evaluator
+against the official one on every rule it has."""
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import cv2
@@ -13,31 +13,26 @@ SCORES = np.round(np.linspace(0.05, 0.95, 10), 2)
 
 
 def _shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    out = np.zeros_like(mask)
-    h, w = mask.shape
-    src = mask[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
-    out[max(0, dy):max(0, dy) + src.shape[0],
-        max(0, dx):max(0, dx) + src.shape[1]] = src
-    return out
+    return cv2.warpAffine(mask.astype(np.uint8), np.float32(
+        [[1, 0, dx], [0, 1, dy]]), mask.shape[::-1],
+        flags=cv2.INTER_NEAREST).astype(bool)
 
 
 def _morph(mask: np.ndarray, k: int) -> np.ndarray:
     if k == 0:
         return mask
-    kernel = np.ones((2 * abs(k) + 1, 2 * abs(k) + 1), np.uint8)
     op = cv2.dilate if k > 0 else cv2.erode
-    return op(mask.astype(np.uint8), kernel).astype(bool)
+    return op(mask.astype(np.uint8), np.ones((2 * abs(k) + 1,) * 2,
+                                             np.uint8)).astype(bool)
 
 
 def make_predictions(gt: np.ndarray, rng: np.random.Generator,
                      n_false: int = 10
                      ) -> Tuple[List[int], List[float], List[np.ndarray]]:
-    """Label ids, scores and full-size boolean masks for one frame.
-
-    Covers: near-perfect masks, shifted / eroded / dilated ones (IoU across
-    all thresholds), duplicates, wrong labels, masks on group regions and
-    void, predictions of non-evaluated labels, empty masks, tied scores.
-    """
+    """Label ids, scores and full-size boolean masks for one frame:
+    near-perfect, shifted, eroded and dilated masks (IoU across all
+    thresholds), duplicates, wrong labels, masks on group regions and void,
+    non-evaluated labels, empty masks, tied scores."""
     labels, scores, masks = [], [], []
 
     def add(label, mask):
@@ -45,8 +40,7 @@ def make_predictions(gt: np.ndarray, rng: np.random.Generator,
         scores.append(float(rng.choice(SCORES)))
         masks.append(mask)
 
-    ids = np.unique(gt)
-    for inst in ids:
+    for inst in np.unique(gt):
         lab = label_of_instance_id(inst)
         if lab not in LABEL_IDS:
             continue
@@ -83,28 +77,16 @@ def make_predictions(gt: np.ndarray, rng: np.random.Generator,
     return labels, scores, masks
 
 
-def metric_samples(gt_files: Sequence[str],
-                   rng: np.random.Generator,
-                   n_false: int = 6,
-                   preds_per_image: Optional[int] = None,
+def metric_samples(gt_files: Sequence[str], rng: np.random.Generator,
+                   n_false: int = 6, preds_per_image: Optional[int] = None,
                    device: str = 'cpu') -> Iterator[dict]:
-    """mmdet-style data samples of :func:`make_predictions`, one per frame,
-    as a metric's ``process`` receives them from the model.
-
-    Args:
-        gt_files: ``*_gtFine_instanceIds.png`` paths (in
-            ``gtFine/<split>/<city>/``).
-        rng: Random generator, drawn from frame after frame.
-        n_false: False positives per frame.
-        preds_per_image: When given, ``n_false`` is chosen per frame so
-            there are about this many predictions (benchmarks).
-        device: Device of the tensors (``cuda``: masks as a model on a GPU
-            returns them).
-
-    Yields:
-        ``dict(img_path, ori_shape, pred_instances=dict(labels, scores,
-        masks))``, labels as indices into :data:`~citymask.classes.CLASSES`
-        (predictions of other label ids left out), masks full-size boolean.
+    """:func:`make_predictions` of each ``*_gtFine_instanceIds.png``
+    (``rng`` drawn from frame after frame) as the data samples a metric's
+    ``process`` gets from a model: ``img_path``, ``ori_shape`` and
+    ``pred_instances`` (evaluated labels as indices into
+    :data:`~citymask.classes.CLASSES`, scores, full-size boolean masks on
+    ``device``). ``preds_per_image`` sets ``n_false`` per frame for about
+    that many predictions (benchmarks).
     """
     import torch
 
@@ -118,14 +100,10 @@ def metric_samples(gt_files: Sequence[str],
         keep = [i for i, lab in enumerate(labels) if lab in LABEL_IDS]
         masks = (np.stack([masks[i] for i in keep]) if keep else
                  np.zeros((0, *gt.shape), bool))
-        yield dict(
-            img_path=g.replace('gtFine_instanceIds', 'leftImg8bit').replace(
-                '/gtFine/', '/leftImg8bit/'),
-            ori_shape=gt.shape,
-            pred_instances=dict(
-                labels=torch.tensor([LABEL_IDS.index(labels[i])
-                                     for i in keep], dtype=torch.long,
-                                    device=device),
-                scores=torch.tensor([scores[i] for i in keep],
-                                    device=device),
-                masks=torch.from_numpy(masks).to(device)))
+        pred = dict(labels=torch.tensor([LABEL_IDS.index(labels[i])
+                                         for i in keep], dtype=torch.long),
+                    scores=torch.tensor([scores[i] for i in keep]),
+                    masks=torch.from_numpy(masks))
+        yield dict(img_path=g.replace('gtFine_instanceIds', 'leftImg8bit')
+                   .replace('/gtFine/', '/leftImg8bit/'), ori_shape=gt.shape,
+                   pred_instances={k: v.to(device) for k, v in pred.items()})

@@ -1,9 +1,6 @@
-"""A COCO-format stand-in checkpoint for architectures with no model zoo
-entry (the mini CPU config): the config's model with 80-class heads.
-
-Real fine-tuning starts from the model zoo's COCO Mask R-CNN; the demo and
-tests, which cannot download, start from this.
-"""
+"""A COCO-format stand-in checkpoint (random weights) for architectures with
+no model zoo entry (the mini CPU config), for the demo and tests, which
+cannot download; real fine-tuning starts from the model zoo's COCO model."""
 import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger

@@ -1,12 +1,8 @@
 """Generate a mini Cityscapes tree (leftImg8bit + gtFine) for tests and demos.
 
-Example:
+Example (``cityscapes``: scenes from published Cityscapes statistics):
     python tools/dataset_converters/make_mini_cityscapes.py data/mini \
         --train 20 --val 8 --test 4 [--distribution cityscapes]
-
-``--distribution cityscapes`` draws scenes from published Cityscapes
-statistics (instances per frame and class, instance sizes) with irregular
-many-vertex outlines; the default ``simple`` is the demo's.
 """
 import argparse
 import os.path as osp
@@ -19,20 +15,16 @@ from citymask.testing.mini_cityscapes import (add_scene_args,
                                               make_mini_cityscapes)
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('out_root', help='folder to write the tree into')
-    parser.add_argument('--train', type=int, default=8, help='train images')
-    parser.add_argument('--val', type=int, default=4, help='val images')
-    parser.add_argument('--test', type=int, default=2, help='test images')
-    parser.add_argument('--seed', type=int, default=0)
-    add_scene_args(parser)
-    return parser.parse_args()
-
-
 @exit_on_error
 def main():
-    args = parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('out_root', help='folder to write the tree into')
+    for split, n in (('train', 8), ('val', 4), ('test', 2)):
+        parser.add_argument(f'--{split}', type=int, default=n,
+                            help=f'{split} images')
+    parser.add_argument('--seed', type=int, default=0)
+    add_scene_args(parser)
+    args = parser.parse_args()
     counts = dict(train=args.train, val=args.val, test=args.test)
     if min(counts.values()) < 0 or args.height < 64 or args.width < 64:
         raise CitymaskError(
@@ -47,10 +39,9 @@ def main():
     written = make_mini_cityscapes(args.out_root, counts, args.width,
                                    args.height, args.seed,
                                    distribution=args.distribution)
-    n = sum(len(v) for v in written.values())
-    print(f'wrote {n} images ({args.width}x{args.height}, '
-          f'{args.distribution}) to {args.out_root} '
-          f'in {time.time() - start:.1f}s: ' +
+    print(f'wrote {sum(map(len, written.values()))} images ({args.width}x'
+          f'{args.height}, {args.distribution}) to {args.out_root} in '
+          f'{time.time() - start:.1f}s: ' +
           ', '.join(f'{k} {len(v)}' for k, v in written.items()))
 
 

@@ -1,12 +1,11 @@
 """Write a COCO-format (80-class) stand-in checkpoint of a config's model.
 
-For architectures without a model zoo checkpoint (configs/mini/); it has
-random weights. Real runs start from the model zoo's COCO Mask R-CNN.
+For architectures without a model zoo checkpoint (configs/mini/); random
+weights. Real runs start from the model zoo's COCO Mask R-CNN.
 
 Example:
     python tools/misc/make_coco_standin.py \
-        configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py \
-        work_dirs/mini/coco_standin.pth
+        configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py standin.pth
 """
 import argparse
 
