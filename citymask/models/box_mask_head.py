@@ -1,6 +1,5 @@
 """mmdet's ``FCNMaskHead`` whose predicted masks stay box-sized."""
 import numpy as np
-import torch
 from mmdet.models.roi_heads.mask_heads.fcn_mask_head import (FCNMaskHead,
                                                              _do_paste_mask)
 from mmdet.registry import MODELS
@@ -10,13 +9,12 @@ from .box_masks import BoxMasks
 
 @MODELS.register_module()
 class BoxMaskHead(FCNMaskHead):
-    """``FCNMaskHead`` (same weights and training) whose predictions are
-    :class:`~citymask.models.box_masks.BoxMasks`: each mask is pasted only
-    into its box (+1 pixel, clipped), as mmdet pastes it on the CPU, not
-    into a full image (100 x 2048 x 1024 bools: 200 MB per image, to copy
-    from a GPU and crop again). The pixels are mmdet's: on the CPU always;
-    on a GPU, where mmdet samples the whole image, for ``mask_thr_binary``
-    >= 0.5 (no pixel outside a box reaches 0.5); else mmdet's paste runs.
+    """``FCNMaskHead`` (same weights) predicting
+    :class:`~citymask.models.box_masks.BoxMasks`: masks pasted into their
+    boxes (+1 pixel), as mmdet pastes them on the CPU, not into 100 full
+    images (200 MB at 2048x1024). mmdet's pixels: on the CPU always, on a
+    GPU (mmdet samples the whole image there) for ``mask_thr_binary`` >=
+    0.5, as no pixel outside a box reaches 0.5; else mmdet's paste runs.
     """
 
     def _predict_by_feat_single(self, mask_preds, bboxes, labels, img_meta,
@@ -41,13 +39,9 @@ class BoxMaskHead(FCNMaskHead):
         if not self.class_agnostic:
             mask_preds = mask_preds[range(len(mask_preds)), labels][:, None]
         crops, offsets = [], []
-        for i in range(len(mask_preds)):
+        for i in range(len(mask_preds)):  # one by one, as mmdet on the CPU
             crop, (ys, xs) = _do_paste_mask(mask_preds[i:i + 1],
                                             bboxes[i:i + 1], img_h, img_w)
-            crops.append(crop[0] >= threshold)
+            crops.append((crop[0] >= threshold).cpu().numpy())
             offsets.append((xs.start, ys.start))
-        # to the host in one copy
-        flat = torch.cat([c.reshape(-1) for c in crops]).cpu().numpy()
-        ends = np.cumsum([c.numel() for c in crops])
-        return BoxMasks([f.reshape(c.shape) for f, c in zip(
-            np.split(flat, ends[:-1]), crops)], offsets, (img_h, img_w))
+        return BoxMasks(crops, offsets, (img_h, img_w))

@@ -9,26 +9,22 @@ from ..evaluation.crops import CropMask, encode_crop
 
 
 class BoxMasks:
-    """The (N, H, W) boolean masks of an image of ``size`` (H, W), kept as
-    one crop per mask whose top-left pixel lies at ``offsets[i]`` (x, y);
-    every pixel outside a crop is False.
+    """(N, H, W) boolean masks of an image of ``size`` (H, W) as one crop
+    each, its top-left pixel at ``offsets[i]`` (x, y), False outside.
 
-    :class:`~mmengine.structures.InstanceData` can hold, slice and
-    concatenate them (``len``, slice index, ``cat``); ``shape`` is the full
-    one. Where mmdet wants full bitmaps they are pasted: ``numpy()``
-    (``DumpDetResults``, ``CityScapesMetric`` after ``cpu()``),
-    ``astype()`` (``DetLocalVisualizer``) and iteration (``(H, W)`` masks,
-    ``encode_mask_results``). An int index gives the mask's full-image
-    COCO RLE (counts as str): what ``CocoMetric`` reads from masks that
-    are no tensor.
+    ``InstanceData`` holds, slices and concatenates them (``len``, slices,
+    ``cat``). Full bitmaps are pasted where mmdet asks: ``numpy()``
+    (``DumpDetResults``; ``CityScapesMetric`` via ``cpu()``), ``astype()``
+    (``DetLocalVisualizer``), iteration (``encode_mask_results``). An int
+    index gives the full-image COCO RLE (str counts): ``CocoMetric`` reads
+    that from masks that are no tensor.
     """
 
     def __init__(self, crops: Sequence[np.ndarray],
                  offsets: Sequence[Tuple[int, int]],
                  size: Sequence[int]) -> None:
-        self.crops = list(crops)
+        self.crops, self.size = list(crops), tuple(int(v) for v in size)
         self.offsets = [(int(x), int(y)) for x, y in offsets]
-        self.size = tuple(int(v) for v in size)
 
     @classmethod
     def of(cls, masks) -> 'BoxMasks':
