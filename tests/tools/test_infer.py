@@ -379,3 +379,21 @@ def test_full_disk_leaves_the_old_folder(mini_data, sharp_ckpt, tmp_path,
     assert line.startswith(f'no space left on {out} ') and (
         'nothing was written there') in line
     assert os.listdir(out) == ['old.txt'] and _no_temporaries(str(tmp_path))
+
+
+def test_box_masks_draw_and_json_as_full_masks():
+    """BoxMaskHead's masks give the overlay and JSON of mmdet's full ones."""
+    from mmdet.datasets import CityscapesDataset
+
+    from citymask.inference import draw_predictions, prediction_json
+    from ..models.test_box_mask_head import H, W, compare
+    got, ref = (p.numpy() for p in compare())
+    meta = CityscapesDataset.METAINFO
+    palette = [tuple(c[::-1]) for c in meta['palette']]
+    image = np.random.default_rng(0).integers(0, 255, (H, W, 3), np.uint8)
+    np.testing.assert_array_equal(
+        draw_predictions(image, got, meta['classes'], palette),
+        draw_predictions(image, ref, meta['classes'], palette))
+    label_ids = [NAME_TO_LABEL_ID[c] for c in meta['classes']]
+    assert prediction_json(got, 'a.png', label_ids, meta['classes']) == \
+        prediction_json(ref, 'a.png', label_ids, meta['classes'])
