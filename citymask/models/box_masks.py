@@ -61,7 +61,7 @@ class BoxMasks:
         return out
 
     def _rle(self, i: int) -> dict:
-        # pasted into a column-major image: pycocotools' order, no copy
+        # pasted into a column-major image, pycocotools' order: no transpose
         rle = mask_utils.encode(self._paste(i, np.zeros(
             self.size, np.uint8, order='F'))[..., None])[0]
         return dict(rle, counts=rle['counts'].decode())
