@@ -24,7 +24,6 @@ from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-import pycocotools.mask as mask_utils
 from mmdet.apis import DetInferencer
 from mmdet.apis.det_inferencer import IMG_EXTENSIONS
 from mmdet.registry import DATASETS, MODELS, TRANSFORMS
@@ -35,10 +34,10 @@ from .checkpoint import load_checkpoint_file, split_checkpoint, strip_prefix
 from .classes import NAME_TO_LABEL_ID
 from .config import dataset_of, load_config
 from .errors import CitymaskError
-from .evaluation.crops import crop_masks
 from .evaluation.results_format import write_frame
 from .fileio import (atomic_dir, check_writable, dump_json_atomic,
                      write_bytes_atomic)
+from .models.box_masks import BoxMasks
 from .preflight import check_state_dict
 
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg')
@@ -113,7 +112,7 @@ class CityscapesInferencer(DetInferencer):
         self._loader = TRANSFORMS.build(steps[0])
         return Compose(steps[1:])
 
-    def _init_collate(self, cfg):
+    def _init_collate(self, cfg):  # mmengine's looks it up with a warning
         return pseudo_collate
 
     def _init_visualizer(self, cfg):  # draw_predictions draws
@@ -153,17 +152,13 @@ class CityscapesInferencer(DetInferencer):
                     ahead = pool.submit(list, map(self._load, chunks[k + 1]))
                 yield list(images), pseudo_collate(list(data))
 
-    def __call__(self, inputs, pred_score_thr: float = 0.3, **kwargs):
-        self.score_thr = pred_score_thr  # the JSON keeps what is drawn
-        return super().__call__(inputs, pred_score_thr=pred_score_thr,
-                                **kwargs)
-
     def visualize(self, inputs, preds, return_vis: bool = False,
                   pred_score_thr: float = 0.3, no_save_vis: bool = False,
                   img_out_dir: str = '', **kwargs) -> Optional[list]:
         """BGR overlays; ``vis/NAME.jpg`` (a 2048x1024 PNG takes ~10x longer
         to encode, 77 vs 8 ms, longer than the drawing)."""
         out_dir = '' if no_save_vis else img_out_dir
+        self.score_thr = pred_score_thr  # the JSON keeps what is drawn
         vis = [draw_predictions(img, s.pred_instances.numpy(), self.classes,
                                 self.bgr, pred_score_thr)
                for img, s in zip(inputs, preds) if out_dir or return_vis]
@@ -192,7 +187,8 @@ class CityscapesInferencer(DetInferencer):
                             osp.basename(sample.name) + '.png',
                             sample.ori_shape,
                             [self.label_ids[i] for i in pred.labels],
-                            pred.scores.tolist(), crop_masks(pred.masks),
+                            pred.scores.tolist(),
+                            BoxMasks.of(pred.masks).to_crops(),
                             dict(zip(self.label_ids, self.classes)))
             if print_result:
                 print(json.dumps(results[-1]))
@@ -206,7 +202,8 @@ def draw_predictions(image: np.ndarray, pred, classes: Sequence[str],
                      alpha: float = 0.5) -> np.ndarray:
     """A copy of the BGR image with the masks (blended inside their boxes),
     boxes and ``class score`` labels of ``pred`` (``pred_instances`` as
-    numpy) scoring at least ``score_thr``; ``palette``: BGR by class.
+    numpy, masks full or :class:`~citymask.models.box_masks.BoxMasks`)
+    scoring at least ``score_thr``; ``palette``: BGR by class.
     OpenCV, not mmdet's matplotlib ``DetLocalVisualizer``: 28 vs 1529 ms
     per 2048x1024 image of 16 instances (CPU, 2026-11-30, 2-core machine).
     """
@@ -217,12 +214,11 @@ def draw_predictions(image: np.ndarray, pred, classes: Sequence[str],
     keep = np.flatnonzero(pred.scores >= score_thr)
     # lowest score first: the surest instances end on top
     keep = keep[np.argsort(pred.scores[keep], kind='stable')]
-    labels = []
+    labels, masks = [], BoxMasks.of(pred.masks)
     for i in keep:
         color = palette[int(pred.labels[i])]
-        mask = pred.masks[i]
-        x, y, bw, bh = cv2.boundingRect(mask.view(np.uint8))
-        roi, sub = out[y:y + bh, x:x + bw], mask[y:y + bh, x:x + bw]
+        (x, y), sub = masks.offsets[i], masks.crops[i]
+        roi = out[y:y + sub.shape[0], x:x + sub.shape[1]]
         roi[sub] = (roi[sub] * (1 - alpha) +
                     np.array(color, np.float32) * alpha).astype(np.uint8)
         x0, y0, x1, y1 = (int(round(v)) for v in pred.bboxes[i])
@@ -245,8 +241,8 @@ def prediction_json(pred, file_name: Optional[str], label_ids: Sequence[int],
                     classes: Sequence[str], score_thr: float = 0.0) -> dict:
     """One image's predictions (``pred_instances`` as numpy) scoring at
     least ``score_thr`` as JSON (the module docstring)."""
-    h, w = pred.masks.shape[1:]
-    instances = []
+    masks = BoxMasks.of(pred.masks)
+    (h, w), instances = masks.size, []
     for i in np.flatnonzero(pred.scores >= score_thr):
         x0, y0, x1, y1 = (round(float(v), 2) for v in pred.bboxes[i])
         instances.append(dict(
@@ -254,20 +250,9 @@ def prediction_json(pred, file_name: Optional[str], label_ids: Sequence[int],
             label_name=classes[int(pred.labels[i])],
             score=round(float(pred.scores[i]), 5),
             bbox=[x0, y0, round(x1 - x0, 2), round(y1 - y0, 2)],
-            segmentation=dict(size=[int(h), int(w)], counts=coco_rle(
-                pred.masks[i])['counts'].decode('ascii'))))
+            segmentation=masks[int(i)]))
     return dict(file_name=file_name, height=int(h), width=int(w),
                 instances=instances)
-
-
-def coco_rle(mask: np.ndarray) -> dict:
-    """pycocotools' RLE of a full-image (H, W) boolean mask. Only the
-    mask's bounding box is copied into a zero column-major image
-    (transposing a whole 2048x1024 mask costs ~8 ms)."""
-    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
-    full = np.zeros((*mask.shape, 1), np.uint8, order='F')
-    full[y:y + bh, x:x + bw, 0] = mask[y:y + bh, x:x + bw]
-    return mask_utils.encode(full)[0]
 
 
 def infer_video(inferencer: CityscapesInferencer, path: str, out_dir: str,

@@ -15,6 +15,7 @@ from .datasets.transforms.batch_choice_resize import \
 from .evaluation.metrics import CityscapesInstanceMetric  # noqa: E402
 from .hooks import StopOnSignalHook  # noqa: E402
 from .hooks import CocoToCityscapesHook, FiniteLossHook  # noqa: E402
+from .models.box_mask_head import BoxMaskHead  # noqa: E402,F401
 
 __all__ = [
     'BatchChoiceResize', 'CityscapesInstanceMetric', 'CocoToCityscapesHook',

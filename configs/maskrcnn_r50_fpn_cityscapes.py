@@ -12,7 +12,8 @@ custom_imports = dict(
 
 model = dict(
     roi_head=dict(
-        bbox_head=dict(num_classes=8), mask_head=dict(num_classes=8)))
+        bbox_head=dict(num_classes=8),
+        mask_head=dict(type='BoxMaskHead', num_classes=8)))
 
 max_iters = 24000
 train_cfg = dict(

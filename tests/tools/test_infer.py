@@ -45,13 +45,15 @@ def sharp_ckpt(mini_data, tmp_path_factory):
 @pytest.fixture(scope='module')
 def reference(sharp_ckpt):
     """mmdet's own ``DetInferencer``, one image at a time, with the same
-    weights (and mmdet's ``LoadImageFromFile``, which it requires)."""
+    weights, mmdet's ``LoadImageFromFile`` (which it requires) and mmdet's
+    full-image mask paste (``FCNMaskHead``)."""
     from mmdet.apis import DetInferencer
 
     from citymask.checkpoint import load_checkpoint_file, split_checkpoint
     from citymask.config import load_config
     cfg = load_config(CFG)
     cfg.test_dataloader.dataset.pipeline[0] = dict(type='LoadImageFromFile')
+    cfg.model.roi_head.mask_head.type = 'FCNMaskHead'
     inferencer = DetInferencer(cfg, None, 'cpu', show_progress=False)
     inferencer.model.load_state_dict(split_checkpoint(
         load_checkpoint_file(sharp_ckpt))[0])
@@ -215,14 +217,11 @@ def test_find_inputs(tmp_path):
 def test_json_masks_are_pycocotools_rle():
     from mmdet.datasets import CityscapesDataset
 
-    from citymask.inference import coco_rle, prediction_json
+    from citymask.inference import prediction_json
     rng = np.random.default_rng(0)
     masks = np.zeros((3, 50, 70), bool)
     masks[0, 5:20, 10:40] = rng.random((15, 30)) > 0.3
     masks[1, 49, 69] = True  # a corner pixel
-    for m in masks:  # (the third is empty)
-        assert coco_rle(m) == mask_utils.encode(
-            np.asfortranarray(m[:, :, None].astype(np.uint8)))[0]
     pred = InstanceData(labels=np.array([7, 1, 0]),
                         scores=np.array([0.9, 0.5, 0.2]),
                         bboxes=np.array([[10, 5, 40, 20], [69, 49, 70, 50],
@@ -231,6 +230,11 @@ def test_json_masks_are_pycocotools_rle():
     classes = CityscapesDataset.METAINFO['classes']
     label_ids = [NAME_TO_LABEL_ID[c] for c in classes]
     result = prediction_json(pred, 'a.png', label_ids, classes, 0.3)
+    for inst, m in zip(result['instances'], masks):
+        want = mask_utils.encode(np.asfortranarray(m[:, :, None].astype(
+            np.uint8)))[0]
+        assert inst['segmentation'] == dict(want, counts=want[
+            'counts'].decode())
     assert (result['height'], result['width']) == (50, 70)
     first, second = result['instances']  # the third is under 0.3
     assert (first['label_name'], first['category_id']) == ('bicycle', 33)
@@ -375,3 +379,21 @@ def test_full_disk_leaves_the_old_folder(mini_data, sharp_ckpt, tmp_path,
     assert line.startswith(f'no space left on {out} ') and (
         'nothing was written there') in line
     assert os.listdir(out) == ['old.txt'] and _no_temporaries(str(tmp_path))
+
+
+def test_box_masks_draw_and_json_as_full_masks():
+    """BoxMaskHead's masks give the overlay and JSON of mmdet's full ones."""
+    from mmdet.datasets import CityscapesDataset
+
+    from citymask.inference import draw_predictions, prediction_json
+    from ..models.test_box_mask_head import H, W, compare
+    got, ref = (p.numpy() for p in compare())
+    meta = CityscapesDataset.METAINFO
+    palette = [tuple(c[::-1]) for c in meta['palette']]
+    image = np.random.default_rng(0).integers(0, 255, (H, W, 3), np.uint8)
+    np.testing.assert_array_equal(
+        draw_predictions(image, got, meta['classes'], palette),
+        draw_predictions(image, ref, meta['classes'], palette))
+    label_ids = [NAME_TO_LABEL_ID[c] for c in meta['classes']]
+    assert prediction_json(got, 'a.png', label_ids, meta['classes']) == \
+        prediction_json(ref, 'a.png', label_ids, meta['classes'])

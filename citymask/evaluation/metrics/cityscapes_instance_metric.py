@@ -9,6 +9,7 @@ from mmengine.logging import MMLogger
 from ...classes import IMG_SUFFIX, INSTANCE_IDS_SUFFIX, NAME_TO_LABEL_ID
 from ...errors import CitymaskError
 from ...fileio import atomic_dir, check_writable, dump_json_atomic
+from ...models.box_masks import BoxMasks
 from ...visualization import plot_class_ap
 from ..analysis import analyze_matches, format_analysis, write_analysis
 from ..cityscapes_instance import (evaluate_matches, format_table,
@@ -45,6 +46,8 @@ def _crops(masks, shape: tuple, img_path: str) -> list:
     if tuple(masks.shape[1:]) != shape:
         raise CitymaskError(f'masks of {img_path} are {tuple(masks.shape)}, '
                             f'the image {shape}')
+    if isinstance(masks, BoxMasks):  # BoxMaskHead's: no full bitmaps
+        return masks.to_crops()
     if isinstance(masks, torch.Tensor):
         if masks.device.type != 'cpu':  # boxes found there, crops copied
             return crop_masks_tensor(masks)

@@ -162,6 +162,45 @@ def test_saved_rle_masks_give_the_same_numbers(eval_set):
         _run(CityscapesInstanceMetric(), samples)
 
 
+def _box_masks(masks):
+    """Full masks as BoxMaskHead gives them: crops of their boxes with a
+    margin of False pixels (2, clipped), empty masks a 2x2 crop."""
+    import cv2
+
+    from citymask.models.box_masks import BoxMasks
+    masks = masks.numpy()
+    h, w = masks.shape[1:]
+    boxes = [cv2.boundingRect(m.view(np.uint8)) for m in masks]
+    boxes = [(max(x - 2, 0), max(y - 2, 0), min(x + bw + 2, w),
+              min(y + bh + 2, h)) for x, y, bw, bh in boxes]
+    return BoxMasks([m[y0:y1, x0:x1] for m, (x0, y0, x1, y1) in zip(
+        masks, boxes)], [b[:2] for b in boxes], (h, w))
+
+
+def test_box_masks_give_the_same_results(eval_set, tmp_path):
+    """BoxMaskHead's masks: the numbers of the full masks they stand for,
+    and the same results folder, which the official evaluator reads."""
+    _, gt_files = eval_set
+    samples = _samples(gt_files, seed=6)
+    boxed = [dict(s, pred_instances=dict(s['pred_instances'], masks=(
+        _box_masks(s['pred_instances']['masks'])))) for s in samples]
+    ours = _run(CityscapesInstanceMetric(), boxed)
+    assert ours == _run(CityscapesInstanceMetric(), samples)
+    for name, given in (('full', samples), ('box', boxed)):
+        _run(CityscapesInstanceMetric(outfile_prefix=str(tmp_path / name),
+                                      format_only=True), given)
+    full, box = (sorted(glob.glob(str(tmp_path / n / '*')))
+                 for n in ('full', 'box'))
+    assert [osp.basename(p) for p in full] == [osp.basename(p) for p in box]
+    for a, b in zip(full, box):
+        with open(a, 'rb') as f, open(b, 'rb') as g:
+            assert f.read() == g.read(), a
+    theirs = official(gt_files, str(tmp_path / 'box'),
+                      str(tmp_path / 'official'))
+    assert ours['cityscapes/mAP'] == pytest.approx(
+        theirs['averages']['allAp'], abs=1e-12)
+
+
 def test_predictions_that_cannot_be_ranked_are_refused(eval_set):
     import torch
     _, gt_files = eval_set

@@ -1,0 +1,1 @@
+"""citymask's model parts, registered in mmdet by ``citymask.register``."""
