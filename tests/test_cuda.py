@@ -208,3 +208,11 @@ def test_metric_on_cuda_masks_equals_cpu(val_frames):
         results[device] = metric.evaluate(len(val_frames))
     assert results['cpu']['cityscapes/mAP'] > 0
     np.testing.assert_equal(results['cuda'], results['cpu'])  # nan == nan
+
+
+def test_box_mask_head_is_mmdets_paste_on_the_gpu():
+    """BoxMaskHead on a GPU: mmdet's pixels at mask_thr_binary 0.5; under
+    0.5 mmdet's own paste runs."""
+    from .models.test_box_mask_head import compare
+    compare(0.5, device='cuda')
+    compare(0.3, device='cuda')
