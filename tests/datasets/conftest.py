@@ -1,5 +1,75 @@
+"""A hand-made Cityscapes frame, drawn by cityscapesscripts, and the checks
+that a converted annotation set is the regions it draws."""
+import json
+import os
+import os.path as osp
+
 import numpy as np
 import pycocotools.mask as mask_utils
+import pytest
+from cityscapesscripts.evaluation.instance import Instance
+from cityscapesscripts.helpers.labels import id2label
+from PIL import Image
+
+from citymask.testing.mini_cityscapes import render_gt
+
+W, H = 320, 240
+FRAME = 'lindau_000000_000019'
+
+
+def box(x0, y0, x1, y1):
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+
+# What real frames have: occlusion, a thing cut in two by a pole, a person
+# inside a bus (a hole), a licence plate (not drawn), a group partly
+# outside the image, a hidden thing, a deleted object, a caravan (drawn,
+# not evaluated).
+OBJECTS = [
+    dict(label='road', polygon=box(0, 150, 319, 239)),
+    dict(label='car', polygon=box(10, 120, 120, 180)),
+    dict(label='pole', polygon=box(60, 40, 66, 200)),  # cuts the car
+    dict(label='license plate', polygon=box(20, 160, 40, 170)),
+    dict(label='bus', polygon=[[150, 60], [300, 60], [300, 170], [150, 170],
+                               [150, 60]]),
+    dict(label='person', polygon=box(200, 90, 230, 150)),  # a hole in it
+    dict(label='cargroup', polygon=box(260, 180, 340, 235)),  # leaves it
+    dict(label='rider', polygon=box(0, 0, 50, 50), deleted=1),
+    dict(label='truck', polygon=box(100, 10, 130, 40)),
+    dict(label='building', polygon=box(90, 0, 140, 45)),  # hides it
+    dict(label='caravan', polygon=box(20, 190, 80, 230)),
+    dict(label='bicycle', polygon=[[70, 200], [110, 185], [120, 230],
+                                   [75, 235]]),  # over the caravan
+    dict(label='motorcycle', polygon=box(130, 190, 145, 200)),
+    dict(label='persongroup', polygon=box(240, 20, 280, 50)),
+    dict(label='train', polygon=[[5, 60], [40, 55], [45, 100], [8, 95]]),
+]
+
+
+def car(**change):
+    """OBJECTS with the car's entries changed."""
+    return [dict(o, **change) if o['label'] == 'car' else o for o in OBJECTS]
+
+
+def write_frame(root, objects=OBJECTS, split='val', size=(W, H),
+                render=True, copies=1):
+    """``copies`` frames: image, polygons and (``render``) the instance PNG
+    cityscapesscripts draws from them, which is returned."""
+    poly = dict(imgWidth=size[0], imgHeight=size[1], objects=objects)
+    inst = render_gt(poly)[0] if render else None
+    for k in range(copies):
+        stem = osp.join(root, '{}', split, 'lindau',
+                        FRAME.replace('000000', f'{k:06d}'))
+        os.makedirs(osp.dirname(stem.format('gtFine')), exist_ok=True)
+        os.makedirs(osp.dirname(stem.format('leftImg8bit')), exist_ok=True)
+        Image.new('RGB', size).save(stem.format('leftImg8bit') +
+                                    '_leftImg8bit.png')
+        with open(stem.format('gtFine') + '_gtFine_polygons.json', 'w') as f:
+            json.dump(poly, f)
+        if render:
+            Image.fromarray(inst).save(stem.format('gtFine') +
+                                       '_gtFine_instanceIds.png')
+    return None if inst is None else inst.astype(np.int32)
 
 
 def to_mask(segm, h: int, w: int) -> np.ndarray:
@@ -10,3 +80,59 @@ def to_mask(segm, h: int, w: int) -> np.ndarray:
     else:
         rle = dict(size=segm['size'], counts=segm['counts'].encode())
     return mask_utils.decode(rle).astype(bool)
+
+
+def check_regions(anns, inst):
+    """Each annotation is pixels of one evaluated region of the instance
+    image ``inst`` (label, iscrowd, area, box as cityscapesscripts'
+    ``Instance`` and the pixels say), each thing region is one whole
+    annotation and each group region the union of its annotations;
+    returns the annotations by region id."""
+    regions = {}
+    for i in np.unique(inst):
+        ref = Instance(inst, i)
+        label = id2label[ref.labelID]
+        if label.hasInstances and not label.ignoreInEval:
+            regions[int(ref.instID)] = ref
+    by_id, union = {}, {}
+    for ann in anns:
+        mask = to_mask(ann['segmentation'], *inst.shape)
+        [inst_id] = np.unique(inst[mask])
+        ref = regions[int(inst_id)]
+        assert ann['category_id'] == ref.labelID
+        assert ann['iscrowd'] == int(ref.instID < 1000)
+        assert ann['area'] == mask.sum()
+        ys, xs = np.nonzero(mask)
+        x, y, w, h = ann['bbox']
+        assert [x, y, x + w, y + h] == [xs.min(), ys.min(), xs.max() + 1,
+                                        ys.max() + 1]
+        if ref.instID >= 1000:
+            assert inst_id not in by_id and ann['area'] == ref.pixelCount
+        by_id[int(inst_id)] = ann
+        union[inst_id] = union.get(inst_id, False) | mask
+    assert sorted(by_id) == sorted(regions)  # every region
+    for inst_id, mask in union.items():
+        np.testing.assert_array_equal(mask, inst == inst_id)
+    return by_id
+
+
+@pytest.fixture
+def bars(monkeypatch):
+    """Progress bars the converter opens (tqdm's stand-ins): their
+    arguments, frames counted and whether closed."""
+    import tqdm
+    made = []
+
+    class Bar:
+        def __init__(self, **kwargs):
+            self.kwargs, self.done, self.closed = kwargs, 0, False
+            made.append(self)
+
+        def update(self, n):
+            self.done += n
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tqdm, 'tqdm', Bar)
+    return made

@@ -1,11 +1,7 @@
-"""The converter's worker pool and the units of work it is handed.
-
-The output for any ``--nproc`` is checked in ``test_converter_units.py``;
-these tests check what the output can't show: that ``nproc`` workers (and
-no more) do the work, how they are started, how frames are grouped, and
-what happens when a worker fails or dies. Fast enough to run for every
-mutant (``tools/analysis_tools/mutation.sh converter``).
-"""
+"""The converter's worker pool: what its output can't show (that
+``nproc`` workers and no more do the work, how they start, how frames are
+grouped, a worker that fails or dies). Run for every mutant
+(``mutation.sh converter``)."""
 import multiprocessing
 import os
 import os.path as osp
@@ -19,7 +15,7 @@ import pytest
 
 from citymask.datasets import cityscapes_converter as conv
 from citymask.errors import ConversionError
-from .test_converter_units import FRAME, write_frame
+from .conftest import write_frame
 
 
 # ---- grouping frames into units --------------------------------------------
@@ -60,28 +56,26 @@ def test_cores_without_affinity(monkeypatch, count, expected):
 
 
 # ---- the real worker processes ---------------------------------------------
-_PID = '__import__("os").getpid()'
-_STATE = ('(__import__("os").getppid(), __import__("signal").getsignal(2) '
-          'is __import__("signal").SIG_IGN, '
-          '__import__("cv2").getNumThreads())')
-
-
 def test_workers_come_from_the_forkserver_ready_to_convert():
     pool = conv.worker_pool(1)
     try:
         # two frames at once for a pool of 1: one worker does both
-        pids = {f.result() for f in
-                [pool.submit(eval, _PID) for _ in range(2)]}
-        ppid, sigint_ignored, cv_threads = pool.submit(
-            eval, _STATE).result()
+        pids = {f.result() for f in [pool.submit(os.getpid)
+                                     for _ in range(2)]}
+        ppid, sigint, cv_threads, modules = pool.submit(eval, (
+            '(__import__("os").getppid(), __import__("signal").getsignal(2),'
+            ' __import__("cv2").getNumThreads(), '
+            'list(__import__("sys").modules))')).result()
     finally:
         pool.shutdown()
     assert len(pids) == 1
-    # not forked from this process (which may run threads): from the
-    # forkserver
+    # from the forkserver, not forked from this process (threads)
     assert ppid != os.getpid()
     # Ctrl-C is the parent's to handle; OpenCV's threads would contend
-    assert sigint_ignored and cv_threads == 1
+    assert sigint is signal.SIG_IGN and cv_threads == 1
+    # ready to convert, and nothing heavy loaded
+    assert 'citymask.datasets.cityscapes_converter' in modules
+    assert not {'torch', 'mmengine', 'mmdet', 'mmcv'} & set(modules)
 
 
 def test_without_forkserver_workers_are_spawned(monkeypatch):
@@ -162,7 +156,7 @@ def test_a_worker_that_dies_is_one_clear_message(tmp_path):
     killer.start()
     try:
         with pytest.raises(ConversionError) as e:
-            conv.convert_split(root, 'test', nproc=2, progress=False)
+            conv.convert_splits(root, ['test'], nproc=2, progress=False)
     finally:
         over.set()
         # if no worker opened the FIFO, this open releases the killer
@@ -193,26 +187,6 @@ def pools(monkeypatch):
     monkeypatch.setattr(conv, 'worker_pool', _Pool)
     monkeypatch.setattr(conv, 'available_cores', lambda: 4)
     return _Pool.made
-
-
-@pytest.fixture
-def bars(monkeypatch):
-    """Progress bars the converter opened."""
-    import tqdm
-    made = []
-
-    class Bar:
-        def __init__(self, **kwargs):
-            made.append(self)
-
-        def update(self, n):
-            pass
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr(tqdm, 'tqdm', Bar)
-    return made
 
 
 def _where_units_run(monkeypatch):
@@ -297,22 +271,15 @@ def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
     assert sorted(finished) == sorted(started[1:])
 
 
-@pytest.mark.parametrize('how', ['cityscapes', 'split', 'splits'])
+@pytest.mark.parametrize('how', ['cityscapes', 'splits'])
 def test_nproc_and_progress_reach_the_work(tmp_path, pools, bars, how):
     root = str(tmp_path / 'cs')
-    write_frame(root)
-    for sub in ('leftImg8bit', 'gtFine'):  # a second frame: two units
-        folder = osp.join(root, sub, 'val', 'lindau')
-        for name in os.listdir(folder):
-            os.link(osp.join(folder, name), osp.join(
-                folder, name.replace(FRAME, 'lindau_000001_000019')))
+    write_frame(root, copies=2)  # two units
 
     def convert(**kwargs):
         if how == 'cityscapes':
             return conv.convert_cityscapes(root, str(tmp_path / 'out'),
                                            ['val'], **kwargs)
-        if how == 'split':
-            return conv.convert_split(root, 'val', **kwargs)
         return conv.convert_splits(root, ['val'], **kwargs)
 
     convert(nproc=2, progress=False)
