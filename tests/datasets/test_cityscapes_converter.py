@@ -3,7 +3,6 @@ import glob
 import json
 import os
 import os.path as osp
-import shutil
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from PIL import Image
 
 from citymask.datasets.cityscapes_converter import convert_cityscapes
 from ..conftest import run_tool
-from .conftest import check_regions, to_mask
+from .conftest import car, check_regions, to_mask, write_frame
 
 TOOL = 'tools/dataset_converters/cityscapes.py'
 
@@ -131,53 +130,38 @@ def test_mmdet_cityscapes_dataset_loads_it(mini_cityscapes, mini_coco, fmt):
         if a['image_id'] in with_things)
 
 
-def test_nproc_4_writes_what_nproc_1_writes(mini_cityscapes, mini_coco,
-                                            tmp_path):
+def test_cli_writes_what_the_converter_writes(mini_cityscapes, mini_coco,
+                                              tmp_path):
     from citymask.datasets.cityscapes_converter import available_cores
-    res = run_tool(TOOL, mini_cityscapes, '-o', str(tmp_path), '--nproc', '4')
+    res = run_tool(TOOL, mini_cityscapes, '-o', str(tmp_path / 'all'),
+                   '--nproc', '4')
     assert res.returncode == 0, res.stderr
     # mini_coco: every split converted in this process (nproc=1)
     for split, path in mini_coco['polygon'].items():
         with open(path, 'rb') as a, \
-                open(tmp_path / osp.basename(path), 'rb') as b:
+                open(tmp_path / 'all' / osp.basename(path), 'rb') as b:
             assert a.read() == b.read(), split
     # more workers than cores is capped, with a note
     capped = available_cores() < 4
     assert ('note: --nproc 4 is more than the' in res.stderr) == capped
-
-
-def test_cli_writes_all_splits(mini_cityscapes, mini_coco, tmp_path):
-    res = run_tool(TOOL, mini_cityscapes, '-o', str(tmp_path), '--splits',
-                   'val', 'test', '--mask-format', 'rle')
+    res = run_tool(TOOL, mini_cityscapes, '-o', str(tmp_path / 'some'),
+                   '--splits', 'val', 'test', '--mask-format', 'rle')
     assert res.returncode == 0, res.stderr
     assert 'test ground truth is not public' in res.stdout
-    assert sorted(os.listdir(tmp_path)) == [
+    assert sorted(os.listdir(tmp_path / 'some')) == [
         'instancesonly_filtered_gtFine_test.json',
         'instancesonly_filtered_gtFine_val.json']
-    val = _load(tmp_path / 'instancesonly_filtered_gtFine_val.json')
-    # --mask-format rle reached the converter: RLE masks, not polygons
-    assert val['annotations'] and all(
-        set(a['segmentation']) == {'size', 'counts'}
-        for a in val['annotations'])
-    assert val == _load(mini_coco['rle']['val'])
-    test = _load(tmp_path / 'instancesonly_filtered_gtFine_test.json')
-    assert test == _load(mini_coco['polygon']['test'])
+    for split, fmt in (('val', 'rle'), ('test', 'polygon')):
+        assert _load(tmp_path / 'some' / osp.basename(
+            mini_coco[fmt][split])) == _load(mini_coco[fmt][split])
 
 
 # each case in-process: test_converter_units.py; here, the tool's end
 @pytest.mark.parametrize('label', [None, 'spaceship'])
-def test_bad_input_one_clear_line(mini_cityscapes, tmp_path, label):
+def test_bad_input_one_clear_line(tmp_path, label):
     root = str(tmp_path / 'cs')
     if label:
-        for sub in ('leftImg8bit', 'gtFine'):
-            shutil.copytree(osp.join(mini_cityscapes, sub, 'val'),
-                            osp.join(root, sub, 'val'))
-        path = sorted(glob.glob(osp.join(
-            root, 'gtFine', 'val', '*', '*_gtFine_polygons.json')))[0]
-        data = _load(path)
-        data['objects'][0]['label'] = label
-        with open(path, 'w') as f:
-            json.dump(data, f)
+        write_frame(root, car(label=label), render=False)
     out_dir = tmp_path / 'out'
     out_dir.mkdir()
     res = run_tool(TOOL, root, '-o', str(out_dir), '--splits', 'val')

@@ -7,9 +7,9 @@ import os
 import os.path as osp
 import signal
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from glob import glob
+from types import SimpleNamespace
 
 import pytest
 
@@ -189,17 +189,6 @@ def pools(monkeypatch):
     return _Pool.made
 
 
-def _where_units_run(monkeypatch):
-    ran = []
-
-    def convert_unit(unit):
-        ran.append(threading.current_thread() is threading.main_thread())
-        return [(dict(frame=t[0]), []) for t in unit]
-
-    monkeypatch.setattr(conv, '_convert_unit', convert_unit)
-    return ran
-
-
 @pytest.mark.parametrize('nproc,frames,workers', [
     (1, 'HHH', []),  # 1: here, no workers
     (2, 'HHH', [2]),
@@ -211,7 +200,13 @@ def _where_units_run(monkeypatch):
 ])
 def test_nproc_workers_do_the_work(monkeypatch, pools, nproc, frames,
                                    workers):
-    ran = _where_units_run(monkeypatch)
+    ran = []
+
+    def convert_unit(unit):
+        ran.append(threading.current_thread() is threading.main_thread())
+        return [(dict(frame=t[0]), []) for t in unit]
+
+    monkeypatch.setattr(conv, '_convert_unit', convert_unit)
     tasks = _tasks(frames)
     results = conv._run_tasks(tasks, nproc, progress=False)
     assert results == [(dict(frame=t[0]), []) for t in tasks]
@@ -223,7 +218,7 @@ def test_nproc_workers_do_the_work(monkeypatch, pools, nproc, frames,
 @pytest.mark.parametrize('stop', ['bad frame', 'ctrl-c'])
 def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
         monkeypatch, pools, stop):
-    started, finished = [], []
+    started, finished, waits = [], [], []
     stopping = threading.Event()
 
     def convert_unit(unit):
@@ -236,7 +231,6 @@ def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
         # the others are still being converted when the stop comes
         assert threading.current_thread() is not threading.main_thread()
         stopping.wait()
-        time.sleep(0.2)  # still busy while shutdown() waits for them
         finished.append(name)
         return [(dict(), [])]
 
@@ -246,20 +240,15 @@ def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
             # so no thread can take another one meanwhile
             super().shutdown(wait=False, cancel_futures=cancel_futures)
             stopping.set()
+            waits.append(wait)
             super().shutdown(wait=wait)
 
-    class Bar:  # Ctrl-C while the bar is drawn, after frame 0
-        def __init__(self, **kwargs):
-            pass
-
-        def update(self, n):
-            raise KeyboardInterrupt
-
-        def close(self):
-            pass
+    def interrupt(n):  # Ctrl-C while the bar is drawn, after frame 0
+        raise KeyboardInterrupt
 
     import tqdm
-    monkeypatch.setattr(tqdm, 'tqdm', Bar)
+    monkeypatch.setattr(tqdm, 'tqdm', lambda **kwargs: SimpleNamespace(
+        update=interrupt, close=lambda: None))
     monkeypatch.setattr(conv, 'worker_pool', Pool)
     monkeypatch.setattr(conv, '_convert_unit', convert_unit)
     with pytest.raises(ConversionError if stop == 'bad frame' else
@@ -267,8 +256,8 @@ def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
         conv._run_tasks(_tasks('H' * 20), 2, progress=stop == 'ctrl-c')
     # at most a frame per worker more: the queued ones are cancelled ...
     assert len(started) <= 3
-    # ... and the ones under way are done when the error is raised
-    assert sorted(finished) == sorted(started[1:])
+    # ... and the ones under way are waited for: done when it is raised
+    assert waits == [True] and sorted(finished) == sorted(started[1:])
 
 
 @pytest.mark.parametrize('how', ['cityscapes', 'splits'])
@@ -282,10 +271,15 @@ def test_nproc_and_progress_reach_the_work(tmp_path, pools, bars, how):
                                            ['val'], **kwargs)
         return conv.convert_splits(root, ['val'], **kwargs)
 
-    convert(nproc=2, progress=False)
+    quiet = convert(nproc=2, progress=False)
     assert pools == [2] and bars == []
-    convert(nproc=1, progress=True)
-    assert pools == [2] and len(bars) == 1
+    assert convert(nproc=1, progress=True) == quiet  # changes nothing
+    [bar] = bars
+    assert pools == [2]
+    # on terminals only (disable=None), counting frames, closed at the end
+    assert bar.kwargs == dict(total=2, desc='converting', unit='img',
+                              disable=None)
+    assert bar.done == 2 and bar.closed
     # by default: here, with a bar
     convert()
     assert pools == [2] and len(bars) == 2
