@@ -6,7 +6,6 @@ import os.path as osp
 
 import numpy as np
 import pycocotools.mask as mask_utils
-import pytest
 from cityscapesscripts.evaluation.instance import Instance
 from cityscapesscripts.helpers.labels import id2label
 from PIL import Image
@@ -22,12 +21,14 @@ def box(x0, y0, x1, y1):
 
 
 # What real frames have: occlusion, a thing cut in two by a pole, a person
-# inside a bus (a hole), a licence plate (not drawn), a group partly
-# outside the image, a hidden thing, a deleted object, a caravan (drawn,
-# not evaluated).
+# inside a bus (a hole), a licence plate (not drawn), an 'unlabeled' region
+# (drawn in the background colour: it erases), a group partly outside the
+# image, things on its borders, a hidden thing, a deleted object, a caravan
+# (drawn, not evaluated).
 OBJECTS = [
     dict(label='road', polygon=box(0, 150, 319, 239)),
     dict(label='car', polygon=box(10, 120, 120, 180)),
+    dict(label='unlabeled', polygon=box(20, 170, 50, 190)),
     dict(label='pole', polygon=box(60, 40, 66, 200)),  # cuts the car
     dict(label='license plate', polygon=box(20, 160, 40, 170)),
     dict(label='bus', polygon=[[150, 60], [300, 60], [300, 170], [150, 170],
@@ -40,9 +41,9 @@ OBJECTS = [
     dict(label='caravan', polygon=box(20, 190, 80, 230)),
     dict(label='bicycle', polygon=[[70, 200], [110, 185], [120, 230],
                                    [75, 235]]),  # over the caravan
-    dict(label='motorcycle', polygon=box(130, 190, 145, 200)),
+    dict(label='motorcycle', polygon=box(130, 225, 145, 239)),
     dict(label='persongroup', polygon=box(240, 20, 280, 50)),
-    dict(label='train', polygon=[[5, 60], [40, 55], [45, 100], [8, 95]]),
+    dict(label='train', polygon=[[0, 0], [40, 5], [45, 45], [0, 40]]),
 ]
 
 
@@ -114,25 +115,3 @@ def check_regions(anns, inst):
     for inst_id, mask in union.items():
         np.testing.assert_array_equal(mask, inst == inst_id)
     return by_id
-
-
-@pytest.fixture
-def bars(monkeypatch):
-    """Progress bars the converter opens (tqdm's stand-ins): their
-    arguments, frames counted and whether closed."""
-    import tqdm
-    made = []
-
-    class Bar:
-        def __init__(self, **kwargs):
-            self.kwargs, self.done, self.closed = kwargs, 0, False
-            made.append(self)
-
-        def update(self, n):
-            self.done += n
-
-        def close(self):
-            self.closed = True
-
-    monkeypatch.setattr(tqdm, 'tqdm', Bar)
-    return made

@@ -9,7 +9,7 @@ import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from glob import glob
-from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 
@@ -110,17 +110,12 @@ def test_init_worker_ignores_ctrl_c_and_runs_opencv_single_threaded():
 def _readers(path):
     """Processes that have ``path`` open (Linux: /proc)."""
     pids = set()
-    for fd_dir in glob('/proc/[0-9]*/fd'):
+    for fd in glob('/proc/[0-9]*/fd/*'):  # the fds we may read
         try:
-            fds = os.listdir(fd_dir)
-        except OSError:  # not ours to read, or gone
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(osp.join(fd_dir, fd)) == path:
-                    pids.add(int(fd_dir.split('/')[2]))
-            except OSError:  # closed meanwhile (a busy worker)
-                pass
+            if os.readlink(fd) == path:
+                pids.add(int(fd.split('/')[2]))
+        except OSError:  # closed meanwhile (a busy worker)
+            pass
     return pids
 
 
@@ -178,6 +173,14 @@ class _Pool(ThreadPoolExecutor):
     def __init__(self, nproc):
         super().__init__(nproc)
         _Pool.made.append(nproc)
+
+
+@pytest.fixture
+def bars(monkeypatch):
+    """tqdm's bar class, recording the bars the converter opens."""
+    import tqdm
+    monkeypatch.setattr(tqdm, 'tqdm', mock.Mock())
+    return tqdm.tqdm
 
 
 @pytest.fixture
@@ -243,12 +246,9 @@ def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
             waits.append(wait)
             super().shutdown(wait=wait)
 
-    def interrupt(n):  # Ctrl-C while the bar is drawn, after frame 0
-        raise KeyboardInterrupt
-
-    import tqdm
-    monkeypatch.setattr(tqdm, 'tqdm', lambda **kwargs: SimpleNamespace(
-        update=interrupt, close=lambda: None))
+    import tqdm  # Ctrl-C while the bar is drawn, after frame 0
+    monkeypatch.setattr(tqdm, 'tqdm', mock.Mock(**{
+        'return_value.update.side_effect': KeyboardInterrupt}))
     monkeypatch.setattr(conv, 'worker_pool', Pool)
     monkeypatch.setattr(conv, '_convert_unit', convert_unit)
     with pytest.raises(ConversionError if stop == 'bad frame' else
@@ -272,14 +272,15 @@ def test_nproc_and_progress_reach_the_work(tmp_path, pools, bars, how):
         return conv.convert_splits(root, ['val'], **kwargs)
 
     quiet = convert(nproc=2, progress=False)
-    assert pools == [2] and bars == []
+    assert pools == [2] and not bars.called
     assert convert(nproc=1, progress=True) == quiet  # changes nothing
-    [bar] = bars
     assert pools == [2]
     # on terminals only (disable=None), counting frames, closed at the end
-    assert bar.kwargs == dict(total=2, desc='converting', unit='img',
-                              disable=None)
-    assert bar.done == 2 and bar.closed
+    bars.assert_called_once_with(total=2, desc='converting', unit='img',
+                                 disable=None)
+    bar = bars.return_value
+    assert sum(c.args[0] for c in bar.update.call_args_list) == 2
+    bar.close.assert_called_once_with()
     # by default: here, with a bar
     convert()
-    assert pools == [2] and len(bars) == 2
+    assert pools == [2] and bars.call_count == 2

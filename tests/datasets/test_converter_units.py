@@ -21,7 +21,7 @@ from citymask.datasets.cityscapes_converter import (convert_cityscapes,
                                                     convert_splits,
                                                     resolve_nproc)
 from citymask.errors import CitymaskError, ConversionError
-from .conftest import (FRAME, OBJECTS, H, W, box, car, check_regions, to_mask,
+from .conftest import (FRAME, OBJECTS, H, W, car, check_regions, to_mask,
                        write_frame)
 
 IMAGE = f'lindau/{FRAME}_leftImg8bit.png'
@@ -58,6 +58,13 @@ def test_annotations_are_the_regions_cityscapesscripts_draws(tmp_path, fmt):
     # the hidden truck, the deleted rider and the caravan have none
     assert sorted(by_id) == [24, 26, 24000, 26000, 28000, 31000, 32000,
                              33000]
+    # on the borders: pixels in row / column 0 and the last ones are the
+    # thing's (a crop around a polygon must start neither before nor after)
+    x, y, w, h = by_id[26]['bbox']
+    assert by_id[31000]['bbox'][:2] == [0, 0] and x + w == W
+    x, y, w, h = by_id[32000]['bbox']
+    assert y + h == H
+    assert inst[175, 30] == 0  # the unlabeled band erased part of the car
     if fmt == 'rle':
         assert all(set(a['segmentation']) == {'size', 'counts'}
                    for a in coco['annotations'])
@@ -261,28 +268,6 @@ def test_workers_give_what_one_process_gives(tmp_path, fmt):
     per_image = Counter(a['image_id'] for a in one['val']['annotations'])
     assert sorted(per_image) == list(range(6))  # copies: same objects
     assert len(set(per_image.values())) == 1 and per_image[0] > 5
-
-
-@pytest.mark.parametrize('fmt', ['polygon', 'rle'])
-def test_things_on_the_image_border_and_unlabeled_cover(tmp_path, fmt):
-    # pixels in row / column 0 belong to the thing (the crop around a
-    # polygon must not start before 0, nor after it); an 'unlabeled'
-    # polygon (label id 0) is drawn in the background colour: it erases
-    # what it covers, as in the instance PNG
-    objects = [
-        dict(label='car', polygon=box(0, 0, 40, 30)),
-        dict(label='unlabeled', polygon=box(20, 10, 60, 20)),
-        dict(label='person', polygon=box(50, 20, 63, 47)),
-        dict(label='bicyclegroup', polygon=[[0, 47], [10, 40], [20, 47]]),
-    ]
-    inst = write_frame(str(tmp_path / 'cs'), objects, size=(64, 48))
-    by_id = check_regions(_val(str(tmp_path / 'cs'), fmt)['annotations'],
-                          inst)
-    assert sorted(by_id) == [33, 24000, 26000]
-    assert by_id[26000]['bbox'][:2] == [0.0, 0.0]
-    assert by_id[24000]['bbox'][2:] == [64.0 - 50, 48.0 - 20]
-    # the unlabeled band cut the car: fewer pixels than its box
-    assert by_id[26000]['area'] < 41 * 31
 
 
 def test_two_point_polygons_are_kept_as_cityscapesscripts_draws_them(
