@@ -46,52 +46,35 @@ def test_units_sizes(kinds, nproc, sizes):
         assert len(u) == 1 or all(t[1] is None for t in u)
 
 
-# ---- cores -----------------------------------------------------------------
-@pytest.mark.parametrize('count,expected', [(3, 3), (None, 1)])
-def test_cores_without_affinity(monkeypatch, count, expected):
-    # macOS / Windows: no sched_getaffinity; cpu_count may be unknown
-    monkeypatch.delattr(os, 'sched_getaffinity', raising=False)
-    monkeypatch.setattr(os, 'cpu_count', lambda: count)
-    assert conv.available_cores() == expected
-
-
 # ---- the real worker processes ---------------------------------------------
-def test_workers_come_from_the_forkserver_ready_to_convert():
+@pytest.mark.parametrize('methods', [None, ['fork', 'spawn']])
+def test_workers_come_from_the_forkserver_ready_to_convert(monkeypatch,
+                                                           methods):
+    if methods:  # Windows: no forkserver; fork is no fallback (threads)
+        monkeypatch.setattr(multiprocessing, 'get_all_start_methods',
+                            lambda: methods)
+    monkeypatch.setattr(conv, '_parent_only', True, raising=False)
     pool = conv.worker_pool(1)
     try:
         # two frames at once for a pool of 1: one worker does both
         pids = {f.result() for f in [pool.submit(os.getpid)
                                      for _ in range(2)]}
-        ppid, sigint, cv_threads, modules = pool.submit(eval, (
+        ppid, sigint, cv_threads, modules, copied = pool.submit(eval, (
             '(__import__("os").getppid(), __import__("signal").getsignal(2),'
-            ' __import__("cv2").getNumThreads(), '
-            'list(__import__("sys").modules))')).result()
+            ' __import__("cv2").getNumThreads(), list(__import__("sys")'
+            '.modules), hasattr(__import__("sys").modules["citymask.datasets'
+            '.cityscapes_converter"], "_parent_only"))')).result()
     finally:
         pool.shutdown()
     assert len(pids) == 1
-    # from the forkserver, not forked from this process (threads)
-    assert ppid != os.getpid()
+    # a forked worker would have this process's modules, marker and all
+    assert copied is False
     # Ctrl-C is the parent's to handle; OpenCV's threads would contend
     assert sigint is signal.SIG_IGN and cv_threads == 1
-    # ready to convert, and nothing heavy loaded
-    assert 'citymask.datasets.cityscapes_converter' in modules
-    assert not {'torch', 'mmengine', 'mmdet', 'mmcv'} & set(modules)
-
-
-def test_without_forkserver_workers_are_spawned(monkeypatch):
-    # Windows has no forkserver; fork is no fallback (threads, deadlocks)
-    monkeypatch.setattr(multiprocessing, 'get_all_start_methods',
-                        lambda: ['fork', 'spawn'])
-    monkeypatch.setattr(conv, '_parent_only', True, raising=False)
-    pool = conv.worker_pool(1)
-    try:
-        # a forked worker would have this process's modules, marker and all
-        copied = pool.submit(eval, (
-            'hasattr(__import__("sys").modules["citymask.datasets.'
-            'cityscapes_converter"], "_parent_only")')).result()
-    finally:
-        pool.shutdown()
-    assert copied is False
+    if not methods:  # from the forkserver, ready, nothing heavy loaded
+        assert ppid != os.getpid()
+        assert 'citymask.datasets.cityscapes_converter' in modules
+        assert not {'torch', 'mmengine', 'mmdet', 'mmcv'} & set(modules)
 
 
 def test_init_worker_ignores_ctrl_c_and_runs_opencv_single_threaded():

@@ -79,6 +79,11 @@ def test_annotations_are_the_regions_cityscapesscripts_draws(tmp_path, fmt):
 
 
 def test_nproc_is_capped_at_the_cores(monkeypatch):
+    # macOS / Windows: no sched_getaffinity; cpu_count may be unknown
+    monkeypatch.delattr(os, 'sched_getaffinity', raising=False)
+    for count, cores in ((3, 3), (None, 1)):
+        monkeypatch.setattr(os, 'cpu_count', lambda: count)
+        assert conv.available_cores() == cores
     monkeypatch.setattr(conv, 'available_cores', lambda: 4)
     assert [resolve_nproc(n) for n in (0, 3, 4)] == [(4, None), (3, None),
                                                      (4, None)]

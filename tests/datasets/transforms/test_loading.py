@@ -36,30 +36,22 @@ def test_same_pixels_as_mmcv(tmp_path, monkeypatch, mode):
         assert ours['ori_shape'] == ref['ori_shape'] == (37, 53)
 
 
-@pytest.mark.parametrize('case', [
-    'grayscale', 'unchanged', 'jpeg', 'url', 'backend_args',
-    'file_client_args'
-])
+@pytest.mark.parametrize('name,kwargs', [
+    ('x.png', dict(color_type='grayscale')),
+    ('x.png', dict(color_type='unchanged')), ('x.jpg', {}),
+    ('http://example.com/x.png', {}),
+    ('x.png', dict(backend_args=dict(backend='local'))),
+    ('x.png', dict(file_client_args=dict(backend='disk')))])
 def test_anything_but_a_local_colour_png_goes_to_mmcv(tmp_path, monkeypatch,
-                                                      case):
+                                                      name, kwargs):
     import pyspng
-    path = str(tmp_path / ('x.jpg' if case == 'jpeg' else 'x.png'))
-    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(path)
-    kwargs = dict(
-        grayscale=dict(color_type='grayscale'),
-        unchanged=dict(color_type='unchanged'),
-        backend_args=dict(backend_args=dict(backend='local')),
-        file_client_args=dict(file_client_args=dict(backend='disk'))).get(
-            case, {})
-    if case == 'url':
-        path = 'http://example.com/x.png'
+    path = name if '://' in name else str(tmp_path / name)
+    if '://' not in name:
+        Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(path)
     seen = []
     monkeypatch.setattr(LoadImageFromFile, 'transform',
                         lambda self, results: seen.append(results) or 'mmcv')
-
-    def no_pyspng(data):
-        raise AssertionError('decoded by pyspng')
-    monkeypatch.setattr(pyspng, 'load', no_pyspng)
+    monkeypatch.setattr(pyspng, 'load', None)  # decoding by pyspng fails
     assert LoadCityscapesImage(**kwargs).transform(
         dict(img_path=path)) == 'mmcv'
     assert seen == [dict(img_path=path)]
