@@ -59,23 +59,24 @@ def write_frame(root, objects=OBJECTS, split='val', size=(W, H),
     poly = dict(imgWidth=size[0], imgHeight=size[1], objects=objects)
     inst = render_gt(poly)[0] if render else None
     for k in range(copies):
-        stem = osp.join(root, '{}', split, 'lindau',
-                        FRAME.replace('000000', f'{k:06d}'))
-        os.makedirs(osp.dirname(stem.format('gtFine')), exist_ok=True)
-        os.makedirs(osp.dirname(stem.format('leftImg8bit')), exist_ok=True)
-        Image.new('RGB', size).save(stem.format('leftImg8bit') +
-                                    '_leftImg8bit.png')
-        with open(stem.format('gtFine') + '_gtFine_polygons.json', 'w') as f:
+        img, gt = (osp.join(root, sub, split, 'lindau',
+                            FRAME.replace('000000', f'{k:06d}'))
+                   for sub in ('leftImg8bit', 'gtFine'))
+        for path in (img, gt):
+            os.makedirs(osp.dirname(path), exist_ok=True)
+        Image.new('RGB', size).save(img + '_leftImg8bit.png')
+        with open(gt + '_gtFine_polygons.json', 'w') as f:
             json.dump(poly, f)
         if render:
-            Image.fromarray(inst).save(stem.format('gtFine') +
-                                       '_gtFine_instanceIds.png')
+            Image.fromarray(inst).save(gt + '_gtFine_instanceIds.png')
     return None if inst is None else inst.astype(np.int32)
 
 
 def to_mask(segm, h: int, w: int) -> np.ndarray:
     """The boolean mask of a COCO ``segmentation`` (polygons or RLE), as
     pycocotools (and so mmdet) reads it."""
+    if not segm:
+        return np.zeros((h, w), bool)
     if isinstance(segm, list):
         rle = mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
     else:

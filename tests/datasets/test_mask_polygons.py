@@ -6,12 +6,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from citymask.datasets.mask_polygons import mask_to_polygons
-from .conftest import to_mask
-
-
-def _fill(polygons, height, width):
-    return (to_mask(polygons, height, width) if polygons else
-            np.zeros((height, width), bool))
+from .conftest import to_mask as _fill
 
 
 def _masks():
