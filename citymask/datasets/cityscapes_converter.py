@@ -161,8 +161,7 @@ def _draw_objects(objects: Sequence[Tuple[str, list]], width: int,
 
 
 def polygon_annotations(path: str, expected: Optional[Size] = None,
-                        image: Optional[str] = None
-                        ) -> Tuple[Size, List[dict]]:
+                        image: Optional[str] = None) -> List[dict]:
     """Annotations of one ``*_gtFine_polygons.json``: each evaluated
     object's visible pixels (:func:`_draw_objects`) as polygons
     pycocotools fills exactly (:func:`.mask_polygons.mask_to_polygons`).
@@ -206,11 +205,11 @@ def polygon_annotations(path: str, expected: Optional[Size] = None,
             segmentation=mask_to_polygons(crop, int(x0), int(y0))))
         if len(pts) < 3:  # kept as drawn (a line); reported by _coco_dict
             anns[-1]['_two_points'] = True
-    return (width, height), anns
+    return anns
 
 
 def rle_annotations(path: str, expected: Optional[Size] = None,
-                    image: Optional[str] = None) -> Tuple[Size, List[dict]]:
+                    image: Optional[str] = None) -> List[dict]:
     """Annotations of one ``*_gtFine_instanceIds.png``, bit-exact RLE;
     arguments as for :func:`polygon_annotations`."""
     try:
@@ -240,7 +239,7 @@ def rle_annotations(path: str, expected: Optional[Size] = None,
             bbox=[float(v) for v in mask_utils.toBbox(rle)],
             segmentation=dict(size=rle['size'],
                               counts=rle['counts'].decode())))
-    return (inst.shape[1], inst.shape[0]), anns
+    return anns
 
 
 # One frame to convert: (image path, ground-truth path or None, format).
@@ -282,7 +281,7 @@ def _convert_one(task: Task) -> Tuple[dict, list]:
     if gt_path is not None:
         reader = (rle_annotations if mask_format == 'rle' else
                   polygon_annotations)
-        _, anns = reader(gt_path, size, img_path)
+        anns = reader(gt_path, size, img_path)
     return dict(width=size[0], height=size[1]), anns
 
 

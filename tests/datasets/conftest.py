@@ -26,6 +26,8 @@ def box(x0, y0, x1, y1):
 # image, things on its borders, a hidden thing, a deleted object, a caravan
 # (drawn, not evaluated).
 OBJECTS = [
+    # first: a canvas starting at its colour would be it
+    dict(label='train', polygon=[[0, 0], [40, 5], [45, 45], [0, 40]]),
     dict(label='road', polygon=box(0, 150, 319, 239)),
     dict(label='car', polygon=box(10, 120, 120, 180)),
     dict(label='unlabeled', polygon=box(20, 170, 50, 190)),
@@ -43,7 +45,6 @@ OBJECTS = [
                                    [75, 235]]),  # over the caravan
     dict(label='motorcycle', polygon=box(130, 225, 145, 239)),
     dict(label='persongroup', polygon=box(240, 20, 280, 50)),
-    dict(label='train', polygon=[[0, 0], [40, 5], [45, 45], [0, 40]]),
 ]
 
 
