@@ -355,8 +355,9 @@ def _run_tasks(tasks: Sequence[Task], nproc: int,
     results: List[Tuple[dict, list]] = []
     pool = worker_pool(nproc) if nproc > 1 else None
     try:
-        for unit_results in (pool.map if pool else map)(_convert_unit,
-                                                        units):
+        # held here: a closed map() would cancel the queued frames itself
+        done = (pool.map if pool else map)(_convert_unit, units)
+        for unit_results in done:
             results.extend(unit_results)
             if bar is not None:
                 bar.update(len(unit_results))
