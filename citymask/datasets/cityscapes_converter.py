@@ -1,20 +1,13 @@
 """Raw Cityscapes (``leftImg8bit`` + ``gtFine``) to COCO-style JSON.
 
-Writes ``instancesonly_filtered_gtFine_{split}.json``, the files mmdet's
-``CityscapesDataset`` configs read: the 8 evaluated thing classes with their
-Cityscapes label ids as category ids, group regions (``cargroup``, ...) as
-``iscrowd=1``, caravan/trailer left out.
-
-Two mask formats:
-
-* ``rle``: each instance's region taken from ``*_gtFine_instanceIds.png``,
-  bit-identical to the PNG (mmdet's own converter does this too).
-* ``polygon`` (default): polygons from ``*_gtFine_polygons.json``,
-  rasterised and occlusion-resolved exactly as the PNGs are drawn, then
-  traced into polygons that pycocotools fills to the same pixels (holes
-  cut open). mmdet then resizes and flips vertices instead of
-  full-resolution bitmaps, which is what makes the training pipeline
-  fast.
+Writes ``instancesonly_filtered_gtFine_{split}.json`` as mmdet's
+``CityscapesDataset`` configs read them: the 8 evaluated thing classes
+(Cityscapes label ids as category ids), ``*group`` regions as ``iscrowd=1``,
+caravan/trailer left out. Masks: ``rle`` takes each region of
+``*_gtFine_instanceIds.png`` bit for bit; ``polygon`` (default) draws
+``*_gtFine_polygons.json`` exactly as those PNGs are drawn and traces the
+visible pixels into polygons pycocotools fills to the same pixels, so mmdet
+resizes and flips vertices instead of full-resolution bitmaps.
 """
 import json
 import logging
@@ -26,7 +19,7 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from glob import glob
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -43,6 +36,7 @@ from .mask_polygons import mask_to_polygons
 SPLITS = ('train', 'val', 'test')
 # the ground-truth file each --mask-format reads
 SOURCE_SUFFIX = {'polygon': POLYGONS_SUFFIX, 'rle': INSTANCE_IDS_SUFFIX}
+Size = Tuple[int, int]
 
 
 def ann_file_name(split: str) -> str:
@@ -50,21 +44,10 @@ def ann_file_name(split: str) -> str:
     return f'instancesonly_filtered_gtFine_{split}.json'
 
 
-def _categories() -> List[dict]:
-    return [dict(id=i, name=n) for n, i in zip(CLASSES, LABEL_IDS)]
-
-
 def find_samples(root: str, split: str,
                  gt_suffix: Optional[str]) -> List[Tuple[str, Optional[str]]]:
-    """Pair every image of a split with its gtFine file.
-
-    Args:
-        root: Cityscapes root holding ``leftImg8bit/`` and ``gtFine/``.
-        split: ``train``, ``val`` or ``test``.
-        gt_suffix: Suffix of the gtFine file to pair, or None (images only).
-
-    Returns:
-        Sorted ``(image_path, gt_path)`` pairs.
+    """Sorted ``(image, gtFine file)`` pairs of a split (``gt_suffix``
+    None: images only, gt None).
 
     Raises:
         ConversionError: a folder is missing or a file has no partner.
@@ -85,14 +68,12 @@ def find_samples(root: str, split: str,
         raise ConversionError(
             f'{gt_dir} does not exist: expected ROOT/gtFine/{split}/CITY/'
             f'*{gt_suffix} (unpack gtFine_trainvaltest.zip into ROOT)')
-    pairs = []
-    for img in images:
-        rel = osp.relpath(img, img_dir)[:-len(IMG_SUFFIX)]
-        gt = osp.join(gt_dir, rel + gt_suffix)
+    pairs = [(img, osp.join(gt_dir, osp.relpath(img, img_dir)
+                            [:-len(IMG_SUFFIX)] + gt_suffix))
+             for img in images]
+    for img, gt in pairs:
         if not osp.isfile(gt):
-            raise ConversionError(
-                f'{img} has no annotation: expected {gt}')
-        pairs.append((img, gt))
+            raise ConversionError(f'{img} has no annotation: expected {gt}')
     expected = {gt for _, gt in pairs}
     for gt in sorted(glob(osp.join(gt_dir, '*', '*' + gt_suffix))):
         if gt not in expected:
@@ -103,9 +84,26 @@ def find_samples(root: str, split: str,
     return pairs
 
 
-def _image_size(path: str) -> Tuple[int, int]:
-    """Size of a PNG from its header, refusing files that are not PNGs
-    (the training loader would refuse them later) or too large to draw."""
+def _check_size(path: str, size: Size, expected: Optional[Size] = None,
+                image: Optional[str] = None) -> None:
+    """Refuse a file of another size than its image's (``expected``), or
+    too large to draw, before anything of that size is allocated."""
+    if expected is not None and size != expected:
+        raise ConversionError(
+            f'{path} is {size[0]}x{size[1]} but its image {image} is '
+            f'{expected[0]}x{expected[1]}')
+    # the polygon canvas takes 4 bytes a pixel: bounded by PIL's own
+    # decompression-bomb limit (Cityscapes frames have 2 Mpx of its 89)
+    if size[0] * size[1] > Image.MAX_IMAGE_PIXELS:
+        raise ConversionError(
+            f'{path} declares {size[0]}x{size[1]} pixels, more than '
+            f'{Image.MAX_IMAGE_PIXELS} (PIL.Image.MAX_IMAGE_PIXELS); '
+            'Cityscapes frames are 2048x1024: fix or remove the file')
+
+
+def _image_size(path: str) -> Size:
+    """Size of a PNG from its header; refuses non-PNGs (the training loader
+    would later) and sizes :func:`_check_size` refuses."""
     try:
         with warnings.catch_warnings():  # too large: refused below instead
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)
@@ -117,35 +115,12 @@ def _image_size(path: str) -> Tuple[int, int]:
         raise ConversionError(
             f'{path} is a {fmt} file, not a PNG; Cityscapes images are PNGs: '
             're-download it, or convert it losslessly to PNG')
-    _check_pixels(size, path)
+    _check_size(path, size)
     return size
 
 
-def _check_pixels(size: Tuple[int, int], path: str) -> None:
-    # The polygon canvas takes 4 bytes a pixel: bound it by PIL's own
-    # decompression-bomb limit (Cityscapes frames have 2 Mpx of its 89).
-    if size[0] * size[1] > Image.MAX_IMAGE_PIXELS:
-        raise ConversionError(
-            f'{path} declares {size[0]}x{size[1]} pixels, more than '
-            f'{Image.MAX_IMAGE_PIXELS} (PIL.Image.MAX_IMAGE_PIXELS); '
-            'Cityscapes frames are 2048x1024: fix or remove the file')
-
-
-def _check_size(path: str, size: Tuple[int, int],
-                expected: Optional[Tuple[int, int]],
-                image: Optional[str]) -> None:
-    """Refuse a ground-truth file whose size is not its image's, before
-    anything of that size is allocated."""
-    if expected is not None and size != expected:
-        raise ConversionError(
-            f'{path} is {size[0]}x{size[1]} but its image {image} is '
-            f'{expected[0]}x{expected[1]}')
-    _check_pixels(size, path)
-
-
 def _resolve_label(label: str, path: str) -> Tuple[object, bool]:
-    """Cityscapes label tuple of a polygon's label and whether it's a group.
-    """
+    """Cityscapes label tuple of a polygon's label, and is it a group."""
     is_group = label not in name2label and label.endswith('group')
     name = label[:-len('group')] if is_group else label
     if name not in name2label:
@@ -155,29 +130,15 @@ def _resolve_label(label: str, path: str) -> Tuple[object, bool]:
     return name2label[name], is_group
 
 
-def _annotation(rle: dict, label_id: int, iscrowd: bool) -> dict:
-    """The COCO annotation of one non-empty RLE mask (JSON-ready)."""
-    return dict(category_id=label_id, iscrowd=int(iscrowd),
-                area=float(mask_utils.area(rle)),
-                bbox=[float(v) for v in mask_utils.toBbox(rle)],
-                segmentation=dict(size=rle['size'],
-                                  counts=rle['counts'].decode()))
-
-
 def _draw_objects(objects: Sequence[Tuple[str, list]], width: int,
                   height: int, path: str) -> Tuple[np.ndarray, list]:
-    """Rasterise a frame's polygons exactly as its PNGs are drawn.
-
-    cityscapesscripts' ``createInstanceImage`` draws every object whose
-    label id is >= 0 with PIL's ``ImageDraw.polygon``, in file order, later
-    objects covering earlier ones. The same calls are made here, with the
-    object's index + 1 as the colour instead of its instance id, so the
-    visible pixels of every object come out exactly as in
-    ``*_instanceIds.png`` (which is drawn from this file).
+    """Rasterise a frame's polygons as cityscapesscripts'
+    ``createInstanceImage`` draws ``*_instanceIds.png``: the same PIL
+    ``polygon`` calls in file order (later over earlier), labels with id
+    < 0 skipped, colour object index + 1 instead of the instance id.
 
     Returns:
-        ``(index image, [(object index, label tuple, is_group), ...])`` of
-        the drawn objects.
+        ``(index image, [(object index, label tuple, is_group), ...])``.
     """
     canvas = Image.new('I', (width, height), 0)
     draw = ImageDraw.Draw(canvas)
@@ -199,30 +160,23 @@ def _draw_objects(objects: Sequence[Tuple[str, list]], width: int,
     return np.asarray(canvas), drawn
 
 
-def polygon_annotations(
-        path: str,
-        expected: Optional[Tuple[int, int]] = None,
-        image: Optional[str] = None) -> Tuple[Tuple[int, int], List[dict]]:
-    """Annotations of one ``*_gtFine_polygons.json``, occlusion resolved.
-
-    Each evaluated object's visible pixels are rasterised as the PNGs are
-    drawn (:func:`_draw_objects`) and traced back into polygons that
-    pycocotools fills exactly (:func:`.mask_polygons.mask_to_polygons`):
-    the masks mmdet trains on are the ``*_instanceIds.png`` regions, and
-    mmdet can still resize and flip vertices instead of bitmaps.
+def polygon_annotations(path: str, expected: Optional[Size] = None,
+                        image: Optional[str] = None) -> List[dict]:
+    """Annotations of one ``*_gtFine_polygons.json``: each evaluated
+    object's visible pixels (:func:`_draw_objects`) as polygons
+    pycocotools fills exactly (:func:`.mask_polygons.mask_to_polygons`).
 
     Args:
         path: The polygon file.
-        expected: Size ``(width, height)`` of its image, if known: a file
-            declaring another size is refused before anything is drawn.
+        expected: Size ``(width, height)`` of its image, if known.
         image: Path of that image, for the message.
     """
     try:
         with open(path) as f:
             data = json.load(f)
         width, height = int(data['imgWidth']), int(data['imgHeight'])
-        objects = [o for o in data['objects'] if not o.get('deleted', 0)]
-        parsed = [(o['label'], o['polygon']) for o in objects]
+        parsed = [(o['label'], o['polygon']) for o in data['objects']
+                  if not o.get('deleted', 0)]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConversionError(
             f'{path} is not a Cityscapes polygon file ({e}); expected JSON '
@@ -230,10 +184,9 @@ def polygon_annotations(
         ) from None
     _check_size(path, (width, height), expected, image)
     index, drawn = _draw_objects(parsed, width, height, path)
-    wanted = set(LABEL_IDS)
     anns = []
     for i, ltuple, is_group in drawn:
-        if ltuple.id not in wanted:
+        if ltuple.id not in LABEL_IDS:
             continue
         # the object's pixels lie within a pixel of its vertices' box
         pts = np.asarray(parsed[i][1], float).reshape(-1, 2)
@@ -252,19 +205,16 @@ def polygon_annotations(
             segmentation=mask_to_polygons(crop, int(x0), int(y0))))
         if len(pts) < 3:  # kept as drawn (a line); reported by _coco_dict
             anns[-1]['_two_points'] = True
-    return (width, height), anns
+    return anns
 
 
-def rle_annotations(
-        path: str,
-        expected: Optional[Tuple[int, int]] = None,
-        image: Optional[str] = None) -> Tuple[Tuple[int, int], List[dict]]:
+def rle_annotations(path: str, expected: Optional[Size] = None,
+                    image: Optional[str] = None) -> List[dict]:
     """Annotations of one ``*_gtFine_instanceIds.png``, bit-exact RLE;
-    ``expected`` and ``image`` as for :func:`polygon_annotations`."""
+    arguments as for :func:`polygon_annotations`."""
     try:
         with Image.open(path) as im:
-            size = im.size
-            _check_size(path, size, expected, image)  # before decoding
+            _check_size(path, im.size, expected, image)  # before decoding
             inst = np.asarray(im, np.int32)
     except ConversionError:
         raise
@@ -274,19 +224,22 @@ def rle_annotations(
         raise ConversionError(
             f'{path}: expected a single-channel instance id image, got '
             f'shape {inst.shape}')
-    height, width = inst.shape
-    wanted = set(LABEL_IDS)
     anns = []
     for inst_id in np.unique(inst):
         # ids >= 1000 are label * 1000 + k; smaller ones are group regions
         label_id = label_of_instance_id(inst_id)
-        if label_id not in wanted:
+        if label_id not in LABEL_IDS:
             continue
         rle = mask_utils.encode(np.asfortranarray(inst == inst_id,
                                                   dtype=np.uint8))
-        anns.append(_annotation(rle, int(label_id),
-                                inst_id < INSTANCE_ID_FACTOR))
-    return (width, height), anns
+        anns.append(dict(
+            category_id=int(label_id),
+            iscrowd=int(inst_id < INSTANCE_ID_FACTOR),
+            area=float(mask_utils.area(rle)),
+            bbox=[float(v) for v in mask_utils.toBbox(rle)],
+            segmentation=dict(size=rle['size'],
+                              counts=rle['counts'].decode())))
+    return anns
 
 
 # One frame to convert: (image path, ground-truth path or None, format).
@@ -297,8 +250,8 @@ _LIGHT_BATCH = 64
 
 
 def available_cores() -> int:
-    """CPU cores this process may run on: its affinity mask (what taskset,
-    cgroup cpusets and Slurm grant it), not the machine's total."""
+    """CPU cores this process may run on (its affinity mask: what taskset,
+    cgroup cpusets and Slurm grant), not the machine's total."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # no sched_getaffinity: macOS, Windows
@@ -306,29 +259,19 @@ def available_cores() -> int:
 
 
 def resolve_nproc(nproc: int) -> Tuple[int, Optional[str]]:
-    """The number of worker processes for ``--nproc``.
+    """``(workers, note)`` for ``--nproc`` (0: one per available core).
 
-    Args:
-        nproc: Requested workers; 0 means one per available core.
-
-    Returns:
-        ``(workers, note)``. More workers than available cores only add
-        start-up and switching, so a request above them is capped and
-        ``note`` says so (None otherwise).
-
-    Raises:
-        ConversionError: ``nproc`` is negative.
+    More workers than cores only add start-up and switching: a request
+    above them is capped, and ``note`` says so (else None).
     """
     if nproc < 0:
         raise ConversionError(
             f'--nproc must be >= 0 (0: one per core), got {nproc}')
     cores = available_cores()
-    if nproc == 0:
-        return cores, None
     if nproc > cores:
         return cores, (f'--nproc {nproc} is more than the {cores} CPU cores '
                        f'this process may use; using {cores}')
-    return nproc, None
+    return nproc or cores, None
 
 
 def _convert_one(task: Task) -> Tuple[dict, list]:
@@ -338,7 +281,7 @@ def _convert_one(task: Task) -> Tuple[dict, list]:
     if gt_path is not None:
         reader = (rle_annotations if mask_format == 'rle' else
                   polygon_annotations)
-        _, anns = reader(gt_path, size, img_path)
+        anns = reader(gt_path, size, img_path)
     return dict(width=size[0], height=size[1]), anns
 
 
@@ -347,32 +290,26 @@ def _convert_unit(unit: List[Task]) -> List[Tuple[dict, list]]:
 
 
 def _units(tasks: Sequence[Task], nproc: int) -> List[List[Task]]:
-    """Group frames, in order, into the units of work handed to workers.
+    """Group frames, in order, into the units handed to workers.
 
-    A frame with ground truth takes 0.1-1 s, so it is a unit of its own:
-    every worker stays busy until the last frames and they all finish
-    within one frame of each other, on 11 frames as on 5000. Image-only
-    frames go in batches of at most ``_LIGHT_BATCH``, and at least 4
-    batches per worker when there are enough of them.
+    A frame with ground truth (0.1-1 s) is a unit of its own, so all
+    workers finish within a frame of each other; image-only frames go in
+    batches of at most ``_LIGHT_BATCH``, at least 4 batches per worker
+    when there are enough.
     """
     n_light = sum(gt is None for _, gt, _ in tasks)
     size = max(1, min(_LIGHT_BATCH, n_light // (4 * nproc)))
     units: List[List[Task]] = []
     light: List[Task] = []
     for task in tasks:
-        if task[1] is not None:
-            if light:
-                units.append(light)
-                light = []
-            units.append([task])
-        else:
+        if task[1] is None:
             light.append(task)
-            if len(light) == size:
-                units.append(light)
-                light = []
-    if light:
-        units.append(light)
-    return units
+        if light and (task[1] is not None or len(light) == size):
+            units.append(light)
+            light = []
+        if task[1] is not None:
+            units.append([task])
+    return units + [light] if light else units
 
 
 def _init_worker() -> None:
@@ -385,19 +322,12 @@ def _init_worker() -> None:
 
 
 def worker_pool(nproc: int) -> ProcessPoolExecutor:
-    """The converter's worker processes.
-
-    Workers are forked from a fresh server process (``forkserver``) that
-    has imported this module once (numpy, PIL, OpenCV, pycocotools and
-    cityscapesscripts' label table) and nothing heavier: citymask's package
-    ``__init__`` files import torch, mmengine and mmdet only on demand. So
-    workers start in milliseconds, and the server serves every pool of the
-    process. Plain ``fork`` would copy a parent that may run threads
-    (torch's), which can deadlock a child; where ``forkserver`` does not
-    exist (Windows), workers are spawned. Both re-import the parent's
-    ``__main__`` script in each worker: a script that converts keeps heavy
-    imports out of its top level (``tools/dataset_converters/cityscapes.py``
-    does).
+    """The converter's worker processes, forked from a ``forkserver`` that
+    imported this module once (no torch/mmdet), so they start in
+    milliseconds. Plain ``fork`` would copy a parent that may run threads
+    (torch's) and can deadlock; without ``forkserver`` (Windows) workers
+    are spawned. Both re-import the ``__main__`` script: a converting
+    script keeps heavy imports out of its top level.
     """
     if 'forkserver' in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context('forkserver')
@@ -425,8 +355,8 @@ def _run_tasks(tasks: Sequence[Task], nproc: int,
     results: List[Tuple[dict, list]] = []
     pool = worker_pool(nproc) if nproc > 1 else None
     try:
-        done: Iterable = (pool.map(_convert_unit, units) if pool else
-                          map(_convert_unit, units))
+        # held here: a closed map() would cancel the queued frames itself
+        done = (pool.map if pool else map)(_convert_unit, units)
         for unit_results in done:
             results.extend(unit_results)
             if bar is not None:
@@ -453,8 +383,7 @@ def _coco_dict(root: str, split: str,
         rel = osp.relpath(img, img_dir)
         info.update(id=img_id, file_name=rel)
         if gt is not None:
-            info['segm_file'] = (rel[:-len(IMG_SUFFIX)] +
-                                 SOURCE_SUFFIX['rle'])
+            info['segm_file'] = rel[:-len(IMG_SUFFIX)] + INSTANCE_IDS_SUFFIX
         images.append(info)
         for ann in anns:
             if ann.pop('_two_points', False):
@@ -469,22 +398,19 @@ def _coco_dict(root: str, split: str,
             f'points (first in {two_points[0]}); kept as the line of pixels '
             'cityscapesscripts draws for them in *_instanceIds.png')
     return dict(images=images, annotations=annotations,
-                categories=_categories())
+                categories=[dict(id=i, name=n)
+                            for n, i in zip(CLASSES, LABEL_IDS)])
 
 
-def convert_splits(root: str,
-                   splits: Sequence[str],
-                   mask_format: str = 'polygon',
-                   nproc: int = 1,
+def convert_splits(root: str, splits: Sequence[str],
+                   mask_format: str = 'polygon', nproc: int = 1,
                    progress: bool = True) -> Dict[str, dict]:
-    """Convert splits to COCO-style dicts (nothing is written).
+    """The COCO-style dict of each split (nothing is written).
 
-    Every split's files are paired first, so a missing file fails before
-    any work starts; then one pool of workers converts the frames of all
-    splits. The result is the same for any ``nproc``.
-
-    The test split has no public ground truth: only its image list is
-    converted (for ``--format-only`` submissions).
+    Every split's files are paired first (a missing file fails before any
+    work starts), then one pool converts the frames of all splits; the
+    result is the same for any ``nproc``. The test split has no public
+    ground truth: only its image list is converted (``--format-only``).
 
     Args:
         root: Cityscapes root holding ``leftImg8bit/`` and ``gtFine/``.
@@ -493,9 +419,6 @@ def convert_splits(root: str,
         nproc: Worker processes (0: one per available core; capped at the
             available cores; 1: no workers).
         progress: Show a progress bar (on terminals only).
-
-    Returns:
-        The COCO-style dict of each split.
     """
     if mask_format not in SOURCE_SUFFIX:
         raise ConversionError(
@@ -515,40 +438,17 @@ def convert_splits(root: str,
     return out
 
 
-def convert_split(root: str,
-                  split: str,
-                  mask_format: str = 'polygon',
-                  nproc: int = 1,
-                  progress: bool = True) -> dict:
-    """Convert one split to a COCO-style dict (nothing is written); see
-    :func:`convert_splits`."""
-    return convert_splits(root, [split], mask_format, nproc, progress)[split]
-
-
-def convert_cityscapes(root: str,
-                       out_dir: str,
+def convert_cityscapes(root: str, out_dir: str,
                        splits: Sequence[str] = SPLITS,
-                       mask_format: str = 'polygon',
-                       nproc: int = 1,
+                       mask_format: str = 'polygon', nproc: int = 1,
                        progress: bool = True) -> Dict[str, str]:
-    """Convert splits of a Cityscapes tree and write one JSON per split.
+    """Convert splits (see :func:`convert_splits`) and write
+    ``out_dir/instancesonly_filtered_gtFine_{split}.json``; returns their
+    paths by split.
 
-    The outputs are checked writable first; every split is converted
-    before anything is written, and the JSONs are written all or none, so
-    a bad file in any split, a full disk or Ctrl-C leaves no output
-    behind.
-
-    Args:
-        root: Cityscapes root holding ``leftImg8bit/`` and ``gtFine/``.
-        out_dir: Folder for ``instancesonly_filtered_gtFine_{split}.json``.
-        splits: Splits to convert.
-        mask_format: ``polygon`` or ``rle``.
-        nproc: Worker processes (0: one per available core; capped at the
-            available cores).
-        progress: Show a progress bar (on terminals only).
-
-    Returns:
-        Path of the written JSON per split.
+    The outputs are checked writable first, every split is converted
+    before anything is written, and the JSONs are written all or none: a
+    bad file in any split, a full disk or Ctrl-C leaves no output behind.
     """
     if not osp.isdir(root):
         raise ConversionError(

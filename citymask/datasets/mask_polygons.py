@@ -1,30 +1,18 @@
 """Binary masks as COCO polygons that rasterise back to the same pixels.
 
-pycocotools (what mmdet rasterises polygon masks with, for the mask-head
-targets too) fills a pixel when its centre, ``(x + 0.5, y + 0.5)``, lies
-inside the polygon; PIL, which draws Cityscapes' instance PNGs from the
-annotators' polygons, fills the pixels the outline touches as well. The
-same polygon therefore gives a mask about half a pixel thinner along every
-edge in COCO than in the PNG, which costs small objects much of their
-area. So the converter rasterises each polygon exactly as the PNGs are
-drawn and turns the resulting pixels back into polygons here, with every
-pixel centre on the right side of the outline:
-
-* Each 8-connected region is traced with OpenCV (``cv2.findContours``) and
-  its outline is run through the midpoints of the pixel edges between the
-  region and the outside (marching squares: centres inside stay >= 0.35 px
-  inside, centres outside >= 0.35 px outside, so pycocotools' rounding of
-  vertices to 1/5 px changes nothing).
-* The outline is then simplified Douglas-Peucker style, but a segment is
-  kept only if every pixel centre beside the piece of outline it replaces
-  stays >= ``margin`` on its side; a result that does not rasterise to the
-  exact region (checked with pycocotools) falls back to the unsimplified
-  outline, which does.
-* COCO polygons cannot have holes (pycocotools unites the polygons of an
-  annotation): a region with holes is cut along a pixel column through
-  each hole into pieces without.
-
-Everything is in pixel-corner coordinates (pixel ``(x, y)`` covers
+pycocotools (mmdet's polygon rasteriser) fills a pixel when its centre
+lies inside the polygon; PIL, which draws Cityscapes' instance PNGs, also
+fills the pixels the outline touches, so the annotators' polygons give
+masks about half a pixel thinner along every edge than the PNGs. The
+converter therefore draws the PNGs' pixels and turns them back into
+polygons here: each 8-connected region traced by ``cv2.findContours`` is
+outlined through the midpoints of its boundary pixel edges (every pixel
+centre >= 0.35 px on its side, so pycocotools' 1/5-px vertex rounding
+changes nothing), simplified Douglas-Peucker style only where every pixel
+centre stays ``margin`` clear (checked with pycocotools, else the exact
+outline is kept), and regions with holes, which COCO polygons cannot
+express, are cut open along a pixel column through each hole.
+Coordinates are pixel corners (pixel ``(x, y)`` covers
 ``[x, x + 1) x [y, y + 1)``), COCO's convention.
 """
 from typing import List, Tuple
@@ -38,20 +26,14 @@ _STEPS = np.array([(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1),
                    (0, -1), (1, -1)])
 # (dy + 1) * 3 + (dx + 1) -> index into _STEPS
 _STEP_INDEX = np.full(9, -1)
-for _i, (_dx, _dy) in enumerate(_STEPS):
-    _STEP_INDEX[(_dy + 1) * 3 + _dx + 1] = _i
+_STEP_INDEX[(_STEPS[:, 1] + 1) * 3 + _STEPS[:, 0] + 1] = np.arange(8)
 
 
 def _side_table() -> Tuple[np.ndarray, np.ndarray]:
-    """Pixel sides crossed at a contour pixel, per (back, next) step.
-
-    OpenCV traces an outer border with the region on one side; around a
-    border pixel it sweeps the neighbours from the one it came from to the
-    one it goes to, and every 4-neighbour swept in between is outside: the
-    edge to it is part of the outline. ``table[back, next]`` lists those
-    neighbours' step indices (-1 padded), in the order the outline meets
-    them.
-    """
+    """Pixel sides crossed at a contour pixel, per (back, next) step: the
+    4-neighbours OpenCV's trace sweeps past (outside the region) between
+    the pixel it came from and the one it goes to, as step indices in the
+    outline's order (-1 padded)."""
     table = np.full((8, 8, 4), -1)
     for back in range(8):
         for nxt in range(8):
@@ -69,17 +51,10 @@ _SIDE_TABLE, _LONE_PIXEL = _side_table()
 
 def _outline(chain: np.ndarray) -> Tuple[np.ndarray, np.ndarray,
                                          np.ndarray]:
-    """Marching-squares outline of one traced border.
-
-    Args:
-        chain: (N, 2) border pixels ``(x, y)`` as ``cv2.findContours``
-            gives them with ``CHAIN_APPROX_NONE``.
-
-    Returns:
-        ``(vertices, inside, outside)``: the outline's vertices (midpoints
-        of the crossed pixel edges) and, for each, the centre of the pixel
-        inside and outside that edge.
-    """
+    """Marching-squares outline of one border (``(N, 2)`` pixels ``(x, y)``
+    from ``cv2.findContours(..., CHAIN_APPROX_NONE)``): its vertices
+    (midpoints of the crossed pixel edges) and, for each, the centres of
+    the pixels inside and outside that edge."""
     if len(chain) == 1:
         sides = _LONE_PIXEL[None]
     else:

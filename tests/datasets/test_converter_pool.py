@@ -1,25 +1,21 @@
-"""The converter's worker pool and the units of work it is handed.
-
-The output for any ``--nproc`` is checked in ``test_converter_units.py``;
-these tests check what the output can't show: that ``nproc`` workers (and
-no more) do the work, how they are started, how frames are grouped, and
-what happens when a worker fails or dies. Fast enough to run for every
-mutant (``tools/analysis_tools/mutation.sh converter``).
-"""
+"""The converter's worker pool: what its output can't show (that
+``nproc`` workers and no more do the work, how they start, how frames are
+grouped, a worker that fails or dies). Run for every mutant
+(``mutation.sh converter``)."""
 import multiprocessing
 import os
 import os.path as osp
 import signal
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from glob import glob
+from unittest import mock
 
 import pytest
 
 from citymask.datasets import cityscapes_converter as conv
 from citymask.errors import ConversionError
-from .test_converter_units import FRAME, write_frame
+from .conftest import write_frame
 
 
 # ---- grouping frames into units --------------------------------------------
@@ -50,54 +46,35 @@ def test_units_sizes(kinds, nproc, sizes):
         assert len(u) == 1 or all(t[1] is None for t in u)
 
 
-# ---- cores -----------------------------------------------------------------
-@pytest.mark.parametrize('count,expected', [(3, 3), (None, 1)])
-def test_cores_without_affinity(monkeypatch, count, expected):
-    # macOS / Windows: no sched_getaffinity; cpu_count may be unknown
-    monkeypatch.delattr(os, 'sched_getaffinity', raising=False)
-    monkeypatch.setattr(os, 'cpu_count', lambda: count)
-    assert conv.available_cores() == expected
-
-
 # ---- the real worker processes ---------------------------------------------
-_PID = '__import__("os").getpid()'
-_STATE = ('(__import__("os").getppid(), __import__("signal").getsignal(2) '
-          'is __import__("signal").SIG_IGN, '
-          '__import__("cv2").getNumThreads())')
-
-
-def test_workers_come_from_the_forkserver_ready_to_convert():
-    pool = conv.worker_pool(1)
-    try:
-        # two frames at once for a pool of 1: one worker does both
-        pids = {f.result() for f in
-                [pool.submit(eval, _PID) for _ in range(2)]}
-        ppid, sigint_ignored, cv_threads = pool.submit(
-            eval, _STATE).result()
-    finally:
-        pool.shutdown()
-    assert len(pids) == 1
-    # not forked from this process (which may run threads): from the
-    # forkserver
-    assert ppid != os.getpid()
-    # Ctrl-C is the parent's to handle; OpenCV's threads would contend
-    assert sigint_ignored and cv_threads == 1
-
-
-def test_without_forkserver_workers_are_spawned(monkeypatch):
-    # Windows has no forkserver; fork is no fallback (threads, deadlocks)
-    monkeypatch.setattr(multiprocessing, 'get_all_start_methods',
-                        lambda: ['fork', 'spawn'])
+@pytest.mark.parametrize('methods', [None, ['fork', 'spawn']])
+def test_workers_come_from_the_forkserver_ready_to_convert(monkeypatch,
+                                                           methods):
+    if methods:  # Windows: no forkserver; fork is no fallback (threads)
+        monkeypatch.setattr(multiprocessing, 'get_all_start_methods',
+                            lambda: methods)
     monkeypatch.setattr(conv, '_parent_only', True, raising=False)
     pool = conv.worker_pool(1)
     try:
-        # a forked worker would have this process's modules, marker and all
-        copied = pool.submit(eval, (
-            'hasattr(__import__("sys").modules["citymask.datasets.'
-            'cityscapes_converter"], "_parent_only")')).result()
+        # two frames at once for a pool of 1: one worker does both
+        pids = {f.result() for f in [pool.submit(os.getpid)
+                                     for _ in range(2)]}
+        ppid, sigint, cv_threads, modules, copied = pool.submit(eval, (
+            '(__import__("os").getppid(), __import__("signal").getsignal(2),'
+            ' __import__("cv2").getNumThreads(), list(__import__("sys")'
+            '.modules), hasattr(__import__("sys").modules["citymask.datasets'
+            '.cityscapes_converter"], "_parent_only"))')).result()
     finally:
         pool.shutdown()
+    assert len(pids) == 1
+    # a forked worker would have this process's modules, marker and all
     assert copied is False
+    # Ctrl-C is the parent's to handle; OpenCV's threads would contend
+    assert sigint is signal.SIG_IGN and cv_threads == 1
+    if not methods:  # from the forkserver, ready, nothing heavy loaded
+        assert ppid != os.getpid()
+        assert 'citymask.datasets.cityscapes_converter' in modules
+        assert not {'torch', 'mmengine', 'mmdet', 'mmcv'} & set(modules)
 
 
 def test_init_worker_ignores_ctrl_c_and_runs_opencv_single_threaded():
@@ -116,17 +93,12 @@ def test_init_worker_ignores_ctrl_c_and_runs_opencv_single_threaded():
 def _readers(path):
     """Processes that have ``path`` open (Linux: /proc)."""
     pids = set()
-    for fd_dir in glob('/proc/[0-9]*/fd'):
+    for fd in glob('/proc/[0-9]*/fd/*'):  # the fds we may read
         try:
-            fds = os.listdir(fd_dir)
-        except OSError:  # not ours to read, or gone
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(osp.join(fd_dir, fd)) == path:
-                    pids.add(int(fd_dir.split('/')[2]))
-            except OSError:  # closed meanwhile (a busy worker)
-                pass
+            if os.readlink(fd) == path:
+                pids.add(int(fd.split('/')[2]))
+        except OSError:  # closed meanwhile (a busy worker)
+            pass
     return pids
 
 
@@ -162,7 +134,7 @@ def test_a_worker_that_dies_is_one_clear_message(tmp_path):
     killer.start()
     try:
         with pytest.raises(ConversionError) as e:
-            conv.convert_split(root, 'test', nproc=2, progress=False)
+            conv.convert_splits(root, ['test'], nproc=2, progress=False)
     finally:
         over.set()
         # if no worker opened the FIFO, this open releases the killer
@@ -187,43 +159,20 @@ class _Pool(ThreadPoolExecutor):
 
 
 @pytest.fixture
+def bars(monkeypatch):
+    """tqdm's bar class, recording the bars the converter opens."""
+    import tqdm
+    monkeypatch.setattr(tqdm, 'tqdm', mock.Mock())
+    return tqdm.tqdm
+
+
+@pytest.fixture
 def pools(monkeypatch):
     """Worker pools made by the converter (their sizes), on 4 cores."""
     _Pool.made = []
     monkeypatch.setattr(conv, 'worker_pool', _Pool)
     monkeypatch.setattr(conv, 'available_cores', lambda: 4)
     return _Pool.made
-
-
-@pytest.fixture
-def bars(monkeypatch):
-    """Progress bars the converter opened."""
-    import tqdm
-    made = []
-
-    class Bar:
-        def __init__(self, **kwargs):
-            made.append(self)
-
-        def update(self, n):
-            pass
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr(tqdm, 'tqdm', Bar)
-    return made
-
-
-def _where_units_run(monkeypatch):
-    ran = []
-
-    def convert_unit(unit):
-        ran.append(threading.current_thread() is threading.main_thread())
-        return [(dict(frame=t[0]), []) for t in unit]
-
-    monkeypatch.setattr(conv, '_convert_unit', convert_unit)
-    return ran
 
 
 @pytest.mark.parametrize('nproc,frames,workers', [
@@ -237,7 +186,13 @@ def _where_units_run(monkeypatch):
 ])
 def test_nproc_workers_do_the_work(monkeypatch, pools, nproc, frames,
                                    workers):
-    ran = _where_units_run(monkeypatch)
+    ran = []
+
+    def convert_unit(unit):
+        ran.append(threading.current_thread() is threading.main_thread())
+        return [(dict(frame=t[0]), []) for t in unit]
+
+    monkeypatch.setattr(conv, '_convert_unit', convert_unit)
     tasks = _tasks(frames)
     results = conv._run_tasks(tasks, nproc, progress=False)
     assert results == [(dict(frame=t[0]), []) for t in tasks]
@@ -249,7 +204,7 @@ def test_nproc_workers_do_the_work(monkeypatch, pools, nproc, frames,
 @pytest.mark.parametrize('stop', ['bad frame', 'ctrl-c'])
 def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
         monkeypatch, pools, stop):
-    started, finished = [], []
+    started, finished, waits = [], [], []
     stopping = threading.Event()
 
     def convert_unit(unit):
@@ -262,7 +217,6 @@ def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
         # the others are still being converted when the stop comes
         assert threading.current_thread() is not threading.main_thread()
         stopping.wait()
-        time.sleep(0.2)  # still busy while shutdown() waits for them
         finished.append(name)
         return [(dict(), [])]
 
@@ -272,20 +226,12 @@ def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
             # so no thread can take another one meanwhile
             super().shutdown(wait=False, cancel_futures=cancel_futures)
             stopping.set()
+            waits.append(wait)
             super().shutdown(wait=wait)
 
-    class Bar:  # Ctrl-C while the bar is drawn, after frame 0
-        def __init__(self, **kwargs):
-            pass
-
-        def update(self, n):
-            raise KeyboardInterrupt
-
-        def close(self):
-            pass
-
-    import tqdm
-    monkeypatch.setattr(tqdm, 'tqdm', Bar)
+    import tqdm  # Ctrl-C while the bar is drawn, after frame 0
+    monkeypatch.setattr(tqdm, 'tqdm', mock.Mock(**{
+        'return_value.update.side_effect': KeyboardInterrupt}))
     monkeypatch.setattr(conv, 'worker_pool', Pool)
     monkeypatch.setattr(conv, '_convert_unit', convert_unit)
     with pytest.raises(ConversionError if stop == 'bad frame' else
@@ -293,32 +239,31 @@ def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
         conv._run_tasks(_tasks('H' * 20), 2, progress=stop == 'ctrl-c')
     # at most a frame per worker more: the queued ones are cancelled ...
     assert len(started) <= 3
-    # ... and the ones under way are done when the error is raised
-    assert sorted(finished) == sorted(started[1:])
+    # ... and the ones under way are waited for: done when it is raised
+    assert waits == [True] and sorted(finished) == sorted(started[1:])
 
 
-@pytest.mark.parametrize('how', ['cityscapes', 'split', 'splits'])
+@pytest.mark.parametrize('how', ['cityscapes', 'splits'])
 def test_nproc_and_progress_reach_the_work(tmp_path, pools, bars, how):
     root = str(tmp_path / 'cs')
-    write_frame(root)
-    for sub in ('leftImg8bit', 'gtFine'):  # a second frame: two units
-        folder = osp.join(root, sub, 'val', 'lindau')
-        for name in os.listdir(folder):
-            os.link(osp.join(folder, name), osp.join(
-                folder, name.replace(FRAME, 'lindau_000001_000019')))
+    write_frame(root, copies=2)  # two units
 
     def convert(**kwargs):
         if how == 'cityscapes':
             return conv.convert_cityscapes(root, str(tmp_path / 'out'),
                                            ['val'], **kwargs)
-        if how == 'split':
-            return conv.convert_split(root, 'val', **kwargs)
         return conv.convert_splits(root, ['val'], **kwargs)
 
-    convert(nproc=2, progress=False)
-    assert pools == [2] and bars == []
-    convert(nproc=1, progress=True)
-    assert pools == [2] and len(bars) == 1
+    quiet = convert(nproc=2, progress=False)
+    assert pools == [2] and not bars.called
+    assert convert(nproc=1, progress=True) == quiet  # changes nothing
+    assert pools == [2]
+    # on terminals only (disable=None), counting frames, closed at the end
+    bars.assert_called_once_with(total=2, desc='converting', unit='img',
+                                 disable=None)
+    bar = bars.return_value
+    assert sum(c.args[0] for c in bar.update.call_args_list) == 2
+    bar.close.assert_called_once_with()
     # by default: here, with a bar
     convert()
-    assert pools == [2] and len(bars) == 2
+    assert pools == [2] and bars.call_count == 2

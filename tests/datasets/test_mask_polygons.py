@@ -1,19 +1,12 @@
-"""Masks as COCO polygons (citymask.datasets.mask_polygons), checked with
-pycocotools' own rasteriser (what mmdet rasterises polygons with)."""
+"""citymask.datasets.mask_polygons, checked with pycocotools' rasteriser
+(mmdet's)."""
 import cv2
 import numpy as np
-import pycocotools.mask as mask_utils
 import pytest
 from PIL import Image, ImageDraw
 
 from citymask.datasets.mask_polygons import mask_to_polygons
-
-
-def _fill(polygons, height, width):
-    if not polygons:
-        return np.zeros((height, width), bool)
-    return mask_utils.decode(mask_utils.merge(
-        mask_utils.frPyObjects(polygons, height, width))).astype(bool)
+from .conftest import to_mask as _fill
 
 
 def _masks():
@@ -46,22 +39,15 @@ def test_polygons_fill_exactly_the_mask():
         np.testing.assert_array_equal(_fill(polygons, h, w), mask)
 
 
-def test_offset_places_a_crop_in_the_image():
-    mask = np.zeros((6, 9), bool)
-    mask[1:5, 2:8] = True
-    mask[2, 4] = False  # a hole
-    polygons = mask_to_polygons(mask[1:5, 2:8], x0=2, y0=1)
-    np.testing.assert_array_equal(_fill(polygons, 6, 9), mask)
-
-
-def test_holes_are_cut_open():
+def test_offset_places_a_crop_and_holes_are_cut_open():
     # COCO polygons cannot hold a hole: pycocotools unites them
-    mask = np.ones((30, 40), bool)
-    mask[10:20, 15:25] = False
-    mask[14:16, 19:21] = True  # an island in the hole
-    polygons = mask_to_polygons(mask)
+    mask = np.zeros((32, 42), bool)
+    mask[1:31, 2:42] = True
+    mask[11:21, 17:27] = False
+    mask[15:17, 21:23] = True  # an island in the hole
+    polygons = mask_to_polygons(mask[1:31, 2:42], x0=2, y0=1)
     assert len(polygons) >= 3
-    np.testing.assert_array_equal(_fill(polygons, 30, 40), mask)
+    np.testing.assert_array_equal(_fill(polygons, 32, 42), mask)
 
 
 @pytest.mark.parametrize('shape', ['rectangle', 'disc', 'slanted'])

@@ -1,11 +1,9 @@
 """Convert raw Cityscapes (leftImg8bit + gtFine) to COCO-style JSON for mmdet.
 
 Example:
-    python tools/dataset_converters/cityscapes.py data/cityscapes \
-        -o data/cityscapes/annotations --nproc 8
+    python tools/dataset_converters/cityscapes.py data/cityscapes --nproc 8
 
-Only light modules are imported at the top: the worker processes are
-spawned and re-import this script, so they start in a fraction of a second.
+Light imports only: the workers re-import this script.
 """
 import argparse
 import os.path as osp

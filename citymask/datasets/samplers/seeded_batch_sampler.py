@@ -7,12 +7,9 @@ from torch.utils.data import BatchSampler, Sampler
 
 
 class SeededIndex(int):
-    """A dataset index that carries the random seed of its batch.
-
-    mmengine's ``BaseDataset.get_data_info`` stores the index it was given
-    as ``results['sample_idx']``, so the seed reaches the transforms in the
-    dataloader workers with no other channel.
-    """
+    """A dataset index carrying its batch's seed: mmengine stores the index
+    as ``results['sample_idx']``, which takes it to the transforms in the
+    dataloader workers."""
 
     def __new__(cls, idx: int, batch_seed: int):
         obj = super().__new__(cls, idx)
@@ -25,19 +22,11 @@ class SeededIndex(int):
 
 @DATA_SAMPLERS.register_module()
 class SeededBatchSampler(BatchSampler):
-    """torch's ``BatchSampler`` that gives every batch one random seed.
-
-    Transforms that read it (citymask's ``BatchChoiceResize``) make the
-    same random choice for all images of a batch. The seeds are drawn here,
-    in the main process, so they do not depend on the number of workers;
-    each rank draws its own.
-
-    Args:
-        sampler: The index sampler, e.g. mmengine's ``InfiniteSampler``.
-        batch_size: Images per batch (on this rank).
-        drop_last: Drop a last incomplete batch (finite samplers).
-        seed: Seed of the batch seeds; default: the sampler's ``seed``
-            (mmengine's runner seeds it), else one shared by all ranks.
+    """torch's ``BatchSampler`` giving every batch one random seed, so
+    seed-reading transforms (``BatchChoiceResize``) choose alike for all its
+    images. Seeds are drawn in the main process (independent of the number
+    of workers), each rank its own; ``seed`` defaults to the sampler's
+    (mmengine's runner sets it), else one shared by all ranks.
     """
 
     def __init__(self, sampler: Sampler, batch_size: int,

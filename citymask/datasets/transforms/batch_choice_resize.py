@@ -5,14 +5,11 @@ from mmdet.registry import TRANSFORMS
 
 @TRANSFORMS.register_module()
 class BatchChoiceResize(RandomChoiceResize):
-    """mmcv's ``RandomChoiceResize`` with one choice per batch.
-
-    With citymask's ``SeededBatchSampler`` as the train dataloader's
-    ``batch_sampler``, every image of a batch draws its scale from the
-    batch's seed: frames of one size (Cityscapes') come out of one size and
-    the batch holds no padding, while each image still sees a uniform choice
-    among ``scales``. Without a batch seed (another sampler) each image
-    chooses on its own, as in ``RandomChoiceResize``. Same arguments.
+    """mmcv's ``RandomChoiceResize`` (same arguments), one choice per batch:
+    with ``SeededBatchSampler`` as ``batch_sampler``, each image draws its
+    scale from its batch's seed, so a batch of same-size frames has no
+    padding while each image still sees a uniform choice; without a batch
+    seed each image chooses on its own.
     """
 
     def transform(self, results: dict) -> dict:

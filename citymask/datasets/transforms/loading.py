@@ -13,15 +13,12 @@ except ImportError:  # pragma: no cover - optional speed-up
 
 @TRANSFORMS.register_module()
 class LoadCityscapesImage(LoadImageFromFile):
-    """mmcv's ``LoadImageFromFile``, faster on PNGs and clear on failure.
-
-    PNG decoding is the floor of the training pipeline (2048x1024 frames:
-    ~40 ms with OpenCV, ~25 ms with pyspng, measured). Local 8-bit PNGs
-    loaded in colour go through pyspng and come out as mmcv's (BGR, same
-    pixels); anything else goes through mmcv. A file that can't be decoded
-    raises a :class:`~citymask.errors.CitymaskError` naming it (mmcv raises
-    a bare ``AssertionError`` inside the dataloader worker). Same arguments
-    as ``LoadImageFromFile``.
+    """mmcv's ``LoadImageFromFile`` (same arguments, same BGR pixels),
+    decoding local 8-bit colour PNGs with pyspng (2048x1024 frames: ~25 ms
+    instead of OpenCV's ~40, the floor of the training pipeline, measured);
+    a file that can't be decoded raises a
+    :class:`~citymask.errors.CitymaskError` naming it, not mmcv's bare
+    ``AssertionError`` in a dataloader worker.
     """
 
     def _fast_png(self, path: str):

@@ -1,6 +1,5 @@
-"""SeededBatchSampler: mmengine's InfiniteSampler batched, one seed a batch.
-(Ranks drawing their own seeds: tests/configs/test_gpu_counts.py, in a real
-gloo world.)"""
+"""SeededBatchSampler: mmengine's InfiniteSampler batched, one seed a batch
+(ranks' own seeds: tests/configs/test_gpu_counts.py)."""
 import io
 import itertools
 import pickle
@@ -40,12 +39,10 @@ def test_a_new_iteration_goes_on_with_new_seeds():
 
 
 class _OnlySeededIndex(pickle.Unpickler):
-    """What a data loader worker does with the index, admitting no other
-    class (the project unpickles nothing unrestricted)."""
+    """A data loader worker's unpickling, admitting no other class."""
 
     def find_class(self, module, name):
-        if (module, name) != (SeededIndex.__module__, 'SeededIndex'):
-            raise pickle.UnpicklingError(f'{module}.{name}')
+        assert (module, name) == (SeededIndex.__module__, 'SeededIndex')
         return SeededIndex
 
 
