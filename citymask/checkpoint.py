@@ -78,10 +78,9 @@ def load_pickle(path: str) -> Any:
 def _torch_reason(error: Exception) -> str:
     """The line of torch's long weights-only message that says why."""
     lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
-    for ln in lines:
-        if 'Unsupported global' in ln or 'WeightsUnpickler error' in ln:
-            return ln[:200]
-    return lines[0][:200] if lines else type(error).__name__
+    why = [ln for ln in lines
+           if 'Unsupported global' in ln or 'WeightsUnpickler error' in ln]
+    return (why or lines or [type(error).__name__])[0][:200]
 
 
 def load_checkpoint_file(path: str) -> Any:

@@ -35,9 +35,7 @@ def _replace_prefix(node: Any, old: str, new: str) -> Any:
     if isinstance(node, str):
         return new + node[len(old):] if node.startswith(old) else node
     if isinstance(node, dict):
-        for k in list(node.keys()):
-            node[k] = _replace_prefix(node[k], old, new)
-        return node
+        node.update({k: _replace_prefix(v, old, new) for k, v in node.items()})
     if isinstance(node, (list, tuple)):
         return type(node)(_replace_prefix(v, old, new) for v in node)
     return node

@@ -1,14 +1,9 @@
-"""Outputs that are complete or absent, never partial, checked up front.
-
-A file is written under a temporary name in its folder and renamed when
-complete (:func:`atomic_path`); a folder of results as a temporary sibling
-(:func:`atomic_dir`, recorded in ``.citymask-NAME`` beside it so that only
-such a folder is ever replaced); files that belong together all or none
-(:func:`write_files_atomic`). Outputs get the mode a plain ``open()`` /
-``mkdir`` gives, not ``mkstemp``'s ``0600``. :func:`check_writable` runs
-before the work. An ``OSError`` raised while writing names the output (not
-a temporary file) and the bytes needed, for
-:func:`citymask.cli.exit_on_error`.
+"""Outputs complete or absent, never partial, checked up front
+(:func:`check_writable`): files renamed into place when complete
+(:func:`atomic_path`), folders likewise and recorded in ``.citymask-NAME``
+so only such a folder is ever replaced (:func:`atomic_dir`), sets of files
+all or none (:func:`write_files_atomic`). An ``OSError`` names the output
+and the bytes needed, for :func:`citymask.cli.exit_on_error`.
 """
 import contextlib
 import json

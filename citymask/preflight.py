@@ -78,8 +78,7 @@ def check_work_dir(work_dir: str) -> None:
             'another with --work-dir') from None
 
 
-def check_test_outputs(work_dir: str,
-                       out: Optional[str] = None,
+def check_test_outputs(work_dir: str, out: Optional[str] = None,
                        show_dir: Optional[str] = None,
                        outfile_prefix: Optional[str] = None,
                        overwrite: bool = False) -> None:
@@ -123,9 +122,9 @@ def check_gpu_count(wanted: str) -> None:
 
 
 def _as_loaded(cfg: Config, ckpt: dict, resume: bool) -> Dict[str, Any]:
-    """The state dict the run will load: after the on-load conversion of
-    the config's ``CocoToCityscapesHook`` (the hook itself), no other; a
-    resumed one as it is (its optimizer state can't be converted)."""
+    """The state dict the run will load: converted by the config's
+    ``CocoToCityscapesHook`` unless resumed (an optimizer state can't be).
+    """
     from mmdet.registry import HOOKS
 
     from .hooks.coco_to_cityscapes_hook import CocoToCityscapesHook

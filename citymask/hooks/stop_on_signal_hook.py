@@ -43,9 +43,8 @@ class StopOnSignalHook(Hook):
 
     def _note(self, signum, frame) -> None:
         if os.getpid() != self._pid:
-            # a forked child (a metric's process pool, a data loader
-            # worker) does what it would without this hook, or a pool
-            # ending its workers with SIGTERM would wait for them forever
+            # a forked child (a pool's, a data loader's worker) does what it
+            # would without the hook: its pool would wait for it forever
             previous = self._previous.get(signum, signal.SIG_DFL)
             signal.signal(signum, previous)
             if callable(previous):
