@@ -178,8 +178,6 @@ def test_paths_with_spaces_commas_and_non_ascii(mini_data, tmp_path):
     (['--cfg-options', 'max_iters=6'], 'max_iters is a variable of the '
      'config file, read only while the file is parsed, so setting it '
      'changes nothing; set it where it is used: train_cfg.max_iters'),
-    (['--cfg-options', 'train_dataloader.batch_size=0'],
-     'train_dataloader.batch_size=0: batch_size must be greater than 0'),
     (['--cfg-options', 'optim_wrapper.optimizer.lr=-1'],
      'optim_wrapper.optimizer.lr=-1: lr must be greater than 0'),
     (['--launcher', 'pytorch'], '--launcher pytorch: RANK, WORLD_SIZE, '
