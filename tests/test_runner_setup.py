@@ -34,6 +34,13 @@ def test_resume_auto_takes_the_latest_checkpoint(cfg, tmp_path):
     setup_train(cfg, FT, work_dir=str(tmp_path), resume='auto')
     assert cfg.resume is True
     assert cfg.load_from == str(tmp_path / 'iter_12.pth')
+    # the one last_checkpoint names, if it exists (mmengine: no newline)
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_8.pth'))
+    setup_train(cfg, FT, work_dir=str(tmp_path), resume='auto')
+    assert cfg.load_from == str(tmp_path / 'iter_8.pth')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_9.pth'))
+    setup_train(cfg, FT, work_dir=str(tmp_path), resume='auto')
+    assert cfg.load_from == str(tmp_path / 'iter_12.pth')
 
 
 def test_resume_explicit(cfg, tmp_path, ckpt):
