@@ -1,10 +1,7 @@
 """citymask: Mask R-CNN R-50-FPN on Cityscapes, as an MMDetection 3.x project.
 
-Importing ``citymask`` is light (no torch, no mmengine). Importing
-:mod:`citymask.register` applies the stack's workarounds
-(:mod:`citymask.compat`) and registers citymask's modules in mmdet's
-registries; the configs do that through
-``custom_imports = dict(imports=['citymask.register'])``.
+``import citymask`` is light (no torch, no mmengine); the configs import
+:mod:`citymask.register` for the workarounds and registered modules.
 """
 from ._lazy import lazy_exports
 from .version import __version__

@@ -1,15 +1,10 @@
 """Checkpoint files: safe loading, the state dict inside, saving, latest.
 
-Checkpoints come from the internet, so none is loaded in a way that lets it
-run code: ``.pth`` files go through ``torch.load(weights_only=True)`` (with
-citymask's mmengine allow-list, :mod:`citymask.compat`); ``.pkl`` files
-(detectron2's model zoo) through an unpickler that admits numpy arrays and
-plain containers only. Saving is atomic (:mod:`citymask.fileio`).
-
-Every checkpoint is verified before use: ``torch.save`` writes a zip whose
-records carry CRC-32 checksums, which torch itself never checks (a file
-with damaged tensor bytes loads as if nothing were wrong), so
-:func:`load_checkpoint_file` checks them first.
+None is loaded in a way that lets it run code: ``.pth`` files through
+``torch.load(weights_only=True)`` (citymask's allow-list,
+:mod:`citymask.compat`), ``.pkl`` files through an unpickler of numpy
+arrays and containers. ``torch.save``'s zip records carry CRC-32s torch
+never checks (damaged tensor bytes load silently): they are checked first.
 """
 import codecs
 import errno
@@ -28,9 +23,8 @@ from .fileio import annotate, atomic_path, free_bytes
 
 
 def _latin1_encode(text: str, encoding: str = 'utf-8') -> bytes:
-    """``_codecs.encode`` as protocol-2 pickles use it: Python 3 writes
-    every ``bytes`` (numpy's array data too) as ``encode(str, 'latin1')``.
-    Only that use is admitted."""
+    """``_codecs.encode`` as protocol-2 pickles store bytes (latin1 only).
+    """
     if codecs.lookup(encoding).name != 'iso8859-1':
         raise CheckpointError(
             f'refusing to unpickle _codecs.encode(..., {encoding!r}): a '
@@ -38,39 +32,28 @@ def _latin1_encode(text: str, encoding: str = 'utf-8') -> bytes:
     return codecs.encode(text, encoding)
 
 
-def _numpy_core(module: str) -> str:
-    """numpy 2 writes ``numpy._core``, numpy 1.x ``numpy.core``; each reads
-    its own (numpy 2's ``numpy.core`` warns it is deprecated)."""
-    import numpy as np
-    if int(np.__version__.split('.')[0]) >= 2:
-        return module.replace('numpy.core', 'numpy._core')
-    return module.replace('numpy._core', 'numpy.core')
-
-
 class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler for numpy-array checkpoints that refuses everything else.
-
-    Plain containers (dict, list, tuple, str, numbers) need no globals; the
-    only globals admitted are those numpy uses to rebuild arrays and
-    scalars (pickle protocols 2 to 5), and ``_codecs.encode`` with latin1
-    (how protocol 2 stores bytes). Anything else (``os.system``, ``eval``,
-    a class with a malicious ``__reduce__``) raises
-    :class:`CheckpointError`.
-    """
+    """Unpickler for numpy-array checkpoints: admits only plain containers
+    and the globals numpy rebuilds arrays and scalars with (protocols 2 to
+    5); anything else (``os.system``, a malicious ``__reduce__``) raises
+    :class:`CheckpointError`."""
 
     _NUMPY = {'_reconstruct', 'scalar', 'ndarray', 'dtype'}
-    _ALLOWED = {('collections', 'OrderedDict')}
 
     def find_class(self, module: str, name: str) -> Any:
-        if module in ('numpy.core.multiarray', 'numpy._core.multiarray',
-                      'numpy') and name in self._NUMPY:
-            return super().find_class(_numpy_core(module), name)
-        if module == 'numpy.dtypes' and name.endswith('DType'):
-            return super().find_class(module, name)
-        if module in ('numpy.core.numeric', 'numpy._core.numeric') \
-                and name == '_frombuffer':  # arrays in pickle protocol 5
-            return super().find_class(_numpy_core(module), name)
-        if (module, name) in self._ALLOWED:
+        import numpy as np
+
+        # numpy 2 writes numpy._core, 1.x numpy.core; each reads its own
+        core = ('numpy._core' if int(np.__version__.split('.')[0]) >= 2
+                else 'numpy.core')
+        head, _, tail = module.rpartition('.')
+        if head in ('numpy.core', 'numpy._core') and (
+                tail == 'multiarray' and name in self._NUMPY
+                or tail == 'numeric' and name == '_frombuffer'):
+            return super().find_class(f'{core}.{tail}', name)
+        if module == 'numpy' and name in self._NUMPY or \
+                module == 'numpy.dtypes' and name.endswith('DType') or \
+                (module, name) == ('collections', 'OrderedDict'):
             return super().find_class(module, name)
         if (module, name) == ('_codecs', 'encode'):
             return _latin1_encode
@@ -95,40 +78,17 @@ def load_pickle(path: str) -> Any:
 def _torch_reason(error: Exception) -> str:
     """The line of torch's long weights-only message that says why."""
     lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
-    for ln in lines:
-        if 'Unsupported global' in ln or 'WeightsUnpickler error' in ln:
-            return ln[:200]
-    return lines[0][:200] if lines else type(error).__name__
-
-
-def verify_checkpoint(path: str) -> None:
-    """Check a ``torch.save`` zip's records against their CRC-32s.
-
-    Raises:
-        CheckpointError: the file is truncated or a record is damaged; the
-            message names the file.
-    """
-    again = ('download or copy it again (a transfer that stopped early or '
-             'a failing disk?)')
-    try:
-        with zipfile.ZipFile(path) as zf:
-            bad = zf.testzip()
-    except (zipfile.BadZipFile, EOFError, zlib.error, ValueError) as e:
-        raise CheckpointError(
-            f'checkpoint {path} is damaged ({e}); {again}') from None
-    if bad is not None:
-        raise CheckpointError(
-            f'checkpoint {path} is damaged: its record {bad} fails its CRC-32 '
-            f'check; {again}')
+    why = [ln for ln in lines
+           if 'Unsupported global' in ln or 'WeightsUnpickler error' in ln]
+    return (why or lines or [type(error).__name__])[0][:200]
 
 
 def load_checkpoint_file(path: str) -> Any:
-    """Load a ``.pth`` / ``.pkl`` checkpoint safely, whatever its origin.
-
-    Zip files (``torch.save``) are verified (:func:`verify_checkpoint`) and
-    go through ``torch.load(weights_only=True)``; plain pickles
-    (detectron2's ``.pkl``, legacy ``torch.save``) through
-    :class:`RestrictedUnpickler` if torch's legacy loader can't read them.
+    """Load a ``.pth`` / ``.pkl`` checkpoint safely, whatever its origin:
+    zips (``torch.save``) CRC-checked, through
+    ``torch.load(weights_only=True)``; plain pickles (detectron2's
+    ``.pkl``) through :class:`RestrictedUnpickler` where torch's legacy
+    loader can't read them.
 
     Raises:
         CheckpointError: missing file, not a checkpoint, damaged (CRC) or
@@ -139,6 +99,8 @@ def load_checkpoint_file(path: str) -> Any:
     with open(path, 'rb') as f:
         head = f.read(4)
     is_zip = zipfile.is_zipfile(path)
+    again = ('download or copy it again (a transfer that stopped early or '
+             'a failing disk?)')
     if not is_zip and head == b'PK\x03\x04':  # a zip without its end
         raise CheckpointError(
             f'checkpoint {path} is truncated (a zip file without its '
@@ -148,21 +110,27 @@ def load_checkpoint_file(path: str) -> Any:
             f'{path} is not a PyTorch checkpoint (expected a file written '
             'by torch.save, or a .pkl of numpy arrays)')
     if is_zip:
-        verify_checkpoint(path)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()
+        except (zipfile.BadZipFile, EOFError, zlib.error, ValueError) as e:
+            raise CheckpointError(
+                f'checkpoint {path} is damaged ({e}); {again}') from None
+        if bad is not None:
+            raise CheckpointError(
+                f'checkpoint {path} is damaged: its record {bad} fails its '
+                f'CRC-32 check; {again}')
     if is_zip or not path.endswith('.pkl'):
         try:
             return torch.load(path, map_location='cpu', weights_only=True)
-        except pickle.UnpicklingError as e:
-            if is_zip:
-                raise CheckpointError(
-                    f'{path}: refused by the weights-only loader, it holds '
-                    f'objects that could run code ({_torch_reason(e)})'
-                ) from None
         except Exception as e:
             if is_zip:
-                raise CheckpointError(
-                    f'{path} is not a readable PyTorch checkpoint '
-                    f'({_torch_reason(e)})') from None
+                raise CheckpointError(path + (
+                    ': refused by the weights-only loader, it holds objects '
+                    'that could run code' if isinstance(
+                        e, pickle.UnpicklingError) else
+                    ' is not a readable PyTorch checkpoint') +
+                    f' ({_torch_reason(e)})') from None
     return load_pickle(path)
 
 
@@ -189,21 +157,15 @@ def _tensor_bytes(obj: Any) -> int:
     """Bytes of the tensors in a checkpoint: about its size on disk."""
     if isinstance(obj, torch.Tensor):
         return obj.element_size() * obj.nelement()
-    if isinstance(obj, dict):
-        return sum(_tensor_bytes(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return sum(_tensor_bytes(v) for v in obj)
-    return 0
+    items = obj.values() if isinstance(obj, dict) else obj if isinstance(
+        obj, (list, tuple)) else ()
+    return sum(_tensor_bytes(v) for v in items)
 
 
 def save_checkpoint(ckpt: dict, path: str) -> None:
-    """``torch.save`` to ``path`` atomically: complete or absent, and on
-    disk (fsync) before it is renamed into place.
-
-    torch reports a failed write (a full disk) as ``RuntimeError:
-    ... unexpected pos N vs M``; it is raised as the ``OSError`` it is,
-    naming ``path`` and the bytes needed.
-    """
+    """``torch.save`` to ``path`` atomically, fsync'd before the rename.
+    torch's ``RuntimeError: ... unexpected pos N vs M`` for a failed write
+    (a full disk) is raised as the ``OSError`` it is."""
     needed = _tensor_bytes(ckpt)
     with atomic_path(path, needed=needed) as tmp:
         with open(tmp, 'wb') as f:
@@ -227,12 +189,10 @@ def save_checkpoint(ckpt: dict, path: str) -> None:
 
 
 def latest_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint ``--resume`` continues from.
-
-    ``last_checkpoint`` names it; if that file is empty or names a missing
-    file (a job killed at the wrong moment), the newest ``iter_*.pth`` is
-    used: checkpoints are written atomically, so every one is complete.
-    """
+    """The checkpoint ``--resume`` continues from: the one
+    ``last_checkpoint`` names, else (emptied or naming a missing file by a
+    kill; mmengine's ``find_latest_checkpoint`` returns that) the newest
+    ``iter_*.pth``, complete as every checkpoint is written atomically."""
     pointer = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(pointer):
         with open(pointer) as f:

@@ -1,27 +1,30 @@
 """What every command-line tool shares: flags, error exit, distributed end.
-
-The tools under ``tools/`` are argparse shells over citymask functions; this
-module is their common set-up (detectron2 keeps the same in
-``engine/defaults.py``).
 """
 import argparse
 import errno
 import functools
 import os
 import sys
-from typing import Callable
+from typing import Callable, Optional, Sequence
 
 from .errors import CitymaskError, one_line
 
-# Exit statuses: 2, refused (bad input, an output that can't be written;
-# the command must change); 74, the system failed an I/O operation during
-# the work (disk full, I/O error: sysexits.h's EX_IOERR); 130, Ctrl-C.
-EXIT_REFUSED = 2
-EXIT_IO = 74
-EXIT_INTERRUPTED = 130
+# 2: refused (bad input, an unusable path: the command must change); 74:
+# an I/O operation failed during the work (sysexits.h's EX_IOERR); 130:
+# Ctrl-C
+EXIT_REFUSED, EXIT_IO, EXIT_INTERRUPTED = 2, 74, 130
 # errors about the path the user chose, not about the machine's state
 _PATH_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
                 errno.EISDIR, errno.ENOENT, errno.EEXIST, errno.ENAMETOOLONG)
+_PATH_LINES = {
+    errno.EROFS: 'cannot write{}: read-only file system; write elsewhere',
+    errno.EACCES: 'cannot access{}: permission denied; choose a path you '
+    'may write (or read)',
+    errno.ENOTDIR: 'cannot use{}: a part of it is a file, not a folder; '
+    'choose another path',
+    errno.EISDIR: 'cannot use{}: it is a folder, a file was expected',
+}
+_PATH_LINES[errno.EPERM] = _PATH_LINES[errno.EACCES]
 
 
 def _size(n: int) -> str:
@@ -30,39 +33,23 @@ def _size(n: int) -> str:
 
 def os_error_line(error: OSError) -> str:
     """The one line a tool prints for an ``OSError``: what failed, on which
-    path, and what to do.
-
-    The path is the output being written where :mod:`citymask.fileio`
-    wrote it (it names the output, not a temporary file, and keeps the
-    bytes needed when known).
-    """
+    path (the output, as :mod:`citymask.fileio` names it), what to do."""
     from .fileio import free_bytes
-    path = error.filename
-    code = error.errno
+    path, code = error.filename, error.errno
     where = f' {path}' if path else ''
     if code in (errno.ENOSPC, errno.EDQUOT):
-        what = ('no space left on' if code == errno.ENOSPC else
-                'disk quota exceeded on')
-        sizes = []
         needed = getattr(error, 'needed_bytes', None)
-        if needed is not None:
-            sizes.append(f'{_size(needed)} needed')
         free = free_bytes(path) if path else None
-        if free is not None:
-            sizes.append(f'{_size(free)} free')
-        detail = f' ({", ".join(sizes)})' if sizes else ''
-        return (f'{what}{where or " the device"}{detail}; nothing was '
-                'written there: free some space or write elsewhere')
-    if code == errno.EROFS:
-        return f'cannot write{where}: read-only file system; write elsewhere'
-    if code in (errno.EACCES, errno.EPERM):
-        return (f'cannot access{where}: permission denied; choose a path '
-                'you may write (or read)')
-    if code == errno.ENOTDIR:
-        return (f'cannot use{where}: a part of it is a file, not a folder; '
-                'choose another path')
-    if code == errno.EISDIR:
-        return f'cannot use{where}: it is a folder, a file was expected'
+        sizes = [f'{_size(n)} {w}' for n, w in ((needed, 'needed'),
+                                                (free, 'free'))
+                 if n is not None]
+        return ('no space left on' if code == errno.ENOSPC else
+                'disk quota exceeded on') + (
+            f'{where or " the device"}'
+            f'{" (" + ", ".join(sizes) + ")" if sizes else ""}; nothing was '
+            'written there: free some space or write elsewhere')
+    if code in _PATH_LINES:
+        return _PATH_LINES[code].format(where)
     if code == errno.ENOENT:
         return f'{path or "a file"} does not exist'
     reason = error.strerror or str(error)
@@ -71,14 +58,9 @@ def os_error_line(error: OSError) -> str:
 
 def exit_on_error(main: Callable) -> Callable:
     """Decorate a tool's ``main``: a :class:`CitymaskError` or an
-    ``OSError`` becomes one ``error: ...`` line on stderr; Ctrl-C exits 130.
-
-    Exit statuses: :data:`EXIT_REFUSED` (2) for bad input and paths that
-    can't be used, :data:`EXIT_IO` (74) for a failed I/O operation (disk
-    full, I/O error), :data:`EXIT_INTERRUPTED` (130) for Ctrl-C. Outputs
-    are written atomically (:mod:`citymask.fileio`), so none of these
-    leaves a partial file.
-    """
+    ``OSError`` becomes one ``error: ...`` line on stderr and exit status
+    2 (:data:`EXIT_REFUSED`) or, for a failed I/O operation (disk full),
+    74 (:data:`EXIT_IO`); Ctrl-C prints ``interrupted``, exit 130."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -98,25 +80,20 @@ def exit_on_error(main: Callable) -> Callable:
 
 
 class CfgOptions(dict):
-    """``--cfg-options`` as parsed: ``{key: value}`` as mmengine's
-    ``DictAction`` types them, and the text each value was given as
-    (``raw``), which :func:`citymask.config.load_config` uses for values
-    that are strings in the config (paths may hold spaces and commas)."""
+    """``--cfg-options`` as mmengine's ``DictAction`` types them, with the
+    text each value was given as in ``raw`` (for
+    :func:`citymask.config.check_cfg_options`)."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args):
+        super().__init__(*args)
         self.raw = dict(getattr(args[0], 'raw', {})) if args else {}
 
 
 class CfgOptionsAction(argparse.Action):
-    """``--cfg-options key=value ...``, parsed by mmengine's ``DictAction``
-    rules but keeping each value's text too.
-
-    mmengine 0.10.7's ``DictAction`` deletes every space of a value and
-    splits it at commas (``data_root=/my data/`` becomes ``/mydata/``);
-    the text kept here lets a path come through as given. A pair without
-    ``=`` or a value that can't be parsed is one ``error:`` line.
-    """
+    """``--cfg-options key=value ...`` by ``DictAction``'s rules, keeping
+    each value's text: mmengine 0.10.7's ``DictAction`` deletes the spaces
+    of a value and splits it at commas (``/my data/`` becomes
+    ``/mydata/``). A malformed pair is one ``error:`` line."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         from mmengine.config import DictAction
@@ -138,8 +115,7 @@ class CfgOptionsAction(argparse.Action):
 
 
 def add_cfg_options(parser: argparse.ArgumentParser) -> None:
-    """``--cfg-options KEY=VALUE ...`` (:class:`CfgOptionsAction`), for
-    :func:`citymask.config.load_config`: every tool that reads a config."""
+    """``--cfg-options KEY=VALUE ...`` (:class:`CfgOptionsAction`)."""
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         metavar='KEY=VALUE',
                         help='override config settings, key=value '
@@ -147,8 +123,7 @@ def add_cfg_options(parser: argparse.ArgumentParser) -> None:
                         'exist in the config')
 
 
-# what each launcher reads from the environment (mmengine.dist.init_dist)
-# and what starts processes with it
+# what mmengine.dist.init_dist reads for each launcher, and what sets it
 _LAUNCHERS = {
     'pytorch': (('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'),
                 'torchrun: tools/dist_train.sh or tools/dist_test.sh'),
@@ -158,44 +133,34 @@ _LAUNCHERS = {
 }
 
 
-def check_launcher(launcher: str) -> None:
-    """``--launcher`` must say how this process was started: without the
-    variables torchrun (srun, mpirun) sets, mmengine fails with a
-    ``KeyError`` traceback."""
-    needs, how = _LAUNCHERS.get(launcher, ((), ''))
-    unset = [v for v in needs if v not in os.environ]
-    if unset:
-        raise CitymaskError(
-            f'--launcher {launcher}: {", ".join(unset)} not set, so this '
-            f'process was not started for it; start it with {how}, or drop '
-            '--launcher')
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """``--cfg-options``, ``--launcher`` and ``--local-rank``: the flags
-    mmdet's train and test tools share."""
+def parse_tool_args(parser: argparse.ArgumentParser,
+                    argv: Optional[Sequence[str]] = None
+                    ) -> argparse.Namespace:
+    """Add ``--cfg-options``, ``--launcher`` and ``--local-rank`` (mmdet's
+    tools' common flags) and parse. ``--launcher`` must say how this
+    process was started (without the variables torchrun, srun or mpirun
+    set, mmengine fails with a ``KeyError`` traceback); the rank
+    ``torch.distributed.launch`` passes as a flag goes to ``LOCAL_RANK``.
+    """
     add_cfg_options(parser)
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """Add the common flags (:func:`add_common_args`), parse, check
-    ``--launcher`` (:func:`check_launcher`), and give mmengine the rank
-    ``torch.distributed.launch`` passes as a flag (``torchrun`` sets
-    ``LOCAL_RANK`` itself)."""
-    add_common_args(parser)
-    args = parser.parse_args()
-    check_launcher(args.launcher)
+    args = parser.parse_args(argv)
+    needs, how = _LAUNCHERS.get(args.launcher, ((), ''))
+    unset = [v for v in needs if v not in os.environ]
+    if unset:
+        raise CitymaskError(
+            f'--launcher {args.launcher}: {", ".join(unset)} not set, so '
+            f'this process was not started for it; start it with {how}, or '
+            'drop --launcher')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
 def end_distributed() -> None:
-    """Leave a distributed run in step: all ranks reach a barrier, then the
-    process group is closed. Without it a gloo rank can abort (SIGABRT) at
-    exit when its peer has already gone."""
+    """All ranks reach a barrier, then the process group is closed (else a
+    gloo rank can abort at exit when its peer has already gone)."""
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.barrier()

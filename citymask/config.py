@@ -1,10 +1,9 @@
 """Configs as the tools read them: file names, ``--cfg-options``, data root.
 
-``--cfg-options`` are checked before they are merged: mmengine merges any
-key silently, so a misspelt key, or a config-file variable such as
-``max_iters`` (read only while the file is parsed), would change nothing.
-What a key may be is read from the installed mmengine and mmdet
-(signatures, registries, the Runner's source), not from a list.
+mmengine merges any ``--cfg-options`` key silently, so a misspelt key or a
+file variable (``max_iters``, read only while the file is parsed) would
+change nothing: they are checked first, against what the installed
+mmengine and mmdet take (signatures, registries, the Runner's source).
 """
 import difflib
 import functools
@@ -36,16 +35,14 @@ def _replace_prefix(node: Any, old: str, new: str) -> Any:
     if isinstance(node, str):
         return new + node[len(old):] if node.startswith(old) else node
     if isinstance(node, dict):
-        for k in list(node.keys()):
-            node[k] = _replace_prefix(node[k], old, new)
-        return node
+        node.update({k: _replace_prefix(v, old, new) for k, v in node.items()})
     if isinstance(node, (list, tuple)):
         return type(node)(_replace_prefix(v, old, new) for v in node)
     return node
 
 
 def resolve_config_path(path: str) -> str:
-    """A file path for ``mmdet::...`` names as well as plain paths."""
+    """The file of a config path or ``mmdet::...`` name."""
     if '::' not in path:
         return path
     from mmengine.config.utils import _get_package_and_cfg_path
@@ -73,10 +70,9 @@ def _registered(type_name: str) -> Any:
 @functools.lru_cache(maxsize=4)
 def _runner(runner_type: str) -> tuple:
     """``(top-level keys, {section: what takes its keys})`` of the Runner:
-    its arguments, the keys its source reads (``cfg.get('compile')``), the
-    classes its signature builds from a dict (``train_dataloader:
-    Union[DataLoader, Dict]``), the calls it unpacks a section into
-    (``self.set_randomness(**randomness)``)."""
+    its arguments and the keys its source reads (``cfg.get('compile')``);
+    the classes its annotations build from a dict (``train_dataloader``)
+    and the calls it unpacks a section into (``**randomness``)."""
     cls = _registered(runner_type) or _registered('Runner')
     keys, targets = set(inspect.signature(cls).parameters), {}
     try:
@@ -107,10 +103,9 @@ def _runner(runner_type: str) -> tuple:
 
 
 def _accepts(cfg: Config, path: str, node: dict, name: str) -> bool:
-    """Whether ``name`` may be added to the dict ``node`` at ``path``: what
-    its ``type`` names (or the Runner builds from it) takes it. With
-    ``**kwargs`` any name may be meant, except one a letter or two off an
-    argument or key (``intervall``)."""
+    """Whether what the dict ``node`` at ``path`` builds (its ``type``, or
+    the Runner's use of it) takes ``name``; with ``**kwargs`` any name but
+    one a letter or two off an argument or key (``intervall``)."""
     keys, targets = _runner(cfg.get('runner_type', 'Runner'))
     if not path:
         return name in keys | _OWN_KEYS
@@ -151,8 +146,7 @@ def _closest(key: str, flat: Dict[str, Any]) -> str:
 
 
 def _uses(key: str, value: Any, flat: Dict[str, Any]) -> List[str]:
-    """Where a config-file variable is used: keys with its name, else keys
-    holding its value."""
+    """Keys named like a file variable, else keys holding its value."""
     named = [k for k in flat if '.' in k and k.rpartition('.')[2] == key]
     if named or isinstance(value, bool) or value in (None, 0, 1, '', [], {}):
         return named[:3]
@@ -160,7 +154,7 @@ def _uses(key: str, value: Any, flat: Dict[str, Any]) -> List[str]:
 
 
 def _fits(old: Any, new: Any) -> Optional[str]:
-    """None if ``new`` may replace the config's ``old``, else what it takes.
+    """None if ``new`` may replace ``old``, else what ``old``'s key takes.
     """
     for kind, ok, takes in _KINDS if None not in (old, new) else ():
         if isinstance(old, kind):
@@ -170,14 +164,10 @@ def _fits(old: Any, new: Any) -> Optional[str]:
 
 
 def check_cfg_options(cfg: Config, cfg_options: dict) -> dict:
-    """The ``--cfg-options`` to merge into ``cfg``, checked.
-
-    A key must exist in the config, or be taken by what its section builds
-    (``default_hooks.checkpoint.max_keep_ckpts``, ``randomness.seed``). A
-    file variable (``max_iters = 400``) is refused with where it is used;
-    a value must have the type of the one it replaces. Text values
-    (:class:`citymask.cli.CfgOptions`) stay as given where the config holds
-    a string or a path (``DictAction`` drops spaces, splits at commas).
+    """The ``--cfg-options`` to merge into ``cfg``, checked: a key exists
+    or is taken by what its section builds (``randomness.seed``), is no
+    file variable, and its value has the type of the one it replaces;
+    strings and paths keep the text given (:class:`citymask.cli.CfgOptions`).
 
     Raises:
         CitymaskError: an unknown key, a file variable, a wrong type.
@@ -223,9 +213,8 @@ def check_cfg_options(cfg: Config, cfg_options: dict) -> dict:
 
 def check_values(cfg: Config, path: str,
                  cfg_options: Optional[dict] = None) -> None:
-    """Sizes and learning rates must be positive (``num_workers`` not
-    negative): ``batch_size=0`` or ``lr=-1`` fails deep in torch, or trains
-    nothing, after the model is built."""
+    """Sizes and lr > 0, ``num_workers`` >= 0: else torch fails deep
+    inside, or nothing trains, after the model is built."""
     for key, value in _flat_keys(cfg._cfg_dict).items():
         name = key.rpartition('.')[2]
         if isinstance(value, (int, float)) and not isinstance(value, bool) \
@@ -240,8 +229,7 @@ def check_values(cfg: Config, path: str,
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Read a ``.py`` / ``.yaml`` config (or ``mmdet::...``), apply
     ``--cfg-options`` (:func:`check_cfg_options`; a new ``data_root``
-    reaches every path under the old one: dataloaders, evaluators) and
-    check its values (:func:`check_values`)."""
+    reaches every path under the old one) and check its values."""
     path = resolve_config_path(path)
     if not osp.isfile(path):
         raise CitymaskError(
@@ -274,8 +262,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 
 
 def dataset_of(loader: ConfigDict) -> ConfigDict:
-    """The innermost dataset of a dataloader config (through
-    ``RepeatDataset`` / ``ClassBalancedDataset`` wrappers)."""
+    """The innermost dataset of a dataloader config (through wrappers)."""
     ds = loader.dataset
     while 'dataset' in ds:
         ds = ds.dataset

@@ -1,8 +1,5 @@
-"""Every error type citymask raises for a problem the user can fix.
-
-Tools print these as one line (no traceback) and exit non-zero; see
-:func:`citymask.cli.exit_on_error`.
-"""
+"""The error types citymask raises for problems the user can fix; tools
+print them as one line (:func:`citymask.cli.exit_on_error`)."""
 
 
 class CitymaskError(Exception):
@@ -20,10 +17,8 @@ class ConversionError(CitymaskError):
 
 
 def one_line(error: BaseException) -> str:
-    """The one line a tool prints for ``error``.
-
-    An error re-raised from a dataloader worker carries the worker's whole
-    traceback in its message; only the worker's own message is kept.
+    """The line a tool prints for ``error``: of an error re-raised from a
+    dataloader worker (with the worker's traceback), the worker's message.
     """
     message = str(error).strip()
     if 'Traceback' in message:

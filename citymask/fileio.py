@@ -1,21 +1,9 @@
-"""Outputs that are complete or absent, never partial, checked up front.
-
-Every file a tool writes goes through :func:`atomic_path` (or a helper
-over it): it is written under a temporary name in the same folder and
-renamed into place when complete, so a full disk, a kill or Ctrl-C leaves
-the old file or none. A folder of results goes through :func:`atomic_dir`
-(written as a temporary sibling folder, renamed when complete, recorded in
-a ``.citymask-NAME`` file beside it so that only such a folder is ever
-replaced: never a folder of the user's files), a set of
-files that belong together through :func:`write_files_atomic`. Outputs get the
-permissions a plain ``open()`` would give them (``0666 & ~umask``).
-
-:func:`check_writable` runs before the work: an output that cannot be
-written fails with one line instead of after an hour of work.
-
-An ``OSError`` raised while writing carries the output path (and, where
-known, the bytes needed) so :func:`citymask.cli.exit_on_error` can say
-``no space left on PATH ...`` instead of a traceback.
+"""Outputs complete or absent, never partial, checked up front
+(:func:`check_writable`): files renamed into place when complete
+(:func:`atomic_path`), folders likewise and recorded in ``.citymask-NAME``
+so only such a folder is ever replaced (:func:`atomic_dir`), sets of files
+all or none (:func:`write_files_atomic`). An ``OSError`` names the output
+and the bytes needed, for :func:`citymask.cli.exit_on_error`.
 """
 import contextlib
 import json
@@ -28,64 +16,37 @@ from typing import Any, Dict, Iterator, Optional, Sequence
 from .errors import CitymaskError
 
 
-def _umask() -> int:
-    # os.umask can only be read by setting it; set it straight back
-    mask = os.umask(0o022)
+def _mode(base: int) -> int:
+    """``base & ~umask``: what ``open()`` (0o666) / ``mkdir`` (0o777) give.
+    """
+    mask = os.umask(0o022)  # the umask is read by setting it
     os.umask(mask)
-    return mask
+    return base & ~mask
 
 
-def file_mode() -> int:
-    """Mode of a new file: what ``open(path, 'w')`` gives (``0666 &
-    ~umask``); ``tempfile.mkstemp`` alone would give ``0600``."""
-    return 0o666 & ~_umask()
-
-
-def dir_mode() -> int:
-    """Mode of a new folder: what ``os.mkdir`` gives (``0777 & ~umask``);
-    ``tempfile.mkdtemp`` alone would give ``0700``."""
-    return 0o777 & ~_umask()
+def _existing_ancestor(path: str) -> str:
+    path = osp.abspath(path)
+    while not osp.lexists(path) and osp.dirname(path) != path:
+        path = osp.dirname(path)
+    return path
 
 
 def free_bytes(path: str) -> Optional[int]:
-    """Free bytes on the file system of ``path`` (or of its nearest
-    existing parent); None if unknown."""
+    """Free bytes on the file system of ``path`` (or its nearest existing
+    parent); None if unknown."""
     try:
         return shutil.disk_usage(_existing_ancestor(path)).free
     except OSError:
         return None
 
 
-def _existing_ancestor(path: str) -> str:
-    path = osp.abspath(path)
-    while not osp.lexists(path):
-        parent = osp.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
-
-
 def annotate(error: OSError, path: str, needed: Optional[int] = None,
              temporary: Sequence[str] = ()) -> OSError:
-    """Name the output ``path`` in an ``OSError`` raised while writing it.
-
-    A failed ``write()`` names no file, a failed temporary file names the
-    temporary one; the user knows neither. ``needed`` (bytes) is kept for
-    the disk-full message.
-
-    Args:
-        error: The error, changed in place.
-        path: The output being written.
-        needed: Bytes the output needs, if known.
-        temporary: Temporary paths that stand for ``path``.
-
-    Returns:
-        ``error``, to be re-raised.
-    """
+    """Name the output ``path`` in ``error`` (in place, returned) where it
+    names no file or a temporary one; keep ``needed`` bytes for the
+    disk-full message."""
     if error.filename is None or error.filename in temporary:
-        error.filename = path
-        error.filename2 = None
+        error.filename, error.filename2 = path, None
     if needed is not None and getattr(error, 'needed_bytes', None) is None:
         error.needed_bytes = needed
     return error
@@ -103,17 +64,9 @@ def _remove(path: str) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str, needed: Optional[int] = None) -> Iterator[str]:
-    """Yield a temporary path next to ``path``; rename it over ``path`` only
-    if the block finishes, delete it otherwise (error, Ctrl-C).
-
-    The temporary file lives in the same folder so the final ``os.replace``
-    is an atomic rename on POSIX file systems. Missing folders are created.
-
-    Args:
-        path: The output file.
-        needed: Bytes the output will take, if known (for the message when
-            the disk is full).
-    """
+    """Yield a temporary path beside ``path`` (same folder: an atomic
+    rename), renamed over ``path`` if the block finishes, deleted
+    otherwise. ``needed``: bytes the output takes, for a disk-full line."""
     folder = osp.dirname(osp.abspath(path))
     tmp = None
     try:
@@ -125,7 +78,7 @@ def atomic_path(path: str, needed: Optional[int] = None) -> Iterator[str]:
             e.filename = None
             raise
         try:
-            os.fchmod(fd, file_mode())
+            os.fchmod(fd, _mode(0o666))
         finally:
             os.close(fd)
         yield tmp
@@ -137,16 +90,23 @@ def atomic_path(path: str, needed: Optional[int] = None) -> Iterator[str]:
             _remove(tmp)
 
 
-def write_files_atomic(files: Dict[str, bytes]) -> None:
-    """Write a set of files that belong together (e.g. the converter's JSON
-    of every split): all of them, or none if any write fails.
+def write_bytes_atomic(data: bytes, path: str) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path, needed=len(data)) as tmp:
+        with open(tmp, 'wb') as f:
+            f.write(data)
 
-    Each goes to a temporary file first; the renames happen only once all
-    are written.
 
-    Args:
-        files: ``{path: content}``.
+def dump_json_atomic(obj: Any, path: str) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (encoded first: the
+    size is known, and an object JSON can't encode fails before any file).
     """
+    write_bytes_atomic(json.dumps(obj).encode(), path)
+
+
+def write_files_atomic(files: Dict[str, bytes]) -> None:
+    """Write ``{path: content}`` all or none: every file to its temporary
+    name first, the renames only once all are written."""
     total = sum(len(d) for d in files.values())
     with contextlib.ExitStack() as stack:
         tmps = {p: stack.enter_context(atomic_path(p)) for p in files}
@@ -164,8 +124,7 @@ def _marker(full: str) -> str:
 
 def is_own_output(path: str) -> bool:
     """Whether folder ``path`` is one :func:`atomic_dir` wrote, as it left
-    it: its record beside it names this very folder (inode) and every
-    entry in it. A folder the user made, filled or added to is not."""
+    it: the record beside it names its inode and every entry in it."""
     full = osp.abspath(path)
     try:
         with open(_marker(full)) as f:
@@ -181,9 +140,8 @@ def _replace_dir(tmp: str, path: str) -> None:
     if not osp.lexists(path):
         os.rename(tmp, path)
         return
-    parent = osp.dirname(osp.abspath(path))
-    old = tempfile.mkdtemp(dir=parent, prefix=f'.{osp.basename(path)}.',
-                           suffix='.old')
+    old = tempfile.mkdtemp(dir=osp.dirname(path),
+                           prefix=f'.{osp.basename(path)}.', suffix='.old')
     os.replace(path, old)  # onto an empty folder: allowed on POSIX
     try:
         os.rename(tmp, path)
@@ -195,32 +153,21 @@ def _replace_dir(tmp: str, path: str) -> None:
 
 @contextlib.contextmanager
 def atomic_dir(path: str, overwrite: bool = False,
-               what: str = 'results folder',
-               flag: str = '--overwrite', *,
+               what: str = 'results folder', flag: str = '--overwrite', *,
                owner: Optional[bool] = None) -> Iterator[str]:
-    """Yield a temporary folder next to ``path``; rename it to ``path``
-    only if the block finishes, delete it otherwise.
+    """Yield a temporary folder beside ``path``, renamed to ``path`` if the
+    block finishes, deleted otherwise.
 
-    A results folder is never a mix of this run's files and an older
-    run's: ``path`` must be absent or empty, or with ``overwrite`` an
-    earlier output of :func:`atomic_dir` (:func:`is_own_output`), which is
-    then replaced as a whole.
-
-    Args:
-        path: The output folder.
-        overwrite: Replace a folder that is not empty.
-        what: What the folder is, for messages.
-        flag: The option that sets ``overwrite``, for messages.
-        owner: For a folder several processes (ranks) write into: the
-            temporary folder then has a fixed name,
-            ``.<name>.partial``, and only the owner (True: rank 0)
-            creates, renames or deletes it; the block must end with all
-            processes done (a barrier). Such a folder gets no record, so
-            it is never replaced.
+    ``path`` must be absent or empty, or with ``overwrite`` an earlier
+    output of this function (:func:`is_own_output`), replaced as a whole.
+    ``what`` and ``flag`` name the folder and option in messages.
+    ``owner``: for a folder several ranks write: the temporary folder is
+    ``.NAME.partial`` and only the owner (rank 0) creates, renames or
+    deletes it; end the block after a barrier. It gets no record, so it is
+    never replaced.
 
     Raises:
-        CitymaskError: ``path`` is a file, or a folder that is not empty
-            (without ``overwrite``), or can't be written.
+        CitymaskError: ``path`` can't be written (:func:`check_writable`).
     """
     full = osp.abspath(path)  # 'results/' too
     parent = osp.dirname(full)
@@ -237,19 +184,19 @@ def atomic_dir(path: str, overwrite: bool = False,
                 os.makedirs(shared, exist_ok=True)
                 tmp = shared
             else:
-                tmp = tempfile.mkdtemp(dir=parent,
-                                       prefix=f'.{osp.basename(full)}.',
-                                       suffix='.tmp')
+                tmp = tempfile.mkdtemp(
+                    dir=parent, prefix=f'.{osp.basename(full)}.',
+                    suffix='.tmp')
         except OSError as e:  # it names the temporary folder
             e.filename = None
             raise
-        os.chmod(tmp, dir_mode())
+        os.chmod(tmp, _mode(0o777))
         yield tmp
         entries = sorted(os.listdir(tmp))
         # again: files the user put there meanwhile must not be deleted
         check_writable(path, 'dir', what=what, overwrite=overwrite, flag=flag)
         _replace_dir(tmp, full)
-        if owner is None:  # (one written by ranks is never replaced)
+        if owner is None:
             dump_json_atomic(dict(inode=os.stat(full).st_ino,
                                   entries=entries), _marker(full))
     except OSError as e:
@@ -261,33 +208,14 @@ def atomic_dir(path: str, overwrite: bool = False,
 
 def check_writable(path: str, kind: str = 'file', what: str = 'output',
                    overwrite: bool = True, flag: str = '--overwrite') -> None:
-    """Fail now, with one line, if ``path`` could not be written later.
-
-    The folder that will receive ``path`` (or the nearest existing folder
-    above it, where the missing ones will be created) must be a folder
-    and accept a new file: a small probe file is created and removed, so
-    read-only file systems, permissions and ACLs all count. Nothing is
-    left behind.
-
-    Args:
-        path: The output a tool will write.
-        kind: ``'file'`` or ``'dir'`` (a folder written as a whole, see
-            :func:`atomic_dir`).
-        what: What the output is (``--out``, ``results folder`` ...), for
-            the message.
-        overwrite: Whether an existing file, or a folder that is not
-            empty, may be replaced; such a folder only if it is an earlier
-            output of :func:`atomic_dir` (:func:`is_own_output`).
-        flag: The option that sets ``overwrite``, for the message.
-
-    Raises:
-        CitymaskError: ``path`` can't be written, is the wrong kind, or is
-            a non-empty folder (without ``overwrite``).
+    """Fail now, with one line, if output ``path`` (``kind`` ``'file'`` or
+    ``'dir'``, ``what`` names it) could not be written later: its folder,
+    or the nearest existing one above, must be a folder and accept a probe
+    file (removed again: read-only file systems, permissions, ACLs count).
+    ``overwrite`` (set by ``flag``) lets an existing file, or a folder
+    :func:`atomic_dir` wrote, be replaced; a folder of other files never is.
     """
-    if kind not in ('file', 'dir'):
-        raise ValueError(f"kind must be 'file' or 'dir', got {kind!r}")
-    label = f'{what} {path}'
-    full = osp.abspath(path)
+    label, full = f'{what} {path}', osp.abspath(path)
     if kind == 'file' and osp.isdir(full):
         raise CitymaskError(
             f'cannot write {label}: it is a folder; give a file name')
@@ -305,42 +233,21 @@ def check_writable(path: str, kind: str = 'file', what: str = 'output',
                 f'cannot write {label}: {e.strerror}') from None
         own = bool(entries) and is_own_output(full)
         if entries and not (own and overwrite):
-            found = (f'not empty ({len(entries)} entries, e.g. '
+            found = (f'{label} is not empty ({len(entries)} entries, e.g. '
                      f'{sorted(entries)[0]})')
             raise CitymaskError(
-                f'{label} is {found}: its files would mix with this run\'s; '
-                f'choose a new or empty folder, or pass {flag} to replace it'
-                if own else
-                f'{label} is {found} and not an earlier output of this tool '
-                f'(no record of it in {_marker(full)}), so it is never '
-                'replaced; choose a new or empty folder')
+                f"{found}: its files would mix with this run's; choose a new "
+                f'or empty folder, or pass {flag} to replace it' if own else
+                f'{found} and not an earlier output of this tool (no record '
+                f'of it in {_marker(full)}), so it is never replaced; choose '
+                'a new or empty folder')
     anchor = _existing_ancestor(osp.dirname(full))
     if not osp.isdir(anchor):
         raise CitymaskError(
             f'cannot write {label}: {anchor} is a file, not a folder')
     try:
-        fd, probe = tempfile.mkstemp(dir=anchor, prefix='.citymask-probe-')
+        tempfile.TemporaryFile(dir=anchor, prefix='.citymask-probe-').close()
     except OSError as e:
-        reason = e.strerror or str(e)
         raise CitymaskError(
-            f'cannot write {label}: {reason} ({anchor}); choose another '
-            'location') from None
-    os.close(fd)
-    os.remove(probe)
-
-
-def dump_json_atomic(obj: Any, path: str) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically.
-
-    The text is made first, so a disk-full message can say how much was
-    needed (and an object JSON can't encode fails before any file).
-    """
-    data = json.dumps(obj).encode()
-    write_bytes_atomic(data, path)
-
-
-def write_bytes_atomic(data: bytes, path: str) -> None:
-    """Write ``data`` (an encoded image, ...) to ``path`` atomically."""
-    with atomic_path(path, needed=len(data)) as tmp:
-        with open(tmp, 'wb') as f:
-            f.write(data)
+            f'cannot write {label}: {e.strerror or e} ({anchor}); choose '
+            'another location') from None

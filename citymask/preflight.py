@@ -1,14 +1,12 @@
-"""Checks the tools run before any work starts, each failing with one line.
-
-Training for an hour and then finding the work dir unwritable, or testing a
-checkpoint of another model and reading garbage AP, is what these prevent.
-"""
-import functools
+"""Checks the tools run before any work starts, each failing with one line
+(not after an hour of training, or as the AP of a checkpoint of another
+model)."""
 import json
 import os
 import os.path as osp
+import tempfile
 from types import SimpleNamespace
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from mmengine.config import Config
 
@@ -18,12 +16,10 @@ from .errors import CitymaskError
 from .fileio import check_writable, is_own_output
 
 
-@functools.lru_cache(maxsize=8)
-def _annotation_summary(path: str, mtime: float,
-                        size: int) -> Tuple[int, int]:
-    """``(images, images with a non-crowd instance)`` of a COCO-style
-    annotation file (cached per file version: train and test read it
-    once here)."""
+def _annotations(path: str, name: str) -> None:
+    """A COCO-style annotation file must be valid JSON, and one for
+    training must have an image with a non-crowd instance: mmdet drops
+    the others (``filter_empty_gt``) and would fail deep in the loader."""
     try:
         with open(path, 'rb') as f:
             data = json.load(f)
@@ -36,36 +32,24 @@ def _annotation_summary(path: str, mtime: float,
         raise CitymaskError(
             f'annotation file {path} is not a COCO-style annotation file '
             '(expected a JSON object with images and annotations)')
-    images = data.get('images') or []
-    with_things = {a.get('image_id') for a in data.get('annotations') or []
-                   if not a.get('iscrowd', 0)}
-    return len(images), len(with_things)
-
-
-def annotation_summary(path: str) -> Tuple[int, int]:
-    """``(images, images with a non-crowd instance)`` of an annotation
-    file.
-
-    Raises:
-        CitymaskError: not valid JSON (truncated, damaged), naming it.
-    """
-    st = os.stat(path)
-    return _annotation_summary(osp.abspath(path), st.st_mtime, st.st_size)
+    if name == 'train_dataloader' and not any(
+            not a.get('iscrowd', 0) for a in data.get('annotations') or []):
+        raise CitymaskError(
+            f'{path} has nothing to train on: '
+            f'{len(data.get("images") or [])} images, none with a '
+            'non-crowd instance (person, rider, car, truck, bus, train, '
+            'motorcycle, bicycle); is data_root the right Cityscapes tree? '
+            'convert it again with tools/dataset_converters/cityscapes.py')
 
 
 def check_data(cfg: Config, *loaders: str) -> None:
-    """Fail early, with the command to run, if a dataset's files are missing
-    or its annotation file is not valid JSON.
-
-    Args:
-        cfg: The run's config.
-        loaders: Names of the dataloaders to check (``train_dataloader``...).
-    """
+    """Each named dataloader's annotation file and image folder must exist
+    (else the converter command is named) and the file must be usable
+    (:func:`_annotations`)."""
     for name in loaders:
-        loader = cfg.get(name)
-        if loader is None:
+        if cfg.get(name) is None:
             continue
-        ds = dataset_of(loader)
+        ds = dataset_of(cfg.get(name))
         root = ds.get('data_root', '') or ''
         ann = osp.join(root, ds.get('ann_file', ''))
         if not osp.isfile(ann):
@@ -80,62 +64,28 @@ def check_data(cfg: Config, *loaders: str) -> None:
             raise CitymaskError(
                 f'{img_dir} not found ({name}): expected Cityscapes images in '
                 'DATA_ROOT/leftImg8bit/SPLIT/')
-        annotation_summary(ann)
-
-
-def check_training_set(cfg: Config) -> None:
-    """A training set without instances fails now, with the file named.
-
-    mmdet drops images without a non-crowd instance (``filter_empty_gt``),
-    so such a set would leave nothing to train on and fail deep in the
-    data loader.
-    """
-    loader = cfg.get('train_dataloader')
-    if loader is None:
-        return
-    ds = dataset_of(loader)
-    ann = osp.join(ds.get('data_root', '') or '', ds.get('ann_file', ''))
-    images, with_things = annotation_summary(ann)
-    if with_things == 0:
-        raise CitymaskError(
-            f'{ann} has nothing to train on: {images} images, none with a '
-            'non-crowd instance (person, rider, car, truck, bus, train, '
-            'motorcycle, bicycle); is data_root the right Cityscapes tree? '
-            'convert it again with tools/dataset_converters/cityscapes.py')
+        _annotations(ann, name)
 
 
 def check_work_dir(work_dir: str) -> None:
     """An unwritable work dir fails now, not after an hour of training."""
     try:
         os.makedirs(work_dir, exist_ok=True)
-        probe = osp.join(work_dir, f'.citymask-write-test.{os.getpid()}')
-        with open(probe, 'w'):
-            pass
-        os.remove(probe)
+        tempfile.TemporaryFile(dir=work_dir).close()
     except OSError as e:
         raise CitymaskError(
             f'cannot write to work dir {work_dir} ({e.strerror}); choose '
             'another with --work-dir') from None
 
 
-def check_test_outputs(work_dir: str,
-                       out: Optional[str] = None,
+def check_test_outputs(work_dir: str, out: Optional[str] = None,
                        show_dir: Optional[str] = None,
                        outfile_prefix: Optional[str] = None,
                        overwrite: bool = False) -> None:
-    """Every output of ``tools/test.py`` must be writable before the model
-    runs (not found unwritable after the whole test set).
-
-    Args:
-        work_dir: The run's work dir.
-        out: ``--out`` (a ``.pkl``).
-        show_dir: ``--show-dir`` (under ``WORK_DIR/TIMESTAMP`` unless
-            absolute).
-        outfile_prefix: The ``--format-only`` results folder; its ``.zip``
-            is written next to it.
-        overwrite: ``--overwrite``: an earlier submission (folder and
-            zip) may be replaced; nothing else ever is.
-    """
+    """Every output of ``tools/test.py`` (``--out``, ``--show-dir`` under
+    the work dir unless absolute, the ``--format-only`` folder and its
+    ``.zip``) must be writable before the model runs; ``overwrite`` lets an
+    earlier submission (folder and zip) be replaced, nothing else."""
     if out:
         check_writable(out, what='--out')
     if show_dir:
@@ -155,10 +105,8 @@ def check_test_outputs(work_dir: str,
 
 
 def check_gpu_count(wanted: str) -> None:
-    """``dist_train.sh CONFIG GPUS``: GPUS must exist on this machine.
-
-    Without CUDA the processes run on CPU (gloo), so any count is allowed.
-    """
+    """``dist_train.sh CONFIG GPUS``: GPUS must exist on this machine (any
+    count without CUDA: CPU processes, gloo)."""
     import torch
     try:
         n = int(wanted)
@@ -174,9 +122,9 @@ def check_gpu_count(wanted: str) -> None:
 
 
 def _as_loaded(cfg: Config, ckpt: dict, resume: bool) -> Dict[str, Any]:
-    """The state dict the run will load: after the on-load conversion of
-    the config's ``CocoToCityscapesHook`` (the hook itself), no other; a
-    resumed one as it is (its optimizer state can't be converted)."""
+    """The state dict the run will load: converted by the config's
+    ``CocoToCityscapesHook`` unless resumed (an optimizer state can't be).
+    """
     from mmdet.registry import HOOKS
 
     from .hooks.coco_to_cityscapes_hook import CocoToCityscapesHook
@@ -193,16 +141,11 @@ def _as_loaded(cfg: Config, ckpt: dict, resume: bool) -> Dict[str, Any]:
 def check_checkpoint(cfg: Config, path: Optional[str],
                      resume: bool = False) -> None:
     """A local checkpoint (``tools/test.py``'s, ``load_from``, ``--resume``;
-    None and URLs pass) must load safely and fit the config's model.
-
-    It is read with the weights-only loader the Runner uses, converted as
-    the config converts it on load (:func:`_as_loaded`) and compared with
-    the model the config builds on the meta device. mmengine loads
-    non-strictly and only logs mismatches: a checkpoint of another model
-    would test as AP 0, or end a resumed run in an optimizer traceback.
-    With ``resume`` it must also hold a training state (optimizer,
-    iteration), which a model file (COCO, surgery output) lacks.
-    """
+    None and URLs pass) must load safely and, converted as the config
+    converts it on load, fit the model the config builds (on the meta
+    device): mmengine loads non-strictly and only logs mismatches (AP 0,
+    or a resumed run's optimizer traceback). With ``resume`` it must hold
+    a training state (optimizer, iteration)."""
     if not path or '://' in path:
         return
     if not osp.isfile(path):
@@ -233,11 +176,9 @@ def check_checkpoint(cfg: Config, path: Optional[str],
 
 def check_state_dict(expected: Dict[str, tuple], state: Dict[str, Any],
                      path: str, config: Optional[str] = None) -> None:
-    """Fail with one line if ``state`` (a checkpoint's state dict, as it
-    will be loaded) doesn't have exactly the keys and shapes of
-    ``expected`` (the model's): the first key that doesn't fit with both
-    shapes, the counts, and what to do; ``path`` and ``config`` name the
-    files."""
+    """Fail with one line if ``state`` (a checkpoint's state dict as it
+    will be loaded) lacks the keys and shapes of ``expected`` (the
+    model's): the first misfit with both shapes, the counts, the fix."""
     have = {k: tuple(getattr(v, 'shape', ())) for k, v in state.items()}
     missing = sorted(set(expected) - set(have))
     unexpected = sorted(set(have) - set(expected))

@@ -1,8 +1,6 @@
-"""Import to use citymask inside mmdet: applies the stack's workarounds and
-registers citymask's transform, metric and hooks in mmdet's registries.
-
-The configs import it with
-``custom_imports = dict(imports=['citymask.register'])``.
+"""Import to use citymask inside mmdet (the configs'
+``custom_imports = dict(imports=['citymask.register'])``): applies the
+stack's workarounds and registers citymask's modules in mmdet's registries.
 """
 from . import compat
 
@@ -13,12 +11,12 @@ from .datasets.transforms import LoadCityscapesImage  # noqa: E402
 from .datasets.transforms.batch_choice_resize import \
     BatchChoiceResize  # noqa: E402
 from .evaluation.metrics import CityscapesInstanceMetric  # noqa: E402
-from .hooks import StopOnSignalHook  # noqa: E402
-from .hooks import CocoToCityscapesHook, FiniteLossHook  # noqa: E402
-from .models.box_mask_head import BoxMaskHead  # noqa: E402,F401
+from .hooks import (CocoToCityscapesHook, FiniteLossHook,  # noqa: E402
+                    StopOnSignalHook)
+from .models.box_mask_head import BoxMaskHead  # noqa: E402
 
 __all__ = [
-    'BatchChoiceResize', 'CityscapesInstanceMetric', 'CocoToCityscapesHook',
-    'FiniteLossHook', 'LoadCityscapesImage', 'SeededBatchSampler'
+    'BatchChoiceResize', 'BoxMaskHead', 'CityscapesInstanceMetric',
+    'CocoToCityscapesHook', 'FiniteLossHook', 'LoadCityscapesImage',
+    'SeededBatchSampler', 'StopOnSignalHook'
 ]
-__all__ += ['StopOnSignalHook']

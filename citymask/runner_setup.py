@@ -1,6 +1,5 @@
-"""The config changes ``tools/train.py`` and ``tools/test.py`` make from
-their flags, as mmdet's tools do (detectron2 calls this ``default_setup``).
-"""
+"""The config changes of ``tools/train.py``'s and ``tools/test.py``'s flags,
+as mmdet's tools make them (detectron2's ``default_setup``), and the run."""
 import contextlib
 import fcntl
 import os
@@ -15,20 +14,15 @@ from .config import dataset_of
 from .errors import CitymaskError
 
 
-def default_work_dir(cfg: Config, config_path: str,
-                     work_dir: Optional[str] = None) -> str:
-    """``--work-dir``, else the config's ``work_dir``, else
-    ``./work_dirs/CONFIG_NAME`` (mmdet's rule)."""
-    if work_dir is not None:
-        return work_dir
-    if cfg.get('work_dir') is not None:
-        return cfg.work_dir
-    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
-
-
-def _cpu_distributed(cfg: Config, launcher: str) -> None:
-    """On machines without CUDA, distributed runs use gloo and CPU DDP."""
+def _common(cfg: Config, config_path: str, work_dir: Optional[str],
+            launcher: str) -> None:
+    """The launcher; the work dir by mmdet's rule (``--work-dir``, the
+    config's, ``./work_dirs/CONFIG_NAME``); without CUDA, distributed runs
+    on gloo and CPU DDP."""
     import torch
+    cfg.launcher = launcher
+    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(config_path))[0])
     if launcher == 'none' or torch.cuda.is_available():
         return
     cfg.setdefault('env_cfg', ConfigDict())
@@ -42,29 +36,15 @@ def _cpu_distributed(cfg: Config, launcher: str) -> None:
 _AMP_DTYPES = {True: 'float16', 'fp16': 'float16', 'bf16': 'bfloat16'}
 
 
-def setup_train(cfg: Config,
-                config_path: str,
-                *,
+def setup_train(cfg: Config, config_path: str, *,
                 work_dir: Optional[str] = None,
                 amp: Union[None, bool, str] = None,
-                auto_scale_lr: bool = False,
-                resume: Optional[str] = None,
+                auto_scale_lr: bool = False, resume: Optional[str] = None,
                 launcher: str = 'none') -> Config:
-    """Apply ``tools/train.py``'s flags to ``cfg`` (in place; returned).
-
-    Args:
-        cfg: The loaded config.
-        config_path: Its file (names the default work dir).
-        work_dir: ``--work-dir``.
-        amp: ``--amp``: mixed precision, GPU only: ``'fp16'`` (or True,
-            with dynamic loss scaling) or ``'bf16'``.
-        auto_scale_lr: ``--auto-scale-lr``: scale lr to the real batch.
-        resume: ``--resume``: a checkpoint, or ``'auto'`` for the latest
-            in the work dir.
-        launcher: ``--launcher``.
-    """
-    cfg.launcher = launcher
-    cfg.work_dir = default_work_dir(cfg, config_path, work_dir)
+    """Apply ``tools/train.py``'s flags to ``cfg`` (in place; returned):
+    ``amp`` ``'fp16'`` (or True) / ``'bf16'``, dynamic loss scaling, GPU
+    only; ``resume`` a checkpoint or ``'auto'``: the work dir's latest."""
+    _common(cfg, config_path, work_dir, launcher)
     if amp:
         import torch
         if not torch.cuda.is_available():
@@ -92,21 +72,14 @@ def setup_train(cfg: Config,
         # an explicit path: mmengine resumes from load_from
         cfg.resume = True
         cfg.load_from = resume
-    _cpu_distributed(cfg, launcher)
     return cfg
 
 
 def use_tensorboard(cfg: Config) -> Config:
-    """``--tensorboard``: mmengine's ``TensorboardVisBackend`` next to the
-    config's backends gets the loss curves, the learning rate, every
-    validation metric and the validation images mmdet's
-    ``DetVisualizationHook`` draws (predictions, every ``interval``-th
-    image; the config's interval is kept). Events go to
-    ``WORK_DIR/TIMESTAMP/vis_data``.
-
-    Args:
-        cfg: The loaded config (changed in place; returned).
-    """
+    """``--tensorboard`` (in place; returned): mmengine's
+    ``TensorboardVisBackend`` beside the config's gets the losses, lr,
+    metrics and the validation images ``DetVisualizationHook`` draws, in
+    ``WORK_DIR/TIMESTAMP/vis_data``."""
     import importlib.util
     if importlib.util.find_spec('tensorboard') is None:
         raise CitymaskError(
@@ -120,32 +93,23 @@ def use_tensorboard(cfg: Config) -> Config:
     return cfg
 
 
-def launch_rank(launcher: str) -> int:
-    """This process's global rank before the process group exists, from
-    what the launcher set: torchrun's ``RANK``, Slurm's ``SLURM_PROCID``,
-    Open MPI's ``OMPI_COMM_WORLD_RANK``; 0 without a launcher."""
-    var = {'pytorch': 'RANK', 'slurm': 'SLURM_PROCID',
-           'mpi': 'OMPI_COMM_WORLD_RANK'}.get(launcher)
-    return int(os.environ.get(var, 0)) if var else 0
-
-
 @contextlib.contextmanager
 def work_dir_lock(work_dir: str, launcher: str = 'none') -> Iterator[None]:
-    """One training run per work dir: a second one would interleave its
-    checkpoints and ``last_checkpoint`` with the first's.
-
-    Rank 0 holds an exclusive ``flock`` on ``WORK_DIR/.train.lock`` for the
-    block (the other ranks wait for it in the launcher's rendezvous, and
-    are ended by the launcher if rank 0 is refused). The kernel drops the
-    lock when the process ends in any way (an exception, a signal, even
-    SIGKILL), so a lock file left behind is never stale; the pid and host
-    written in it only name the holder in the message.
+    """One training run per work dir (a second would interleave its
+    checkpoints with the first's): rank 0 holds an exclusive ``flock`` on
+    ``WORK_DIR/.train.lock`` for the block (the launcher ends the others if
+    it is refused). The kernel drops it however the process ends, even by
+    SIGKILL, so a lock file left behind blocks nothing; the pid and host in
+    it name the holder in the message.
 
     Raises:
-        CitymaskError: another run holds the lock; the message names its
-            pid and host.
+        CitymaskError: another run holds the lock.
     """
-    if launch_rank(launcher) != 0:
+    # the global rank before the process group exists, as each launcher
+    # sets it
+    var = {'pytorch': 'RANK', 'slurm': 'SLURM_PROCID',
+           'mpi': 'OMPI_COMM_WORLD_RANK'}.get(launcher)
+    if var and int(os.environ.get(var, 0)) != 0:
         yield
         return
     os.makedirs(work_dir, exist_ok=True)
@@ -169,14 +133,11 @@ def work_dir_lock(work_dir: str, launcher: str = 'none') -> Iterator[None]:
 
 
 def train(cfg: Config, launcher: str = 'none') -> None:
-    """Build the Runner of ``cfg`` and train, as the one run of its work dir
-    (:func:`work_dir_lock`), stopping on SIGTERM / SIGINT with a checkpoint
-    (:class:`~citymask.hooks.stop_on_signal_hook.StopOnSignalHook`).
-
-    A stop exits with the shell's status for the signal (143, 130) and one
-    line naming the checkpoint; a checkpoint that could run code and a dead
-    data loader worker are one-line errors.
-    """
+    """Build the Runner and train, as the one run of the work dir
+    (:func:`work_dir_lock`); SIGTERM / SIGINT stop with a checkpoint
+    (``StopOnSignalHook``), one line and the shell's status for the signal
+    (143, 130); an unsafe checkpoint and a dead data loader worker are
+    one-line errors."""
     import pickle
     import re
     import sys
@@ -220,65 +181,37 @@ def train(cfg: Config, launcher: str = 'none') -> None:
     end_distributed()
 
 
-def use_test_split(cfg: Config) -> None:
-    """Point the test dataloader at the split the dataset config declares
-    as ``test_split`` (Cityscapes' test images, no ground truth)."""
-    split = cfg.get('test_split')
-    if split is None:
-        raise CitymaskError(
-            'this config declares no test_split (annotation file and image '
-            'folder of the test images); --split test needs one, see '
-            'configs/_base_/datasets/cityscapes_instance.py')
-    ds = dataset_of(cfg.test_dataloader)
-    ds.ann_file = split.ann_file
-    ds.data_prefix = ConfigDict(split.data_prefix)
-
-
 def is_test_split(cfg: Config) -> bool:
-    """Whether the test dataloader reads the config's declared test split.
-    """
+    """Whether the test dataloader reads the config's declared
+    ``test_split`` (Cityscapes' test images, no ground truth)."""
     split = cfg.get('test_split')
-    if split is None:
-        return False
-    return dataset_of(cfg.test_dataloader).get('ann_file') == split.ann_file
+    return split is not None and dataset_of(
+        cfg.test_dataloader).get('ann_file') == split.ann_file
 
 
-def setup_test(cfg: Config,
-               config_path: str,
-               checkpoint: str,
-               *,
-               work_dir: Optional[str] = None,
-               out: Optional[str] = None,
-               show_dir: Optional[str] = None,
-               format_only: bool = False,
-               outfile_prefix: Optional[str] = None,
-               split: str = 'val',
+def setup_test(cfg: Config, config_path: str, checkpoint: str, *,
+               work_dir: Optional[str] = None, out: Optional[str] = None,
+               show_dir: Optional[str] = None, format_only: bool = False,
+               outfile_prefix: Optional[str] = None, split: str = 'val',
                launcher: str = 'none') -> Config:
-    """Apply ``tools/test.py``'s flags to ``cfg`` (in place; returned).
-
-    The Cityscapes metric writes its result JSON and per-class AP chart to
-    ``WORK_DIR/cityscapes``; ``--format-only`` writes the benchmark
-    submission to ``outfile_prefix`` instead.
-
-    Args:
-        cfg: The loaded config.
-        config_path: Its file (names the default work dir).
-        checkpoint: The checkpoint to test.
-        work_dir: ``--work-dir``.
-        out: ``--out``: a ``.pkl`` for the raw predictions.
-        show_dir: ``--show-dir``: prediction overlays.
-        format_only: ``--format-only``: write the submission, no AP.
-        outfile_prefix: ``--outfile-prefix``: the submission folder.
-        split: ``--split``: ``val`` or ``test``.
-        launcher: ``--launcher``.
+    """Apply ``tools/test.py``'s flags to ``cfg`` (in place; returned): the
+    Cityscapes metric writes its JSON and AP chart to
+    ``WORK_DIR/cityscapes``; ``format_only`` the submission to
+    ``outfile_prefix`` instead; ``split='test'``: the declared test split.
     """
     if not osp.isfile(checkpoint):
         raise CitymaskError(f'checkpoint {checkpoint} not found')
-    cfg.launcher = launcher
-    cfg.work_dir = default_work_dir(cfg, config_path, work_dir)
+    _common(cfg, config_path, work_dir, launcher)
     cfg.load_from = checkpoint
     if split == 'test':
-        use_test_split(cfg)
+        if cfg.get('test_split') is None:
+            raise CitymaskError(
+                'this config declares no test_split (annotation file and '
+                'image folder of the test images); --split test needs one, '
+                'see configs/_base_/datasets/cityscapes_instance.py')
+        ds = dataset_of(cfg.test_dataloader)
+        ds.ann_file = cfg.test_split.ann_file
+        ds.data_prefix = ConfigDict(cfg.test_split.data_prefix)
     if format_only:
         if not outfile_prefix:
             raise CitymaskError(
@@ -311,21 +244,15 @@ def setup_test(cfg: Config,
         vis = cfg.default_hooks.visualization
         vis.draw = True
         vis.test_out_dir = show_dir
-    _cpu_distributed(cfg, launcher)
     return cfg
 
 
 @contextlib.contextmanager
 def show_dir_written_whole(runner, show_dir: Optional[str]) -> Iterator:
-    """``--show-dir`` as a whole or not at all: mmdet's visualization hook
-    draws into a hidden ``.SHOW_DIR.partial`` sibling, renamed to
-    ``WORK_DIR/TIMESTAMP/SHOW_DIR`` when the block ends (end it after all
-    ranks are done), deleted on an error or Ctrl-C.
-
-    Args:
-        runner: The built test runner (its work dir and timestamp).
-        show_dir: ``--show-dir``, or None (nothing to do).
-    """
+    """``--show-dir`` whole or not at all: mmdet's visualization hook draws
+    into a hidden ``.SHOW_DIR.partial`` sibling of
+    ``WORK_DIR/TIMESTAMP/SHOW_DIR``, renamed when the block ends (after
+    all ranks are done), deleted on an error or Ctrl-C."""
     if not show_dir:
         yield
         return

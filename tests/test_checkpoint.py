@@ -1,5 +1,4 @@
-"""citymask.checkpoint: safe loading, CRC checks, atomic saving, the latest
-checkpoint."""
+"""citymask.checkpoint: safe loading, CRC checks, atomic saving, latest."""
 import errno
 import os
 import os.path as osp
@@ -72,16 +71,15 @@ def test_a_pkl_of_numpy_arrays_loads_in_every_protocol(tmp_path, protocol):
         assert loaded['model'][k].dtype == v.dtype
 
 
+class _Rot13:
+    def __reduce__(self):
+        return __import__('_codecs').encode, ('x', 'rot13')
+
+
 def test_protocol_2_codecs_only_encode_latin1(tmp_path):
-    import _codecs
-
-    class Sneaky:
-        def __reduce__(self):
-            return _codecs.encode, ('x', 'rot13')
-
     path = tmp_path / 'sneaky.pkl'
     with open(path, 'wb') as f:
-        pickle.dump({'a': Sneaky()}, f, protocol=2)
+        pickle.dump({'a': _Rot13()}, f, protocol=2)
     with pytest.raises(CheckpointError, match="encode.*'rot13'"):
         load_checkpoint_file(str(path))
 
@@ -147,24 +145,15 @@ def test_ctrl_c_during_a_checkpoint_write(tmp_path):
     assert os.listdir(folder) == []  # neither a partial file nor a temp
 
 
-# latest_checkpoint: what --resume continues from
-
-
-def _touch(folder, *names):
-    for name in names:
-        (folder / name).write_bytes(b'')
-    return [str(folder / n) for n in names]
-
-
 def test_last_checkpoint_names_it_else_the_highest_iteration(tmp_path):
-    _, named = _touch(tmp_path, 'iter_8.pth', 'iter_4.pth')
+    for name in ('iter_8.pth', 'iter_4.pth', 'iter_9.pth', 'iter_100.pth'):
+        (tmp_path / name).write_bytes(b'')
+    named = str(tmp_path / 'iter_4.pth')
     # mmengine writes the path and no newline; a newline must not matter
     (tmp_path / 'last_checkpoint').write_text(named + '\n')
     assert latest_checkpoint(str(tmp_path)) == named
-    # "iter_9" sorts after "iter_12" as text
-    _touch(tmp_path, 'iter_9.pth', 'iter_12.pth', 'iter_100.pth')
+    # emptied by a kill, the file deleted; "iter_9" sorts after "iter_100"
     for content in ('', '   \n', str(tmp_path / 'iter_120.pth')):
-        # emptied by a kill / the file deleted
         (tmp_path / 'last_checkpoint').write_text(content)
         assert latest_checkpoint(str(tmp_path)) == \
             str(tmp_path / 'iter_100.pth'), content
@@ -172,7 +161,8 @@ def test_last_checkpoint_names_it_else_the_highest_iteration(tmp_path):
 
 def test_nothing_to_resume(tmp_path):
     assert latest_checkpoint(str(tmp_path)) is None
-    _touch(tmp_path, 'epoch_3.pth', 'best.pth', 'iter_.pth.tmp')
+    for name in ('epoch_3.pth', 'best.pth', 'iter_.pth.tmp'):
+        (tmp_path / name).write_bytes(b'')
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'gone.pth'))
     assert latest_checkpoint(str(tmp_path)) is None
     assert latest_checkpoint(str(tmp_path / 'missing')) is None

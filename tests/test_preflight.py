@@ -9,38 +9,36 @@ import torch
 
 from citymask.config import load_config
 from citymask.errors import CheckpointError, CitymaskError
-from citymask.preflight import (check_checkpoint, check_data, check_gpu_count,
-                                check_test_outputs, check_training_set,
-                                check_work_dir)
+from citymask.preflight import (check_checkpoint, check_data,
+                                check_test_outputs, check_work_dir)
 from .conftest import MINI_CFG, REPO
 
 MINI = osp.join(REPO, MINI_CFG)
 
 
-def _tree(root, split='train', ann=True, images=True):
-    if ann:
-        os.makedirs(root / 'annotations', exist_ok=True)
-        (root / 'annotations' /
-         f'instancesonly_filtered_gtFine_{split}.json').write_text('{}')
-    if images:
-        os.makedirs(root / 'leftImg8bit' / split, exist_ok=True)
+def _ann(root, split='train', images=(0, ), annotations=(dict(
+        id=1, image_id=0, category_id=26, iscrowd=0), )):
+    os.makedirs(root / 'annotations', exist_ok=True)
+    path = root / 'annotations' / f'instancesonly_filtered_gtFine_{split}.json'
+    path.write_text(json.dumps(dict(images=[dict(id=i) for i in images],
+                                    annotations=list(annotations))))
+    return path
 
 
 def test_check_data_names_the_converter_command(tmp_path):
     cfg = load_config(MINI, {'data_root': str(tmp_path)})
     with pytest.raises(CitymaskError) as e:
         check_data(cfg, 'train_dataloader')
-    msg = str(e.value)
-    assert 'instancesonly_filtered_gtFine_train.json not found' in msg
-    assert 'tools/dataset_converters/cityscapes.py' in msg
-    _tree(tmp_path, images=False)
+    assert 'instancesonly_filtered_gtFine_train.json not found' in \
+        str(e.value) and 'tools/dataset_converters/cityscapes.py' in \
+        str(e.value)
+    ann = _ann(tmp_path)
     with pytest.raises(CitymaskError, match='leftImg8bit/train/ not found'):
         check_data(cfg, 'train_dataloader')
-    _tree(tmp_path)
+    os.makedirs(tmp_path / 'leftImg8bit' / 'train')
     check_data(cfg, 'train_dataloader')
     with pytest.raises(CitymaskError, match='gtFine_val.json not found'):
         check_data(cfg, 'train_dataloader', 'val_dataloader')
-    ann = tmp_path / 'annotations' / 'instancesonly_filtered_gtFine_train.json'
     ann.write_text('{"images": [')  # truncated
     with pytest.raises(CitymaskError,
                        match=f'annotation file {ann} is not valid JSON'):
@@ -48,22 +46,22 @@ def test_check_data_names_the_converter_command(tmp_path):
 
 
 def test_an_empty_training_set_is_refused(tmp_path):
-    _tree(tmp_path)
-    ann = tmp_path / 'annotations' / 'instancesonly_filtered_gtFine_train.json'
     crowd = dict(id=1, image_id=0, category_id=26, iscrowd=1)
-    ann.write_text(json.dumps(dict(images=[dict(id=0)], annotations=[crowd])))
+    ann = _ann(tmp_path, annotations=[crowd])
+    os.makedirs(tmp_path / 'leftImg8bit' / 'train')
     cfg = load_config(MINI, {'data_root': str(tmp_path)})
     with pytest.raises(CitymaskError, match=f'{ann} has nothing to train '
                        'on: 1 images, none with a non-crowd instance'):
-        check_training_set(cfg)
-    ann.write_text(json.dumps(dict(
-        images=[dict(id=0)], annotations=[crowd, dict(crowd, iscrowd=0)])))
-    check_training_set(cfg)
+        check_data(cfg, 'train_dataloader')
+    _ann(tmp_path, 'val', annotations=[crowd])  # fine to test on
+    os.makedirs(tmp_path / 'leftImg8bit' / 'val')
+    check_data(cfg, 'val_dataloader')
+    _ann(tmp_path, annotations=[crowd, dict(crowd, iscrowd=0)])
+    check_data(cfg, 'train_dataloader')
 
 
 def test_check_work_dir(tmp_path):
     check_work_dir(str(tmp_path / 'new' / 'dir'))
-    assert osp.isdir(tmp_path / 'new' / 'dir')
     assert os.listdir(tmp_path / 'new' / 'dir') == []  # probe removed
     blocker = tmp_path / 'file'
     blocker.write_text('')
@@ -100,20 +98,6 @@ def test_a_zip_beside_the_submission_is_replaced_only_with_it(tmp_path):
     check_test_outputs(str(tmp_path), outfile_prefix=str(prefix),
                        overwrite=True)
     assert zipped.read_bytes() == b'the user\'s own zip'  # checks only
-
-
-def test_check_gpu_count(monkeypatch):
-    for bad in ('0', '-1', 'two', ''):
-        with pytest.raises(CitymaskError, match='positive integer'):
-            check_gpu_count(bad)
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    check_gpu_count('8')  # CPU processes: any count
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
-    check_gpu_count('2')
-    with pytest.raises(CitymaskError, match='asked for 3 GPUs but this '
-                       'machine has 2'):
-        check_gpu_count('3')
 
 
 # checkpoints: loadable, and fitting the model as the config loads them

@@ -1,16 +1,17 @@
 """citymask.runner_setup: what tools/train.py and tools/test.py flags do to
-the config."""
+the config (the resume path: tests/test_resume_path.py)."""
 import os
 import os.path as osp
+import socket
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from citymask.config import dataset_of, load_config
 from citymask.errors import CitymaskError
-from citymask.runner_setup import (default_work_dir, is_test_split, setup_test,
-                                   setup_train, show_dir_written_whole,
-                                   work_dir_lock)
+from citymask.runner_setup import (is_test_split, setup_test, setup_train,
+                                   show_dir_written_whole, work_dir_lock)
 from .conftest import CONFIGS
 
 FT = osp.join(CONFIGS, 'maskrcnn_r50_fpn_cityscapes_ft.py')
@@ -21,54 +22,54 @@ def cfg():
     return load_config(FT)
 
 
-def test_default_work_dir_follows_mmdet(cfg):
-    assert default_work_dir(cfg, FT) == osp.join(
-        './work_dirs', 'maskrcnn_r50_fpn_cityscapes_ft')
-    assert default_work_dir(cfg, FT, 'w') == 'w'
-    cfg.work_dir = 'from_cfg'
-    assert default_work_dir(cfg, FT) == 'from_cfg'
+@pytest.fixture
+def ckpt(tmp_path):
+    torch.save({}, tmp_path / 'c.pth')
+    return str(tmp_path / 'c.pth')
 
 
 def test_resume_auto_takes_the_latest_checkpoint(cfg, tmp_path):
-    for i in (4, 12, 8):
+    for i in (4, 12, 8):  # "iter_8" sorts after "iter_12" as text
         torch.save({}, tmp_path / f'iter_{i}.pth')
     setup_train(cfg, FT, work_dir=str(tmp_path), resume='auto')
     assert cfg.resume is True
     assert cfg.load_from == str(tmp_path / 'iter_12.pth')
+    # the one last_checkpoint names, if it exists (mmengine: no newline)
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_8.pth'))
+    setup_train(cfg, FT, work_dir=str(tmp_path), resume='auto')
+    assert cfg.load_from == str(tmp_path / 'iter_8.pth')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_9.pth'))
+    setup_train(cfg, FT, work_dir=str(tmp_path), resume='auto')
+    assert cfg.load_from == str(tmp_path / 'iter_12.pth')
 
 
-def test_resume_auto_without_checkpoint_is_refused(cfg, tmp_path):
-    with pytest.raises(CitymaskError, match='no checkpoint in'):
-        setup_train(cfg, FT, work_dir=str(tmp_path), resume='auto')
-
-
-def test_resume_explicit(cfg, tmp_path):
-    with pytest.raises(CitymaskError, match='not found'):
+def test_resume_explicit(cfg, tmp_path, ckpt):
+    with pytest.raises(CitymaskError, match='--resume checkpoint .* not '
+                       'found'):
         setup_train(cfg, FT, resume=str(tmp_path / 'x.pth'))
-    ckpt = tmp_path / 'iter_3.pth'
-    torch.save({}, ckpt)
-    setup_train(cfg, FT, work_dir=str(tmp_path), resume=str(ckpt))
-    assert cfg.resume is True and cfg.load_from == str(ckpt)
-
-
-def test_no_resume_keeps_the_configs_load_from(cfg, tmp_path):
     load_from = cfg.load_from
-    setup_train(cfg, FT, work_dir=str(tmp_path))
+    setup_train(cfg, FT, work_dir=str(tmp_path))  # no --resume
     assert cfg.get('resume', False) is False and cfg.load_from == load_from
+    setup_train(cfg, FT, work_dir=str(tmp_path), resume=ckpt)
+    assert cfg.resume is True and cfg.load_from == ckpt
+    # the work dir: --work-dir, else the config's, else mmdet's default
+    assert cfg.work_dir == str(tmp_path)
+    cfg.work_dir = 'from_cfg'
+    assert setup_train(cfg, FT).work_dir == 'from_cfg'
+    assert setup_train(load_config(FT), FT).work_dir == osp.join(
+        './work_dirs', 'maskrcnn_r50_fpn_cityscapes_ft')
 
 
 @pytest.mark.parametrize('amp,dtype', [(True, 'float16'),
                                        ('fp16', 'float16'),
                                        ('bf16', 'bfloat16')])
 def test_amp(cfg, monkeypatch, amp, dtype):
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    with pytest.raises(CitymaskError, match='--amp needs a GPU'):
-        setup_train(cfg, FT, amp=amp)
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    setup_train(cfg, FT, amp=amp)
+    setup_train(cfg, FT, amp=amp, auto_scale_lr=True)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.dtype == dtype
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.auto_scale_lr.enable is True
     # the wrapper mmengine builds from it autocasts to that dtype
     from mmengine.optim import AmpOptimWrapper
     wrapper = AmpOptimWrapper(
@@ -78,7 +79,6 @@ def test_amp(cfg, monkeypatch, amp, dtype):
 
 
 def test_work_dir_lock(tmp_path, monkeypatch):
-    import socket
     work = str(tmp_path / 'w')
     with work_dir_lock(work):
         # (flock is per open file: a second open in this process contends
@@ -98,36 +98,26 @@ def test_work_dir_lock(tmp_path, monkeypatch):
         with pytest.raises(CitymaskError):
             with work_dir_lock(work, 'slurm'):
                 pass
-    with work_dir_lock(work):  # released at the end of the block ...
-        pass
     with pytest.raises(RuntimeError):
-        with work_dir_lock(work):
+        with work_dir_lock(work):  # released at the end of the block ...
             raise RuntimeError  # ... and on an exception
     with work_dir_lock(work):
         pass
 
 
-def test_auto_scale_lr(cfg):
-    setup_train(cfg, FT, auto_scale_lr=True)
-    assert cfg.auto_scale_lr.enable is True
-    cfg.auto_scale_lr = dict(enable=False)
-    with pytest.raises(CitymaskError, match='no auto_scale_lr'):
-        setup_train(cfg, FT, auto_scale_lr=True)
-
-
-def test_cpu_distributed_uses_gloo(cfg, monkeypatch):
+def test_cpu_distributed_uses_gloo(cfg, ckpt, monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    setup_train(cfg, FT, launcher='pytorch')
-    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
-    assert cfg.model_wrapper_cfg.device_ids is None
-    assert cfg.launcher == 'pytorch'
+    for setup in (lambda c: setup_train(c, FT, launcher='pytorch'),
+                  lambda c: setup_test(c, FT, ckpt, launcher='pytorch')):
+        cfg = setup(load_config(FT))
+        assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+        assert cfg.model_wrapper_cfg.device_ids is None
+        assert cfg.launcher == 'pytorch'
 
 
-def test_test_split_is_the_declared_one(cfg, tmp_path):
-    ckpt = tmp_path / 'c.pth'
-    torch.save({}, ckpt)
+def test_test_split_is_the_declared_one(cfg, tmp_path, ckpt):
     assert not is_test_split(cfg)
-    setup_test(cfg, FT, str(ckpt), split='test', format_only=True,
+    setup_test(cfg, FT, ckpt, split='test', format_only=True,
                outfile_prefix=str(tmp_path / 'sub'))
     ds = dataset_of(cfg.test_dataloader)
     assert ds.ann_file == \
@@ -138,52 +128,39 @@ def test_test_split_is_the_declared_one(cfg, tmp_path):
         type='CityscapesInstanceMetric', format_only=True,
         outfile_prefix=str(tmp_path / 'sub'))
     # a folder merely named like the split is not the test split
-    cfg2 = load_config(FT, {'data_root': '/data/test/cityscapes'})
-    assert not is_test_split(cfg2)
+    assert not is_test_split(load_config(FT, {'data_root': '/d/test/cs'}))
 
 
-def test_test_split_needs_format_only(cfg, tmp_path):
-    ckpt = tmp_path / 'c.pth'
-    torch.save({}, ckpt)
-    with pytest.raises(CitymaskError, match='no public ground truth'):
-        setup_test(cfg, FT, str(ckpt), split='test')
-    with pytest.raises(CitymaskError, match='needs --outfile-prefix'):
-        setup_test(load_config(FT), FT, str(ckpt), format_only=True)
+@pytest.mark.parametrize('config,kwargs,message', [
+    (FT, dict(split='test'), 'no public ground truth'),
+    (FT, dict(format_only=True), '--format-only needs --outfile-prefix'),
+    (FT, dict(out='x.json'), '--out must end with .pkl'),
+    ('mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py',
+     dict(split='test', format_only=True, outfile_prefix='sub'),
+     'this config declares no test_split'),
+])
+def test_test_split_needs_format_only(ckpt, config, kwargs, message):
+    with pytest.raises(CitymaskError, match=message):
+        setup_test(load_config(config), config, ckpt, **kwargs)
 
 
-def test_val_evaluation_outputs(cfg, tmp_path):
-    ckpt = tmp_path / 'c.pth'
-    torch.save({}, ckpt)
-    setup_test(cfg, FT, str(ckpt), work_dir=str(tmp_path / 'w'),
+def test_val_evaluation_outputs(cfg, tmp_path, ckpt):
+    with pytest.raises(CitymaskError, match='checkpoint .* not found'):
+        setup_test(cfg, FT, str(tmp_path / 'none.pth'))
+    setup_test(cfg, FT, ckpt, work_dir=str(tmp_path / 'w'),
                out=str(tmp_path / 'p.pkl'), show_dir='vis')
-    cs = [e for e in cfg.test_evaluator
-          if e.type == 'CityscapesInstanceMetric'][0]
+    [cs] = [e for e in cfg.test_evaluator
+            if e.type == 'CityscapesInstanceMetric']
     assert cs.outfile_prefix == str(tmp_path / 'w' / 'cityscapes')
     assert cs.plot_ap is True
-    assert cfg.test_evaluator[-1] == dict(type='DumpDetResults',
-                                          out_file_path=str(tmp_path /
-                                                            'p.pkl'))
-    assert cfg.load_from == str(ckpt)
+    assert cfg.test_evaluator[-1] == dict(
+        type='DumpDetResults', out_file_path=str(tmp_path / 'p.pkl'))
+    assert cfg.load_from == ckpt
     assert cfg.default_hooks.visualization.draw is True
     assert cfg.default_hooks.visualization.test_out_dir == 'vis'
-    with pytest.raises(CitymaskError, match='--out must end with .pkl'):
-        setup_test(load_config(FT), FT, str(ckpt), out='x.json')
-    with pytest.raises(CitymaskError, match='checkpoint .* not found'):
-        setup_test(load_config(FT), FT, str(tmp_path / 'none.pth'))
-
-
-def test_config_without_test_split_refuses_split_test(tmp_path):
-    cfg = load_config('mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py')
-    ckpt = tmp_path / 'c.pth'
-    torch.save({}, ckpt)
-    with pytest.raises(CitymaskError, match='declares no test_split'):
-        setup_test(cfg, 'x.py', str(ckpt), split='test', format_only=True,
-                   outfile_prefix=str(tmp_path))
 
 
 def test_show_dir_is_written_whole(tmp_path):
-    from types import SimpleNamespace
-
     from mmdet.engine.hooks import DetVisualizationHook
     hook = DetVisualizationHook.__new__(DetVisualizationHook)  # no
     hook.test_out_dir = 'vis'  # visualizer needed for this test

@@ -6,8 +6,7 @@ import argparse
 
 from citymask.cli import exit_on_error, parse_tool_args
 from citymask.config import load_config
-from citymask.preflight import (check_checkpoint, check_data,
-                                check_training_set, check_work_dir)
+from citymask.preflight import check_checkpoint, check_data, check_work_dir
 from citymask.runner_setup import setup_train, train, use_tensorboard
 
 
@@ -43,7 +42,6 @@ def main():
     if args.tensorboard:
         use_tensorboard(cfg)
     check_data(cfg, 'train_dataloader', 'val_dataloader')
-    check_training_set(cfg)
     check_work_dir(cfg.work_dir)
     check_checkpoint(cfg, cfg.get('load_from'), resume=bool(cfg.get('resume')))
     train(cfg, args.launcher)

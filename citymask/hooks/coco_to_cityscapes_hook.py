@@ -7,17 +7,10 @@ from ..surgery import convert_checkpoint, mapping_table
 
 @HOOKS.register_module()
 class CocoToCityscapesHook(Hook):
-    """Convert a COCO Mask R-CNN checkpoint to Cityscapes heads on load.
-
-    With ``load_from`` pointing at a COCO checkpoint (mmdet, or a
-    maskrcnn-benchmark ``.pth``), the shared classes' predictor rows are
-    kept instead of dropped (see :mod:`citymask.surgery`). A checkpoint that
-    already has Cityscapes heads (``--resume``, ``tools/test.py``) and one
-    without RoI heads pass through untouched.
-
-    Args:
-        rider_init (str): ``random`` or ``person``. Defaults to ``random``.
-    """
+    """Convert a COCO Mask R-CNN checkpoint (mmdet, maskrcnn-benchmark) to
+    Cityscapes heads on load, keeping the shared classes' predictor rows
+    (:mod:`citymask.surgery`); Cityscapes heads and checkpoints without RoI
+    heads pass untouched. ``rider_init``: ``random`` or ``person``."""
 
     priority = 'VERY_HIGH'
 

@@ -8,22 +8,11 @@ from mmengine.hooks import Hook
 from ..errors import CitymaskError
 
 
-def _scalar(value) -> float:
-    return float(value.detach()) if isinstance(value, torch.Tensor) else \
-        float(value)
-
-
 @HOOKS.register_module()
 class FiniteLossHook(Hook):
-    """Stop training at the first NaN / inf loss, saying where and what.
-
-    mmdet's ``CheckInvalidLossHook`` raises a bare ``AssertionError``; this
-    names the iteration and every loss term, so the user sees which head
-    diverged.
-
-    Args:
-        interval (int): Check every ``interval`` iterations. Defaults to 1.
-    """
+    """Stop training at the first NaN / inf loss with one line naming the
+    iteration and every loss term (mmdet's ``CheckInvalidLossHook`` raises
+    a bare ``AssertionError``); checks every ``interval`` iterations."""
 
     priority = 'VERY_HIGH'  # before the logger / checkpoint hooks
 
@@ -37,10 +26,10 @@ class FiniteLossHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         if not outputs or not self.every_n_train_iters(runner, self.interval):
             return
-        loss = _scalar(outputs['loss'])
+        loss = float(outputs['loss'])
         if math.isfinite(loss):
             return
-        terms = ', '.join(f'{k}={_scalar(v):.4g}' for k, v in outputs.items()
+        terms = ', '.join(f'{k}={float(v):.4g}' for k, v in outputs.items()
                           if k.startswith('loss') and k != 'loss')
         where = f'loss is {loss} at iteration {runner.iter + 1} ({terms})'
         off = _boxes_off_image(data_batch)
@@ -57,8 +46,8 @@ class FiniteLossHook(Hook):
 
 def _boxes_off_image(data_batch: Optional[dict]) -> str:
     """Which image of the batch has ground-truth boxes of no area or
-    outside it (mmdet clips boxes to the image: a box drawn for a larger
-    image collapses on its border), as a phrase; '' if none."""
+    outside it (clipped boxes of a larger image collapse on its border),
+    as a phrase; '' if none."""
     for sample in (data_batch or {}).get('data_samples', []):
         gt = getattr(sample, 'gt_instances', None)
         if gt is None or 'bboxes' not in gt or not len(gt.bboxes):

@@ -9,14 +9,8 @@ from mmengine.hooks import CheckpointHook, Hook
 
 
 class TrainingStopped(Exception):
-    """Training stopped at an iteration boundary on a signal; the
-    checkpoint of that iteration is written.
-
-    Attributes:
-        signum: The signal (``signal.SIGTERM``, ``signal.SIGINT``).
-        iteration: The last iteration trained.
-        checkpoint: Its checkpoint.
-    """
+    """Training stopped by signal ``signum`` after ``iteration``, whose
+    ``checkpoint`` is written."""
 
     def __init__(self, signum: int, iteration: int, checkpoint: str):
         self.signum = signal.Signals(signum)
@@ -27,22 +21,17 @@ class TrainingStopped(Exception):
 
 @HOOKS.register_module()
 class StopOnSignalHook(Hook):
-    """Stop training on SIGTERM or SIGINT at the next iteration boundary,
-    with a checkpoint of that iteration, so ``--resume`` continues exactly.
+    """Stop training on SIGTERM (Slurm, torchrun) or SIGINT at the next
+    iteration boundary with its checkpoint, so ``--resume`` continues
+    exactly; ``tools/train.py`` registers it for every run.
 
-    SIGTERM is what Slurm, Kubernetes and torchrun send before they kill a
-    job; without this hook it ends the process wherever it is, and the
-    work since the last interval checkpoint is lost. The handlers only
-    note the signal; after every training iteration the ranks agree on it
-    with an all-reduce (a validation in progress ends first), so all of
-    them stop at the same boundary (a rank leaving early would leave the
-    others blocked in the next collective). Rank 0 writes the checkpoint
-    through the config's ``CheckpointHook`` (one of mmengine's default
-    hooks: its file names, ``max_keep_ckpts`` and ``last_checkpoint``),
-    then every rank raises :class:`TrainingStopped`.
-    Repeated signals do not escalate: torchrun forwards the signal the
-    workers already got from the terminal or the scheduler.
-    ``tools/train.py`` registers it for every run.
+    The handlers only note the signal; after each iteration the ranks
+    agree on it by an all-reduce, so all stop at the same boundary (one
+    leaving early would block the others in the next collective). The
+    config's ``CheckpointHook`` writes the checkpoint (its names,
+    ``max_keep_ckpts``, ``last_checkpoint``), then every rank raises
+    :class:`TrainingStopped`. Repeated signals do not escalate: torchrun
+    forwards the one the workers already got.
     """
 
     priority = 'LOWEST'  # after the scheduler step and the regular save
@@ -54,9 +43,8 @@ class StopOnSignalHook(Hook):
 
     def _note(self, signum, frame) -> None:
         if os.getpid() != self._pid:
-            # a forked child (a metric's process pool, a data loader
-            # worker) does what it would without this hook, or a pool
-            # ending its workers with SIGTERM would wait for them forever
+            # a forked child (a pool's, a data loader's worker) does what it
+            # would without the hook: its pool would wait for it forever
             previous = self._previous.get(signum, signal.SIG_DFL)
             signal.signal(signum, previous)
             if callable(previous):

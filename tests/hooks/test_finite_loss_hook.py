@@ -1,6 +1,6 @@
-"""FiniteLossHook: a non-finite loss stops training with one line that
-names the iteration and the loss terms, and blames the data, not the lr,
-when the batch's boxes no longer fit its images."""
+"""FiniteLossHook: a non-finite loss stops training with one line naming
+the iteration and the loss terms, blaming the data, not the lr, when the
+batch's boxes no longer fit its images."""
 from types import SimpleNamespace
 
 import pytest
@@ -12,32 +12,24 @@ from citymask.errors import CitymaskError
 from citymask.hooks import FiniteLossHook
 
 
-def _batch(boxes, shape=(512, 1024)):
-    sample = DetDataSample(metainfo=dict(img_shape=shape,
+def _run(box=None, **losses):
+    boxes = [[10, 10, 50, 60]] + ([box] if box else [])
+    sample = DetDataSample(metainfo=dict(img_shape=(512, 1024),
                                          img_path='a/b_leftImg8bit.png'))
     sample.gt_instances = InstanceData(bboxes=torch.tensor(boxes).float(),
                                        labels=torch.zeros(len(boxes)).long())
-    return dict(data_samples=[sample])
-
-
-def _run(outputs, batch):
-    runner = SimpleNamespace(iter=6)
-    FiniteLossHook().after_train_iter(runner, 0, batch, outputs)
-
-
-def test_finite_loss_passes():
-    _run(dict(loss=torch.tensor(1.5), loss_cls=torch.tensor(1.0)),
-         _batch([[10, 10, 50, 60]]))
+    FiniteLossHook().after_train_iter(
+        SimpleNamespace(iter=6), 0, dict(data_samples=[sample]),
+        {k: torch.tensor(float(v)) for k, v in losses.items()})
 
 
 def test_nan_loss_names_iteration_and_terms():
+    _run(loss=1.5, loss_cls=1.0)  # finite: passes
     with pytest.raises(CitymaskError) as e:
-        _run(dict(loss=torch.tensor(float('nan')),
-                  loss_cls=torch.tensor(float('nan')),
-                  loss_bbox=torch.tensor(0.25)), _batch([[10, 10, 50, 60]]))
-    msg = str(e.value)
-    assert msg.startswith('loss is nan at iteration 7 (loss_cls=nan, '
-                          'loss_bbox=0.25); training stopped. Lower the lr')
+        _run(loss='nan', loss_cls='nan', loss_bbox=0.25)
+    assert str(e.value).startswith(
+        'loss is nan at iteration 7 (loss_cls=nan, loss_bbox=0.25); '
+        'training stopped. Lower the lr')
 
 
 @pytest.mark.parametrize('box', [
@@ -48,9 +40,7 @@ def test_nan_loss_names_iteration_and_terms():
 ])
 def test_boxes_off_the_image_blame_the_data(box):
     with pytest.raises(CitymaskError) as e:
-        _run(dict(loss=torch.tensor(float('inf')),
-                  loss_mask=torch.tensor(float('inf'))),
-             _batch([[10, 10, 50, 60], box]))
+        _run(box, loss='inf', loss_mask='inf')
     msg = str(e.value)
     assert ('1 of 2 ground-truth boxes of a/b_leftImg8bit.png lie outside '
             'its 1024x512 image or have no area') in msg

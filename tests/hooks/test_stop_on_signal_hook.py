@@ -1,8 +1,7 @@
 """StopOnSignalHook's handlers: the training process notes the signal and
 goes on to the iteration boundary; a process forked from it (a metric's
 pool, a data loader worker) ends as it would without the hook. The stop
-itself is tried on real training runs in tests/tools/test_reliability.py
-and tests/tools/test_launch.py."""
+itself: tests/tools/test_reliability.py and test_launch.py."""
 import multiprocessing
 import os
 import signal
@@ -13,16 +12,13 @@ from citymask.hooks import StopOnSignalHook
 
 def _wait_for_a_signal(ready):
     ready.set()
-    # not signal.pause(): a signal that lands before pause() is entered runs
-    # its Python handler only after pause() returns, which is never
-    while True:
+    while True:  # not signal.pause(): it misses a signal that came first
         time.sleep(0.01)
 
 
 def test_handlers_note_the_signal_and_forked_children_end():
     hook = StopOnSignalHook()
-    # the default action beneath the hook, whatever handler an earlier test
-    # or library left in this process: the child must end by SIGTERM
+    # the default action beneath the hook, whatever an earlier test left
     before = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     hook.before_train(None)
     try:
@@ -36,8 +32,8 @@ def test_handlers_note_the_signal_and_forked_children_end():
         ready = ctx.Event()
         child = ctx.Process(target=_wait_for_a_signal, args=(ready,))
         child.start()
-        # a signal in the instant after fork() is dropped by Python itself
-        # (it clears pending signals in the child): only once it runs
+        # (Python drops a signal in the instant after fork(): only once the
+        # child runs)
         ready.wait()
         child.terminate()
         child.join()

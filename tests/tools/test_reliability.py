@@ -69,26 +69,22 @@ def short_run(mini_data, tmp_path_factory):
     return work
 
 
-def _start(cfg, data, work, log, *extra, load_from):
-    """tools/train.py in the background, its output in ``log``."""
-    with open(log, 'w') as out:
-        return subprocess.Popen(
-            [sys.executable, 'tools/train.py', cfg, '--work-dir', str(work),
-             *extra, '--cfg-options', f'data_root={data}',
-             f'load_from={load_from}', *SHORT], cwd=REPO, env=tool_env(),
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-
-
 def _paused_run(mini_data, tmp_path, iteration, name='run'):
-    """The short run, held after ``iteration`` by PauseAtIterHook:
-    ``(process, fifo folder, work dir, log)``."""
+    """tools/train.py's short run in the background, held after
+    ``iteration`` by PauseAtIterHook: ``(process, fifo folder, work dir,
+    log)``."""
     root, data = mini_data
     fifo = tmp_path / f'{name}_fifo'
     fifo.mkdir()
     cfg = paused_config(osp.join(REPO, CFG), str(fifo), iteration)
     work, log = tmp_path / name, tmp_path / f'{name}.log'
-    proc = _start(cfg, data, work, log,
-                  load_from=osp.join(root, 'standin_cs.pth'))
+    with open(log, 'w') as out:
+        proc = subprocess.Popen(
+            [sys.executable, 'tools/train.py', cfg, '--work-dir', str(work),
+             '--cfg-options', f'data_root={data}',
+             f'load_from={osp.join(root, "standin_cs.pth")}', *SHORT],
+            cwd=REPO, env=tool_env(), stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT)
     assert wait_until_paused(proc, str(fifo)), log.read_text()[-3000:]
     return proc, str(fifo), work, log
 
@@ -221,11 +217,10 @@ def test_nan_loss_stops_with_the_iteration(mini_data, short_run, tmp_path):
     root, data = mini_data
     # the same run trains with the normal lr (short_run): the lr is the cause
     assert (short_run / 'iter_12.pth').exists()
-    res = run_tool('tools/train.py', CFG, '--work-dir', str(tmp_path / 'nan'),
-                   '--cfg-options', f'data_root={data}',
-                   f'load_from={osp.join(root, "standin_cs.pth")}', *SHORT,
-                   'optim_wrapper.optimizer.lr=1e12')
-    line = fails(res, 'loss is ')
+    line = fails(_train(data, tmp_path / 'nan', '--cfg-options',
+                        'optim_wrapper.optimizer.lr=1e12',
+                        load_from=osp.join(root, 'standin_cs.pth')),
+                 'loss is ')
     assert re.search(r'loss is (nan|inf|-inf) at iteration \d+ \(loss_',
                      line), line
 
@@ -341,10 +336,10 @@ def test_unsafe_load_scanner_catches_planted_examples(source):
 def test_bad_inputs(mini_data, tmp_path):
     root, data = mini_data
     standin = osp.join(root, 'standin_cs.pth')
-    fails(run_tool('tools/train.py', 'configs/nope.py'),
-          'config configs/nope.py does not exist')
-    fails(run_tool('tools/test.py', 'configs/nope.py', standin),
-          'config configs/nope.py does not exist')
+    on_data = ('--cfg-options', f'data_root={data}')
+    for args in (['tools/train.py'], ['tools/test.py', standin]):
+        fails(run_tool(args[0], 'configs/nope.py', *args[1:]),
+              'config configs/nope.py does not exist')
     empty = tmp_path / 'cityscapes'
     shutil.copytree(osp.join(data, 'leftImg8bit'), empty / 'leftImg8bit')
     line = fails(run_tool('tools/train.py', CFG, '--cfg-options',
@@ -353,43 +348,30 @@ def test_bad_inputs(mini_data, tmp_path):
     other = tmp_path / 'other.pth'
     torch.save({'state_dict': {'fc.weight': torch.zeros(2, 2)}}, other)
     line = fails(run_tool('tools/test.py', CFG, str(other), '--work-dir',
-                          str(tmp_path / 't'), '--cfg-options',
-                          f'data_root={data}'),
+                          str(tmp_path / 't'), *on_data),
                  "does not match the config's model")
     assert '1 unexpected (fc.weight)' in line and 'missing' in line
     fails(run_tool('tools/train.py', CFG, '--work-dir', str(tmp_path / 'e'),
-                   '--resume', '--cfg-options', f'data_root={data}'),
-          '--resume: no checkpoint in')
+                   '--resume', *on_data), '--resume: no checkpoint in')
     blocker = tmp_path / 'a_file'
     blocker.write_text('')
     fails(run_tool('tools/train.py', CFG, '--work-dir', str(blocker / 'w'),
-                   '--cfg-options', f'data_root={data}'),
-          'cannot write to work dir')
-    fails(run_tool('tools/test.py', CFG, standin, '--out', 'x.json',
-                   '--cfg-options', f'data_root={data}'),
-          '--out must end with .pkl')
+                   *on_data), 'cannot write to work dir')
+    for flags, message in (
+            (['--out', 'x.json'], '--out must end with .pkl'),
+            (['--split', 'test'], 'no public ground truth, so no AP can be '
+             'computed here; write a submission for the benchmark server '
+             'with --format-only'),
+            (['--split', 'test', '--format-only'], '--format-only needs '
+             '--outfile-prefix')):
+        fails(run_tool('tools/test.py', CFG, standin, *flags, *on_data),
+              message)
 
 
-def test_amp_without_gpu_is_refused(monkeypatch, tmp_path):
-    from mmengine.config import Config
-
-    from citymask.errors import CitymaskError
-    from citymask.runner_setup import setup_train
-
-    def setup(cuda):
-        monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
-        cfg = Config.fromfile(osp.join(REPO, CFG))
-        return setup_train(cfg, CFG, work_dir=str(tmp_path), amp=True)
-
-    with pytest.raises(CitymaskError, match='--amp needs a GPU'):
-        setup(cuda=False)
-    cfg = setup(cuda=True)  # what --amp does where there is a GPU
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.loss_scale == 'dynamic'
-    # the tool as a user without a GPU runs it (GPUs hidden where present)
+def test_amp_without_gpu_is_refused(tmp_path):
+    # the tool as a user without a GPU runs it (GPUs hidden where present);
+    # what --amp does with a GPU: tests/test_runner_setup.py::test_amp
     for amp in (['--amp'], ['--amp', 'bf16']):
-        res = subprocess.run(
-            [sys.executable, 'tools/train.py', CFG, *amp, '--work-dir',
-             str(tmp_path)], cwd=REPO, env=tool_env(CUDA_VISIBLE_DEVICES=''),
-            capture_output=True, text=True)
-        fails(res, '--amp needs a GPU')
+        fails(run_tool('tools/train.py', CFG, *amp, '--work-dir',
+                       str(tmp_path), env=dict(CUDA_VISIBLE_DEVICES='')),
+              '--amp needs a GPU')

@@ -4,7 +4,6 @@ import glob
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 import zipfile
@@ -16,6 +15,7 @@ from PIL import Image
 
 from ..conftest import REPO, run_tool
 from .conftest import CFG, ok
+from .test_reliability import _free_port
 
 # Measured (2 CPU cores, seed 0): the stand-in COCO model after surgery
 # scores 0.0 mask AP; after the mini config's 300 iterations 0.229 with two
@@ -123,50 +123,33 @@ def test_format_only_submission(mini_data, trained, tmp_path):
         assert names == listed | set(txts)  # no stray files
 
 
-def test_test_split_needs_format_only(mini_data, tmp_path):
-    root, data = mini_data
-    ckpt = osp.join(root, 'standin_cs.pth')
-    res = run_tool('tools/test.py', CFG, ckpt, '--split', 'test',
-                   '--cfg-options', f'data_root={data}')
-    assert res.returncode == 2
-    assert 'no public ground truth' in res.stderr
-    assert '--format-only' in res.stderr
-    res = run_tool('tools/test.py', CFG, ckpt, '--split', 'test',
-                   '--format-only', '--cfg-options', f'data_root={data}')
-    assert res.returncode == 2 and '--outfile-prefix' in res.stderr
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+def _dist(script, *args):
+    """A tools/dist_*.sh run of two CPU processes (GPUs hidden)."""
+    res = subprocess.run(
+        ['bash', f'tools/{script}', CFG, *args], cwd=REPO,
+        capture_output=True, text=True,
+        env=dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
+                 CUDA_VISIBLE_DEVICES=''))
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert 'GPU number: 2' in out
+    return out
 
 
 def test_dist_train_two_processes_on_cpu(mini_data, tmp_path):
-    _, data = mini_data
     work = tmp_path / 'dist'
-    # GPUs hidden: two CPU processes on any machine
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
-               CUDA_VISIBLE_DEVICES='')
-    cmd = [
-        'bash', 'tools/dist_train.sh', CFG, '2', '--work-dir',
-        str(work), '--cfg-options', f'data_root={data}',
-        'train_cfg.max_iters=4', 'train_cfg.val_interval=100',
-        'default_hooks.checkpoint.interval=4',
-        'default_hooks.logger.interval=1', 'load_from=None',
-        'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        'env_cfg.dist_cfg.backend=gloo'
-    ]
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
-                         text=True)
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-3000:]
+    out = _dist('dist_train.sh', '2', '--work-dir', str(work),
+                '--cfg-options', f'data_root={mini_data[1]}',
+                'train_cfg.max_iters=4', 'train_cfg.val_interval=100',
+                'default_hooks.checkpoint.interval=4',
+                'default_hooks.logger.interval=1', 'load_from=None',
+                'train_dataloader.num_workers=0',
+                'train_dataloader.persistent_workers=False',
+                'env_cfg.dist_cfg.backend=gloo')
     # world size 2, and DDP's gradient all-reduce needs both ranks to step
-    assert 'Distributed training: True' in out and 'GPU number: 2' in out
+    assert 'Distributed training: True' in out
     assert 'Iter(train) [4/4]' in out
-    ckpts = glob.glob(str(work / 'iter_*.pth'))
-    assert [osp.basename(p) for p in ckpts] == ['iter_4.pth']
+    assert [p.name for p in work.glob('iter_*.pth')] == ['iter_4.pth']
 
 
 def test_dist_test_two_processes_gives_the_single_process_ap(
@@ -175,17 +158,11 @@ def test_dist_test_two_processes_gives_the_single_process_ap(
     # both on the CPU (GPUs hidden), so both compute the same predictions
     single = _test_ap(trained, data, str(tmp_path / 'single'),
                       env=dict(CUDA_VISIBLE_DEVICES=''))
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
-               CUDA_VISIBLE_DEVICES='')
-    res = subprocess.run(
-        ['bash', 'tools/dist_test.sh', CFG, trained, '2', '--work-dir',
-         str(tmp_path / 'dist'), '--cfg-options', f'data_root={data}',
-         'test_dataloader.num_workers=0',
-         'test_dataloader.persistent_workers=False'],
-        cwd=REPO, env=env, capture_output=True, text=True)
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-3000:]
-    assert 'Distributed launcher: pytorch' in out and 'GPU number: 2' in out
+    out = _dist('dist_test.sh', trained, '2', '--work-dir',
+                str(tmp_path / 'dist'), '--cfg-options', f'data_root={data}',
+                'test_dataloader.num_workers=0',
+                'test_dataloader.persistent_workers=False')
+    assert 'Distributed launcher: pytorch' in out
     with open(tmp_path / 'dist' / 'cityscapes' /
               'resultInstanceLevelSemanticLabeling.json') as f:
         dist = json.load(f)['averages']
@@ -197,11 +174,16 @@ def test_dist_test_two_processes_gives_the_single_process_ap(
 def test_dist_train_refuses_more_gpus_than_present(monkeypatch):
     from citymask.errors import CitymaskError
     from citymask.preflight import check_gpu_count
+    for bad in ('0', '-1', 'two', ''):
+        with pytest.raises(CitymaskError, match='positive integer'):
+            check_gpu_count(bad)
+    monkeypatch.setattr('torch.cuda.is_available', lambda: False)
+    check_gpu_count('8')  # CPU processes: any count
     monkeypatch.setattr('torch.cuda.is_available', lambda: True)
     monkeypatch.setattr('torch.cuda.device_count', lambda: 1)
     check_gpu_count('1')
     with pytest.raises(CitymaskError, match='asked for 8 GPUs but this '
-                       'machine has 1'):
+                       'machine has 1; pass 1 or fewer'):
         check_gpu_count('8')
     res = subprocess.run(['bash', 'tools/dist_train.sh', CFG, 'two'],
                          cwd=REPO, capture_output=True, text=True,

@@ -1,12 +1,10 @@
-"""torchrun for tools/dist_run.sh, with each launch failure as one line:
+"""torchrun for tools/dist_run.sh, each launch failure one line:
 
     python tools/misc/dist_launch.py GPUS [torchrun options] TOOL [args]
 
-Before torchrun starts, GPUS must exist here and, on node 0, the port must
-be free. torchrun's own log lines and tracebacks are replaced by one line:
-for a rendezvous that did not complete in time, a worker killed by a
-signal, a signal to the launcher (the workers stop at an iteration
-boundary first: tools/train.py). A worker that failed has said why itself.
+GPUS must exist here and, on node 0, the port be free before torchrun
+starts; a rendezvous that did not complete, a worker killed by a signal and
+a signal to the launcher are one line instead of torchrun's tracebacks.
 """
 import errno
 import logging
@@ -21,8 +19,8 @@ from citymask.preflight import check_gpu_count
 
 
 def check_port_free(port: int) -> None:
-    """The rendezvous port must be free on node 0 (torchrun answers a busy
-    one with a 40-line traceback)."""
+    """The rendezvous port must be free on node 0 (else torchrun's 40-line
+    traceback)."""
     with socket.socket() as s:
         # as torchrun's store binds: a port in TIME_WAIT counts as free
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
