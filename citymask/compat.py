@@ -4,11 +4,12 @@ Each one names the upstream version it works around, so it can be deleted when
 upstream catches up.
 """
 import contextlib
+import functools
 import importlib
 import pickle
 import types
 import warnings
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -37,11 +38,9 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 def mmengine_safe_globals() -> list:
     """The non-tensor types that mmengine 0.10.7 writes into a checkpoint.
 
-    A Runner checkpoint holds ``meta`` (numpy scalars, e.g. the seed),
-    ``message_hub`` (``HistoryBuffer`` objects around numpy arrays, and
-    their statistics functions via ``getattr``),
-    ``optimizer`` and ``param_schedulers`` (plain containers and tensors).
-    These are exactly what torch's weights-only unpickler must admit; no
+    ``meta`` holds numpy scalars (the seed), ``message_hub``
+    ``HistoryBuffer`` objects around numpy arrays and their statistics
+    functions (via ``getattr``); the rest is containers and tensors. No
     callable that can run code is among them.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
@@ -67,36 +66,23 @@ def allow_mmengine_checkpoints() -> None:
     torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine
     0.10.7 calls ``torch.load`` without the argument, so resuming and
     ``load_from`` fail with ``UnpicklingError: ... multiarray.scalar``.
-    Rather than turning weights-only loading off, we allow-list the few
-    types mmengine writes (see :func:`mmengine_safe_globals`).
+    Weights-only loading stays on; the few types mmengine writes are
+    allow-listed.
     """
     torch.serialization.add_safe_globals(mmengine_safe_globals())
-
-
-def _load_url_weights_only(url: str,
-                           model_dir: Optional[str] = None,
-                           map_location: Any = None,
-                           progress: bool = True,
-                           check_hash: bool = False,
-                           file_name: Optional[str] = None) -> Any:
-    """``torch.utils.model_zoo.load_url`` with ``weights_only=True``."""
-    return torch.hub.load_state_dict_from_url(
-        url, model_dir=model_dir, map_location=map_location,
-        progress=progress, check_hash=check_hash, file_name=file_name,
-        weights_only=True)
 
 
 def load_downloads_weights_only() -> None:
     """Downloaded checkpoints are loaded weights-only too.
 
     mmengine 0.10.7 fetches ``http(s)://``, ``torchvision://`` and
-    ``open-mmlab://`` checkpoints (e.g. the fine-tune config's
-    ``load_from``) with ``torch.hub.load_state_dict_from_url``, whose
-    ``weights_only`` defaults to False: a file from the internet could run
-    code. All those loaders call ``mmengine.runner.checkpoint.load_url``.
+    ``open-mmlab://`` checkpoints (the fine-tune config's ``load_from``)
+    through ``mmengine.runner.checkpoint.load_url``, i.e.
+    ``torch.hub.load_state_dict_from_url`` with ``weights_only=False``.
     """
     from mmengine.runner import checkpoint
-    checkpoint.load_url = _load_url_weights_only
+    checkpoint.load_url = functools.partial(
+        torch.hub.load_state_dict_from_url, weights_only=True)
 
 
 def init_dist_without_cuda() -> None:
@@ -109,15 +95,12 @@ def init_dist_without_cuda() -> None:
     import torch.distributed as torch_dist
     from mmengine.dist import utils
     upstream = utils._init_dist_pytorch
-    if getattr(upstream, '_citymask', False):
-        return
 
     def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
         if torch.cuda.is_available() or init_backend != 'torch':
             return upstream(backend, init_backend=init_backend, **kwargs)
         torch_dist.init_process_group(backend=backend, **kwargs)
 
-    _init_dist_pytorch._citymask = True
     utils._init_dist_pytorch = _init_dist_pytorch
 
 
@@ -134,8 +117,6 @@ def atomic_checkpoints() -> None:
 
     from .checkpoint import save_checkpoint as save_atomic
     upstream = runner_module.save_checkpoint
-    if getattr(upstream, '_citymask', False):
-        return
 
     def save_checkpoint(checkpoint, filename, file_client_args=None,
                         backend_args=None):
@@ -144,7 +125,6 @@ def atomic_checkpoints() -> None:
                             backend_args)
         save_atomic(checkpoint, str(filename))
 
-    save_checkpoint._citymask = True
     runner_module.save_checkpoint = save_checkpoint
 
 
@@ -160,8 +140,6 @@ def atomic_result_dumps() -> None:
 
     from .fileio import atomic_path
     upstream = metric_module.dump
-    if getattr(upstream, '_citymask', False):
-        return
 
     def dump(obj, file=None, file_format=None, **kwargs):
         if not isinstance(file, str) or '://' in file:
@@ -170,7 +148,6 @@ def atomic_result_dumps() -> None:
             return upstream(obj, tmp, file_format or file.rpartition('.')[2],
                             **kwargs)
 
-    dump._citymask = True
     metric_module.dump = dump
 
 
@@ -207,42 +184,33 @@ def fp32_box_coordinates() -> None:
     2.1.0's ``nms`` (fp32 only) as bf16 on a CPU, and its ``RoIAlign``
     kernels (CPU and CUDA: float, double, half) have no bf16 at all.
 
-    Anchors asked for in fp16 or bf16 are now made in fp32 (decoded boxes
-    follow them), and the RoI extractor runs on fp32 features and RoIs
-    when the features are fp16 or bf16, returning its output in their
-    dtype. RoIAlign reads the RoIs in the features' type, so fp32 RoIs mean
-    fp32 features in, for fp16 too (a transient copy: RoIAlign keeps no
-    input for its backward).
+    Anchors asked for in fp16 or bf16 are made in fp32 (decoded boxes
+    follow them); the RoI extractor runs on fp32 features and RoIs (RoIAlign
+    reads RoIs in the features' type; a transient copy, RoIAlign keeps no
+    input for backward) and returns its output in the features' dtype.
     """
     from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
     from mmdet.models.task_modules.prior_generators import AnchorGenerator
     grid_priors = AnchorGenerator.grid_priors
     extract = SingleRoIExtractor.forward
-    if getattr(extract, '_citymask', False):
-        return
 
     def fp32_grid_priors(self, featmap_sizes, dtype=torch.float32,
                          device='cuda'):
-        if dtype in _LOW_PRECISION:
-            dtype = torch.float32
-        return grid_priors(self, featmap_sizes, dtype, device)
+        return grid_priors(self, featmap_sizes, torch.float32
+                           if dtype in _LOW_PRECISION else dtype, device)
 
     def fp32_extract(self, feats, rois, roi_scale_factor=None):
-        dtype = feats[0].dtype
-        if dtype not in _LOW_PRECISION:
+        if feats[0].dtype not in _LOW_PRECISION:
             return extract(self, feats, rois, roi_scale_factor)
-        out = extract(self, [f.float() for f in feats], rois.float(),
-                      roi_scale_factor)
-        return out.to(dtype)
+        return extract(self, [f.float() for f in feats], rois.float(),
+                       roi_scale_factor).to(feats[0].dtype)
 
-    fp32_extract._citymask = True
     AnchorGenerator.grid_priors = fp32_grid_priors
     SingleRoIExtractor.forward = fp32_extract
 
 
 class _NumpyWithIn1d(types.ModuleType):
-    """numpy as cityscapesscripts 2.3.0 expects it: ``np.in1d`` included.
-    """
+    """numpy as cityscapesscripts 2.3.0 expects it: with ``np.in1d``."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(np, name)
@@ -257,12 +225,9 @@ class _NumpyWithIn1d(types.ModuleType):
 def _write_dict_to_json(obj: Any, path: str) -> None:
     """cityscapesscripts' ``writeDict2JSON``, also for numpy scalars."""
     import json
-
-    def default(o):
-        return o.item() if isinstance(o, np.generic) else o.__dict__
-
     with open(path, 'w') as f:
-        f.write(json.dumps(obj, default=default, sort_keys=True, indent=4))
+        f.write(json.dumps(obj, sort_keys=True, indent=4, default=lambda o: (
+            o.item() if isinstance(o, np.generic) else o.__dict__)))
 
 
 @contextlib.contextmanager
@@ -295,8 +260,9 @@ def official_instance_evaluator() -> Iterator[Any]:
         official.np, official.writeDict2JSON = upstream
 
 
+@functools.lru_cache(maxsize=None)
 def apply() -> None:
-    """Apply every workaround; safe to call more than once."""
+    """Apply every workaround (once, however often it is called)."""
     quiet_known_warnings()
     allow_mmengine_checkpoints()
     load_downloads_weights_only()

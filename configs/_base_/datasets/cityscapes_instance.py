@@ -15,9 +15,8 @@ test_scale = (2048, 1024)
 
 train_pipeline = [
     dict(type='LoadCityscapesImage', backend_args=backend_args),
-    dict(
-        type='LoadAnnotations', with_bbox=True, with_mask=True,
-        poly2mask=False),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
+         poly2mask=False),
     dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
@@ -35,10 +34,8 @@ batch_scale_train_pipeline = [
 test_pipeline = [
     dict(type='LoadCityscapesImage', backend_args=backend_args),
     dict(type='Resize', scale=test_scale, keep_ratio=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
+                                          'img_shape', 'scale_factor'))
 ]
 
 # The schedules count iterations: an infinite sampler, 1 image per GPU.
@@ -77,15 +74,10 @@ test_split = dict(
     data_prefix=dict(img='leftImg8bit/test/'))
 
 val_evaluator = [
-    dict(
-        type='CityscapesInstanceMetric',
-        seg_prefix=data_root + 'gtFine/val',
-        backend_args=backend_args),
-    dict(
-        type='CocoMetric',
-        ann_file=data_root +
-        'annotations/instancesonly_filtered_gtFine_val.json',
-        metric=['bbox', 'segm'],
-        backend_args=backend_args),
+    dict(type='CityscapesInstanceMetric', seg_prefix=data_root + 'gtFine/val',
+         backend_args=backend_args),
+    dict(type='CocoMetric', metric=['bbox', 'segm'], ann_file=data_root +
+         'annotations/instancesonly_filtered_gtFine_val.json',
+         backend_args=backend_args),
 ]
 test_evaluator = val_evaluator
