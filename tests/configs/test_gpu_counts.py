@@ -142,27 +142,23 @@ def _rank(rank, cfg, root):
 
 def test_one_process_two_images_is_two_ranks_one_image(two_frames):
     cfg, root = two_frames
-    ranks = mp.spawn(_rank, args=(cfg, root), nprocs=2, join=False)
+    # fork: the ranks start with this process's imports (spawn would import
+    # torch and mmdet again in each)
+    ranks = mp.start_processes(_rank, args=(cfg, root), nprocs=2, join=False,
+                               start_method='fork')
     losses, grads = _step(cfg, root, [0, 1])  # meanwhile, here
     while not ranks.join():  # returns once a rank has exited
         pass
     ranks = [torch.load(osp.join(root, f'rank{r}.pth'), weights_only=True)
              for r in (0, 1)]
-    # mmdet averages every loss over the batch, not per image: RPN over the
-    # sampled anchors, R-CNN cls/bbox over the sampled RoIs, the mask loss
-    # over the positive RoIs of all images. In the recipe the RPN and R-CNN
-    # samplers take 256 and 512 per image, so the batch mean is the mean of
-    # the images' means; only the mask loss weighs images by their positive
-    # RoIs. Here every count is the same for both images (same annotations,
-    # same proposals, all candidates taken), so the batch must equal the
-    # ranks' mean up to float32 rounding of sums taken in another order:
-    # ~1e-7 relative for a loss; for a gradient (sums of up to ~1e5 terms
-    # that cancel) 3e-7 to 3e-6 of its norm, and single entries have been
-    # seen 4e-4 of the largest off (an fc weight, another thread count), so
-    # gradients are compared by norm with room to 1e-3. Weighting shows far
-    # above that: a loss summed, not averaged, is off 2x (a gradient too);
-    # two annotations fewer on one image (unequal counts) move the total
-    # loss by 5e-4, 50x its tolerance.
+    # mmdet averages each loss over the batch (RPN over sampled anchors,
+    # R-CNN over sampled RoIs, the mask loss over all positive RoIs). Here
+    # every count is the same for both images (same annotations, same
+    # proposals, all candidates taken), so the batch must equal the ranks'
+    # mean up to float32 rounding in another order: ~1e-7 relative for a
+    # loss; gradients (sums of ~1e5 cancelling terms) are compared by norm
+    # with room to 1e-3. A loss summed, not averaged, is off 2x; two
+    # annotations fewer on one image move the total loss 50x its tolerance.
     assert ranks[0]['losses']['loss'] != ranks[1]['losses']['loss']
     for key, value in losses.items():
         mean = (ranks[0]['losses'][key] + ranks[1]['losses'][key]) / 2

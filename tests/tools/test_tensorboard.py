@@ -28,8 +28,8 @@ def run(mini_data, tmp_path_factory):
         f'load_from={osp.join(root, "standin_cs.pth")}',
         f'train_cfg.max_iters={ITERS}', f'train_cfg.val_interval={ITERS}',
         'default_hooks.logger.interval=1',
-        # 4 validation images, every 2nd drawn with all its predictions
-        'val_dataloader.dataset.indices=4',
+        # 3 validation images, every 2nd drawn with all its predictions
+        'val_dataloader.dataset.indices=3',
         'default_hooks.visualization.interval=2',
         'default_hooks.visualization.score_thr=0.0',
         'randomness.seed=0'))
