@@ -1,7 +1,5 @@
-"""Workarounds for the pinned stack, applied when ``citymask`` is imported.
-
-Each one names the upstream version it works around, so it can be deleted when
-upstream catches up.
+"""Workarounds for the pinned stack, applied when ``citymask.register`` is
+imported; each names the upstream version it works around.
 """
 import contextlib
 import functools
@@ -16,17 +14,13 @@ import torch
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
-    """Stand-in for ``builtins.getattr`` inside checkpoints.
-
-    mmengine pickles ``HistoryBuffer._statistics_methods`` (its min / max /
-    mean / current functions) as ``getattr(HistoryBuffer, 'min')``. A real
-    ``getattr`` would let a crafted file reach methods of any allow-listed
-    class (``ndarray.tofile`` writes files), so only those lookups resolve.
-    """
+    """Stand-in for ``builtins.getattr`` inside checkpoints: mmengine
+    pickles ``HistoryBuffer``'s statistics methods as
+    ``getattr(HistoryBuffer, 'min')``; a real ``getattr`` would reach any
+    allow-listed class's methods (``ndarray.tofile`` writes files)."""
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    # the built-in four are registered lazily (on the first HistoryBuffer),
-    # so a fresh process would not know them yet
+    # the built-in four are registered on the first HistoryBuffer only
     allowed = {'min', 'max', 'mean', 'current',
                *HistoryBuffer._statistics_methods}
     if obj is HistoryBuffer and name in allowed:
@@ -45,13 +39,11 @@ def mmengine_safe_globals() -> list:
     """
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    # numpy 1.x spells the module ``numpy.core``; numpy 2 ``numpy._core``
-    # (numpy 1.26 has a ``numpy._core`` stub without ``multiarray``).
+    # numpy 1.x: ``numpy.core`` (1.26's ``numpy._core`` is a stub)
     multiarray = importlib.import_module(
         'numpy._core.multiarray' if np.__version__[0] >= '2' else
         'numpy.core.multiarray')
-    # One dtype class per concrete numeric / bool / string dtype; ``object``
-    # and ``void`` dtypes are left out on purpose.
+    # the numeric / bool / string dtypes; not ``object`` or ``void``
     dtype_classes = {type(np.dtype(code)) for code in '?bhilqBHILQefdgFDGSU'}
     return [
         multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
@@ -107,11 +99,10 @@ def init_dist_without_cuda() -> None:
 def atomic_checkpoints() -> None:
     """Write Runner checkpoints atomically.
 
-    mmengine 0.10.7 writes ``iter_N.pth`` in place and then points
+    mmengine 0.10.7 writes ``iter_N.pth`` in place, then points
     ``last_checkpoint`` at it: a job killed mid-write leaves a truncated
-    "latest" checkpoint that ``--resume`` trips on. Local checkpoints now go
-    to a temporary file that is renamed when complete; ``last_checkpoint``
-    is written after ``save_checkpoint`` returns, i.e. after the rename.
+    "latest" checkpoint. Local ones now go to a temporary file renamed when
+    complete (before ``last_checkpoint`` is written).
     """
     from mmengine.runner import runner as runner_module
 
@@ -131,10 +122,9 @@ def atomic_checkpoints() -> None:
 def atomic_result_dumps() -> None:
     """Write ``DumpResults`` pickles (``tools/test.py --out``) atomically.
 
-    mmengine 0.10.7's ``DumpResults.compute_metrics`` (mmdet 3.3.0's
-    ``DumpDetResults`` inherits it) dumps straight into ``out_file_path``:
-    a full disk or Ctrl-C leaves a truncated ``.pkl``. Local files now go
-    through :func:`citymask.fileio.atomic_path`.
+    mmengine 0.10.7's ``DumpResults`` (and mmdet 3.3.0's
+    ``DumpDetResults``) dump straight into ``out_file_path``: a full disk or
+    Ctrl-C leaves a truncated ``.pkl``.
     """
     from mmengine.evaluator import metric as metric_module
 
@@ -152,13 +142,10 @@ def atomic_result_dumps() -> None:
 
 
 def quiet_known_warnings() -> None:
-    """Silence warnings the pinned stack prints on every run.
-
-    They bury the training log and none of them is actionable for a user:
-    setuptools < 81 warns that ``pkg_resources`` is deprecated (imported by
-    mmengine 0.10.7 / mmcv 2.1.0); torch 2.13 deprecates APIs that mmengine
-    0.10.7 and mmdet 3.3.0 still call.
-    """
+    """Silence warnings the pinned stack prints on every run, none of them
+    actionable for a user: setuptools < 81 on ``pkg_resources`` (imported
+    by mmengine 0.10.7 / mmcv 2.1.0); torch 2.13 on APIs that mmengine
+    0.10.7 and mmdet 3.3.0 still call."""
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
     warnings.filterwarnings(
         'ignore', category=FutureWarning, module=r'mm(engine|det|cv)\.')
@@ -174,15 +161,12 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 def fp32_box_coordinates() -> None:
     """Keep anchors and RoIs fp32 under mixed precision (fp16 and bf16).
 
-    mmdet 3.3.0 gives box coordinates the dtype of the features they come
-    from: ``BaseDenseHead.predict_by_feat`` makes the RPN's anchors in the
-    score maps' dtype, and ``SingleRoIExtractor.forward`` casts the RoIs to
-    the features' dtype (``rois.type_as(feats[0])``). Under autocast that
-    rounds coordinates to 1 px (fp16) or 8 px (bf16) steps above x = 1024,
-    and ``map_roi_levels`` overflows fp16 for boxes over 256 px, sending
-    them to the coarsest level. Under bf16 the RPN's boxes reach mmcv
-    2.1.0's ``nms`` (fp32 only) as bf16 on a CPU, and its ``RoIAlign``
-    kernels (CPU and CUDA: float, double, half) have no bf16 at all.
+    mmdet 3.3.0 makes the RPN's anchors in the score maps' dtype
+    (``BaseDenseHead.predict_by_feat``) and casts RoIs to the features'
+    (``SingleRoIExtractor.forward``): under autocast coordinates round to
+    1 px (fp16) or 8 px (bf16) steps above x = 1024, ``map_roi_levels``
+    overflows fp16 for boxes over 256 px, and mmcv 2.1.0's ``nms`` (fp32
+    only) and ``RoIAlign`` (float, double, half) get bf16.
 
     Anchors asked for in fp16 or bf16 are made in fp32 (decoded boxes
     follow them); the RoI extractor runs on fp32 features and RoIs (RoIAlign
@@ -235,21 +219,16 @@ def official_instance_evaluator() -> Iterator[Any]:
     """cityscapesscripts' instance evaluator, runnable on numpy 2.
 
     cityscapesscripts 2.3.0's ``evalInstanceLevelSemanticLabeling`` calls
-    ``np.in1d``, which numpy 2.4 removed, and writes ``matches.json`` with a
-    JSON encoder that fails on the numpy integers numpy 2's
-    ``count_nonzero`` returns. While the block runs, that module (and so
-    mmdet 3.3.0's ``CityScapesMetric``, which calls it) sees a numpy with
-    ``in1d`` and a JSON writer for numpy scalars; numpy itself and
-    site-packages are left untouched.
+    ``np.in1d`` (removed in numpy 2.4) and its JSON writer fails on numpy 2's
+    integers. While the block runs, that module (and so mmdet 3.3.0's
+    ``CityScapesMetric``) sees a numpy with ``in1d`` and a JSON writer for
+    numpy scalars; numpy itself and site-packages are left untouched.
 
     Yields:
         The evaluator module.
     """
     from cityscapesscripts.evaluation import \
         evalInstanceLevelSemanticLabeling as official
-    if official.writeDict2JSON is _write_dict_to_json:  # nested use
-        yield official
-        return
     upstream = official.np, official.writeDict2JSON
     if not hasattr(np, 'in1d'):
         official.np = _NumpyWithIn1d('numpy')
