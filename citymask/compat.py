@@ -45,11 +45,9 @@ def mmengine_safe_globals() -> list:
         'numpy.core.multiarray')
     # the numeric / bool / string dtypes; not ``object`` or ``void``
     dtype_classes = {type(np.dtype(code)) for code in '?bhilqBHILQefdgFDGSU'}
-    return [
-        multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
-        *sorted(dtype_classes, key=lambda c: c.__name__), HistoryBuffer,
-        (_history_buffer_getattr, 'builtins.getattr')
-    ]
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
+            *sorted(dtype_classes, key=lambda c: c.__name__), HistoryBuffer,
+            (_history_buffer_getattr, 'builtins.getattr')]
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -58,8 +56,7 @@ def allow_mmengine_checkpoints() -> None:
     torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine
     0.10.7 calls ``torch.load`` without the argument, so resuming and
     ``load_from`` fail with ``UnpicklingError: ... multiarray.scalar``.
-    Weights-only loading stays on; the few types mmengine writes are
-    allow-listed.
+    Weights-only loading stays on: the types mmengine writes are allowed.
     """
     torch.serialization.add_safe_globals(mmengine_safe_globals())
 
@@ -81,8 +78,7 @@ def init_dist_without_cuda() -> None:
     """Let ``--launcher pytorch`` start on machines without CUDA.
 
     mmengine 0.10.7's ``_init_dist_pytorch`` always calls
-    ``torch.cuda.set_device``, which raises on a CPU build of torch; then
-    CPU (gloo) runs, e.g. the distributed tests, cannot start.
+    ``torch.cuda.set_device``, which raises on a CPU build of torch.
     """
     import torch.distributed as torch_dist
     from mmengine.dist import utils

@@ -30,8 +30,8 @@ SIZES = {'cpu': ('configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py',
                  (2048, 1024), (50, 10, 5), 200)}
 
 
-def read_json(path: str, lines: bool = False):
-    with open(path) as f:  # lines: one object a line, as scalars.json
+def read_json(path: str, lines: bool = False):  # lines: as scalars.json
+    with open(path) as f:
         return [json.loads(ln) for ln in f] if lines else json.load(f)
 
 
@@ -45,9 +45,8 @@ def files(pattern: str) -> int:
 
 
 def train_figures(work_dir: str, imgs_per_iter: int) -> str:
-    """Loss, lr, img/s, data time and memory from scalars.json; the first
-    logged interval (warm-up) is left out of the medians if there are more.
-    """
+    """Loss, lr, img/s, data time and memory from scalars.json; medians
+    without the first logged interval (warm-up) if there are more."""
     rows = read_json(osp.join(last_run(work_dir), 'vis_data', 'scalars.json'),
                      lines=True)
     rows = [r for r in rows if 'loss' in r]  # not the validation's
@@ -61,10 +60,9 @@ def train_figures(work_dir: str, imgs_per_iter: int) -> str:
 
 
 def test_figures(work_dir: str, procs: int) -> str:
-    """Mask AP, AP50 (without ``--format-only``) and img/s (``time``: the
-    mean time of an iteration, one image a process) from the metric JSON
-    mmengine's LoggerHook dumps after a test, ``TIMESTAMP/TIMESTAMP.json``.
-    """
+    """Mask AP, AP50 (not with ``--format-only``) and img/s (``time``: an
+    iteration's mean, one image a process) from the metric JSON mmengine's
+    LoggerHook dumps after a test, ``TIMESTAMP/TIMESTAMP.json``."""
     run = last_run(work_dir)
     m = read_json(osp.join(run, osp.basename(run) + '.json'))
     return (f'mask AP {100 * m["cityscapes/mAP"]:.1f}, AP50 '
@@ -170,8 +168,8 @@ def rehearse(work_dir: str, gpus: int = 0, python: str = sys.executable,
     print(f'rehearsal on {os.cpu_count()} CPU cores, {gpus} GPUs, '
           f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; Python '
           f'{sys.version.split()[0]}, ' + ', '.join(
-              f'{p} {importlib.metadata.version(p)}'
-              for p in ('torch', 'mmcv', 'mmdet', 'mmengine')), flush=True)
+              f'{p} {importlib.metadata.version(p)}' for p in
+              ('torch', 'mmcv', 'mmdet', 'mmengine')), flush=True)
     try:
         for i, (name, cmd, figures) in enumerate(todo, 1):
             print(f'[{i}/{len(todo)}] {name}: ' + ' '.join(

@@ -22,8 +22,7 @@ def main():
     parser.add_argument('dst', help='output mmdet checkpoint (.pth)')
     parser.add_argument('--src-format', choices=('auto', ) + FORMATS,
                         default='auto')
-    parser.add_argument('--rider-init', choices=RIDER_INITS,
-                        default='random',
+    parser.add_argument('--rider-init', choices=RIDER_INITS, default='random',
                         help='rider has no COCO class: random init or a '
                         'copy of person')
     parser.add_argument('--force', action='store_true',

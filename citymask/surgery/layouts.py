@@ -161,16 +161,9 @@ def _background_first_to_last(state: Dict[str, torch.Tensor]) -> None:
 
 def to_mmdet_layout(ckpt: dict, src_format: Optional[str] = None
                     ) -> Tuple[Dict[str, torch.Tensor], dict, str]:
-    """Turn any supported checkpoint into an mmdet state dict.
-
-    Args:
-        ckpt: The loaded checkpoint object.
-        src_format: One of :data:`FORMATS`, or None to detect it.
-
-    Returns:
-        ``(state_dict, rest, format)``; ``rest`` holds mmdet's non-weight
-        entries (meta, ...) and is empty for foreign formats.
-    """
+    """``(state_dict, rest, format)`` of a loaded checkpoint in one of
+    :data:`FORMATS` (``src_format``, None: detected); ``rest`` holds
+    mmdet's non-weight entries (meta, ...), empty for foreign formats."""
     state, rest = split_checkpoint(ckpt)
     state = strip_prefix(state)
     fmt = src_format or detect_format(state)
@@ -181,9 +174,8 @@ def to_mmdet_layout(ckpt: dict, src_format: Optional[str] = None
             f'not a {fmt} Mask R-CNN checkpoint: {_MARKERS[fmt]} is missing')
     if fmt == 'mmdet':
         return {k: _to_tensor(v) for k, v in state.items()}, rest, fmt
-    rules = (MASKRCNN_BENCHMARK_RULES
-             if fmt == 'maskrcnn-benchmark' else DETECTRON2_RULES)
-    out = rename(state, rules, fmt)
+    out = rename(state, DETECTRON2_RULES if fmt == 'detectron2' else
+                 MASKRCNN_BENCHMARK_RULES, fmt)
     num_classes(out)  # box and mask predictors must both be there
     if fmt == 'maskrcnn-benchmark':
         _background_first_to_last(out)

@@ -29,13 +29,10 @@ train_pipeline, batch_scale_train_pipeline = (
     for p in (_base_.train_pipeline, _base_.batch_scale_train_pipeline))
 test_pipeline = [dict(t, scale=test_scale) if 'scale' in t else t
                  for t in _base_.test_pipeline]
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=1,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    num_workers=1, dataset=dict(data_root=data_root,
-                                pipeline=test_pipeline))
+train_dataloader = dict(batch_size=2, num_workers=1, dataset=dict(
+    data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root,
+                                                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = [
     dict(type='CityscapesInstanceMetric', seg_prefix=data_root + 'gtFine/val'),
@@ -54,8 +51,7 @@ param_scheduler = [
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
          milestones=[225], gamma=0.1)
 ]
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval=200, max_keep_ckpts=2))
+default_hooks = dict(logger=dict(interval=20),
+                     checkpoint=dict(interval=200, max_keep_ckpts=2))
 auto_scale_lr = dict(base_batch_size=2)
 load_from = 'work_dirs/mini/coco_standin_cityscapes.pth'

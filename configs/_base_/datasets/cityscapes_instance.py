@@ -40,32 +40,22 @@ test_pipeline = [
 
 # The schedules count iterations: an infinite sampler, 1 image per GPU.
 train_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
+    batch_size=1, num_workers=4, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        type=dataset_type, data_root=data_root,
         ann_file='annotations/instancesonly_filtered_gtFine_train.json',
         data_prefix=dict(img='leftImg8bit/train/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
+        pipeline=train_pipeline, backend_args=backend_args))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
+    batch_size=1, num_workers=2, persistent_workers=True, drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        type=dataset_type, data_root=data_root,
         ann_file='annotations/instancesonly_filtered_gtFine_val.json',
-        data_prefix=dict(img='leftImg8bit/val/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+        data_prefix=dict(img='leftImg8bit/val/'), test_mode=True,
+        pipeline=test_pipeline, backend_args=backend_args))
 test_dataloader = val_dataloader
 # Cityscapes' test images (no public ground truth): what
 # `tools/test.py --split test --format-only` reads.
