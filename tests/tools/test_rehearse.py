@@ -29,10 +29,15 @@ def _table(stdout):
     return {c[0]: (float(c[1]), c[2] if len(c) > 2 else '') for c in cells}
 
 
-def _run_dir(work_dir):
-    runs = glob(osp.join(work_dir, '2*_*', ''))
+def _json(work, step, name=None):
+    """A JSON file of ``work/step``; None: mmengine's metric JSON in its one
+    ``TIMESTAMP`` folder; ``scalars.json``: that folder's, one a line."""
+    runs = glob(osp.join(work, step, '2*_*'))
     assert len(runs) == 1, runs
-    return runs[0]
+    path = osp.join(runs[0], 'vis_data', name) if name else osp.join(
+        runs[0], osp.basename(runs[0]) + '.json')
+    with open(path) as f:
+        return [json.loads(ln) for ln in f] if name else json.load(f)
 
 
 @pytest.fixture(scope='module')
@@ -74,9 +79,7 @@ def test_data_and_conversion_figures(cpu_run):
 
 def test_train_figures_are_scalars_json(cpu_run):
     work, rows = cpu_run
-    with open(osp.join(_run_dir(osp.join(work, 'train')), 'vis_data',
-                       'scalars.json')) as f:
-        logged = [json.loads(ln) for ln in f]
+    logged = _json(work, 'train', 'scalars.json')
     train = [r for r in logged if 'loss' in r]
     assert [r['iter'] for r in train] == [1, 2]  # logger interval 1
     t = train[1]['time']  # the first interval is warm-up
@@ -90,9 +93,7 @@ def test_train_figures_are_scalars_json(cpu_run):
 
 def test_test_figures_are_the_metric_json(cpu_run):
     work, rows = cpu_run
-    run = _run_dir(osp.join(work, 'test'))
-    with open(osp.join(run, osp.basename(run[:-1]) + '.json')) as f:
-        metrics = json.load(f)
+    metrics = _json(work, 'test')
     # the official evaluator's own result file holds the same AP
     with open(osp.join(work, 'test', 'cityscapes',
                        'resultInstanceLevelSemanticLabeling.json')) as f:
@@ -108,9 +109,7 @@ def test_submission_check_and_inference(cpu_run):
     with zipfile.ZipFile(osp.join(work, 'submission.zip')) as zf:
         preds = [n for n in zf.namelist() if n.endswith('_pred.txt')]
     assert len(preds) == FRAMES['test']
-    run = _run_dir(osp.join(work, 'submit'))
-    with open(osp.join(run, osp.basename(run[:-1]) + '.json')) as f:
-        time = json.load(f)['time']
+    time = _json(work, 'submit')['time']
     assert rows['submit'][1] == f'1 prediction files, {1 / time:.3g} img/s'
     assert rows['check'][1] == 'valid'
     assert len(glob(osp.join(work, 'infer', 'preds', '*', '*.json'))) == 1
