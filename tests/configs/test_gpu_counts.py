@@ -76,9 +76,8 @@ def two_frames(tmp_path_factory):
     with open(ann, 'w') as f:
         json.dump(coco, f)
     cfg = Config.fromfile(MINI)
-    # every anchor and RoI candidate taken (no random choice); the RPN's
-    # box deltas 0 (weights zeroed below, bias 0): the proposals are the
-    # anchors in both images
+    # every anchor and RoI candidate taken; the RPN's box deltas 0 (weights
+    # zeroed below, bias 0): the proposals are the anchors in both images
     tc = cfg.model.train_cfg
     tc.rpn.sampler.num = tc.rcnn.sampler.num = 10**6
     tc.rpn_proposal.update(nms_pre=10**5, max_per_img=10**5,
@@ -169,7 +168,7 @@ def test_one_process_two_images_is_two_ranks_one_image(two_frames):
         assert torch.equal(ranks[0]['grads'][name], ranks[1]['grads'][name])
         error = (ranks[0]['grads'][name] - grad).norm()
         assert error <= 1e-3 * grad.norm() + 1e-12, name
-    # each rank's batches: its own indices, its own seeds (scales)
+    # each rank's batches: its own indices, one seed (scale) per batch
     b0, b1 = (r['batches'] for r in ranks)
     assert not {i for b in b0 for i, _ in b} & {i for b in b1 for i, _ in b}
     assert all(len({s for _, s in b}) == 1 for b in b0 + b1)

@@ -53,8 +53,8 @@ def test_mmdet_checkpoint_end_to_end(mmdet_coco_checkpoint, tmp_path):
     again = tmp_path / 'again.pth'
     assert 'nothing to change' in _ok(run_tool(TOOL, str(dst), str(again)))
     state2 = torch.load(again, weights_only=True)['state_dict']
-    assert state2.keys() == state.keys()
-    assert all(torch.equal(state[k], state2[k]) for k in state)
+    assert state2.keys() == state.keys() and all(
+        torch.equal(state[k], state2[k]) for k in state)
 
     # existing output needs --force
     _fails(run_tool(TOOL, src, str(dst)), 'pass --force')
@@ -142,12 +142,6 @@ def test_bad_inputs(tmp_path):
     torch.save(voc, tmp_path / 'voc.pth')
     _fails(run_tool(TOOL, str(tmp_path / 'voc.pth'), str(tmp_path / 'o.pth')),
            'expected 81 (COCO) or 9 (Cityscapes)')
-    faster = maskrcnn_benchmark_checkpoint()
-    faster['model'] = {k: v for k, v in faster['model'].items()
-                       if '.mask.' not in k}
-    torch.save(faster, tmp_path / 'faster.pth')
-    _fails(run_tool(TOOL, str(tmp_path / 'faster.pth'),
-                    str(tmp_path / 'o.pth')), 'not a Mask R-CNN checkpoint')
     assert not (tmp_path / 'o.pth').exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith('.')] \
         == []  # no temp files left behind
