@@ -104,7 +104,10 @@ def _model(cfg):
 
 
 def _step(cfg, root, images, ddp=False):
-    """Losses and gradients of one training step on ``images``."""
+    """Losses and gradients of one training step on ``images``; the
+    samplers' order (so the order of the sums) does not depend on what ran
+    before in the process."""
+    torch.manual_seed(0)
     from mmdet.registry import DATASETS
     from mmengine.dataset import pseudo_collate
     from mmengine.model import MMDistributedDataParallel
@@ -156,7 +159,8 @@ def test_one_process_two_images_is_two_ranks_one_image(two_frames):
     # proposals, all candidates taken), so the batch must equal the ranks'
     # mean up to float32 rounding in another order: ~1e-7 relative for a
     # loss; gradients (sums of ~1e5 cancelling terms) are compared by norm
-    # with room to 1e-3. A loss summed, not averaged, is off 2x; two
+    # with room to 3e-3 (1.05e-3 seen for an FPN conv, depending on what
+    # ran before in the process). A loss summed, not averaged, is off 2x; two
     # annotations fewer on one image move the total loss 50x its tolerance.
     assert ranks[0]['losses']['loss'] != ranks[1]['losses']['loss']
     for key, value in losses.items():
@@ -167,7 +171,7 @@ def test_one_process_two_images_is_two_ranks_one_image(two_frames):
         # DDP leaves both ranks the same all-reduced mean
         assert torch.equal(ranks[0]['grads'][name], ranks[1]['grads'][name])
         error = (ranks[0]['grads'][name] - grad).norm()
-        assert error <= 1e-3 * grad.norm() + 1e-12, name
+        assert error <= 3e-3 * grad.norm() + 1e-12, name
     # each rank's batches: its own indices, one seed (scale) per batch
     b0, b1 = (r['batches'] for r in ranks)
     assert not {i for b in b0 for i, _ in b} & {i for b in b1 for i, _ in b}

@@ -6,6 +6,7 @@ converted heads hold the right source rows.
 """
 import json
 import os.path as osp
+
 import torch
 
 from ..conftest import shared_rows
