@@ -1,31 +1,26 @@
-"""Workarounds for the pinned stack, applied when ``citymask`` is imported.
-
-Each one names the upstream version it works around, so it can be deleted when
-upstream catches up.
+"""Workarounds for the pinned stack, applied when ``citymask.register`` is
+imported; each names the upstream version it works around.
 """
 import contextlib
+import functools
 import importlib
 import pickle
 import types
 import warnings
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
-    """Stand-in for ``builtins.getattr`` inside checkpoints.
-
-    mmengine pickles ``HistoryBuffer._statistics_methods`` (its min / max /
-    mean / current functions) as ``getattr(HistoryBuffer, 'min')``. A real
-    ``getattr`` would let a crafted file reach methods of any allow-listed
-    class (``ndarray.tofile`` writes files), so only those lookups resolve.
-    """
+    """Stand-in for ``builtins.getattr`` inside checkpoints: mmengine
+    pickles ``HistoryBuffer``'s statistics methods as
+    ``getattr(HistoryBuffer, 'min')``; a real ``getattr`` would reach any
+    allow-listed class's methods (``ndarray.tofile`` writes files)."""
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    # the built-in four are registered lazily (on the first HistoryBuffer),
-    # so a fresh process would not know them yet
+    # the built-in four are registered on the first HistoryBuffer only
     allowed = {'min', 'max', 'mean', 'current',
                *HistoryBuffer._statistics_methods}
     if obj is HistoryBuffer and name in allowed:
@@ -37,28 +32,22 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 def mmengine_safe_globals() -> list:
     """The non-tensor types that mmengine 0.10.7 writes into a checkpoint.
 
-    A Runner checkpoint holds ``meta`` (numpy scalars, e.g. the seed),
-    ``message_hub`` (``HistoryBuffer`` objects around numpy arrays, and
-    their statistics functions via ``getattr``),
-    ``optimizer`` and ``param_schedulers`` (plain containers and tensors).
-    These are exactly what torch's weights-only unpickler must admit; no
+    ``meta`` holds numpy scalars (the seed), ``message_hub``
+    ``HistoryBuffer`` objects around numpy arrays and their statistics
+    functions (via ``getattr``); the rest is containers and tensors. No
     callable that can run code is among them.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    # numpy 1.x spells the module ``numpy.core``; numpy 2 ``numpy._core``
-    # (numpy 1.26 has a ``numpy._core`` stub without ``multiarray``).
+    # numpy 1.x: ``numpy.core`` (1.26's ``numpy._core`` is a stub)
     multiarray = importlib.import_module(
         'numpy._core.multiarray' if np.__version__[0] >= '2' else
         'numpy.core.multiarray')
-    # One dtype class per concrete numeric / bool / string dtype; ``object``
-    # and ``void`` dtypes are left out on purpose.
+    # the numeric / bool / string dtypes; not ``object`` or ``void``
     dtype_classes = {type(np.dtype(code)) for code in '?bhilqBHILQefdgFDGSU'}
-    return [
-        multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
-        *sorted(dtype_classes, key=lambda c: c.__name__), HistoryBuffer,
-        (_history_buffer_getattr, 'builtins.getattr')
-    ]
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
+            *sorted(dtype_classes, key=lambda c: c.__name__), HistoryBuffer,
+            (_history_buffer_getattr, 'builtins.getattr')]
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -67,75 +56,54 @@ def allow_mmengine_checkpoints() -> None:
     torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine
     0.10.7 calls ``torch.load`` without the argument, so resuming and
     ``load_from`` fail with ``UnpicklingError: ... multiarray.scalar``.
-    Rather than turning weights-only loading off, we allow-list the few
-    types mmengine writes (see :func:`mmengine_safe_globals`).
+    Weights-only loading stays on: the types mmengine writes are allowed.
     """
     torch.serialization.add_safe_globals(mmengine_safe_globals())
-
-
-def _load_url_weights_only(url: str,
-                           model_dir: Optional[str] = None,
-                           map_location: Any = None,
-                           progress: bool = True,
-                           check_hash: bool = False,
-                           file_name: Optional[str] = None) -> Any:
-    """``torch.utils.model_zoo.load_url`` with ``weights_only=True``."""
-    return torch.hub.load_state_dict_from_url(
-        url, model_dir=model_dir, map_location=map_location,
-        progress=progress, check_hash=check_hash, file_name=file_name,
-        weights_only=True)
 
 
 def load_downloads_weights_only() -> None:
     """Downloaded checkpoints are loaded weights-only too.
 
     mmengine 0.10.7 fetches ``http(s)://``, ``torchvision://`` and
-    ``open-mmlab://`` checkpoints (e.g. the fine-tune config's
-    ``load_from``) with ``torch.hub.load_state_dict_from_url``, whose
-    ``weights_only`` defaults to False: a file from the internet could run
-    code. All those loaders call ``mmengine.runner.checkpoint.load_url``.
+    ``open-mmlab://`` checkpoints (the fine-tune config's ``load_from``)
+    through ``mmengine.runner.checkpoint.load_url``, i.e.
+    ``torch.hub.load_state_dict_from_url`` with ``weights_only=False``.
     """
     from mmengine.runner import checkpoint
-    checkpoint.load_url = _load_url_weights_only
+    checkpoint.load_url = functools.partial(
+        torch.hub.load_state_dict_from_url, weights_only=True)
 
 
 def init_dist_without_cuda() -> None:
     """Let ``--launcher pytorch`` start on machines without CUDA.
 
     mmengine 0.10.7's ``_init_dist_pytorch`` always calls
-    ``torch.cuda.set_device``, which raises on a CPU build of torch; then
-    CPU (gloo) runs, e.g. the distributed tests, cannot start.
+    ``torch.cuda.set_device``, which raises on a CPU build of torch.
     """
     import torch.distributed as torch_dist
     from mmengine.dist import utils
     upstream = utils._init_dist_pytorch
-    if getattr(upstream, '_citymask', False):
-        return
 
     def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
         if torch.cuda.is_available() or init_backend != 'torch':
             return upstream(backend, init_backend=init_backend, **kwargs)
         torch_dist.init_process_group(backend=backend, **kwargs)
 
-    _init_dist_pytorch._citymask = True
     utils._init_dist_pytorch = _init_dist_pytorch
 
 
 def atomic_checkpoints() -> None:
     """Write Runner checkpoints atomically.
 
-    mmengine 0.10.7 writes ``iter_N.pth`` in place and then points
+    mmengine 0.10.7 writes ``iter_N.pth`` in place, then points
     ``last_checkpoint`` at it: a job killed mid-write leaves a truncated
-    "latest" checkpoint that ``--resume`` trips on. Local checkpoints now go
-    to a temporary file that is renamed when complete; ``last_checkpoint``
-    is written after ``save_checkpoint`` returns, i.e. after the rename.
+    "latest" checkpoint. Local ones now go to a temporary file renamed when
+    complete (before ``last_checkpoint`` is written).
     """
     from mmengine.runner import runner as runner_module
 
     from .checkpoint import save_checkpoint as save_atomic
     upstream = runner_module.save_checkpoint
-    if getattr(upstream, '_citymask', False):
-        return
 
     def save_checkpoint(checkpoint, filename, file_client_args=None,
                         backend_args=None):
@@ -144,24 +112,20 @@ def atomic_checkpoints() -> None:
                             backend_args)
         save_atomic(checkpoint, str(filename))
 
-    save_checkpoint._citymask = True
     runner_module.save_checkpoint = save_checkpoint
 
 
 def atomic_result_dumps() -> None:
     """Write ``DumpResults`` pickles (``tools/test.py --out``) atomically.
 
-    mmengine 0.10.7's ``DumpResults.compute_metrics`` (mmdet 3.3.0's
-    ``DumpDetResults`` inherits it) dumps straight into ``out_file_path``:
-    a full disk or Ctrl-C leaves a truncated ``.pkl``. Local files now go
-    through :func:`citymask.fileio.atomic_path`.
+    mmengine 0.10.7's ``DumpResults`` (and mmdet 3.3.0's
+    ``DumpDetResults``) dump straight into ``out_file_path``: a full disk or
+    Ctrl-C leaves a truncated ``.pkl``.
     """
     from mmengine.evaluator import metric as metric_module
 
     from .fileio import atomic_path
     upstream = metric_module.dump
-    if getattr(upstream, '_citymask', False):
-        return
 
     def dump(obj, file=None, file_format=None, **kwargs):
         if not isinstance(file, str) or '://' in file:
@@ -170,18 +134,14 @@ def atomic_result_dumps() -> None:
             return upstream(obj, tmp, file_format or file.rpartition('.')[2],
                             **kwargs)
 
-    dump._citymask = True
     metric_module.dump = dump
 
 
 def quiet_known_warnings() -> None:
-    """Silence warnings the pinned stack prints on every run.
-
-    They bury the training log and none of them is actionable for a user:
-    setuptools < 81 warns that ``pkg_resources`` is deprecated (imported by
-    mmengine 0.10.7 / mmcv 2.1.0); torch 2.13 deprecates APIs that mmengine
-    0.10.7 and mmdet 3.3.0 still call.
-    """
+    """Silence warnings the pinned stack prints on every run, none of them
+    actionable for a user: setuptools < 81 on ``pkg_resources`` (imported
+    by mmengine 0.10.7 / mmcv 2.1.0); torch 2.13 on APIs that mmengine
+    0.10.7 and mmdet 3.3.0 still call."""
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
     warnings.filterwarnings(
         'ignore', category=FutureWarning, module=r'mm(engine|det|cv)\.')
@@ -197,52 +157,40 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 def fp32_box_coordinates() -> None:
     """Keep anchors and RoIs fp32 under mixed precision (fp16 and bf16).
 
-    mmdet 3.3.0 gives box coordinates the dtype of the features they come
-    from: ``BaseDenseHead.predict_by_feat`` makes the RPN's anchors in the
-    score maps' dtype, and ``SingleRoIExtractor.forward`` casts the RoIs to
-    the features' dtype (``rois.type_as(feats[0])``). Under autocast that
-    rounds coordinates to 1 px (fp16) or 8 px (bf16) steps above x = 1024,
-    and ``map_roi_levels`` overflows fp16 for boxes over 256 px, sending
-    them to the coarsest level. Under bf16 the RPN's boxes reach mmcv
-    2.1.0's ``nms`` (fp32 only) as bf16 on a CPU, and its ``RoIAlign``
-    kernels (CPU and CUDA: float, double, half) have no bf16 at all.
+    mmdet 3.3.0 makes the RPN's anchors in the score maps' dtype
+    (``BaseDenseHead.predict_by_feat``) and casts RoIs to the features'
+    (``SingleRoIExtractor.forward``): under autocast coordinates round to
+    1 px (fp16) or 8 px (bf16) steps above x = 1024, ``map_roi_levels``
+    overflows fp16 for boxes over 256 px, and mmcv 2.1.0's ``nms`` (fp32
+    only) and ``RoIAlign`` (float, double, half) get bf16.
 
-    Anchors asked for in fp16 or bf16 are now made in fp32 (decoded boxes
-    follow them), and the RoI extractor runs on fp32 features and RoIs
-    when the features are fp16 or bf16, returning its output in their
-    dtype. RoIAlign reads the RoIs in the features' type, so fp32 RoIs mean
-    fp32 features in, for fp16 too (a transient copy: RoIAlign keeps no
-    input for its backward).
+    Anchors asked for in fp16 or bf16 are made in fp32 (decoded boxes
+    follow them); the RoI extractor runs on fp32 features and RoIs (RoIAlign
+    reads RoIs in the features' type; a transient copy, RoIAlign keeps no
+    input for backward) and returns its output in the features' dtype.
     """
     from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
     from mmdet.models.task_modules.prior_generators import AnchorGenerator
     grid_priors = AnchorGenerator.grid_priors
     extract = SingleRoIExtractor.forward
-    if getattr(extract, '_citymask', False):
-        return
 
     def fp32_grid_priors(self, featmap_sizes, dtype=torch.float32,
                          device='cuda'):
-        if dtype in _LOW_PRECISION:
-            dtype = torch.float32
-        return grid_priors(self, featmap_sizes, dtype, device)
+        return grid_priors(self, featmap_sizes, torch.float32
+                           if dtype in _LOW_PRECISION else dtype, device)
 
     def fp32_extract(self, feats, rois, roi_scale_factor=None):
-        dtype = feats[0].dtype
-        if dtype not in _LOW_PRECISION:
+        if feats[0].dtype not in _LOW_PRECISION:
             return extract(self, feats, rois, roi_scale_factor)
-        out = extract(self, [f.float() for f in feats], rois.float(),
-                      roi_scale_factor)
-        return out.to(dtype)
+        return extract(self, [f.float() for f in feats], rois.float(),
+                       roi_scale_factor).to(feats[0].dtype)
 
-    fp32_extract._citymask = True
     AnchorGenerator.grid_priors = fp32_grid_priors
     SingleRoIExtractor.forward = fp32_extract
 
 
 class _NumpyWithIn1d(types.ModuleType):
-    """numpy as cityscapesscripts 2.3.0 expects it: ``np.in1d`` included.
-    """
+    """numpy as cityscapesscripts 2.3.0 expects it: with ``np.in1d``."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(np, name)
@@ -257,12 +205,9 @@ class _NumpyWithIn1d(types.ModuleType):
 def _write_dict_to_json(obj: Any, path: str) -> None:
     """cityscapesscripts' ``writeDict2JSON``, also for numpy scalars."""
     import json
-
-    def default(o):
-        return o.item() if isinstance(o, np.generic) else o.__dict__
-
     with open(path, 'w') as f:
-        f.write(json.dumps(obj, default=default, sort_keys=True, indent=4))
+        f.write(json.dumps(obj, sort_keys=True, indent=4, default=lambda o: (
+            o.item() if isinstance(o, np.generic) else o.__dict__)))
 
 
 @contextlib.contextmanager
@@ -270,21 +215,16 @@ def official_instance_evaluator() -> Iterator[Any]:
     """cityscapesscripts' instance evaluator, runnable on numpy 2.
 
     cityscapesscripts 2.3.0's ``evalInstanceLevelSemanticLabeling`` calls
-    ``np.in1d``, which numpy 2.4 removed, and writes ``matches.json`` with a
-    JSON encoder that fails on the numpy integers numpy 2's
-    ``count_nonzero`` returns. While the block runs, that module (and so
-    mmdet 3.3.0's ``CityScapesMetric``, which calls it) sees a numpy with
-    ``in1d`` and a JSON writer for numpy scalars; numpy itself and
-    site-packages are left untouched.
+    ``np.in1d`` (removed in numpy 2.4) and its JSON writer fails on numpy 2's
+    integers. While the block runs, that module (and so mmdet 3.3.0's
+    ``CityScapesMetric``) sees a numpy with ``in1d`` and a JSON writer for
+    numpy scalars; numpy itself and site-packages are left untouched.
 
     Yields:
         The evaluator module.
     """
     from cityscapesscripts.evaluation import \
         evalInstanceLevelSemanticLabeling as official
-    if official.writeDict2JSON is _write_dict_to_json:  # nested use
-        yield official
-        return
     upstream = official.np, official.writeDict2JSON
     if not hasattr(np, 'in1d'):
         official.np = _NumpyWithIn1d('numpy')
@@ -295,8 +235,9 @@ def official_instance_evaluator() -> Iterator[Any]:
         official.np, official.writeDict2JSON = upstream
 
 
+@functools.lru_cache(maxsize=None)
 def apply() -> None:
-    """Apply every workaround; safe to call more than once."""
+    """Apply every workaround (once, however often it is called)."""
     quiet_known_warnings()
     allow_mmengine_checkpoints()
     load_downloads_weights_only()

@@ -1,10 +1,8 @@
-"""The rehearsal: the path a user walks, end to end, with the real tools:
-generated data -> convert -> stand-in COCO checkpoint -> surgery -> train
-(``dist_train.sh``) -> test (``dist_test.sh``) -> submission -> check ->
-infer. The table's figures come from what the tools write, not their log
-text: COCO JSON, mmengine's ``TIMESTAMP/vis_data/scalars.json`` and the
-metric JSON it dumps at test (``TIMESTAMP/TIMESTAMP.json``), the
-submission and infer's ``preds/``.
+"""The rehearsal: the path a user walks, end to end, with the real tools
+(generate, convert, stand-in COCO checkpoint, surgery, ``dist_train.sh``,
+``dist_test.sh``, submission, check, infer). The table's figures come from
+what the tools write (COCO JSON, mmengine's ``vis_data/scalars.json`` and
+metric JSON, the submission, ``preds/``), not from their log text.
 """
 import importlib.metadata
 import json
@@ -32,8 +30,8 @@ SIZES = {'cpu': ('configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py',
                  (2048, 1024), (50, 10, 5), 200)}
 
 
-def read_json(path: str, lines: bool = False):
-    with open(path) as f:  # lines: one object a line, as scalars.json
+def read_json(path: str, lines: bool = False):  # lines: as scalars.json
+    with open(path) as f:
         return [json.loads(ln) for ln in f] if lines else json.load(f)
 
 
@@ -47,9 +45,8 @@ def files(pattern: str) -> int:
 
 
 def train_figures(work_dir: str, imgs_per_iter: int) -> str:
-    """Loss, lr, img/s, data time and memory from scalars.json; the first
-    logged interval (warm-up) is left out of the medians if there are more.
-    """
+    """Loss, lr, img/s, data time and memory from scalars.json; medians
+    without the first logged interval (warm-up) if there are more."""
     rows = read_json(osp.join(last_run(work_dir), 'vis_data', 'scalars.json'),
                      lines=True)
     rows = [r for r in rows if 'loss' in r]  # not the validation's
@@ -63,10 +60,9 @@ def train_figures(work_dir: str, imgs_per_iter: int) -> str:
 
 
 def test_figures(work_dir: str, procs: int) -> str:
-    """Mask AP, AP50 (without ``--format-only``) and img/s (``time``: the
-    mean time of an iteration, one image a process) from the metric JSON
-    mmengine's LoggerHook dumps after a test, ``TIMESTAMP/TIMESTAMP.json``.
-    """
+    """Mask AP, AP50 (not with ``--format-only``) and img/s (``time``: an
+    iteration's mean, one image a process) from the metric JSON mmengine's
+    LoggerHook dumps after a test, ``TIMESTAMP/TIMESTAMP.json``."""
     run = last_run(work_dir)
     m = read_json(osp.join(run, osp.basename(run) + '.json'))
     return (f'mask AP {100 * m["cityscapes/mAP"]:.1f}, AP50 '
@@ -75,11 +71,11 @@ def test_figures(work_dir: str, procs: int) -> str:
 
 
 def coco_figures(ann_dir: str) -> str:
-    cocos = [read_json(osp.join(ann_dir, 'instancesonly_filtered_gtFine_'
-                                f'{split}.json')) for split in SPLITS]
-    return (f'{sum(len(c["annotations"]) for c in cocos)} instances; images '
-            + ', '.join(f'{s} {len(c["images"])}'
-                        for s, c in zip(SPLITS, cocos)))
+    cocos = [read_json(f'{ann_dir}/instancesonly_filtered_gtFine_{s}.json')
+             for s in SPLITS]
+    return f'{sum(len(c["annotations"]) for c in cocos)} instances; ' \
+        'images ' + ', '.join(f'{s} {len(c["images"])}'
+                              for s, c in zip(SPLITS, cocos))
 
 
 def steps(work: str, gpus: int = 0, iters: Optional[int] = None,
@@ -91,11 +87,10 @@ def steps(work: str, gpus: int = 0, iters: Optional[int] = None,
     cfg, (width, height), default_frames, default_iters = SIZES[
         'gpu' if gpus else 'cpu']
     iters, frames = iters or default_iters, frames or default_frames
-    procs, root = max(gpus, 1), osp.join(work, 'cityscapes')
-    coco, ckpt = (osp.join(work, 'coco_standin.pth'),
-                  osp.join(work, 'coco_cityscapes.pth'))
-    trained = osp.join(work, 'train', f'iter_{iters}.pth')
-    test_images = osp.join(root, 'leftImg8bit', 'test')
+    procs, root = max(gpus, 1), f'{work}/cityscapes'
+    coco, ckpt = f'{work}/coco_standin.pth', f'{work}/coco_cityscapes.pth'
+    trained, test_images = (f'{work}/train/iter_{iters}.pth',
+                            f'{root}/leftImg8bit/test')
     opts = ['--cfg-options', f'data_root={root}/', *cfg_options]
     if batch_size is None:
         from .config import load_config
@@ -103,8 +98,8 @@ def steps(work: str, gpus: int = 0, iters: Optional[int] = None,
             'batch_size']
     else:
         opts.append(f'train_dataloader.batch_size={batch_size}')
-    w = {k: osp.join(work, k) for k in ('train', 'test', 'submit', 'infer',
-                                        'submission')}
+    w = {k: f'{work}/{k}'
+         for k in ('train', 'test', 'submit', 'infer', 'submission')}
 
     return [
         ('data', [python, 'tools/dataset_converters/make_mini_cityscapes.py',
@@ -115,7 +110,7 @@ def steps(work: str, gpus: int = 0, iters: Optional[int] = None,
          f'{width}x{height}'),
         ('convert', [python, 'tools/dataset_converters/cityscapes.py', root,
                      '--nproc', str(os.cpu_count() or 1)],
-         lambda: coco_figures(osp.join(root, 'annotations'))),
+         lambda: coco_figures(f'{root}/annotations')),
         ('checkpoint', [python, 'tools/misc/make_coco_standin.py', cfg, coco],
          lambda: f'stand-in with random weights, {coco}'),
         ('surgery', [python, 'tools/surgery.py', coco, ckpt],
@@ -158,8 +153,8 @@ def rehearse(work_dir: str, gpus: int = 0, python: str = sys.executable,
                                 'deleted)')
         shutil.rmtree(work)
     todo, rows = steps(work, gpus, python=python, **sizes), []
-    os.makedirs(osp.join(work, 'logs'))
-    open(osp.join(work, MARKER), 'w').close()
+    os.makedirs(f'{work}/logs')
+    open(f'{work}/{MARKER}', 'w').close()
     # the repo on PYTHONPATH, a free port for torchrun; on a CPU one OpenMP
     # thread unless set (on a busy machine, iterations 3.5x faster)
     with socket.socket() as s:
@@ -173,14 +168,14 @@ def rehearse(work_dir: str, gpus: int = 0, python: str = sys.executable,
     print(f'rehearsal on {os.cpu_count()} CPU cores, {gpus} GPUs, '
           f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; Python '
           f'{sys.version.split()[0]}, ' + ', '.join(
-              f'{p} {importlib.metadata.version(p)}'
-              for p in ('torch', 'mmcv', 'mmdet', 'mmengine')), flush=True)
+              f'{p} {importlib.metadata.version(p)}' for p in
+              ('torch', 'mmcv', 'mmdet', 'mmengine')), flush=True)
     try:
         for i, (name, cmd, figures) in enumerate(todo, 1):
             print(f'[{i}/{len(todo)}] {name}: ' + ' '.join(
                 'python' if a == python else a for a in cmd).replace(
                     work, 'WORK'), flush=True)
-            log = osp.join(work, 'logs', f'{name}.log')
+            log = f'{work}/logs/{name}.log'
             start = time.perf_counter()
             with open(log, 'w') as f:
                 rc = subprocess.run(cmd, cwd=REPO, env=env, stdout=f,

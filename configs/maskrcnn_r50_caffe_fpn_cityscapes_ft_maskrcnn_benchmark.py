@@ -8,12 +8,10 @@
 _base_ = './maskrcnn_r50_fpn_cityscapes_ft.py'
 
 model = dict(
-    data_preprocessor=dict(
-        mean=[102.9801, 115.9465, 122.7717],
-        std=[1.0, 1.0, 1.0],
-        bgr_to_rgb=False),
-    backbone=dict(style='caffe', norm_cfg=dict(type='BN',
-                                               requires_grad=False)),
+    data_preprocessor=dict(mean=[102.9801, 115.9465, 122.7717],
+                           std=[1.0, 1.0, 1.0], bgr_to_rgb=False),
+    backbone=dict(style='caffe',
+                  norm_cfg=dict(type='BN', requires_grad=False)),
     roi_head=dict(
         bbox_roi_extractor=dict(
             roi_layer=dict(aligned=False, sampling_ratio=2)),

@@ -4,7 +4,6 @@
 _base_ = './maskrcnn_r50_fpn_cityscapes.py'
 
 train_pipeline = {{_base_.batch_scale_train_pipeline}}
-train_dataloader = dict(
-    batch_size=8,
-    batch_sampler=dict(type='SeededBatchSampler'),
-    dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(batch_size=8,
+                        batch_sampler=dict(type='SeededBatchSampler'),
+                        dataset=dict(pipeline=train_pipeline))

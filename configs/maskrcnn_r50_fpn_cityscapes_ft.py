@@ -11,19 +11,10 @@ model = dict(backbone=dict(init_cfg=None))
 max_iters = 4000
 train_cfg = dict(max_iters=max_iters, val_interval=1000)
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1.0 / 3,
-        by_epoch=False,
-        begin=0,
-        end=500),
-    dict(
-        type='MultiStepLR',
-        by_epoch=False,
-        begin=0,
-        end=max_iters,
-        milestones=[3000],
-        gamma=0.1)
+    dict(type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0,
+         end=500),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
+         milestones=[3000], gamma=0.1)
 ]
 default_hooks = dict(checkpoint=dict(interval=1000))
 # COCO heads -> Cityscapes heads when `load_from` is loaded (a checkpoint

@@ -32,31 +32,24 @@ def test_mmcv_roi_align_reads_rois_in_the_feature_dtype_and_has_no_bf16():
     feats = torch.randn(1, 4, 16, 16)
     rois = torch.tensor([[0., 2., 2., 40., 30.]])
     with pytest.raises(RuntimeError, match='BFloat16'):
-        op(feats.bfloat16(), rois.bfloat16())
+        op(feats.bfloat16(), rois.bfloat16())  # mmcv 2.1.0: no bf16
     with pytest.raises(RuntimeError, match='Half but found Float'):
         op(feats.half(), rois)
 
 
-def test_anchors_are_fp32_when_low_precision_is_asked_for():
-    from mmdet.registry import TASK_UTILS
-    from mmengine.registry import DefaultScope
-    cfg = Config.fromfile(osp.join(CONFIGS, MINI))
-    # mmdet's names, whatever scope an earlier test left
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        gen = TASK_UTILS.build(cfg.model.rpn_head.anchor_generator)
+def test_fp16_keeps_anchors_coordinates_and_levels():
+    model = build_model(MINI)
+    # anchors asked for in fp16 / bf16 are fp32's, other dtypes as asked
+    gen = model.rpn_head.prior_generator
     sizes = [(256 // s, 512 // s) for s in (4, 8, 16, 32, 64)]
     ref = gen.grid_priors(sizes, device='cpu')
     for dtype in (torch.float16, torch.bfloat16):
-        got = gen.grid_priors(sizes, dtype=dtype, device='cpu')
-        for a, b in zip(got, ref):
-            assert a.dtype == torch.float32
-            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        for a, b in zip(gen.grid_priors(sizes, dtype=dtype, device='cpu'),
+                        ref):
+            assert a.dtype == torch.float32 and torch.equal(a, b)
     assert gen.grid_priors(sizes, torch.float64, 'cpu')[0].dtype == \
         torch.float64
-
-
-def test_roi_extractor_under_fp16_keeps_coordinates_and_levels():
-    model = build_model(MINI)
+    # the RoI extractor
     extractor = model.roi_head.bbox_roi_extractor
     seen = roi_align_inputs(extractor)
     g = torch.Generator().manual_seed(0)
@@ -104,10 +97,10 @@ def real_batch(tmp_path_factory):
 
 
 def loss_and_grads(model, batch, dtype, proposals):
-    """The mini model's losses, backbone gradients and RPN proposals after
-    one forward and backward under CPU autocast to ``dtype`` (None: fp32).
-    The RoI head gets ``proposals``, or when that list is empty the RPN's,
-    which are put into it: then both precisions sample the same RoIs."""
+    """Losses, backbone gradients and RPN proposals of one forward and
+    backward under CPU autocast to ``dtype`` (None: fp32). The RoI head
+    gets ``proposals`` (when empty: the RPN's, put into it), so both
+    precisions sample the same RoIs."""
     rpn, made = model.rpn_head, []
 
     def loss_and_predict(x, samples, proposal_cfg=None):
@@ -152,10 +145,9 @@ def test_mini_model_trains_under_cpu_bf16_autocast(real_batch):
     assert seen and set(seen) == {(torch.float32, torch.float32)}
     # the bf16 RPN's own boxes (mmcv's nms takes fp32 only) are fp32
     assert made and all(r.bboxes.dtype == torch.float32 for r in made)
-    # Same proposals, so the same sampled RoIs: only rounding is left.
-    # bf16 keeps 8 significant bits (0.2% relative rounding per number);
-    # each loss is a mean over thousands of terms, where that rounding
-    # largely cancels (measured: at most 3e-4 relative).
+    # Same RoIs, only rounding left: bf16's 0.2 % per number largely
+    # cancels in each loss's mean over thousands of terms (measured: at
+    # most 3e-4 relative).
     losses = [k for k in ref if k.startswith('loss')]
     assert len(losses) == 6
     for k in losses:

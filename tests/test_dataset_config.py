@@ -12,13 +12,11 @@ from mmengine.registry import init_default_scope
 import citymask.register  # noqa: F401
 from .conftest import CONFIGS
 
-SEED_SHORT_SIDES = (800, 832, 864, 896, 928, 960, 992, 1024)
+SHORT_SIDES = (800, 832, 864, 896, 928, 960, 992, 1024)
 
 
 def _dataset(cfg_dataset, root, ann_file):
-    ds = cfg_dataset.copy()
-    ds.update(data_root=root, ann_file=ann_file)
-    return DATASETS.build(ds)
+    return DATASETS.build(dict(cfg_dataset, data_root=root, ann_file=ann_file))
 
 
 def _expected(ann, scale, flip, width):
@@ -41,8 +39,8 @@ def test_pipelines_land_on_the_seed_scales(mini_cityscapes, mini_coco):
     cfg = Config.fromfile(
         osp.join(CONFIGS, '_base_', 'datasets', 'cityscapes_instance.py'))
     init_default_scope('mmdet')
-    assert [s for _, s in cfg.train_scales] == [
-        800, 832, 864, 896, 928, 960, 992, 1024, 1024]
+    # the paper's scales: 1024 listed twice, as in maskrcnn-benchmark
+    assert cfg.train_scales == [(2048, s) for s in SHORT_SIDES + (1024, )]
     with open(mini_coco['polygon']['train']) as f:
         coco = json.load(f)
     anns = {img['id']: [] for img in coco['images']}
@@ -58,7 +56,7 @@ def test_pipelines_land_on_the_seed_scales(mini_cityscapes, mini_coco):
         out = train[i % len(train)]
         sample = out['data_samples']
         h, w = sample.img_shape
-        assert h in SEED_SHORT_SIDES and (h, w) == (h, 2 * h)
+        assert h in SHORT_SIDES and (h, w) == (h, 2 * h)
         # keep_ratio: one factor for both sides, the short side's
         scale = h / 1024
         assert sample.scale_factor == (scale, scale)
@@ -89,11 +87,9 @@ def test_pipelines_land_on_the_seed_scales(mini_cityscapes, mini_coco):
 
     test = _dataset(cfg.test_dataloader.dataset, mini_cityscapes,
                     mini_coco['polygon']['val'])
-    for i in range(len(test)):
-        out = test[i]
+    for out in (test[i] for i in range(len(test))):
         sample = out['data_samples']
-        assert sample.img_shape == (1024, 2048)
-        assert sample.ori_shape == (1024, 2048)
+        assert sample.img_shape == sample.ori_shape == (1024, 2048)
         assert sample.scale_factor == (1.0, 1.0)
         np.testing.assert_array_equal(
             out['inputs'].numpy().transpose(1, 2, 0),

@@ -14,20 +14,20 @@ from citymask.rehearsal import rehearse
 @exit_on_error
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--work-dir', default='work_dirs/rehearsal',
-                        help='emptied first if a rehearsal wrote it')
-    parser.add_argument('--gpus', type=int, default=0, help='GPUs: the main '
-                        'config at full size, AMP (default 0: CPU size)')
-    parser.add_argument('--iters', type=int, help='training iterations '
-                        '(default 300 on CPU, 200 on GPUs)')
-    parser.add_argument('--frames', type=int, nargs=3, metavar='N',
-                        help='frames to generate for train, val, test '
-                        '(default 48 12 4 on CPU, 50 10 5 on GPUs)')
-    parser.add_argument('--batch-size', type=int,
-                        help="training images per GPU (default: config's)")
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        metavar='KEY=VALUE',
-                        help='for train, test, submission and infer')
+    add = parser.add_argument
+    add('--work-dir', default='work_dirs/rehearsal',
+        help='emptied first if a rehearsal wrote it')
+    add('--gpus', type=int, default=0,
+        help='GPUs: the main config at full size, AMP (default 0: CPU size)')
+    add('--iters', type=int,
+        help='training iterations (default 300 on CPU, 200 on GPUs)')
+    add('--frames', type=int, nargs=3, metavar='N',
+        help='frames to generate for train, val, test (default 48 12 4 on '
+        'CPU, 50 10 5 on GPUs)')
+    add('--batch-size', type=int,
+        help="training images per GPU (default: config's)")
+    add('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+        help='for train, test, submission and infer')
     args = parser.parse_args()
     given = [args.iters, args.batch_size, *(args.frames or [])]
     if args.gpus < 0 or any(n is not None and n < 1 for n in given):

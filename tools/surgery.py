@@ -15,24 +15,19 @@ from citymask.fileio import check_writable
 from citymask.surgery import FORMATS, RIDER_INITS
 
 
-def parse_args():
+@exit_on_error
+def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('src', help='COCO Mask R-CNN checkpoint (.pth/.pkl)')
     parser.add_argument('dst', help='output mmdet checkpoint (.pth)')
     parser.add_argument('--src-format', choices=('auto', ) + FORMATS,
                         default='auto')
-    parser.add_argument('--rider-init', choices=RIDER_INITS,
-                        default='random',
-                        help='rider has no COCO class: random init (as the '
-                        'seed) or a copy of person')
+    parser.add_argument('--rider-init', choices=RIDER_INITS, default='random',
+                        help='rider has no COCO class: random init or a '
+                        'copy of person')
     parser.add_argument('--force', action='store_true',
                         help='overwrite dst if it exists')
-    return parser.parse_args()
-
-
-@exit_on_error
-def main():
-    args = parse_args()
+    args = parser.parse_args()
     from citymask.surgery import convert_file, mapping_table  # torch
     check_writable(args.dst, what='output checkpoint')
     fmt = None if args.src_format == 'auto' else args.src_format

@@ -10,13 +10,8 @@ FORMATS = ('mmdet', 'maskrcnn-benchmark', 'detectron2')
 # rider has no COCO class: random init or a copy of person (heads.py)
 RIDER_INITS = ('random', 'person')
 
-_EXPORTS = {
-    'coco_to_cityscapes': '.heads',
-    'convert_checkpoint': '.convert',
-    'convert_file': '.convert',
-    'mapping_table': '.heads',
-    'num_classes': '.heads',
-    'to_mmdet_layout': '.layouts',
-}
+_EXPORTS = dict(coco_to_cityscapes='.heads', mapping_table='.heads',
+                num_classes='.heads', convert_checkpoint='.convert',
+                convert_file='.convert', to_mmdet_layout='.layouts')
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 __all__ = ['FORMATS', 'RIDER_INITS', *_EXPORTS]

@@ -1,8 +1,6 @@
-"""COCO Mask R-CNN -> Cityscapes Mask R-CNN weight surgery.
-
-``convert_checkpoint`` works on a loaded checkpoint (used by the on-load
-hook); ``convert_file`` reads and writes files (used by tools/surgery.py).
-"""
+"""COCO Mask R-CNN -> Cityscapes Mask R-CNN weight surgery, one path for
+the on-load hook (``convert_checkpoint``) and tools/surgery.py
+(``convert_file``)."""
 import os.path as osp
 from typing import Optional, Tuple
 
@@ -19,19 +17,18 @@ def convert_checkpoint(ckpt: dict,
     """Convert a loaded COCO Mask R-CNN checkpoint to mmdet Cityscapes heads.
 
     Returns:
-        ``(checkpoint, info)``: an mmdet checkpoint ``{'state_dict', 'meta'}``
-        and ``info`` with ``format`` and ``changed`` (False when the heads
-        were Cityscapes heads already).
+        ``(checkpoint, info)``: an mmdet checkpoint and ``info`` with
+        ``format`` and ``changed`` (False: Cityscapes heads already).
     """
     state, rest, fmt = to_mmdet_layout(ckpt, src_format)
     state, changed = coco_to_cityscapes(state, rider_init)
     meta = dict(rest.get('meta') or {})
     if changed:
-        meta['dataset_meta'] = dict(classes=CLASSES)
-        meta['citymask_surgery'] = dict(source_format=fmt,
-                                        rider_init=rider_init)
-    out = dict(rest, state_dict=state, meta=meta)
-    return out, dict(format=fmt, changed=changed)
+        meta.update(dataset_meta=dict(classes=CLASSES),
+                    citymask_surgery=dict(source_format=fmt,
+                                          rider_init=rider_init))
+    return dict(rest, state_dict=state, meta=meta), dict(format=fmt,
+                                                         changed=changed)
 
 
 def convert_file(src: str,
@@ -39,17 +36,12 @@ def convert_file(src: str,
                  src_format: Optional[str] = None,
                  rider_init: str = 'random',
                  force: bool = False) -> dict:
-    """Read ``src`` safely, convert it, write ``dst`` atomically.
-
-    Raises:
-        CheckpointError: bad input, or ``dst`` exists and not ``force``.
-    """
+    """Read ``src`` safely, convert it, write ``dst`` atomically; the COCO
+    run's optimizer and scheduler states are left out. Returns ``info``."""
     if osp.exists(dst) and not force:
-        raise CheckpointError(
-            f'{dst} exists; pass --force to overwrite it')
+        raise CheckpointError(f'{dst} exists; pass --force to overwrite it')
     ckpt, info = convert_checkpoint(load_checkpoint_file(src), src_format,
                                     rider_init)
-    # optimizer / scheduler states of the COCO run don't apply to this one
-    ckpt = dict(state_dict=ckpt['state_dict'], meta=ckpt['meta'])
-    save_checkpoint(ckpt, dst)
+    save_checkpoint(dict(state_dict=ckpt['state_dict'], meta=ckpt['meta']),
+                    dst)
     return info

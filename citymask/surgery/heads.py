@@ -53,44 +53,31 @@ def mapping_table(rider_init: str = 'random') -> str:
     rows = [['Cityscapes class', 'label id', 'from COCO']]
     for (name, label_id, coco), src in zip(CITYSCAPES_COCO_TABLE,
                                            _sources(rider_init)):
-        if coco is not None:
-            how = f'{coco} (class {src})'
-        elif src is not None:
-            how = f'copy of person (class {src})'
-        else:
-            how = 'new: random init'
-        rows.append([name, str(label_id), how])
+        rows.append([name, str(label_id), f'{coco} (class {src})' if coco
+                     else f'copy of person (class {src})' if src is not None
+                     else 'new: random init'])
     rows.append(['background', '-', 'background'])
     return AsciiTable(rows).table
 
 
 def _new_rows(shape: Tuple[int, ...], kind: str,
               generator: torch.Generator) -> torch.Tensor:
-    """Initialise a class's rows as mmdet / the seed initialise new heads.
-    """
+    """Initialise a class's rows as mmdet initialises new heads: normal
+    with std 0.01 (fc_cls) or 0.001 (fc_reg), the mask conv kaiming normal
+    (fan_out, relu) over the new layer, zero biases."""
     if kind == 'bias':
         return torch.zeros(shape)
-    if kind == 'cls':
-        std = 0.01
-    elif kind == 'reg':
-        std = 0.001
-    else:  # mask conv: kaiming normal, fan_out, relu over the new layer
-        fan_out = NUM_CITYSCAPES * math.prod(shape[2:])
-        std = math.sqrt(2.0) / math.sqrt(fan_out)
+    std = {'cls': 0.01, 'reg': 0.001}.get(kind) or math.sqrt(2.0) / math.sqrt(
+        NUM_CITYSCAPES * math.prod(shape[2:]))
     return torch.randn(shape, generator=generator) * std
 
 
 def _select(tensor: torch.Tensor, sources: List[Optional[int]], block: int,
             kind: str, generator: torch.Generator) -> List[torch.Tensor]:
     """Rows ``[src*block, (src+1)*block)`` of ``tensor`` per class."""
-    out = []
-    for src in sources:
-        if src is None:
-            out.append(_new_rows((block, *tensor.shape[1:]), kind,
-                                 generator).to(tensor.dtype))
-        else:
-            out.append(tensor[src * block:(src + 1) * block].clone())
-    return out
+    return [tensor[src * block:(src + 1) * block].clone() if src is not None
+            else _new_rows((block, *tensor.shape[1:]), kind,
+                           generator).to(tensor.dtype) for src in sources]
 
 
 def coco_to_cityscapes(state: Dict[str, torch.Tensor],
@@ -101,7 +88,7 @@ def coco_to_cityscapes(state: Dict[str, torch.Tensor],
     Args:
         state: mmdet-layout Mask R-CNN state dict.
         rider_init: ``random`` (normal std 0.01 / 0.001, kaiming for the
-            mask, zero biases; as the seed) or ``person``.
+            mask, zero biases: mmdet's init of a new head) or ``person``.
         seed: Seed of the random rider init, for reproducible files.
 
     Returns:

@@ -21,48 +21,23 @@ model = dict(
 
 data_root = 'data/mini_cityscapes/'
 # the real scales divided by 4: short side 200..256, long side <= 512
-train_scales = [(512, s) for s in (200, 208, 216, 224, 232, 240, 248, 256,
-                                   256)]
+train_scales = [(w // 4, h // 4) for w, h in _base_.train_scales]
 test_scale = (512, 256)
-train_pipeline = [
-    dict(type='LoadCityscapesImage'),
-    dict(
-        type='LoadAnnotations', with_bbox=True, with_mask=True,
-        poly2mask=False),
-    dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-batch_scale_train_pipeline = [
-    *train_pipeline[:2],
-    dict(type='BatchChoiceResize', scales=train_scales, keep_ratio=True),
-    *train_pipeline[3:]
-]
-test_pipeline = [
-    dict(type='LoadCityscapesImage'),
-    dict(type='Resize', scale=test_scale, keep_ratio=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
-]
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=1,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    num_workers=1, dataset=dict(data_root=data_root,
-                                pipeline=test_pipeline))
+# the base pipelines with these scales (`_base_` is the parsed base config)
+train_pipeline, batch_scale_train_pipeline = (
+    [dict(t, scales=train_scales) if 'scales' in t else t for t in p]
+    for p in (_base_.train_pipeline, _base_.batch_scale_train_pipeline))
+test_pipeline = [dict(t, scale=test_scale) if 'scale' in t else t
+                 for t in _base_.test_pipeline]
+train_dataloader = dict(batch_size=2, num_workers=1, dataset=dict(
+    data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root,
+                                                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = [
-    dict(
-        type='CityscapesInstanceMetric',
-        seg_prefix=data_root + 'gtFine/val'),
-    dict(
-        type='CocoMetric',
-        ann_file=data_root +
-        'annotations/instancesonly_filtered_gtFine_val.json',
-        metric=['bbox', 'segm']),
+    dict(type='CityscapesInstanceMetric', seg_prefix=data_root + 'gtFine/val'),
+    dict(type='CocoMetric', metric=['bbox', 'segm'], ann_file=data_root +
+         'annotations/instancesonly_filtered_gtFine_val.json'),
 ]
 test_evaluator = val_evaluator
 
@@ -71,22 +46,12 @@ max_iters = 300
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=0.02))
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1.0 / 3,
-        by_epoch=False,
-        begin=0,
-        end=50),
-    dict(
-        type='MultiStepLR',
-        by_epoch=False,
-        begin=0,
-        end=max_iters,
-        milestones=[225],
-        gamma=0.1)
+    dict(type='LinearLR', start_factor=1.0 / 3, by_epoch=False, begin=0,
+         end=50),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
+         milestones=[225], gamma=0.1)
 ]
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval=200, max_keep_ckpts=2))
+default_hooks = dict(logger=dict(interval=20),
+                     checkpoint=dict(interval=200, max_keep_ckpts=2))
 auto_scale_lr = dict(base_batch_size=2)
 load_from = 'work_dirs/mini/coco_standin_cityscapes.pth'

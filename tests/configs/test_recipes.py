@@ -1,14 +1,15 @@
-"""configs/: the recipes hold the paper's / maskrcnn-benchmark's numbers."""
+"""configs/: the recipes hold the paper's / maskrcnn-benchmark's numbers and
+build mmdet's Mask R-CNN R-50-FPN, which trains on CPU."""
 import os.path as osp
 
 import pytest
+import torch
 from mmengine.config import Config
 
-from ..conftest import CONFIGS
+from ..conftest import CONFIGS, build_model
 
 FT = 'maskrcnn_r50_fpn_cityscapes_ft.py'
 IN1K = 'maskrcnn_r50_fpn_cityscapes.py'
-SEED_SCALES = [800, 832, 864, 896, 928, 960, 992, 1024, 1024]
 
 
 def _cfg(name):
@@ -21,7 +22,7 @@ def _multistep(cfg):
 
 @pytest.mark.parametrize('name,iters,step', [(FT, 4000, 3000),
                                              (IN1K, 24000, 18000)])
-def test_schedule(name, iters, step):
+def test_schedule_data_and_evaluation(name, iters, step):
     cfg = _cfg(name)
     opt = cfg.optim_wrapper.optimizer
     assert (opt.type, opt.lr, opt.momentum, opt.weight_decay) == (
@@ -36,22 +37,10 @@ def test_schedule(name, iters, step):
     # 8 images per iteration = 1 per GPU x 8 GPUs; fewer GPUs: auto-scale
     assert cfg.train_dataloader.batch_size == 1
     assert cfg.auto_scale_lr.base_batch_size == 8
-
-
-@pytest.mark.parametrize('name', [FT, IN1K])
-def test_data_and_model(name):
-    cfg = _cfg(name)
-    resize = [t for t in cfg.train_pipeline
-              if t.type == 'RandomChoiceResize'][0]
-    assert [s for _, s in resize.scales] == SEED_SCALES
-    assert {w for w, _ in resize.scales} == {2048} and resize.keep_ratio
-    test_resize = [t for t in cfg.test_pipeline if t.type == 'Resize'][0]
-    assert tuple(test_resize.scale) == (2048, 1024)
-    load = [t for t in cfg.train_pipeline if t.type == 'LoadAnnotations'][0]
-    assert load.poly2mask is False  # polygons stay vertices
-    assert cfg.model.roi_head.bbox_head.num_classes == 8
-    assert cfg.model.roi_head.mask_head.num_classes == 8
-    assert cfg.model.backbone.depth == 50
+    # the pipelines are the data config's (tests/test_dataset_config.py)
+    base = _cfg(osp.join('_base_', 'datasets', 'cityscapes_instance.py'))
+    assert cfg.train_dataloader.dataset.pipeline == base.train_pipeline
+    assert cfg.test_dataloader.dataset.pipeline == base.test_pipeline
     assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
     types = [e.type for e in cfg.val_evaluator]
     assert types == ['CityscapesInstanceMetric', 'CocoMetric']
@@ -80,3 +69,31 @@ def test_caffe_variants():
     assert d2.model.data_preprocessor.mean == [103.530, 116.280, 123.675]
     assert d2.model.roi_head.mask_roi_extractor.roi_layer.aligned is True
     assert _multistep(d2).milestones == [3000]
+
+
+def test_r50_fpn_forward_backward_cpu():
+    from mmdet.testing import demo_mm_inputs
+    torch.manual_seed(0)
+    model = build_model(IN1K)  # no init_weights(): no download
+    assert model.backbone.depth == 50 and type(model.neck).__name__ == 'FPN'
+    # mmdet's layout: 8 classes + background last in fc_cls
+    assert model.roi_head.bbox_head.fc_cls.out_features == 9
+    assert model.roi_head.mask_head.conv_logits.out_channels == 8
+    model.train()
+    data = model.data_preprocessor(demo_mm_inputs(
+        batch_size=1, image_shapes=[(3, 128, 256)], num_items=[3],
+        num_classes=8, with_mask=True), True)
+    losses = model(**data, mode='loss')
+    assert {'loss_rpn_cls', 'loss_cls', 'loss_bbox', 'loss_mask'} <= set(
+        losses)
+    loss, _ = model.parse_losses(losses)
+    assert torch.isfinite(loss)
+    loss.backward()
+    for p in (model.roi_head.bbox_head.fc_cls.weight,
+              model.roi_head.mask_head.conv_logits.weight,
+              model.backbone.layer4[0].conv1.weight,
+              model.neck.lateral_convs[0].conv.weight):
+        assert p.grad is not None and torch.isfinite(p.grad).all()
+        assert p.grad.abs().sum() > 0
+    # frozen stem (frozen_stages=1) gets no gradient, as in the paper
+    assert model.backbone.conv1.weight.grad is None

@@ -5,59 +5,27 @@ import torch
 
 from citymask.errors import CheckpointError
 from citymask.surgery import convert_checkpoint
-from ..conftest import build_model, shared_rows
-from .foreign_layouts import detectron2_pkl, maskrcnn_benchmark_checkpoint
+from ..conftest import build_model
+from .foreign_layouts import (CLS, assert_heads_from, detectron2_pkl,
+                              maskrcnn_benchmark_checkpoint)
 
-SHARED = shared_rows()
 MBM_CFG = 'maskrcnn_r50_caffe_fpn_cityscapes_ft_maskrcnn_benchmark.py'
 D2_CFG = 'maskrcnn_r50_caffe_fpn_cityscapes_ft_detectron2.py'
 
 
-def _unique_match(state, tensor):
-    hits = [k for k, v in state.items()
-            if v.shape == tensor.shape and torch.equal(v, torch.as_tensor(
-                tensor))]
-    assert len(hits) == 1, hits
-    return hits[0]
-
-
 def _check_body(src, out, spot):
     """Every non-predictor tensor lands once, unchanged; named spots land
-    where the projects' docs say."""
+    where the projects' docs say (those whose shape alone would not tell:
+    strict loading checks the rest)."""
     heads = ('cls_score', 'bbox_pred', 'mask_fcn_logits', 'predictor.w',
-             'predictor.b', 'cell_anchors')
-    moved = {}
+             'predictor.b')
+    assert spot.keys() <= src.keys()
     for k, v in src.items():
-        if any(h in k for h in heads) and 'rpn' not in k:
+        if 'anchors' in k or any(h in k for h in heads) and 'rpn' not in k:
             continue
-        if 'cell_anchors' in k:
-            continue
-        moved[k] = _unique_match(out, v)
-    for k, v in spot.items():
-        assert moved[k] == v, (k, moved[k])
-    return moved
-
-
-def _check_shared_rows(state, src, first, predictors):
-    """The shared classes' classifier, box and mask rows come from the
-    source rows of their COCO class; COCO class s is row s + ``first``
-    there (maskrcnn-benchmark puts the background first). Returns the
-    source classifier weight.
-
-    Args:
-        predictors: Source keys of the classifier, box and mask weights.
-    """
-    cls, reg, mask = (src[k] for k in predictors)
-    for c, s in SHARED:
-        r = s + first
-        assert torch.equal(state['roi_head.bbox_head.fc_cls.weight'][c],
-                           torch.as_tensor(cls[r]))
-        assert torch.equal(
-            state['roi_head.bbox_head.fc_reg.weight'][4 * c:4 * c + 4],
-            torch.as_tensor(reg[4 * r:4 * r + 4]))
-        assert torch.equal(state['roi_head.mask_head.conv_logits.weight'][c],
-                           torch.as_tensor(mask[r]))
-    return cls
+        hits = [n for n, t in out.items() if t.shape == v.shape and
+                torch.equal(t, torch.as_tensor(v))]
+        assert len(hits) == 1 and hits[0] == spot.get(k, hits[0]), (k, hits)
 
 
 def test_maskrcnn_benchmark_full_conversion():
@@ -68,10 +36,6 @@ def test_maskrcnn_benchmark_full_conversion():
     state = out['state_dict']
     _check_body(src, state, {
         'module.backbone.body.stem.conv1.weight': 'backbone.conv1.weight',
-        'module.backbone.body.stem.bn1.running_mean':
-        'backbone.bn1.running_mean',
-        'module.backbone.body.layer1.0.downsample.0.weight':
-        'backbone.layer1.0.downsample.0.weight',
         'module.backbone.body.layer3.5.conv2.weight':
         'backbone.layer3.5.conv2.weight',
         'module.backbone.body.layer4.2.bn3.running_var':
@@ -79,11 +43,7 @@ def test_maskrcnn_benchmark_full_conversion():
         'module.backbone.fpn.fpn_inner1.weight':
         'neck.lateral_convs.0.conv.weight',
         'module.backbone.fpn.fpn_layer4.bias': 'neck.fpn_convs.3.conv.bias',
-        'module.rpn.head.conv.weight': 'rpn_head.rpn_conv.weight',
         'module.rpn.head.cls_logits.weight': 'rpn_head.rpn_cls.weight',
-        'module.rpn.head.bbox_pred.bias': 'rpn_head.rpn_reg.bias',
-        'module.roi_heads.box.feature_extractor.fc6.weight':
-        'roi_head.bbox_head.shared_fcs.0.weight',
         'module.roi_heads.box.feature_extractor.fc7.bias':
         'roi_head.bbox_head.shared_fcs.1.bias',
         'module.roi_heads.mask.feature_extractor.mask_fcn4.weight':
@@ -92,15 +52,17 @@ def test_maskrcnn_benchmark_full_conversion():
         'roi_head.mask_head.upsample.weight',
     })
     # background first -> last; COCO class s is row s + 1 there
-    cls = _check_shared_rows(state, src, 1, [
-        f'module.roi_heads.{k}.weight' for k in (
-            'box.predictor.cls_score', 'box.predictor.bbox_pred',
-            'mask.predictor.mask_fcn_logits')])
-    assert torch.equal(state['roi_head.bbox_head.fc_cls.weight'][8], cls[0])
+    for param in ('weight', 'bias'):
+        assert_heads_from(state, *(src[f'module.roi_heads.{k}.{param}'] for k
+                                   in ('box.predictor.cls_score',
+                                       'box.predictor.bbox_pred',
+                                       'mask.predictor.mask_fcn_logits')),
+                          first=1, param=param)
     # rider = person (COCO 0 = row 1 there)
-    assert torch.equal(state['roi_head.bbox_head.fc_cls.weight'][1], cls[1])
-    model = build_model(MBM_CFG)
-    model.load_state_dict(state, strict=True)  # no missing/unexpected/shape
+    person = src['module.roi_heads.box.predictor.cls_score.weight'][1]
+    assert torch.equal(state[CLS + '.weight'][1], person)
+    # no missing, unexpected or misshapen key
+    build_model(MBM_CFG).load_state_dict(state, strict=True)
 
 
 def test_detectron2_full_conversion():
@@ -110,7 +72,6 @@ def test_detectron2_full_conversion():
     assert info['format'] == 'detectron2'
     state = out['state_dict']
     _check_body(src, state, {
-        'backbone.bottom_up.stem.conv1.weight': 'backbone.conv1.weight',
         'backbone.bottom_up.stem.conv1.norm.bias': 'backbone.bn1.bias',
         'backbone.bottom_up.res2.0.shortcut.weight':
         'backbone.layer1.0.downsample.0.weight',
@@ -122,12 +83,8 @@ def test_detectron2_full_conversion():
         'backbone.layer4.2.conv3.weight',
         'backbone.fpn_lateral2.weight': 'neck.lateral_convs.0.conv.weight',
         'backbone.fpn_output5.bias': 'neck.fpn_convs.3.conv.bias',
-        'proposal_generator.rpn_head.objectness_logits.weight':
-        'rpn_head.rpn_cls.weight',
         'proposal_generator.rpn_head.anchor_deltas.weight':
         'rpn_head.rpn_reg.weight',
-        'roi_heads.box_head.fc1.weight':
-        'roi_head.bbox_head.shared_fcs.0.weight',
         'roi_heads.box_head.fc2.weight':
         'roi_head.bbox_head.shared_fcs.1.weight',
         'roi_heads.mask_head.mask_fcn1.bias':
@@ -135,30 +92,10 @@ def test_detectron2_full_conversion():
         'roi_heads.mask_head.deconv.weight':
         'roi_head.mask_head.upsample.weight',
     })
-    cls = _check_shared_rows(state, src, 0, [
-        f'roi_heads.{k}.weight' for k in (
-            'box_predictor.cls_score', 'box_predictor.bbox_pred',
-            'mask_head.predictor')])
-    assert torch.equal(state['roi_head.bbox_head.fc_cls.weight'][8],
-                       torch.as_tensor(cls[80]))
+    assert_heads_from(state, *(src[f'roi_heads.{k}.weight'] for k in (
+        'box_predictor.cls_score', 'box_predictor.bbox_pred',
+        'mask_head.predictor')))
     build_model(D2_CFG).load_state_dict(state, strict=True)
-
-
-def test_mmdet_conversion_loads_strictly(mmdet_coco_checkpoint):
-    from citymask.checkpoint import load_checkpoint_file
-    path, state = mmdet_coco_checkpoint
-    out, info = convert_checkpoint(load_checkpoint_file(path))
-    assert info == dict(format='mmdet', changed=True)
-    assert out['meta']['mmdet_version'] == '2.0.0'
-    assert out['meta']['dataset_meta']['classes'][1] == 'rider'
-    new = out['state_dict']
-    assert new.keys() == state.keys()
-    for k in state:
-        if '.fc_cls.' not in k and '.fc_reg.' not in k and \
-                'conv_logits' not in k:
-            assert torch.equal(new[k], state[k]), k
-    build_model('maskrcnn_r50_fpn_cityscapes_ft.py').load_state_dict(
-        new, strict=True)
 
 
 def test_not_mask_rcnn():

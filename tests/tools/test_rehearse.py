@@ -10,15 +10,16 @@ from glob import glob
 
 import pytest
 
+from citymask import rehearsal
 from citymask.errors import CitymaskError
-from citymask.rehearsal import MARKER, rehearse, steps
+from citymask.rehearsal import MARKER, steps
 from ..conftest import run_tool
 from .conftest import fails, ok
 
 TOOL = 'tools/rehearse.py'
 STEPS = ['data', 'convert', 'checkpoint', 'surgery', 'train', 'test',
          'submit', 'check', 'infer']
-FRAMES = {'train': 4, 'val': 2, 'test': 1}
+FRAMES = {'train': 2, 'val': 1, 'test': 1}
 
 
 def _table(stdout):
@@ -28,10 +29,15 @@ def _table(stdout):
     return {c[0]: (float(c[1]), c[2] if len(c) > 2 else '') for c in cells}
 
 
-def _run_dir(work_dir):
-    runs = glob(osp.join(work_dir, '2*_*', ''))
+def _json(work, step, name=None):
+    """A JSON file of ``work/step``; None: mmengine's metric JSON in its one
+    ``TIMESTAMP`` folder; ``scalars.json``: that folder's, one a line."""
+    runs = glob(osp.join(work, step, '2*_*'))
     assert len(runs) == 1, runs
-    return runs[0]
+    path = osp.join(runs[0], 'vis_data', name) if name else osp.join(
+        runs[0], osp.basename(runs[0]) + '.json')
+    with open(path) as f:
+        return [json.loads(ln) for ln in f] if name else json.load(f)
 
 
 @pytest.fixture(scope='module')
@@ -57,7 +63,7 @@ def test_every_step_runs_and_the_total_adds_up(cpu_run):
     assert osp.isfile(osp.join(work, 'train', 'iter_2.pth'))
 
 
-def test_data_and_conversion_figures(cpu_run):
+def test_data_conversion_and_train_figures(cpu_run):
     work, rows = cpu_run
     assert rows['data'][1] == f'{sum(FRAMES.values())} frames 512x256'
     instances = 0
@@ -67,15 +73,10 @@ def test_data_and_conversion_figures(cpu_run):
             coco = json.load(f)
         assert len(coco['images']) == n
         instances += len(coco['annotations'])
-    assert rows['convert'][1] == (f'{instances} instances; images train 4, '
-                                  'val 2, test 1')
-
-
-def test_train_figures_are_scalars_json(cpu_run):
-    work, rows = cpu_run
-    with open(osp.join(_run_dir(osp.join(work, 'train')), 'vis_data',
-                       'scalars.json')) as f:
-        logged = [json.loads(ln) for ln in f]
+    assert rows['convert'][1] == f'{instances} instances; images ' + ', '.join(
+        f'{split} {n}' for split, n in FRAMES.items())
+    # training: what scalars.json holds
+    logged = _json(work, 'train', 'scalars.json')
     train = [r for r in logged if 'loss' in r]
     assert [r['iter'] for r in train] == [1, 2]  # logger interval 1
     t = train[1]['time']  # the first interval is warm-up
@@ -87,11 +88,9 @@ def test_train_figures_are_scalars_json(cpu_run):
     assert not any('memory' in r for r in logged)
 
 
-def test_test_figures_are_the_metric_json(cpu_run):
+def test_test_submission_check_and_inference_figures(cpu_run):
     work, rows = cpu_run
-    run = _run_dir(osp.join(work, 'test'))
-    with open(osp.join(run, osp.basename(run[:-1]) + '.json')) as f:
-        metrics = json.load(f)
+    metrics = _json(work, 'test')
     # the official evaluator's own result file holds the same AP
     with open(osp.join(work, 'test', 'cityscapes',
                        'resultInstanceLevelSemanticLabeling.json')) as f:
@@ -100,48 +99,45 @@ def test_test_figures_are_the_metric_json(cpu_run):
     assert rows['test'][1] == (
         f'mask AP {100 * official["allAp"]:.1f}, AP50 '
         f'{100 * official["allAp50%"]:.1f}, {1 / metrics["time"]:.3g} img/s')
-
-
-def test_submission_check_and_inference(cpu_run):
-    work, rows = cpu_run
     with zipfile.ZipFile(osp.join(work, 'submission.zip')) as zf:
         preds = [n for n in zf.namelist() if n.endswith('_pred.txt')]
     assert len(preds) == FRAMES['test']
-    run = _run_dir(osp.join(work, 'submit'))
-    with open(osp.join(run, osp.basename(run[:-1]) + '.json')) as f:
-        time = json.load(f)['time']
+    time = _json(work, 'submit')['time']
     assert rows['submit'][1] == f'1 prediction files, {1 / time:.3g} img/s'
     assert rows['check'][1] == 'valid'
     assert len(glob(osp.join(work, 'infer', 'preds', '*', '*.json'))) == 1
     assert rows['infer'][1] == '1 images'
 
 
-def test_failing_step_is_one_line_and_stops_there(tmp_path):
-    work = tmp_path / 'work'
-    res = run_tool(TOOL, '--work-dir', str(work), '--iters', '2', '--frames',
-                   '1', '1', '1', '--cfg-options', 'data_root=/nonexistent/')
-    line = fails(res, "step 'train' failed: ")
-    # train.py's own error line, through dist_train.sh (exit status 2)
-    assert 'failed: /nonexistent/annotations/' in line
-    assert 'not found' in line and '(exit status 2)' in line
-    assert f'(full log: {work}/logs/train.log)' in line
-    rows = _table(res.stdout)
-    assert list(rows) == STEPS[:5] + ['total']
-    assert rows['train'][1] == 'FAILED'
-    assert not (work / 'test').exists()
-
-
-def test_a_work_dir_a_rehearsal_wrote_is_emptied(tmp_path, capsys):
+@pytest.mark.parametrize('cmd,why', [
+    # the tool's last `error:` line (torchrun prints more after it)
+    ([sys.executable, '-c', 'print("error: not this one"); print("error: '
+      'no data"); print("Traceback ..."); raise SystemExit(2)'],
+     'no data (exit status 2)'),
+    ([sys.executable, '-c', 'print("last line"); raise SystemExit(3)'],
+     'last line (exit status 3)'),
+    (['false'], 'no output (exit status 1)'),
+    (['true'], 'its output could not be read: FileNotFoundError'),
+])
+def test_a_failing_step_is_one_line_and_stops_there(tmp_path, monkeypatch,
+                                                    capsys, cmd, why):
+    # a work dir an earlier rehearsal wrote is emptied first
     (tmp_path / MARKER).write_text('')
     (tmp_path / 'old.txt').write_text('from the last rehearsal')
-    # an interpreter that fails at once: the first step fails, nothing runs
-    with pytest.raises(CitymaskError, match=r"step 'data' failed: .*exit "
-                       r'status 1'):
-        rehearse(str(tmp_path), python='/bin/false')
+    todo = [('data', ['true'], lambda: 'fine'),
+            ('train', cmd, lambda: open(tmp_path / 'missing').read()),
+            ('test', ['touch', str(tmp_path / 'ran')], lambda: 'not run')]
+    monkeypatch.setattr(rehearsal, 'steps', lambda *args, **kwargs: todo)
+    with pytest.raises(CitymaskError) as e:
+        rehearsal.rehearse(str(tmp_path))
+    assert str(e.value).startswith(f"step 'train' failed: {why}")
+    assert str(e.value).endswith(f'(full log: {tmp_path}/logs/train.log)')
+    rows = _table(capsys.readouterr().out)
+    assert list(rows) == ['data', 'train', 'total']
+    assert rows['data'][1] == 'fine' and rows['train'][1] == 'FAILED'
+    assert not (tmp_path / 'ran').exists()
     assert not (tmp_path / 'old.txt').exists()
     assert (tmp_path / MARKER).exists()
-    assert (tmp_path / 'logs' / 'data.log').exists()
-    assert re.search(r'\ndata +[\d.]+  FAILED\n', capsys.readouterr().out)
 
 
 def test_refuses_a_work_dir_it_did_not_write(tmp_path):
@@ -150,9 +146,8 @@ def test_refuses_a_work_dir_it_did_not_write(tmp_path):
     assert (tmp_path / 'precious.txt').read_text() == 'keep me'
 
 
-@pytest.mark.parametrize('flags', [['--iters', '0'], ['--gpus', '-1'],
-                                   ['--frames', '1', '0', '1'],
-                                   ['--batch-size', '0']])
+@pytest.mark.parametrize('flags', [['--iters', '0'], ['--gpus', '-1'], [
+    '--frames', '1', '0', '1'], ['--batch-size', '0']])
 def test_bad_sizes_are_one_line(tmp_path, flags):
     fails(run_tool(TOOL, '--work-dir', str(tmp_path / 'work'), *flags),
           '--iters, --frames and --batch-size >= 1')
@@ -165,23 +160,19 @@ def test_gpu_size_commands(tmp_path):
     cmds = {name: cmd for name, cmd, _ in steps(
         str(tmp_path), gpus=2, batch_size=8, cfg_options=['a.b=1'])}
     assert list(cmds) == STEPS
-    data = cmds['data']
-    at = data.index('--width')
-    assert data[at:at + 4] == ['--width', '2048', '--height', '1024']
-    train = cmds['train']
-    assert train[:4] == ['bash', 'tools/dist_train.sh',
-                         'configs/maskrcnn_r50_fpn_cityscapes_ft.py', '2']
+    assert ' --width 2048 --height 1024 ' in ' '.join(cmds['data'])
+    assert cmds['train'][:4] == ['bash', 'tools/dist_train.sh',
+                                 'configs/maskrcnn_r50_fpn_cityscapes_ft.py',
+                                 '2']
     assert {'--amp', '--auto-scale-lr', 'train_dataloader.batch_size=8',
-            'train_cfg.max_iters=200', 'a.b=1'} <= set(train)
-    assert cmds['test'][:2] == ['bash', 'tools/dist_test.sh']
-    assert cmds['test'][4] == '2'
-    for name in ('test', 'submit', 'infer'):
-        assert 'a.b=1' in cmds[name]
-    assert cmds['infer'][cmds['infer'].index('--device') + 1] == 'cuda'
+            'train_cfg.max_iters=200', 'a.b=1'} <= set(cmds['train'])
+    assert cmds['test'][:2] + cmds['test'][4:5] == [
+        'bash', 'tools/dist_test.sh', '2']
+    assert all('a.b=1' in cmds[name] for name in ('test', 'submit', 'infer'))
+    assert ' --device cuda' in ' '.join(cmds['infer'])
     # CPU size: one process, no AMP, the config's own batch size
     cpu = {name: cmd for name, cmd, _ in steps(str(tmp_path))}
     assert cpu['train'][2:4] == [
         'configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py', '1']
-    assert '--amp' not in cpu['train']
-    assert not any('batch_size' in a for a in cpu['train'])
+    assert not any('--amp' in a or 'batch_size' in a for a in cpu['train'])
     assert cpu['data'][0] == sys.executable

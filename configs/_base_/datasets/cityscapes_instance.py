@@ -15,9 +15,8 @@ test_scale = (2048, 1024)
 
 train_pipeline = [
     dict(type='LoadCityscapesImage', backend_args=backend_args),
-    dict(
-        type='LoadAnnotations', with_bbox=True, with_mask=True,
-        poly2mask=False),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
+         poly2mask=False),
     dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
@@ -35,40 +34,28 @@ batch_scale_train_pipeline = [
 test_pipeline = [
     dict(type='LoadCityscapesImage', backend_args=backend_args),
     dict(type='Resize', scale=test_scale, keep_ratio=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
+                                          'img_shape', 'scale_factor'))
 ]
 
 # The schedules count iterations: an infinite sampler, 1 image per GPU.
 train_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
+    batch_size=1, num_workers=4, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        type=dataset_type, data_root=data_root,
         ann_file='annotations/instancesonly_filtered_gtFine_train.json',
         data_prefix=dict(img='leftImg8bit/train/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
+        pipeline=train_pipeline, backend_args=backend_args))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
+    batch_size=1, num_workers=2, persistent_workers=True, drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        type=dataset_type, data_root=data_root,
         ann_file='annotations/instancesonly_filtered_gtFine_val.json',
-        data_prefix=dict(img='leftImg8bit/val/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+        data_prefix=dict(img='leftImg8bit/val/'), test_mode=True,
+        pipeline=test_pipeline, backend_args=backend_args))
 test_dataloader = val_dataloader
 # Cityscapes' test images (no public ground truth): what
 # `tools/test.py --split test --format-only` reads.
@@ -77,15 +64,10 @@ test_split = dict(
     data_prefix=dict(img='leftImg8bit/test/'))
 
 val_evaluator = [
-    dict(
-        type='CityscapesInstanceMetric',
-        seg_prefix=data_root + 'gtFine/val',
-        backend_args=backend_args),
-    dict(
-        type='CocoMetric',
-        ann_file=data_root +
-        'annotations/instancesonly_filtered_gtFine_val.json',
-        metric=['bbox', 'segm'],
-        backend_args=backend_args),
+    dict(type='CityscapesInstanceMetric', seg_prefix=data_root + 'gtFine/val',
+         backend_args=backend_args),
+    dict(type='CocoMetric', metric=['bbox', 'segm'], ann_file=data_root +
+         'annotations/instancesonly_filtered_gtFine_val.json',
+         backend_args=backend_args),
 ]
 test_evaluator = val_evaluator
