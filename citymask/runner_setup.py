@@ -139,7 +139,7 @@ def train(cfg: Config, launcher: str = 'none') -> None:
     (143, 130); an unsafe checkpoint and a dead data loader worker are
     one-line errors."""
     import pickle
-    import re
+    import signal
     import sys
 
     from mmengine.dist import get_rank
@@ -167,18 +167,44 @@ def train(cfg: Config, launcher: str = 'none') -> None:
                       'with --resume', file=sys.stderr)
             end_distributed()
             sys.exit(128 + e.signum)  # the shell's status for the signal
-        except RuntimeError as e:
-            # torch says "is killed by signal: Killed" or "exited
-            # unexpectedly", whichever of its checks notices first
-            worker = re.search(r'DataLoader worker \(pids?(?:\(s\))? '
-                               r'([\d, ]+)\)', str(e))
+        except (RuntimeError, ConnectionError, EOFError) as e:
+            # torch's SIGCHLD handler raises wherever it lands, in this
+            # block too: from here on _dead_worker asks instead
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            worker = _dead_worker(e)
             if worker is None:
                 raise
             raise CitymaskError(
-                f'a data loader worker (pid {worker.group(1)}) died (out of '
-                'memory? see `dmesg`); lower train_dataloader.num_workers or '
+                f'a data loader worker (pid {worker}) died (out of memory? '
+                'see `dmesg`); lower train_dataloader.num_workers or '
                 'batch_size, then continue with --resume') from None
     end_distributed()
+
+
+def _dead_worker(error: BaseException) -> Optional[str]:
+    """The pid(s) of the data loader worker whose death ``error`` shows,
+    else None.
+
+    torch says "is killed by signal" or "exited unexpectedly", whichever of
+    its checks notices first. A worker killed while the loader reads from it
+    can first show as a reset connection or EOF: the kernel closes a dying
+    process's files before it reports the process dead, so torch's check is
+    asked again until it does (10 s at most; then it was another error).
+    """
+    import re
+    import time
+
+    from torch.utils.data._utils.signal_handling import \
+        _error_if_any_worker_fails
+    try:
+        for _ in range(0 if isinstance(error, RuntimeError) else 1000):
+            _error_if_any_worker_fails()
+            time.sleep(0.01)
+    except RuntimeError as e:
+        error = e
+    worker = re.search(r'DataLoader worker \(pids?(?:\(s\))? ([\d, ]+)\)',
+                       str(error))
+    return worker and worker.group(1)
 
 
 def is_test_split(cfg: Config) -> bool:

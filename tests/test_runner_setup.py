@@ -2,6 +2,7 @@
 the config (the resume path: tests/test_resume_path.py)."""
 import os
 import os.path as osp
+import signal
 import socket
 from types import SimpleNamespace
 
@@ -183,3 +184,25 @@ def test_show_dir_is_written_whole(tmp_path):
     assert list((tmp_path / '20261201').iterdir()) == []
     with show_dir_written_whole(runner, None):  # no --show-dir
         pass
+
+
+def test_a_dead_worker_seen_first_as_a_reset_connection():
+    # the worker's pipe closes before the kernel reports it dead: the error
+    # the loader raises may be a ConnectionResetError; torch's own check
+    # then names the worker
+    from torch.utils.data._utils.signal_handling import _remove_worker_pids
+
+    from citymask.runner_setup import _dead_worker
+    assert _dead_worker(RuntimeError('DataLoader worker (pid(s) 12, 34) '
+                                     'exited unexpectedly')) == '12, 34'
+    assert _dead_worker(RuntimeError('CUDA error')) is None
+    pid = os.fork()
+    if pid == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    torch._C._set_worker_pids(id(pid), (pid,))
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # dead, unreaped
+        assert _dead_worker(ConnectionResetError(104, 'reset')) == str(pid)
+    finally:
+        _remove_worker_pids(id(pid))
+        os.waitpid(pid, 0)
