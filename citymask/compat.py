@@ -70,8 +70,13 @@ def load_downloads_weights_only() -> None:
     ``torch.hub.load_state_dict_from_url`` with ``weights_only=False``.
     """
     from mmengine.runner import checkpoint
-    checkpoint.load_url = functools.partial(
-        torch.hub.load_state_dict_from_url, weights_only=True)
+    checkpoint.load_url = _load_url_weights_only
+
+
+def _load_url_weights_only(url: str, *args, **kwargs) -> Any:
+    """``torch.utils.model_zoo.load_url`` with ``weights_only=True``."""
+    return torch.hub.load_state_dict_from_url(url, *args, **kwargs,
+                                              weights_only=True)
 
 
 def init_dist_without_cuda() -> None:

@@ -196,6 +196,9 @@ def test_a_dead_worker_seen_first_as_a_reset_connection():
     assert _dead_worker(RuntimeError('DataLoader worker (pid(s) 12, 34) '
                                      'exited unexpectedly')) == '12, 34'
     assert _dead_worker(RuntimeError('CUDA error')) is None
+    # torch's SIGCHLD handler, left by an earlier loader in this process,
+    # would raise where the child's death lands (as in train())
+    handler = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     pid = os.fork()
     if pid == 0:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -206,3 +209,4 @@ def test_a_dead_worker_seen_first_as_a_reset_connection():
     finally:
         _remove_worker_pids(id(pid))
         os.waitpid(pid, 0)
+        signal.signal(signal.SIGCHLD, handler)

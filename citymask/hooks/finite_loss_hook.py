@@ -8,6 +8,11 @@ from mmengine.hooks import Hook
 from ..errors import CitymaskError
 
 
+def _scalar(value) -> float:
+    # float() of a tensor that requires grad warns (torch 2.13)
+    return float(value.detach() if isinstance(value, torch.Tensor) else value)
+
+
 @HOOKS.register_module()
 class FiniteLossHook(Hook):
     """Stop training at the first NaN / inf loss with one line naming the
@@ -26,10 +31,10 @@ class FiniteLossHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         if not outputs or not self.every_n_train_iters(runner, self.interval):
             return
-        loss = float(outputs['loss'])
+        loss = _scalar(outputs['loss'])
         if math.isfinite(loss):
             return
-        terms = ', '.join(f'{k}={float(v):.4g}' for k, v in outputs.items()
+        terms = ', '.join(f'{k}={_scalar(v):.4g}' for k, v in outputs.items()
                           if k.startswith('loss') and k != 'loss')
         where = f'loss is {loss} at iteration {runner.iter + 1} ({terms})'
         off = _boxes_off_image(data_batch)
