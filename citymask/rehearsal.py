@@ -47,11 +47,11 @@ def files(pattern: str) -> int:
 def train_figures(work_dir: str, imgs_per_iter: int) -> str:
     """Loss, lr, img/s, data time and memory from scalars.json; medians
     without the first logged interval (warm-up) if there are more."""
-    rows = read_json(osp.join(last_run(work_dir), 'vis_data', 'scalars.json'),
-                     lines=True)
-    rows = [r for r in rows if 'loss' in r]  # not the validation's
-    t = statistics.median(r['time'] for r in rows[1:] or rows)
-    data = statistics.median(r['data_time'] for r in rows[1:] or rows)
+    rows = [r for r in read_json(osp.join(last_run(work_dir), 'vis_data',
+                                          'scalars.json'), lines=True)
+            if 'loss' in r]  # not the validation's
+    t, data = (statistics.median(r[k] for r in rows[1:] or rows)
+               for k in ('time', 'data_time'))
     memory = [r['memory'] for r in rows if 'memory' in r]
     return (f'loss {rows[0]["loss"]:.4g} -> {rows[-1]["loss"]:.4g}, lr '
             f'{rows[-1]["lr"]:.4g}, {imgs_per_iter / t:.3g} img/s ({t:.3g} '
@@ -89,8 +89,8 @@ def steps(work: str, gpus: int = 0, iters: Optional[int] = None,
     iters, frames = iters or default_iters, frames or default_frames
     procs, root = max(gpus, 1), f'{work}/cityscapes'
     coco, ckpt = f'{work}/coco_standin.pth', f'{work}/coco_cityscapes.pth'
-    trained, test_images = (f'{work}/train/iter_{iters}.pth',
-                            f'{root}/leftImg8bit/test')
+    trained = f'{work}/train/iter_{iters}.pth'
+    test_images = f'{root}/leftImg8bit/test'
     opts = ['--cfg-options', f'data_root={root}/', *cfg_options]
     if batch_size is None:
         from .config import load_config
@@ -100,7 +100,6 @@ def steps(work: str, gpus: int = 0, iters: Optional[int] = None,
         opts.append(f'train_dataloader.batch_size={batch_size}')
     w = {k: f'{work}/{k}'
          for k in ('train', 'test', 'submit', 'infer', 'submission')}
-
     return [
         ('data', [python, 'tools/dataset_converters/make_mini_cityscapes.py',
                   root, '--width', str(width), '--height', str(height),

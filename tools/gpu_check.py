@@ -109,8 +109,7 @@ def run_steps(device, precision, batches, step, warmup, steps, autocast):
     of ``steps`` calls of ``step`` after ``warmup``."""
     import torch
     sync = torch.cuda.synchronize if device.startswith('cuda') else int
-    wait = total = 0.0
-    outs = []
+    wait, total, outs = 0.0, 0.0, []
     for i in range(warmup + steps):
         sync()
         t0 = time.perf_counter()
@@ -163,9 +162,9 @@ def infer_row(model, items, device, batch, precision, steps):
 
 
 def rows(device, grid, fn, cells, results):
-    """A table row per ``(batch, precision)`` of ``grid``: ``cells(r, peak
-    GiB)`` of ``r = fn(batch, precision)``, or why it did not run; ``r``
-    also in ``results``."""
+    """Per ``(batch, precision)`` of ``grid`` a table row, ``cells(r, peak
+    GiB)`` of ``r = fn(batch, precision)`` (also put in ``results``), or
+    why it did not run."""
     import torch
     gpu = device.startswith('cuda')
     for batch, precision in grid:
@@ -179,24 +178,19 @@ def rows(device, grid, fn, cells, results):
         if gpu:
             torch.cuda.empty_cache()
         results[batch, precision] = r
-        gib = f'{torch.cuda.max_memory_allocated() / 2**30:.1f}' if gpu \
-            else '-'
+        peak = torch.cuda.max_memory_allocated() / 2**30 if gpu else None
         yield [batch, precision] + ([f'not measured: {r}'] if isinstance(
-            r, str) else cells(r, gib))
+            r, str) else cells(r, '-' if peak is None else f'{peak:.1f}'))
 
 
 def loss_check(train, tol):
     """``(batch, precision, departure from fp32, ok)`` per fp16 / bf16 row
     with an fp32 row of its batch size: ok if finite and within ``tol``."""
-    out = []
-    for (batch, precision), r in train.items():
-        ref = train.get((batch, 'fp32'))
-        if precision != 'fp32' and isinstance(r, dict) and \
-                isinstance(ref, dict):
-            rel = r['loss'] / ref['loss'] - 1
-            out.append((batch, precision, rel,
-                        math.isfinite(rel) and abs(rel) <= tol))
-    return out
+    rels = [(b, p, r['loss'] / train[b, 'fp32']['loss'] - 1)
+            for (b, p), r in train.items() if p != 'fp32' and isinstance(
+                r, dict) and isinstance(train.get((b, 'fp32')), dict)]
+    return [(b, p, rel, math.isfinite(rel) and abs(rel) <= tol)
+            for b, p, rel in rels]
 
 
 @exit_on_error
@@ -215,8 +209,8 @@ def main():
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     gpu = device.startswith('cuda')
     # fp32 rows: TF32 matmuls and convolutions, as on Ampere and later
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = \
+        True
     print(f'{torch.cuda.get_device_name(device) if gpu else "CPU"}, torch '
           f'{torch.__version__}, mmcv {mmcv.__version__}, {args.width}x'
           f'{args.height}, {args.workers} loader workers')

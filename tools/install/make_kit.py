@@ -25,11 +25,10 @@ from pip._vendor.packaging.tags import platform_tags
 from pip._vendor.packaging.utils import canonicalize_name as canonical
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-# The stand-in version of a package named without one: above any lower
-# bound, so pip keeps the newest releases of what depends on it.
+# a present package's stand-in version if none is given: above any lower
+# bound, so pip keeps the newest releases of what depends on it
 ANY_VERSION = '9999'
-# requirements/runtime.txt of PyPI's mmcv-2.1.0.tar.gz (checked by sha256;
-# its setup.py adds OpenCV only when no cv2 is importable)
+# requirements/runtime.txt of the mmcv sdist (OpenCV: only without a cv2)
 MMCV_SDIST_REQUIRES = ['addict', 'mmengine>=0.3.0', 'numpy', 'packaging',
                        'Pillow', 'pyyaml', "regex;sys_platform=='win32'",
                        'yapf']
@@ -52,9 +51,9 @@ def write_stub(folder, name, version, requires=()):
 
 
 def platforms(tag):
-    """The tags a ``manylinux_2_N_ARCH`` target accepts: pip takes
-    ``--platform`` literally, so _2_N ... _2_5, the legacy aliases and
-    linux_ARCH (that of wheels built there, e.g. by build_mmcv.py)."""
+    """The tags a ``manylinux_2_N_ARCH`` target accepts (pip takes
+    ``--platform`` literally): _2_N ... _2_5, the legacy aliases and
+    linux_ARCH (of wheels built there, e.g. by build_mmcv.py)."""
     m = re.fullmatch(r'manylinux_2_(\d+)_(\w+)', tag)
     if not m:
         return [tag]
@@ -123,14 +122,13 @@ def make_kit(args):
     wheels = osp.join(part, 'wheels')
     os.makedirs(wheels)
     # mmcv is built on the target from the sdist: a stand-in with its
-    # dependencies takes part in the resolution
+    # dependencies is resolved
     mmcv = None if 'mmcv' in present or args.mmcv_wheel else \
         shutil.copy(mmcv_sdist(), part)
     if mmcv:
         stand_ins['mmcv'] = MMCV_VERSION
     with tempfile.TemporaryDirectory(prefix='make_kit_') as stubs:
-        # ours replaces a constraint file this machine's pip configuration
-        # may name (it is not for the target)
+        # replaces any constraint file of this machine's pip configuration
         cons = osp.join(stubs, 'constraints.txt')
         with open(cons, 'w') as f:
             for name, version in stand_ins.items():
@@ -152,9 +150,8 @@ def make_kit(args):
                 'pip could not find wheels for every requirement for that '
                 'target (its message is above): name what the target '
                 'already has with --present, or another --platform')
-        for name in os.listdir(stubs):  # pip copied the stand-ins there
-            if osp.exists(osp.join(wheels, name)):
-                os.remove(osp.join(wheels, name))
+        for name in set(os.listdir(stubs)) & set(os.listdir(wheels)):
+            os.remove(osp.join(wheels, name))  # pip copied the stand-ins
 
     files = {osp.relpath(p, part): dict(bytes=osp.getsize(p), sha256=sha256(p))
              for p in sorted(glob.glob(osp.join(part, '**', '*.*'),
