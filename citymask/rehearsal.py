@@ -18,6 +18,7 @@ from glob import glob
 from typing import List, Optional, Sequence
 
 from .errors import CitymaskError
+from .visualization import read_scalars
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MARKER = '.citymask-rehearsal'  # only a work dir holding it is emptied
@@ -30,9 +31,9 @@ SIZES = {'cpu': ('configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py',
                  (2048, 1024), (50, 10, 5), 200)}
 
 
-def read_json(path: str, lines: bool = False):  # lines: as scalars.json
+def read_json(path: str):
     with open(path) as f:
-        return [json.loads(ln) for ln in f] if lines else json.load(f)
+        return json.load(f)
 
 
 def last_run(work_dir: str) -> str:
@@ -47,9 +48,7 @@ def files(pattern: str) -> int:
 def train_figures(work_dir: str, imgs_per_iter: int) -> str:
     """Loss, lr, img/s, data time and memory from scalars.json; medians
     without the first logged interval (warm-up) if there are more."""
-    rows = [r for r in read_json(osp.join(last_run(work_dir), 'vis_data',
-                                          'scalars.json'), lines=True)
-            if 'loss' in r]  # not the validation's
+    rows = [r for r in read_scalars(work_dir) if 'loss' in r]  # not val's
     t, data = (statistics.median(r[k] for r in rows[1:] or rows)
                for k in ('time', 'data_time'))
     memory = [r['memory'] for r in rows if 'memory' in r]

@@ -10,14 +10,17 @@ Examples:
         --num-images 2 --batch-sizes 1 2 --warmup 1 --steps 2 \\
         --infer-batch-sizes 1 2 --infer-steps 1 --workers 0
 """
+import contextlib
 import gc
+import io
+import itertools
 import math
 import os.path as osp
 import sys
-import tempfile
 import time
 
-from analysis_tools.bench_utils import at_least, make_parser, rate, table
+from analysis_tools.bench_utils import (at_least, benchmark_set, make_parser,
+                                        rate, table)
 
 from citymask.cli import add_cfg_options, exit_on_error
 
@@ -81,9 +84,6 @@ def bench_config(args, root, ann):
 
 def build(cfg, device=None):
     """A dataset (without pycocotools' lines) or, with ``device``, a model."""
-    import contextlib
-    import io
-
     from mmdet.registry import DATASETS, MODELS
     from mmengine.runner import set_random_seed
     if device is None:
@@ -148,8 +148,6 @@ def train_row(cfg, dataset, device, batch, precision, warmup, steps):
 def infer_row(model, items, device, batch, precision, steps):
     """ms per image and img/s of ``model.test_step`` on batches of
     ``batch`` items, after one untimed batch."""
-    import itertools
-
     import torch
     from mmengine.dataset import pseudo_collate
     with torch.no_grad():
@@ -199,18 +197,13 @@ def main():
     import mmcv
     import torch
     from mmengine.logging import MMLogger
-    from mmengine.registry import init_default_scope
-
-    import citymask.register  # noqa: F401
-    from citymask.testing.mini_cityscapes import make_benchmark_set
     start = time.perf_counter()
-    init_default_scope('mmdet')
     MMLogger.get_instance('gpu_check', log_level='WARNING')  # tables only
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     gpu = device.startswith('cuda')
     # fp32 rows: TF32 matmuls and convolutions, as on Ampere and later
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = \
-        True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
     print(f'{torch.cuda.get_device_name(device) if gpu else "CPU"}, torch '
           f'{torch.__version__}, mmcv {mmcv.__version__}, {args.width}x'
           f'{args.height}, {args.workers} loader workers')
@@ -228,9 +221,7 @@ def main():
                         ' img/s (an H200 at 2048x1024) plus frame generation'
                         if gpu else ''), flush=True)
 
-    work = args.work_dir or tempfile.mkdtemp(prefix='gpu_check_')
-    root, anns = make_benchmark_set(work, args.num_images, args.width,
-                                    args.height)
+    root, anns = benchmark_set(args, 'gpu_check_')
     cfg = bench_config(args, root, anns['polygon'])
     train_set = build(cfg.train_dataloader.dataset)
     ft_images = cfg.train_cfg.max_iters * cfg.get('auto_scale_lr', {}).get(
@@ -245,8 +236,8 @@ def main():
                         f'{ft_images / r["img_s"] / 60:.0f} min'], train))
     model = build(cfg.model, device).eval()
     dataset = build(cfg.test_dataloader.dataset)
-    items = [dataset[i] for i in range(min(len(dataset),
-                                           max(args.infer_batch_sizes)))]
+    items = [dataset[i] for i in range(min(len(dataset), max(
+        args.infer_batch_sizes)))]
     table(['batch', 'precision', 'ms/img', 'img/s', 'peak GiB'], rows(
         device, grids[1], lambda b, p: infer_row(
             model, items, device, b, p, args.infer_steps),

@@ -101,8 +101,7 @@ def assert_same(result, ref):
 
 def _no_temporaries(folder):
     """No temporary file or folder of citymask.fileio in ``folder``."""
-    return not [p for p in glob.glob(osp.join(folder, '**', '.*'),
-                                     recursive=True)
+    return not [p for p in glob.glob(f'{folder}/**/.*', recursive=True)
                 if p.endswith(('.tmp', '.old', '.partial'))]
 
 
@@ -118,13 +117,11 @@ def test_images(mini_data, sharp_ckpt, reference, tmp_path):
             str(out), '--batch-size', '3', '--pred-score-thr',
             str(SCORE_THR), '--cityscapes-format')
     assert ok(run_tool(*args)).stdout.startswith('4 images in ')
-    inputs = sorted(glob.glob(str(frames / '*' / '*.png')))
-    for path in inputs:
+    for path in sorted(glob.glob(str(frames / '*' / '*.png'))):
         rel = osp.relpath(path, frames)[:-4]
         overlay = cv2.imread(str(out / 'vis' / (rel + '.jpg')))
         image = cv2.imread(path)
-        assert overlay.shape == image.shape
-        assert (overlay != image).any()
+        assert overlay.shape == image.shape and (overlay != image).any()
         with open(out / 'preds' / (rel + '.json')) as f:
             result = json.load(f)
         assert result['file_name'] == path
@@ -133,8 +130,7 @@ def test_images(mini_data, sharp_ckpt, reference, tmp_path):
         assert_same(result, reference(path))
     # the official format of Cityscapes-named frames: a valid submission
     report = check_submission(str(out / 'cityscapes'), str(frames))
-    assert report.ok, report.problems
-    assert report.pred_files == 4
+    assert report.ok and report.pred_files == 4, report.problems
     # again into the same folder: its own outputs are not read as inputs
     assert ok(run_tool(*args, '--overwrite')).stdout.startswith('4 images')
     assert len(glob.glob(str(out / 'vis' / '**' / '*.jpg'),
@@ -179,8 +175,7 @@ def test_overlay_palette_and_labels():
     # the box outline in the car colour
     assert (out[39, 20:45] == car).all()
     # below the threshold: nothing drawn; the image itself is untouched
-    assert (out[:, 75:] == 100).all()
-    assert (image == 100).all()
+    assert (out[:, 75:] == 100).all() and (image == 100).all()
     # the label: white text on a car-coloured box above the instance
     label = out[:20, 10:60]
     assert (label == car).all(-1).sum() > 100
@@ -236,8 +231,7 @@ def test_json_masks_are_pycocotools_rle():
     assert (first['label_name'], first['category_id']) == ('bicycle', 33)
     assert (second['label_name'], second['category_id']) == ('rider', 25)
     assert first['bbox'] == [10, 5, 30, 15]
-    # plain JSON
-    assert json.loads(json.dumps(result)) == result
+    assert json.loads(json.dumps(result)) == result  # plain JSON
 
 
 def test_video(mini_data, sharp_ckpt, reference, tmp_path):
@@ -249,10 +243,9 @@ def test_video(mini_data, sharp_ckpt, reference, tmp_path):
         writer.write(cv2.resize(cv2.imread(p), (256, 128)))
     writer.release()
     out = tmp_path / 'out'
-    res = ok(run_tool('tools/infer.py', video, CFG, sharp_ckpt, '--out-dir',
-                      str(out), '--batch-size', '4', '--pred-score-thr',
-                      str(SCORE_THR)))
-    assert res.stdout.startswith('5 images in ')
+    assert ok(run_tool('tools/infer.py', video, CFG, sharp_ckpt, '--out-dir',
+                       str(out), '--batch-size', '4', '--pred-score-thr',
+                       str(SCORE_THR))).stdout.startswith('5 images in ')
     cap = cv2.VideoCapture(str(out / 'vis' / 'drive.mp4'))
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(5)
     annotated = [f for ok, f in iter(cap.read, (False, None)) if ok]
@@ -271,8 +264,11 @@ def test_video(mini_data, sharp_ckpt, reference, tmp_path):
 
 
 def test_bad_inputs_one_line(mini_data, sharp_ckpt, tmp_path):
-    """Exit status 2, one line, nothing written: a broken video, a COCO
-    checkpoint (the shapes and the surgery command)."""
+    """One error each, nothing written (not even a.png's outputs, written
+    before the broken b.png failed: the folder is written as a whole); the
+    tool: exit status 2, one line (a COCO checkpoint: the shapes and the
+    surgery command)."""
+    from citymask.inference import run_inference
     root, data = mini_data
     out = str(tmp_path / 'out')
     broken = tmp_path / 'broken.mp4'
@@ -284,15 +280,7 @@ def test_bad_inputs_one_line(mini_data, sharp_ckpt, tmp_path):
                           osp.join(root, 'standin.pth'), '--out-dir', out),
                  'tools/surgery.py')
     assert 'fc_cls.bias is (81,) in it, (9,) in the model' in line
-    assert not osp.exists(out)
-
-
-def test_bad_inputs(mini_data, sharp_ckpt, tmp_path):
-    """One error each, nothing written (not even a.png's outputs, written
-    before the broken b.png failed: the folder is written as a whole)."""
-    from citymask.inference import run_inference
-    image = _pngs(mini_data[1], 'test')[0]
-    frames = _frames(mini_data[1], tmp_path / 'frames', broken=True)
+    frames = _frames(data, tmp_path / 'frames', broken=True)
     (tmp_path / 'empty').mkdir()
     (tmp_path / 'full').mkdir()
     (tmp_path / 'full' / 'old.txt').write_text('x')
@@ -308,15 +296,15 @@ def test_bad_inputs(mini_data, sharp_ckpt, tmp_path):
         ((image,), dict(batch_size=0), '--batch-size'),
         ((image,), dict(device='nonsense'), '--device nonsense'),
         ((str(frames),), {}, r'cannot read image .*b\.png'),
+        ((image,), dict(checkpoint=str(tmp_path / 'none.pth')),
+         'does not exist'),
     ]
     for inputs, kwargs, message in cases:
-        kwargs.setdefault('out_dir', str(tmp_path / 'out'))
+        kwargs.setdefault('out_dir', out)
         with pytest.raises(CitymaskError, match=message):
-            run_inference(inputs, CFG, sharp_ckpt, **kwargs)
-    with pytest.raises(CitymaskError, match='does not exist'):
-        run_inference((image,), CFG, str(tmp_path / 'none.pth'),
-                      out_dir=str(tmp_path / 'out'))
-    assert not osp.exists(tmp_path / 'out') and _no_temporaries(str(tmp_path))
+            run_inference(inputs, CFG, kwargs.pop('checkpoint', sharp_ckpt),
+                          **kwargs)
+    assert not osp.exists(out) and _no_temporaries(str(tmp_path))
     assert os.listdir(tmp_path / 'full') == ['old.txt']
 
 

@@ -104,8 +104,7 @@ def make_kit(args):
                      if r and canonical(Requirement(r).name) != 'mmcv']
     for line in reqs:
         req = Requirement(line)
-        name = canonical(req.name)
-        version = stand_ins.get(name, '')
+        version = stand_ins.get(name := canonical(req.name), '')
         if version is None and not req.specifier.contains(ANY_VERSION):
             raise InstallError(f'give the version of present {name} '
                                f'(NAME==VERSION): citymask needs {line}')
@@ -117,9 +116,8 @@ def make_kit(args):
     if args.mmcv_wheel:  # pip takes it as it is, for the target
         reqs[0] = osp.abspath(args.mmcv_wheel)
 
-    part = out + '.part'
+    part, wheels = out + '.part', osp.join(out + '.part', 'wheels')
     shutil.rmtree(part, ignore_errors=True)
-    wheels = osp.join(part, 'wheels')
     os.makedirs(wheels)
     # mmcv is built on the target from the sdist: a stand-in with its
     # dependencies is resolved
