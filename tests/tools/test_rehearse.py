@@ -126,18 +126,15 @@ def test_a_failing_step_is_one_line_and_stops_there(tmp_path, monkeypatch,
     assert (tmp_path / MARKER).exists()
 
 
-def test_refuses_a_work_dir_it_did_not_write(tmp_path):
-    (tmp_path / 'precious.txt').write_text('keep me')
-    fails(run_tool(TOOL, '--work-dir', str(tmp_path)), 'not empty')
-    assert (tmp_path / 'precious.txt').read_text() == 'keep me'
-
-
-@pytest.mark.parametrize('flags', [['--iters', '0'], ['--gpus', '-1'], [
+@pytest.mark.parametrize('flags', [[], ['--iters', '0'], ['--gpus', '-1'], [
     '--frames', '1', '0', '1'], ['--batch-size', '0']])
-def test_bad_sizes_are_one_line(tmp_path, flags):
-    fails(run_tool(TOOL, '--work-dir', str(tmp_path / 'work'), *flags),
-          '--iters, --frames and --batch-size >= 1')
-    assert not list(tmp_path.iterdir())
+def test_refusals_are_one_line_and_touch_nothing(tmp_path, flags):
+    """A work dir no rehearsal wrote; sizes that measure nothing."""
+    (tmp_path / 'precious.txt').write_text('keep me')
+    fails(run_tool(TOOL, '--work-dir', str(tmp_path), *flags), 'not empty'
+          if not flags else '--iters, --frames and --batch-size >= 1')
+    assert [p.name for p in tmp_path.iterdir()] == ['precious.txt']
+    assert (tmp_path / 'precious.txt').read_text() == 'keep me'
 
 
 def test_gpu_size_commands(tmp_path):

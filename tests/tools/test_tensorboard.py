@@ -7,9 +7,8 @@ import os.path as osp
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from mmdet.datasets import CityscapesDataset
+from PIL import Image
 
 from citymask.errors import CitymaskError
 from citymask.runner_setup import use_tensorboard

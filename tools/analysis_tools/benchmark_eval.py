@@ -169,12 +169,13 @@ def main():
     print(f'{n} images {args.width}x{args.height} ({args.distribution}), '
           f'{n_gt:.1f} GT instances and {n_preds / n:.0f} predictions each, '
           f'nproc={args.nproc}')
+    metrics = (('mmdet CityScapesMetric', mmdet_s, theirs),
+               ('citymask CityscapesInstanceMetric', ours_s, ours))
     table(['metric', 'process s', 'compute s', 'total s', 'ms/img',
            'mask AP'], [[name, f'{s[0]:.2f}', f'{s[1]:.2f}', f'{s.sum():.2f}',
                          f'{1000 * s.sum() / n:.1f}',
-                         f'{res["cityscapes/mAP"]:.4f}'] for name, s, res in (
-        ('mmdet CityScapesMetric', mmdet_s, theirs),
-        ('citymask CityscapesInstanceMetric', ours_s, ours))])
+                         f'{res["cityscapes/mAP"]:.4f}']
+                        for name, s, res in metrics])
     print(f'metric speed-up: {mmdet_s.sum() / ours_s.sum():.1f}x, '
           f'identical: {ok}')
 

@@ -18,13 +18,13 @@ import sys
 import tempfile
 import zipfile
 
-from _common import MMCV_VERSION, InstallError, cli, log, mmcv_sdist, sha256
+from _common import (MMCV_VERSION, REPO, InstallError, cli, log, mmcv_sdist,
+                     sha256)
 # pip's copy of packaging: this runs with any Python that has pip
 from pip._vendor.packaging.requirements import Requirement
 from pip._vendor.packaging.tags import platform_tags
 from pip._vendor.packaging.utils import canonicalize_name as canonical
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # a present package's stand-in version if none is given: above any lower
 # bound, so pip keeps the newest releases of what depends on it
 ANY_VERSION = '9999'
