@@ -190,8 +190,7 @@ class CityscapesInferencer(DetInferencer):
 
 def draw_predictions(image: np.ndarray, pred, classes: Sequence[str],
                      palette: Sequence[Tuple[int, int, int]],
-                     score_thr: float = 0.0,
-                     alpha: float = 0.5) -> np.ndarray:
+                     score_thr: float = 0.0, alpha: float = 0.5) -> np.ndarray:
     """A copy of the BGR image with the masks, boxes and ``class score``
     labels of ``pred`` (``pred_instances`` as numpy, masks full or
     ``BoxMasks``) scoring at least ``score_thr``; ``palette``: BGR by class.

@@ -87,8 +87,7 @@ def assert_same(result, ref):
         name = META['classes'][int(ref.labels[i])]
         assert inst['label_name'] == name
         assert inst['category_id'] == NAME_TO_LABEL_ID[name]
-        assert inst['score'] == pytest.approx(float(ref.scores[i]),
-                                              abs=1e-4)
+        assert inst['score'] == pytest.approx(float(ref.scores[i]), abs=1e-4)
         x0, y0, x1, y1 = ref.bboxes[i]
         np.testing.assert_allclose(inst['bbox'], [x0, y0, x1 - x0, y1 - y0],
                                    atol=0.02)

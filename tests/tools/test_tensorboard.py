@@ -33,8 +33,7 @@ def test_scalars_metrics_and_validation_images(mini_data, tmp_path):
         # 3 validation images, every 2nd drawn with all its predictions
         'val_dataloader.dataset.indices=3',
         'default_hooks.visualization.interval=2',
-        'default_hooks.visualization.score_thr=0.0',
-        'randomness.seed=0'))
+        'default_hooks.visualization.score_thr=0.0', 'randomness.seed=0'))
     folder, = glob.glob(osp.join(work, '*', 'vis_data'))
     assert glob.glob(osp.join(folder, 'events.out.tfevents.*'))
     acc = EventAccumulator(folder, size_guidance={'scalars': 0, 'images': 0})

@@ -22,8 +22,7 @@ def build(pipeline, root, ann):
     return DATASETS.build(dict(
         type='CityscapesDataset', data_root=root, ann_file=ann,
         data_prefix=dict(img='leftImg8bit/train/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=pipeline))
+        filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=pipeline))
 
 
 def polygon_fidelity(anns):
