@@ -19,13 +19,12 @@ import os.path as osp
 import sys
 import time
 
-from analysis_tools.bench_utils import (at_least, benchmark_set, make_parser,
-                                        rate, table)
+from analysis_tools.bench_utils import (REPO, at_least, benchmark_set,
+                                        make_parser, rate, table)
 
 from citymask.cli import add_cfg_options, exit_on_error
 
-FT = osp.join(osp.dirname(osp.abspath(__file__)), '..', 'configs',
-              'maskrcnn_r50_fpn_cityscapes_ft.py')
+FT = osp.join(REPO, 'configs', 'maskrcnn_r50_fpn_cityscapes_ft.py')
 PRECISIONS = ('fp32', 'fp16', 'bf16')
 DTYPES = {'fp16': 'float16', 'bf16': 'bfloat16'}
 # for the estimate printed first: training img/s of an H200 at 2048x1024

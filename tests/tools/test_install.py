@@ -47,8 +47,7 @@ def wheel_names(folder):
 
 def write(path, text):
     os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-        f.write(text)
+    Path(path).write_text(text)
     os.chmod(path, 0o755)
     return str(path)
 
@@ -213,9 +212,8 @@ def test_gpu_machine_kit_fits_64_mib(tmp_path):
         osp.getsize(kit / f) for f in manifest['files']) == manifest[
             'total_bytes'] < 64 * 2**20
     names = wheel_names(kit / 'wheels')
-    with open(target) as f:
-        present = {re.split('[=#]', line)[0].strip() for line in f
-                   if line.strip() and not line.startswith('#')}
+    present = {re.split('[=#]', line)[0].strip() for line in Path(
+        target).read_text().splitlines() if line.strip() and line[0] != '#'}
     assert not names & (present - {'setuptools'})
     assert not names & {'opencv-python', 'nvidia-cudnn-cu13', 'triton'}
     assert {'mmdet', 'mmengine', 'cityscapesscripts', 'pycocotools',
