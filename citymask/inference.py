@@ -1,16 +1,11 @@
 """Inference on your own images and videos: mmdet's ``DetInferencer`` with
-citymask's loading, drawing and outputs.
-
-:class:`CityscapesInferencer` takes what ``DetInferencer`` takes (image
-paths, a folder, BGR arrays) and writes its layout in ``out_dir``:
-``vis/NAME.jpg`` (OpenCV overlays in the Cityscapes palette),
-``preds/NAME.json`` (``{"file_name", "height", "width", "instances"}``, each
-instance a COCO result: ``category_id`` the Cityscapes label id, not the
-train id, ``label_name``, ``score``, ``bbox`` ``[x, y, w, h]``,
-``segmentation`` a COCO RLE) and with ``cityscapes_format`` the official
-results format in ``cityscapes/`` (every prediction: AP needs the low
-scores). NAME: the path below a folder :func:`find_inputs` searched, else
-the file's stem; arrays are numbered.
+citymask's loading, drawing and outputs, in ``out_dir``: ``vis/NAME.jpg``
+(overlays), ``preds/NAME.json`` (``{"file_name", "height", "width",
+"instances"}``, each a COCO result with the Cityscapes *label* id as
+``category_id``, ``label_name``, ``bbox`` ``[x, y, w, h]``, RLE
+``segmentation``) and with ``cityscapes_format`` ``cityscapes/`` (the
+official results format, every prediction: AP needs the low scores). NAME:
+the path below a searched folder, else the stem; arrays are numbered.
 """
 import json
 import os
@@ -45,10 +40,9 @@ VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg')
 
 def find_inputs(specs: Sequence[str],
                 exclude: str = '') -> Tuple[List[dict], List[str]]:
-    """The images (``{'img_path', 'name'}``) and videos ``specs`` name:
-    files, and folders searched recursively but for hidden folders and
-    ``exclude`` (the output folder: a run must not read an earlier one's
-    overlays)."""
+    """The images (``{'img_path', 'name'}``) and videos in ``specs``: files,
+    and folders searched recursively but for hidden folders and ``exclude``
+    (the output folder, holding an earlier run's overlays)."""
     images, videos, skip = [], [], exclude and osp.realpath(exclude)
     for spec in specs:
         for root, dirs, files in os.walk(spec):
@@ -73,9 +67,8 @@ def find_inputs(specs: Sequence[str],
 
 
 class CityscapesInferencer(DetInferencer):
-    """``DetInferencer`` with citymask's weights-only checkpoint loading
-    (``weights`` must fit the config's model), OpenCV drawing, label-id
-    JSON and the Cityscapes results format (``cityscapes_format=True``)."""
+    """``DetInferencer`` with weights-only loading (``weights`` must fit the
+    model), OpenCV drawing, label-id JSON and ``cityscapes_format``."""
 
     postprocess_kwargs = DetInferencer.postprocess_kwargs | {
         'cityscapes_format'}
@@ -106,8 +99,8 @@ class CityscapesInferencer(DetInferencer):
             raise CitymaskError(f'--device {device}: {e}') from None
 
     def _init_pipeline(self, cfg):
-        # the config's loader runs in _load: each image is decoded once, as
-        # it is drawn on too (DetInferencer.visualize reads it again)
+        # the loader runs in _load: each image is decoded once for the
+        # model and the drawing (DetInferencer.visualize reads it again)
         steps = get_test_pipeline_cfg(cfg)
         self._loader = TRANSFORMS.build(steps[0])
         return Compose(steps[1:])
@@ -155,8 +148,8 @@ class CityscapesInferencer(DetInferencer):
     def visualize(self, inputs, preds, return_vis: bool = False,
                   pred_score_thr: float = 0.3, no_save_vis: bool = False,
                   img_out_dir: str = '', **kwargs) -> Optional[list]:
-        """BGR overlays; ``vis/NAME.jpg`` (a 2048x1024 PNG takes ~10x longer
-        to encode, 77 vs 8 ms, longer than the drawing)."""
+        """BGR overlays; ``vis/NAME.jpg`` (JPEG: a PNG takes ~10x longer to
+        encode than the drawing)."""
         out_dir = '' if no_save_vis else img_out_dir
         self.score_thr = pred_score_thr  # the JSON keeps what is drawn
         vis = [draw_predictions(img, s.pred_instances.numpy(), self.classes,
@@ -183,13 +176,12 @@ class CityscapesInferencer(DetInferencer):
                 dump_json_atomic(results[-1], osp.join(
                     pred_out_dir, 'preds', sample.name + '.json'))
             if pred_out_dir and cityscapes_format:
-                write_frame(osp.join(pred_out_dir, 'cityscapes'),
-                            osp.basename(sample.name) + '.png',
-                            sample.ori_shape,
-                            [self.label_ids[i] for i in pred.labels],
-                            pred.scores.tolist(),
-                            BoxMasks.of(pred.masks).to_crops(),
-                            dict(zip(self.label_ids, self.classes)))
+                write_frame(
+                    osp.join(pred_out_dir, 'cityscapes'), osp.basename(
+                        sample.name) + '.png', sample.ori_shape,
+                    [self.label_ids[i] for i in pred.labels],
+                    pred.scores.tolist(), BoxMasks.of(pred.masks).to_crops(),
+                    dict(zip(self.label_ids, self.classes)))
             if print_result:
                 print(json.dumps(results[-1]))
         return dict(predictions=preds if return_datasamples else results,
@@ -198,19 +190,13 @@ class CityscapesInferencer(DetInferencer):
 
 def draw_predictions(image: np.ndarray, pred, classes: Sequence[str],
                      palette: Sequence[Tuple[int, int, int]],
-                     score_thr: float = 0.0,
-                     alpha: float = 0.5) -> np.ndarray:
-    """A copy of the BGR image with the masks (blended inside their boxes),
-    boxes and ``class score`` labels of ``pred`` (``pred_instances`` as
-    numpy, masks full or :class:`~citymask.models.box_masks.BoxMasks`)
-    scoring at least ``score_thr``; ``palette``: BGR by class.
-    OpenCV, not mmdet's matplotlib ``DetLocalVisualizer``: 28 vs 1529 ms
-    per 2048x1024 image of 16 instances (CPU, 2026-11-30, 2-core machine).
-    """
-    out = image.copy()
-    h, w = out.shape[:2]
-    thick = max(1, round(min(h, w) / 400))
-    font_scale = max(0.35, min(h, w) / 1000)
+                     score_thr: float = 0.0, alpha: float = 0.5) -> np.ndarray:
+    """A copy of the BGR image with the masks, boxes and ``class score``
+    labels of ``pred`` (``pred_instances`` as numpy, masks full or
+    ``BoxMasks``) scoring at least ``score_thr``; ``palette``: BGR by class.
+    OpenCV: ~50x faster than mmdet's matplotlib ``DetLocalVisualizer``."""
+    out, w, side = image.copy(), image.shape[1], min(image.shape[:2])
+    thick, font_scale = max(1, round(side / 400)), max(0.35, side / 1000)
     keep = np.flatnonzero(pred.scores >= score_thr)
     # lowest score first: the surest instances end on top
     keep = keep[np.argsort(pred.scores[keep], kind='stable')]
@@ -296,10 +282,9 @@ def run_inference(inputs: Sequence[str], config: str, checkpoint: str,
                   batch_size: int = 1, device: str = 'cpu',
                   cfg_options: Optional[dict] = None,
                   **kwargs) -> Tuple[int, float]:
-    """``tools/infer.py``: ``inputs`` (:func:`find_inputs`) through a
-    :class:`CityscapesInferencer` (``kwargs``: its call's) into ``out_dir``
-    (none: write nothing) written as a whole (:func:`~citymask.fileio.
-    atomic_dir`: a bad image, a full disk or Ctrl-C leaves none of it).
+    """``tools/infer.py``: ``inputs`` through a :class:`CityscapesInferencer`
+    (``kwargs``: its call's) into ``out_dir`` ('': nowhere), written as a
+    whole (a bad image, a full disk or Ctrl-C leaves none of it).
     Returns ``(images, seconds)``."""
     kwargs.setdefault('no_save_pred', False)  # DetInferencer's default: True
     if batch_size < 1 or not 0 <= kwargs.get('pred_score_thr', 0.3) <= 1:

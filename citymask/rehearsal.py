@@ -18,6 +18,7 @@ from glob import glob
 from typing import List, Optional, Sequence
 
 from .errors import CitymaskError
+from .visualization import read_scalars
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MARKER = '.citymask-rehearsal'  # only a work dir holding it is emptied
@@ -30,9 +31,9 @@ SIZES = {'cpu': ('configs/mini/maskrcnn_r18_fpn_mini_cityscapes.py',
                  (2048, 1024), (50, 10, 5), 200)}
 
 
-def read_json(path: str, lines: bool = False):  # lines: as scalars.json
+def read_json(path: str):
     with open(path) as f:
-        return [json.loads(ln) for ln in f] if lines else json.load(f)
+        return json.load(f)
 
 
 def last_run(work_dir: str) -> str:
@@ -47,11 +48,9 @@ def files(pattern: str) -> int:
 def train_figures(work_dir: str, imgs_per_iter: int) -> str:
     """Loss, lr, img/s, data time and memory from scalars.json; medians
     without the first logged interval (warm-up) if there are more."""
-    rows = read_json(osp.join(last_run(work_dir), 'vis_data', 'scalars.json'),
-                     lines=True)
-    rows = [r for r in rows if 'loss' in r]  # not the validation's
-    t = statistics.median(r['time'] for r in rows[1:] or rows)
-    data = statistics.median(r['data_time'] for r in rows[1:] or rows)
+    rows = [r for r in read_scalars(work_dir) if 'loss' in r]  # not val's
+    t, data = (statistics.median(r[k] for r in rows[1:] or rows)
+               for k in ('time', 'data_time'))
     memory = [r['memory'] for r in rows if 'memory' in r]
     return (f'loss {rows[0]["loss"]:.4g} -> {rows[-1]["loss"]:.4g}, lr '
             f'{rows[-1]["lr"]:.4g}, {imgs_per_iter / t:.3g} img/s ({t:.3g} '
@@ -89,8 +88,8 @@ def steps(work: str, gpus: int = 0, iters: Optional[int] = None,
     iters, frames = iters or default_iters, frames or default_frames
     procs, root = max(gpus, 1), f'{work}/cityscapes'
     coco, ckpt = f'{work}/coco_standin.pth', f'{work}/coco_cityscapes.pth'
-    trained, test_images = (f'{work}/train/iter_{iters}.pth',
-                            f'{root}/leftImg8bit/test')
+    trained = f'{work}/train/iter_{iters}.pth'
+    test_images = f'{root}/leftImg8bit/test'
     opts = ['--cfg-options', f'data_root={root}/', *cfg_options]
     if batch_size is None:
         from .config import load_config
@@ -100,7 +99,6 @@ def steps(work: str, gpus: int = 0, iters: Optional[int] = None,
         opts.append(f'train_dataloader.batch_size={batch_size}')
     w = {k: f'{work}/{k}'
          for k in ('train', 'test', 'submit', 'infer', 'submission')}
-
     return [
         ('data', [python, 'tools/dataset_converters/make_mini_cityscapes.py',
                   root, '--width', str(width), '--height', str(height),

@@ -3,7 +3,7 @@ and training curves."""
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Sequence
+from typing import List, Sequence
 
 from .fileio import atomic_path
 
@@ -17,24 +17,16 @@ def _pyplot():
 
 def plot_class_ap(result: dict, path: str) -> str:
     """Bar chart of mask AP and AP50 per class (official result dict)."""
-    plt = _pyplot()
-    classes = result['averages']['classes']
-    names = list(classes)
-    ap = [100 * classes[n]['ap'] for n in names]
-    ap50 = [100 * classes[n]['ap50%'] for n in names]
+    plt, avg = _pyplot(), result['averages']
+    names = list(avg['classes'])
     fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
-    x = range(len(names))
-    ax.bar([i - 0.2 for i in x], ap, 0.4, label='AP')
-    ax.bar([i + 0.2 for i in x], ap50, 0.4, label='AP50')
-    ax.set_xticks(list(x))
-    ax.set_xticklabels(names, rotation=30)
-    ax.set_ylabel('%')
-    avg = result['averages']
-    ax.set_title(f'Cityscapes mask AP {100 * avg["allAp"]:.1f}, '
-                 f'AP50 {100 * avg["allAp50%"]:.1f}')
-    ax.set_ylim(0, 100)
+    for shift, key, label in ((-0.2, 'ap', 'AP'), (0.2, 'ap50%', 'AP50')):
+        ax.bar([i + shift for i in range(len(names))],
+               [100 * avg['classes'][n][key] for n in names], 0.4, label=label)
+    ax.set_xticks(range(len(names)), names, rotation=30)
+    ax.set(ylabel='%', ylim=(0, 100), title=f'Cityscapes mask AP '
+           f'{100 * avg["allAp"]:.1f}, AP50 {100 * avg["allAp50%"]:.1f}')
     ax.legend()
-    fig.tight_layout()
     return _save(fig, plt, path)
 
 
@@ -61,14 +53,12 @@ def plot_curves(records: Sequence[dict], keys: Sequence[str],
     fig, axes = plt.subplots(len(keys), 1, figsize=(8, 2.6 * len(keys)),
                              dpi=100, squeeze=False)
     for ax, key in zip(axes[:, 0], keys):
-        points: Dict[int, float] = {
-            r['step']: r[key] for r in records if key in r}
+        points = {r['step']: r[key] for r in records if key in r}
         ax.plot(list(points), list(points.values()),
                 marker='o' if len(points) < 20 else None)
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel('iteration')
-    fig.tight_layout()
     return _save(fig, plt, path)
 
 
@@ -76,49 +66,36 @@ def plot_errors(analysis: dict, path: str) -> str:
     """Per class: true positives, false positives, forgiven predictions
     and misses by size, as stacked bars (:mod:`citymask.evaluation.analysis`
     output)."""
-    plt = _pyplot()
-    classes = analysis['classes']
-    names = list(classes)
-    x = list(range(len(names)))
-    fig, (ax_p, ax_g) = plt.subplots(1, 2, figsize=(12, 4), dpi=100)
-    # predictions: what each became
-    parts = [('TP', [c['tp'] for c in classes.values()]),
-             ('FP duplicate', [c['fp_duplicate'] for c in classes.values()]),
-             ('FP other', [c['fp'] - c['fp_duplicate']
-                           for c in classes.values()])]
-    parts += [(f'forgiven: {k}', [c['forgiven'][k] for c in classes.values()])
-              for k in next(iter(classes.values()))['forgiven']]
-    _stacked(ax_p, x, parts)
-    ax_p.set_title(f'predictions (score >= {analysis["score_thr"]}, '
-                   f'IoU > {analysis["iou_thr"]})')
-    # ground truth: found, or missed by size
-    bins = list(analysis['size_bins'])
-    parts = [('found', [c['tp'] for c in classes.values()])]
-    parts += [(f'missed {b}', [c['missed'][b] for c in classes.values()])
-              for b in bins]
-    _stacked(ax_g, x, parts)
-    ax_g.set_title('ground-truth instances')
-    for ax in (ax_p, ax_g):
-        ax.set_xticks(x)
-        ax.set_xticklabels(names, rotation=30)
+    plt, classes = _pyplot(), list(analysis['classes'].values())
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), dpi=100)
+    # predictions: what each became; ground truth: found, or missed by size
+    predictions = [('TP', [c['tp'] for c in classes]),
+                   ('FP duplicate', [c['fp_duplicate'] for c in classes]),
+                   ('FP other', [c['fp'] - c['fp_duplicate'] for c in classes])
+                   ] + [(f'forgiven: {k}', [c['forgiven'][k] for c in classes])
+                        for k in classes[0]['forgiven']]
+    truth = [('found', [c['tp'] for c in classes])] + [
+        (f'missed {b}', [c['missed'][b] for c in classes])
+        for b in analysis['size_bins']]
+    titles = (f'predictions (score >= {analysis["score_thr"]}, '
+              f'IoU > {analysis["iou_thr"]})', 'ground-truth instances')
+    x = range(len(classes))
+    for ax, parts, title in zip(axes, (predictions, truth), titles):
+        bottom = [0] * len(classes)
+        for label, values in parts:
+            ax.bar(x, values, 0.7, bottom=bottom, label=label)
+            bottom = [b + v for b, v in zip(bottom, values)]
+        ax.set_title(title)
+        ax.set_xticks(x, list(analysis['classes']), rotation=30)
         ax.legend(fontsize=8)
-    fig.tight_layout()
     return _save(fig, plt, path)
-
-
-def _stacked(ax, x: list, parts: Sequence[tuple]) -> None:
-    bottom = [0] * len(x)
-    for label, values in parts:
-        ax.bar(x, values, 0.7, bottom=bottom, label=label)
-        bottom = [b + v for b, v in zip(bottom, values)]
 
 
 def plot_confusion(analysis: dict, path: str) -> str:
     """The mask-IoU confusion matrix, rows normalised, counts written in
     the cells."""
     import numpy as np
-    plt = _pyplot()
-    conf = analysis['confusion']
+    plt, conf = _pyplot(), analysis['confusion']
     counts = np.asarray(conf['counts'], float)
     share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(7.5, 6.5), dpi=100)
@@ -127,20 +104,18 @@ def plot_confusion(analysis: dict, path: str) -> str:
         if n:
             ax.text(j, i, int(n), ha='center', va='center', fontsize=8,
                     color='white' if share[i, j] > 0.5 else 'black')
-    ax.set_xticks(range(len(conf['cols'])))
-    ax.set_xticklabels(conf['cols'], rotation=45, ha='right')
-    ax.set_yticks(range(len(conf['rows'])))
-    ax.set_yticklabels(conf['rows'])
-    ax.set_xlabel('predicted')
-    ax.set_ylabel('ground truth')
-    ax.set_title(f'confusion at mask IoU > {analysis["iou_thr"]} '
-                 f'(score >= {analysis["score_thr"]}; row share)')
+    ax.set_xticks(range(len(conf['cols'])), conf['cols'], rotation=45,
+                  ha='right')
+    ax.set_yticks(range(len(conf['rows'])), conf['rows'])
+    ax.set(xlabel='predicted', ylabel='ground truth', title=(
+        f'confusion at mask IoU > {analysis["iou_thr"]} '
+        f'(score >= {analysis["score_thr"]}; row share)'))
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
     return _save(fig, plt, path)
 
 
 def _save(fig, plt, path: str) -> str:
+    fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format='png')
     plt.close(fig)

@@ -10,19 +10,21 @@ Examples:
         --num-images 2 --batch-sizes 1 2 --warmup 1 --steps 2 \\
         --infer-batch-sizes 1 2 --infer-steps 1 --workers 0
 """
+import contextlib
 import gc
+import io
+import itertools
 import math
 import os.path as osp
 import sys
-import tempfile
 import time
 
-from analysis_tools.bench_utils import at_least, make_parser, rate, table
+from analysis_tools.bench_utils import (REPO, at_least, benchmark_set,
+                                        make_parser, rate, table)
 
 from citymask.cli import add_cfg_options, exit_on_error
 
-FT = osp.join(osp.dirname(osp.abspath(__file__)), '..', 'configs',
-              'maskrcnn_r50_fpn_cityscapes_ft.py')
+FT = osp.join(REPO, 'configs', 'maskrcnn_r50_fpn_cityscapes_ft.py')
 PRECISIONS = ('fp32', 'fp16', 'bf16')
 DTYPES = {'fp16': 'float16', 'bf16': 'bfloat16'}
 # for the estimate printed first: training img/s of an H200 at 2048x1024
@@ -81,9 +83,6 @@ def bench_config(args, root, ann):
 
 def build(cfg, device=None):
     """A dataset (without pycocotools' lines) or, with ``device``, a model."""
-    import contextlib
-    import io
-
     from mmdet.registry import DATASETS, MODELS
     from mmengine.runner import set_random_seed
     if device is None:
@@ -109,8 +108,7 @@ def run_steps(device, precision, batches, step, warmup, steps, autocast):
     of ``steps`` calls of ``step`` after ``warmup``."""
     import torch
     sync = torch.cuda.synchronize if device.startswith('cuda') else int
-    wait = total = 0.0
-    outs = []
+    wait, total, outs = 0.0, 0.0, []
     for i in range(warmup + steps):
         sync()
         t0 = time.perf_counter()
@@ -149,8 +147,6 @@ def train_row(cfg, dataset, device, batch, precision, warmup, steps):
 def infer_row(model, items, device, batch, precision, steps):
     """ms per image and img/s of ``model.test_step`` on batches of
     ``batch`` items, after one untimed batch."""
-    import itertools
-
     import torch
     from mmengine.dataset import pseudo_collate
     with torch.no_grad():
@@ -163,9 +159,9 @@ def infer_row(model, items, device, batch, precision, steps):
 
 
 def rows(device, grid, fn, cells, results):
-    """A table row per ``(batch, precision)`` of ``grid``: ``cells(r, peak
-    GiB)`` of ``r = fn(batch, precision)``, or why it did not run; ``r``
-    also in ``results``."""
+    """Per ``(batch, precision)`` of ``grid`` a table row, ``cells(r, peak
+    GiB)`` of ``r = fn(batch, precision)`` (also put in ``results``), or
+    why it did not run."""
     import torch
     gpu = device.startswith('cuda')
     for batch, precision in grid:
@@ -179,24 +175,19 @@ def rows(device, grid, fn, cells, results):
         if gpu:
             torch.cuda.empty_cache()
         results[batch, precision] = r
-        gib = f'{torch.cuda.max_memory_allocated() / 2**30:.1f}' if gpu \
-            else '-'
+        peak = torch.cuda.max_memory_allocated() / 2**30 if gpu else None
         yield [batch, precision] + ([f'not measured: {r}'] if isinstance(
-            r, str) else cells(r, gib))
+            r, str) else cells(r, '-' if peak is None else f'{peak:.1f}'))
 
 
 def loss_check(train, tol):
     """``(batch, precision, departure from fp32, ok)`` per fp16 / bf16 row
     with an fp32 row of its batch size: ok if finite and within ``tol``."""
-    out = []
-    for (batch, precision), r in train.items():
-        ref = train.get((batch, 'fp32'))
-        if precision != 'fp32' and isinstance(r, dict) and \
-                isinstance(ref, dict):
-            rel = r['loss'] / ref['loss'] - 1
-            out.append((batch, precision, rel,
-                        math.isfinite(rel) and abs(rel) <= tol))
-    return out
+    rels = [(b, p, r['loss'] / train[b, 'fp32']['loss'] - 1)
+            for (b, p), r in train.items() if p != 'fp32' and isinstance(
+                r, dict) and isinstance(train.get((b, 'fp32')), dict)]
+    return [(b, p, rel, math.isfinite(rel) and abs(rel) <= tol)
+            for b, p, rel in rels]
 
 
 @exit_on_error
@@ -205,12 +196,7 @@ def main():
     import mmcv
     import torch
     from mmengine.logging import MMLogger
-    from mmengine.registry import init_default_scope
-
-    import citymask.register  # noqa: F401
-    from citymask.testing.mini_cityscapes import make_benchmark_set
     start = time.perf_counter()
-    init_default_scope('mmdet')
     MMLogger.get_instance('gpu_check', log_level='WARNING')  # tables only
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     gpu = device.startswith('cuda')
@@ -234,9 +220,7 @@ def main():
                         ' img/s (an H200 at 2048x1024) plus frame generation'
                         if gpu else ''), flush=True)
 
-    work = args.work_dir or tempfile.mkdtemp(prefix='gpu_check_')
-    root, anns = make_benchmark_set(work, args.num_images, args.width,
-                                    args.height)
+    root, anns = benchmark_set(args, 'gpu_check_')
     cfg = bench_config(args, root, anns['polygon'])
     train_set = build(cfg.train_dataloader.dataset)
     ft_images = cfg.train_cfg.max_iters * cfg.get('auto_scale_lr', {}).get(
@@ -251,8 +235,8 @@ def main():
                         f'{ft_images / r["img_s"] / 60:.0f} min'], train))
     model = build(cfg.model, device).eval()
     dataset = build(cfg.test_dataloader.dataset)
-    items = [dataset[i] for i in range(min(len(dataset),
-                                           max(args.infer_batch_sizes)))]
+    items = [dataset[i] for i in range(min(len(dataset), max(
+        args.infer_batch_sizes)))]
     table(['batch', 'precision', 'ms/img', 'img/s', 'peak GiB'], rows(
         device, grids[1], lambda b, p: infer_row(
             model, items, device, b, p, args.infer_steps),

@@ -5,8 +5,7 @@ from ..conftest import ok  # noqa: F401
 
 
 def fails(res, message, status=2):
-    """One ``error:`` line with ``message``, exit ``status``, no traceback.
-    """
+    """One ``error:`` line with ``message``, exit ``status``; no traceback."""
     assert res.returncode == status, (res.stdout + res.stderr)[-3000:]
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('error: '), res.stderr

@@ -26,12 +26,10 @@ def test_benchmark_eval_tiny(tmp_path):
     assert 'CLI results identical to the official script: True' in out
     metric = rows(out, r'mmdet CityScapesMetric|citymask \w+')
     assert len(metric) == 2 and metric[0][-1] == metric[1][-1]
-    writers = rows(out, r'OpenCV \(mmdet\)|OpenCV \(cv2\.imwrite\)|'
-                   r'PIL \(detectron2\)')
+    names = ['OpenCV (mmdet)', 'OpenCV (cv2.imwrite)', 'PIL (detectron2)']
+    writers = rows(out, '|'.join(map(re.escape, names)))
     # CLI, profile and PNG-reading tables: a row per writer each
-    assert [r[0] for r in writers] == 3 * ['OpenCV (mmdet)',
-                                           'OpenCV (cv2.imwrite)',
-                                           'PIL (detectron2)']
+    assert [r[0] for r in writers] == 3 * names
     assert [len(r) for r in writers] == [7] * 3 + [6] * 3 + [4] * 3
     assert all(float(c.rstrip('x')) > 0 for r in writers for c in r[1:])
 

@@ -13,6 +13,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 import torch
+from mmdet.datasets import CityscapesDataset
 from mmengine.structures import InstanceData
 
 from citymask.classes import NAME_TO_LABEL_ID
@@ -22,6 +23,13 @@ from ..conftest import run_tool
 from .conftest import CFG, fails, ok
 
 SCORE_THR = 0.3
+META = CityscapesDataset.METAINFO
+PALETTE = [tuple(c[::-1]) for c in META['palette']]  # RGB -> BGR
+LABEL_IDS = [NAME_TO_LABEL_ID[c] for c in META['classes']]
+
+
+def _pngs(data, split):
+    return sorted(glob.glob(f'{data}/leftImg8bit/{split}/*/*.png'))
 
 
 @pytest.fixture(scope='module')
@@ -69,8 +77,6 @@ def reference(sharp_ckpt):
 def assert_same(result, ref):
     """A JSON result equals mmdet's prediction (scores >= SCORE_THR; those
     within float noise of it may be in one and not the other)."""
-    from mmdet.datasets import CityscapesDataset
-    classes = CityscapesDataset.METAINFO['classes']
     sure = SCORE_THR + 1e-3
     got = sorted((r for r in result['instances'] if r['score'] >= sure),
                  key=lambda r: -r['score'])
@@ -78,11 +84,10 @@ def assert_same(result, ref):
     order = order[ref.scores[order] >= sure]
     assert len(got) == len(order) > 0
     for inst, i in zip(got, order):
-        name = classes[int(ref.labels[i])]
+        name = META['classes'][int(ref.labels[i])]
         assert inst['label_name'] == name
         assert inst['category_id'] == NAME_TO_LABEL_ID[name]
-        assert inst['score'] == pytest.approx(float(ref.scores[i]),
-                                              abs=1e-4)
+        assert inst['score'] == pytest.approx(float(ref.scores[i]), abs=1e-4)
         x0, y0, x1, y1 = ref.bboxes[i]
         np.testing.assert_allclose(inst['bbox'], [x0, y0, x1 - x0, y1 - y0],
                                    atol=0.02)
@@ -95,8 +100,7 @@ def assert_same(result, ref):
 
 def _no_temporaries(folder):
     """No temporary file or folder of citymask.fileio in ``folder``."""
-    return not [p for p in glob.glob(osp.join(folder, '**', '.*'),
-                                     recursive=True)
+    return not [p for p in glob.glob(f'{folder}/**/.*', recursive=True)
                 if p.endswith(('.tmp', '.old', '.partial'))]
 
 
@@ -112,13 +116,11 @@ def test_images(mini_data, sharp_ckpt, reference, tmp_path):
             str(out), '--batch-size', '3', '--pred-score-thr',
             str(SCORE_THR), '--cityscapes-format')
     assert ok(run_tool(*args)).stdout.startswith('4 images in ')
-    inputs = sorted(glob.glob(str(frames / '*' / '*.png')))
-    for path in inputs:
+    for path in sorted(glob.glob(str(frames / '*' / '*.png'))):
         rel = osp.relpath(path, frames)[:-4]
         overlay = cv2.imread(str(out / 'vis' / (rel + '.jpg')))
         image = cv2.imread(path)
-        assert overlay.shape == image.shape
-        assert (overlay != image).any()
+        assert overlay.shape == image.shape and (overlay != image).any()
         with open(out / 'preds' / (rel + '.json')) as f:
             result = json.load(f)
         assert result['file_name'] == path
@@ -127,8 +129,7 @@ def test_images(mini_data, sharp_ckpt, reference, tmp_path):
         assert_same(result, reference(path))
     # the official format of Cityscapes-named frames: a valid submission
     report = check_submission(str(out / 'cityscapes'), str(frames))
-    assert report.ok, report.problems
-    assert report.pred_files == 4
+    assert report.ok and report.pred_files == 4, report.problems
     # again into the same folder: its own outputs are not read as inputs
     assert ok(run_tool(*args, '--overwrite')).stdout.startswith('4 images')
     assert len(glob.glob(str(out / 'vis' / '**' / '*.jpg'),
@@ -139,9 +140,7 @@ def test_images(mini_data, sharp_ckpt, reference, tmp_path):
 def test_api_arrays(sharp_ckpt, reference, mini_data, tmp_path):
     """The inferencer takes what mmdet's does: a BGR array here."""
     from citymask.inference import CityscapesInferencer
-    _, data = mini_data
-    img = cv2.imread(sorted(glob.glob(osp.join(
-        data, 'leftImg8bit', 'val', '*', '*.png')))[0])
+    img = cv2.imread(_pngs(mini_data[1], 'val')[0])
     inferencer = CityscapesInferencer(CFG, sharp_ckpt)
     res = inferencer(img, return_vis=True, out_dir=str(tmp_path),
                      no_save_pred=False)
@@ -156,11 +155,7 @@ def test_api_arrays(sharp_ckpt, reference, mini_data, tmp_path):
 
 
 def test_overlay_palette_and_labels():
-    from mmdet.datasets import CityscapesDataset
-
     from citymask.inference import draw_predictions
-    meta = CityscapesDataset.METAINFO
-    palette = [tuple(c[::-1]) for c in meta['palette']]  # RGB -> BGR
     image = np.full((64, 128, 3), 100, np.uint8)
     masks = np.zeros((2, 64, 128), bool)
     masks[0, 20:40, 10:50] = True  # a car
@@ -168,10 +163,10 @@ def test_overlay_palette_and_labels():
     pred = InstanceData(labels=np.array([2, 0]), scores=np.array([0.9, 0.1]),
                         bboxes=np.array([[10, 20, 49, 39], [80, 30, 119, 59]],
                                         np.float32), masks=masks)
-    out = draw_predictions(image, pred, meta['classes'], palette,
+    out = draw_predictions(image, pred, META['classes'], PALETTE,
                            score_thr=0.3)
-    assert meta['classes'][2] == 'car'
-    car = np.array(meta['palette'][2][::-1])
+    assert META['classes'][2] == 'car'
+    car = np.array(PALETTE[2])
     # inside the mask (off the box outline and label): half image, half car
     np.testing.assert_allclose(out[33:38, 20:45].reshape(-1, 3),
                                np.broadcast_to((100 + car) / 2, (125, 3)),
@@ -179,8 +174,7 @@ def test_overlay_palette_and_labels():
     # the box outline in the car colour
     assert (out[39, 20:45] == car).all()
     # below the threshold: nothing drawn; the image itself is untouched
-    assert (out[:, 75:] == 100).all()
-    assert (image == 100).all()
+    assert (out[:, 75:] == 100).all() and (image == 100).all()
     # the label: white text on a car-coloured box above the instance
     label = out[:20, 10:60]
     assert (label == car).all(-1).sum() > 100
@@ -215,8 +209,6 @@ def test_find_inputs(tmp_path):
 
 
 def test_json_masks_are_pycocotools_rle():
-    from mmdet.datasets import CityscapesDataset
-
     from citymask.inference import prediction_json
     rng = np.random.default_rng(0)
     masks = np.zeros((3, 50, 70), bool)
@@ -227,10 +219,8 @@ def test_json_masks_are_pycocotools_rle():
                         bboxes=np.array([[10, 5, 40, 20], [69, 49, 70, 50],
                                          [0, 0, 1, 1]], np.float32),
                         masks=masks)
-    classes = CityscapesDataset.METAINFO['classes']
-    label_ids = [NAME_TO_LABEL_ID[c] for c in classes]
-    result = prediction_json(pred, 'a.png', label_ids, classes, 0.3)
-    for inst, m in zip(result['instances'], masks):
+    result = prediction_json(pred, 'a.png', LABEL_IDS, META['classes'], 0.3)
+    for inst, m in zip(result['instances'], masks):  # pycocotools' own
         want = mask_utils.encode(np.asfortranarray(m[:, :, None].astype(
             np.uint8)))[0]
         assert inst['segmentation'] == dict(want, counts=want[
@@ -240,12 +230,7 @@ def test_json_masks_are_pycocotools_rle():
     assert (first['label_name'], first['category_id']) == ('bicycle', 33)
     assert (second['label_name'], second['category_id']) == ('rider', 25)
     assert first['bbox'] == [10, 5, 30, 15]
-    for inst, m in zip(result['instances'], masks):
-        rle = dict(inst['segmentation'], counts=inst['segmentation'][
-            'counts'].encode())
-        assert (mask_utils.decode(rle) == m).all()
-    # plain JSON
-    assert json.loads(json.dumps(result)) == result
+    assert json.loads(json.dumps(result)) == result  # plain JSON
 
 
 def test_video(mini_data, sharp_ckpt, reference, tmp_path):
@@ -253,15 +238,13 @@ def test_video(mini_data, sharp_ckpt, reference, tmp_path):
     video = str(tmp_path / 'drive.mp4')
     writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'mp4v'), 5,
                              (256, 128))
-    for p in sorted(glob.glob(osp.join(data, 'leftImg8bit', 'val', '*',
-                                       '*.png')))[:5]:
+    for p in _pngs(data, 'val')[:5]:
         writer.write(cv2.resize(cv2.imread(p), (256, 128)))
     writer.release()
     out = tmp_path / 'out'
-    res = ok(run_tool('tools/infer.py', video, CFG, sharp_ckpt, '--out-dir',
-                      str(out), '--batch-size', '4', '--pred-score-thr',
-                      str(SCORE_THR)))
-    assert res.stdout.startswith('5 images in ')
+    assert ok(run_tool('tools/infer.py', video, CFG, sharp_ckpt, '--out-dir',
+                       str(out), '--batch-size', '4', '--pred-score-thr',
+                       str(SCORE_THR))).stdout.startswith('5 images in ')
     cap = cv2.VideoCapture(str(out / 'vis' / 'drive.mp4'))
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(5)
     annotated = [f for ok, f in iter(cap.read, (False, None)) if ok]
@@ -280,28 +263,23 @@ def test_video(mini_data, sharp_ckpt, reference, tmp_path):
 
 
 def test_bad_inputs_one_line(mini_data, sharp_ckpt, tmp_path):
-    """Exit status 2, one line, nothing written: a broken video, a COCO
-    checkpoint (the shapes and the surgery command)."""
+    """One error each, nothing written (not even a.png's outputs, written
+    before the broken b.png failed: the folder is written as a whole); the
+    tool: exit status 2, one line (a COCO checkpoint: the shapes and the
+    surgery command)."""
+    from citymask.inference import run_inference
     root, data = mini_data
     out = str(tmp_path / 'out')
     broken = tmp_path / 'broken.mp4'
     broken.write_bytes(b'not a video at all' * 100)
     fails(run_tool('tools/infer.py', str(broken), CFG, sharp_ckpt,
                    '--out-dir', out), 'cannot open video')
-    image = sorted(glob.glob(osp.join(data, 'leftImg8bit', 'test', '*',
-                                      '*.png')))[0]
+    image = _pngs(data, 'test')[0]
     line = fails(run_tool('tools/infer.py', image, CFG,
                           osp.join(root, 'standin.pth'), '--out-dir', out),
                  'tools/surgery.py')
     assert 'fc_cls.bias is (81,) in it, (9,) in the model' in line
-    assert not osp.exists(out)
-
-
-def test_bad_inputs(mini_data, sharp_ckpt, tmp_path):
-    from citymask.inference import run_inference
-    _, data = mini_data
-    image = sorted(glob.glob(osp.join(data, 'leftImg8bit', 'test', '*',
-                                      '*.png')))[0]
+    frames = _frames(data, tmp_path / 'frames', broken=True)
     (tmp_path / 'empty').mkdir()
     (tmp_path / 'full').mkdir()
     (tmp_path / 'full' / 'old.txt').write_text('x')
@@ -316,38 +294,26 @@ def test_bad_inputs(mini_data, sharp_ckpt, tmp_path):
          'cannot write --out-dir'),
         ((image,), dict(batch_size=0), '--batch-size'),
         ((image,), dict(device='nonsense'), '--device nonsense'),
+        ((str(frames),), {}, r'cannot read image .*b\.png'),
+        ((image,), dict(checkpoint=str(tmp_path / 'none.pth')),
+         'does not exist'),
     ]
     for inputs, kwargs, message in cases:
-        kwargs.setdefault('out_dir', str(tmp_path / 'out'))
+        kwargs.setdefault('out_dir', out)
         with pytest.raises(CitymaskError, match=message):
-            run_inference(inputs, CFG, sharp_ckpt, **kwargs)
-    with pytest.raises(CitymaskError, match='does not exist'):
-        run_inference((image,), CFG, str(tmp_path / 'none.pth'),
-                      out_dir=str(tmp_path / 'out'))
-    assert not osp.exists(tmp_path / 'out')
+            run_inference(inputs, CFG, kwargs.pop('checkpoint', sharp_ckpt),
+                          **kwargs)
+    assert not osp.exists(out) and _no_temporaries(str(tmp_path))
     assert os.listdir(tmp_path / 'full') == ['old.txt']
 
 
 def _frames(data, folder, broken=False):
-    good = sorted(glob.glob(osp.join(data, 'leftImg8bit', 'test', '*',
-                                     '*.png')))
     folder.mkdir()
-    for name, path in zip('ab', good):
+    for name, path in zip('ab', _pngs(data, 'test')):
         shutil.copy(path, folder / f'{name}.png')
     if broken:
         (folder / 'b.png').write_bytes(b'\x89PNG\r\n\x1a\n broken')
     return folder
-
-
-def test_unreadable_image_writes_nothing(mini_data, sharp_ckpt, tmp_path):
-    from citymask.inference import run_inference
-    frames = _frames(mini_data[1], tmp_path / 'frames', broken=True)
-    out = tmp_path / 'out'
-    with pytest.raises(CitymaskError, match=r'cannot read image .*b\.png'):
-        run_inference([str(frames)], CFG, sharp_ckpt, str(out))
-    # a.png's outputs were written before b.png failed: the folder is
-    # written as a whole, so none of them is there
-    assert not osp.exists(out) and _no_temporaries(str(tmp_path))
 
 
 def test_full_disk_leaves_the_old_folder(mini_data, sharp_ckpt, tmp_path,
@@ -383,17 +349,12 @@ def test_full_disk_leaves_the_old_folder(mini_data, sharp_ckpt, tmp_path,
 
 def test_box_masks_draw_and_json_as_full_masks():
     """BoxMaskHead's masks give the overlay and JSON of mmdet's full ones."""
-    from mmdet.datasets import CityscapesDataset
-
     from citymask.inference import draw_predictions, prediction_json
     from ..models.test_box_mask_head import H, W, compare
     got, ref = (p.numpy() for p in compare())
-    meta = CityscapesDataset.METAINFO
-    palette = [tuple(c[::-1]) for c in meta['palette']]
     image = np.random.default_rng(0).integers(0, 255, (H, W, 3), np.uint8)
     np.testing.assert_array_equal(
-        draw_predictions(image, got, meta['classes'], palette),
-        draw_predictions(image, ref, meta['classes'], palette))
-    label_ids = [NAME_TO_LABEL_ID[c] for c in meta['classes']]
-    assert prediction_json(got, 'a.png', label_ids, meta['classes']) == \
-        prediction_json(ref, 'a.png', label_ids, meta['classes'])
+        draw_predictions(image, got, META['classes'], PALETTE),
+        draw_predictions(image, ref, META['classes'], PALETTE))
+    assert prediction_json(got, 'a.png', LABEL_IDS, META['classes']) == \
+        prediction_json(ref, 'a.png', LABEL_IDS, META['classes'])

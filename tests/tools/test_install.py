@@ -28,7 +28,7 @@ PRESENT_ROOTS = ('torch', 'numpy', 'opencv-python', 'scipy', 'matplotlib')
 
 
 def py(*args, python=sys.executable, **kwargs):
-    return subprocess.run([str(a) for a in [python, *args]],
+    return subprocess.run(list(map(str, [python, *args])),
                           capture_output=True, text=True, **kwargs)
 
 
@@ -47,8 +47,7 @@ def wheel_names(folder):
 
 def write(path, text):
     os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-        f.write(text)
+    Path(path).write_text(text)
     os.chmod(path, 0o755)
     return str(path)
 
@@ -196,10 +195,8 @@ def test_kit_installs_citymask_offline(tmp_path):
     proc = py('-c', 'import mmdet, mmcv, torch; print(mmdet.__file__, '
               'mmcv.__file__, torch.__file__)', python=venv / 'bin' / 'python',
               cwd=tmp_path)
-    mmdet_file, mmcv_file, torch_file = proc.stdout.split()
-    assert mmdet_file.startswith(str(venv)), proc.stdout
-    assert mmcv_file.startswith(str(folder)), proc.stdout
-    assert torch_file.startswith(str(folder)), proc.stdout
+    assert [f.startswith(str(d)) for f, d in zip(proc.stdout.split(), (
+        venv, folder, folder))] == [True] * 3, proc.stdout
     assert (venv / '.citymask-setup').exists()
 
 
@@ -215,9 +212,8 @@ def test_gpu_machine_kit_fits_64_mib(tmp_path):
         osp.getsize(kit / f) for f in manifest['files']) == manifest[
             'total_bytes'] < 64 * 2**20
     names = wheel_names(kit / 'wheels')
-    with open(target) as f:
-        present = {re.split('[=#]', line)[0].strip() for line in f
-                   if line.strip() and not line.startswith('#')}
+    present = {re.split('[=#]', line)[0].strip() for line in Path(
+        target).read_text().splitlines() if line.strip() and line[0] != '#'}
     assert not names & (present - {'setuptools'})
     assert not names & {'opencv-python', 'nvidia-cudnn-cu13', 'triton'}
     assert {'mmdet', 'mmengine', 'cityscapesscripts', 'pycocotools',
@@ -241,7 +237,7 @@ def test_kit_carries_a_prebuilt_mmcv_wheel(tmp_path):
     kit = tmp_path / 'kit'
     ok(py(MAKE_KIT, kit, '--present', *present, '--mmcv-wheel', wheel))
     manifest = json.loads((kit / 'kit.json').read_text())
-    assert manifest['mmcv'] is None
+    assert manifest['mmcv'] is None  # no sdist
     assert manifest['files']['wheels/' + osp.basename(wheel)]['sha256'] == \
         hashlib.sha256(open(wheel, 'rb').read()).hexdigest()
     assert wheel_names(kit / 'wheels') == {'addict', 'mmcv'}

@@ -7,6 +7,7 @@ import os.path as osp
 
 import numpy as np
 import pytest
+from mmdet.datasets import CityscapesDataset
 from PIL import Image
 
 from citymask.errors import CitymaskError
@@ -18,10 +19,11 @@ from .conftest import CFG, ok
 ITERS = 2
 
 
-@pytest.fixture(scope='module')
-def run(mini_data, tmp_path_factory):
+def test_scalars_metrics_and_validation_images(mini_data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import \
+        EventAccumulator
     root, data = mini_data
-    work = str(tmp_path_factory.mktemp('tb') / 'work')
+    work = str(tmp_path / 'work')
     ok(run_tool(
         'tools/train.py', CFG, '--work-dir', work, '--tensorboard',
         '--cfg-options', f'data_root={data}',
@@ -31,27 +33,11 @@ def run(mini_data, tmp_path_factory):
         # 3 validation images, every 2nd drawn with all its predictions
         'val_dataloader.dataset.indices=3',
         'default_hooks.visualization.interval=2',
-        'default_hooks.visualization.score_thr=0.0',
-        'randomness.seed=0'))
-    return work, data
-
-
-def _events(work):
-    from tensorboard.backend.event_processing.event_accumulator import \
-        EventAccumulator
-    folders = glob.glob(osp.join(work, '*', 'vis_data'))
-    assert len(folders) == 1
-    assert glob.glob(osp.join(folders[0], 'events.out.tfevents.*'))
-    acc = EventAccumulator(folders[0],
-                           size_guidance={'scalars': 0, 'images': 0})
+        'default_hooks.visualization.score_thr=0.0', 'randomness.seed=0'))
+    folder, = glob.glob(osp.join(work, '*', 'vis_data'))
+    assert glob.glob(osp.join(folder, 'events.out.tfevents.*'))
+    acc = EventAccumulator(folder, size_guidance={'scalars': 0, 'images': 0})
     acc.Reload()
-    return acc
-
-
-def test_scalars_and_metrics(run):
-    work, _ = run
-    acc = _events(work)
-    from mmdet.datasets import CityscapesDataset
     tags = set(acc.Tags()['scalars'])
     want = {'loss', 'loss_mask', 'lr', 'cityscapes/mAP', 'cityscapes/AP@50',
             'coco/segm_mAP'}
@@ -59,14 +45,11 @@ def test_scalars_and_metrics(run):
              for c in CityscapesDataset.METAINFO['classes']}
     assert want <= tags, want - tags
     # one loss point per iteration, the values mmengine logged locally
-    assert [e.step for e in acc.Scalars('loss')] == list(
-        range(1, ITERS + 1))
-    local = read_scalars(work)
+    assert [e.step for e in acc.Scalars('loss')] == list(range(1, ITERS + 1))
     compared = 0
-    for record in local:
+    for record in read_scalars(work):
         for key, value in record.items():
-            # (time / data_time are logged by training and validation
-            # at the same step)
+            # time, data_time: logged by training and validation at one step
             if key in tags and key not in ('time', 'data_time'):
                 tb = {e.step: e.value for e in acc.Scalars(key)}
                 assert tb[record['step']] == pytest.approx(
@@ -74,10 +57,6 @@ def test_scalars_and_metrics(run):
                 compared += 1
     assert compared >= len(want)
 
-
-def test_validation_images_with_predictions(run):
-    work, data = run
-    acc = _events(work)
     images = acc.Images('val_img')
     # drawn at val batches 0 and 2 (steps ITERS + 0, ITERS + 2)
     assert [e.step for e in images] == [ITERS, ITERS + 2]

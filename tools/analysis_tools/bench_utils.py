@@ -4,9 +4,10 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import tempfile
 import time
 
-from citymask.testing.mini_cityscapes import add_scene_args
+from citymask.testing.mini_cityscapes import add_scene_args, make_benchmark_set
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -33,6 +34,18 @@ def make_parser(doc, num_images, distribution=True, flag='--num-images'):
                         help=f'generated frames (default: {num_images})')
     add_scene_args(parser, distribution)
     return parser
+
+
+def benchmark_set(args, prefix):
+    """``(root, {format: annotations})`` of the generated frames in
+    ``--work-dir`` (default: a new temporary folder); mmdet's scope set."""
+    from mmengine.registry import init_default_scope
+
+    import citymask.register  # noqa: F401
+    init_default_scope('mmdet')
+    return make_benchmark_set(args.work_dir or tempfile.mkdtemp(
+        prefix=prefix), args.num_images, args.width, args.height,
+        getattr(args, 'distribution', 'simple'))
 
 
 def table(header, rows):

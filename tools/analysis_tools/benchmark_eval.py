@@ -73,8 +73,7 @@ def whole_processes(root, res_dir, work, nproc):
     """Wall seconds of the two CLIs as processes, and their results."""
     os.makedirs(work, exist_ok=True)
     out = osp.join(work, 'citymask.json')
-    t_ours = run_tool(osp.join(REPO, 'tools', 'analysis_tools',
-                               'eval_cityscapes.py'),
+    t_ours = run_tool(f'{REPO}/tools/analysis_tools/eval_cityscapes.py',
                       osp.join(root, 'gtFine', 'val'), res_dir, '--out', out,
                       '--nproc', str(nproc))
     export = osp.join(root, 'evaluationResults',
@@ -170,14 +169,13 @@ def main():
     print(f'{n} images {args.width}x{args.height} ({args.distribution}), '
           f'{n_gt:.1f} GT instances and {n_preds / n:.0f} predictions each, '
           f'nproc={args.nproc}')
+    metrics = (('mmdet CityScapesMetric', mmdet_s, theirs),
+               ('citymask CityscapesInstanceMetric', ours_s, ours))
     table(['metric', 'process s', 'compute s', 'total s', 'ms/img',
-           'mask AP'], [[name, f'{s[0]:.2f}', f'{s[1]:.2f}',
-                         f'{s.sum():.2f}', f'{1000 * s.sum() / n:.1f}',
+           'mask AP'], [[name, f'{s[0]:.2f}', f'{s[1]:.2f}', f'{s.sum():.2f}',
+                         f'{1000 * s.sum() / n:.1f}',
                          f'{res["cityscapes/mAP"]:.4f}']
-                        for name, s, res in (
-                            ('mmdet CityScapesMetric', mmdet_s, theirs),
-                            ('citymask CityscapesInstanceMetric', ours_s,
-                             ours))])
+                        for name, s, res in metrics])
     print(f'metric speed-up: {mmdet_s.sum() / ours_s.sum():.1f}x, '
           f'identical: {ok}')
 
@@ -198,16 +196,15 @@ def main():
             t = time.perf_counter()
             results.append(evaluate(tasks, k))
             steady.append(1000 * (time.perf_counter() - t) / n)
-        for r in results:
-            ap = np.array(r['resultApMatrix'], float)
+        for ap in (np.array(r['resultApMatrix'], float) for r in results):
             same &= bool(np.array_equal(np.isnan(ap), np.isnan(official))
                          and np.nanmax(np.abs(ap - official)) <= 1e-12)
         clis.append([WRITERS[writer], f'{t_cli:.2f}', f'{t_off:.2f}',
                      f'{t_off / t_cli:.1f}x'] + [f'{ms:.1f}' for ms in steady]
                     + [f'{results[0]["averages"]["allAp"]:.4f}'])
         p = profile(tasks)
-        profiles.append([WRITERS[writer]] + [f'{t:.1f}' for t in p] +
-                        [f'{p.sum():.1f}'])
+        profiles.append([WRITERS[writer], *(f'{t:.1f}' for t in p),
+                         f'{p.sum():.1f}'])
     table(['writer', 'CLI s', 'official s', 'speed-up', 'ms/img 1 proc',
            f'ms/img {args.nproc} proc', 'mask AP'], clis)
     print(f'CLI results identical to the official script: {same}\n\nwhere '

@@ -7,10 +7,9 @@ Example:
 """
 import itertools
 import os.path as osp
-import tempfile
 
 import numpy as np
-from bench_utils import REPO, at_least, make_parser, table
+from bench_utils import REPO, at_least, benchmark_set, make_parser, table
 
 from citymask.cli import exit_on_error
 
@@ -44,15 +43,8 @@ def main():
     parser.add_argument('--workers', type=at_least(0), default=2,
                         help='dataloader workers (default: 2)')
     args = parser.parse_args()
-    from mmengine.registry import init_default_scope
-
-    import citymask.register  # noqa: F401
     from citymask.config import load_config
-    from citymask.testing.mini_cityscapes import make_benchmark_set
-    init_default_scope('mmdet')
-    work = args.work_dir or tempfile.mkdtemp(prefix='benchmark_padding_')
-    root, anns = make_benchmark_set(work, args.num_images, args.width,
-                                    args.height)
+    root, anns = benchmark_set(args, 'benchmark_padding_')
     print(f'{args.batches} batches of {args.batch_size} images ('
           f'{args.num_images} generated {args.width}x{args.height} frames), '
           'seed 0')

@@ -11,11 +11,10 @@ Example:
         --distribution cityscapes
 """
 import os.path as osp
-import tempfile
 import time
 
 import numpy as np
-from bench_utils import REPO, make_parser, rate, table
+from bench_utils import REPO, benchmark_set, make_parser, rate, table
 
 
 def build(pipeline, root, ann):
@@ -23,8 +22,7 @@ def build(pipeline, root, ann):
     return DATASETS.build(dict(
         type='CityscapesDataset', data_root=root, ann_file=ann,
         data_prefix=dict(img='leftImg8bit/train/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=pipeline))
+        filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=pipeline))
 
 
 def polygon_fidelity(anns):
@@ -74,15 +72,9 @@ def main():
     args = parser.parse_args()
     from mmdet.structures.bbox import bbox_overlaps
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
 
-    import citymask.register  # noqa: F401
     from citymask.config import resolve_config_path
-    from citymask.testing.mini_cityscapes import make_benchmark_set
-    init_default_scope('mmdet')
-    work = args.work_dir or tempfile.mkdtemp(prefix='benchmark_pipeline_')
-    root, anns = make_benchmark_set(work, args.num_images, args.width,
-                                    args.height, args.distribution)
+    root, anns = benchmark_set(args, 'benchmark_pipeline_')
     stock, ours = (Config.fromfile(resolve_config_path(p)).train_pipeline
                    for p in ('mmdet::_base_/datasets/cityscapes_instance.py',
                              osp.join(REPO, 'configs', '_base_', 'datasets',

@@ -10,6 +10,8 @@ import tempfile
 MMCV_VERSION = '2.1.0'
 MMCV_SDIST_SHA256 = \
     'd387bcab66b467479b6660310e23746cfc79c6e57acf04094680adb499a5cd3f'
+HERE = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(osp.dirname(HERE))
 CACHE = osp.join(os.environ.get('XDG_CACHE_HOME') or
                  osp.expanduser('~/.cache'), 'citymask')
 

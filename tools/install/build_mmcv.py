@@ -2,9 +2,8 @@
 """Build mmcv 2.1.0 with its ops against this interpreter's torch; install.
 
 Fixes what ``pip install`` of mmcv's sdist gets wrong (torch >= 2.14's C++20,
-setuptools 81, no GPU at build time, nvcc vs torch CUDA, memory per nvcc
-job), proves the result (it loads, device code for every arch) and caches
-the wheel in ~/.cache/citymask.
+setuptools 81, no GPU at build time, nvcc vs torch CUDA, memory per job),
+checks the result loads with device code for every arch; caches the wheel.
 """
 import argparse
 import glob
@@ -24,9 +23,9 @@ from _common import (CACHE, MMCV_VERSION, InstallError, cli, log, mmcv_sdist,
 
 # A100, H100; +PTX lets newer GPUs (Blackwell) JIT-compile the sm_90 code.
 DEFAULT_ARCHS = '8.0;9.0+PTX'
-# Loads the installed extension alone after torch (mmcv's dependencies may
-# not be in yet): whether it holds device code (a .nv_fatbin section), its
-# path, then get_compiling_cuda_version(), which has crashed processes.
+# The installed extension loaded alone (mmcv's dependencies may be missing):
+# has it device code (.nv_fatbin), its path, get_compiling_cuda_version()
+# (last: it has crashed processes).
 PROBE = '''import sys, glob, torch
 from importlib import metadata, util as u
 assert metadata.version("mmcv") == sys.argv[1]
@@ -41,8 +40,8 @@ print(ext.get_compiling_cuda_version() if sys.argv[2:] else "")
 
 
 def installed_ext(cuda=False):
-    """(has CUDA code, path, get_compiling_cuda_version() if ``cuda`` and it
-    works) of the installed mmcv extension; Nones if it does not load."""
+    """PROBE's (has CUDA code, path, CUDA version if ``cuda`` and it works);
+    Nones if the extension does not load."""
     proc = subprocess.run([sys.executable, '-c', PROBE, MMCV_VERSION] +
                           ['cuda'] * cuda, text=True, capture_output=True)
     if not proc.stdout:
@@ -53,8 +52,8 @@ def installed_ext(cuda=False):
 
 
 def torch_info():
-    """torch's version, CUDA version and the C++ standard its headers need,
-    with a setuptools that has the pkg_resources mmcv's setup.py imports."""
+    """torch's version, CUDA version and the C++ standard its headers need;
+    checks setuptools has the pkg_resources mmcv's setup.py imports."""
     try:
         from setuptools import __version__ as found
     except ImportError:
@@ -77,9 +76,8 @@ def torch_info():
 
 
 def find_cuda_home():
-    """The CUDA toolkit root, or None without nvcc: CUDA_HOME, else ``TOP``
-    in nvcc's ``--dryrun`` (torch's guess, nvcc's parent's parent, is wrong
-    when nvcc on the PATH is a wrapper script)."""
+    """The CUDA toolkit root (None without nvcc): CUDA_HOME, else ``TOP`` in
+    nvcc's ``--dryrun`` (right also when nvcc is a wrapper script)."""
     home = os.environ.get('CUDA_HOME')
     if home and osp.exists(osp.join(home, 'bin', 'nvcc')):
         return home
@@ -107,8 +105,8 @@ def parse_archs(archs):
 
 
 def unpack_and_patch(sdist, work, std):
-    """A copy of the sdist in ``work`` (reused with its objects if an
-    interrupted build left one), its C++ standard raised to ``std``."""
+    """The sdist unpacked in ``work`` (an interrupted build's copy reused),
+    its C++ standard raised to ``std``."""
     setup_py = osp.join(work, f'mmcv-{MMCV_VERSION}', 'setup.py')
     if not osp.isfile(setup_py):
         with tarfile.open(sdist) as tar:
@@ -128,9 +126,8 @@ def unpack_and_patch(sdist, work, std):
 
 
 def check_device_code(cuda_home, archs, path):
-    """Every requested arch has device code (sm_XX) in the extension, by
-    the toolkit's cuobjdump, else one on PATH, else triton's copy (torch's
-    CUDA builds depend on triton)."""
+    """Every arch has device code (sm_XX) in ``path``, by the toolkit's
+    cuobjdump, else PATH's, else triton's (torch's CUDA builds bring it)."""
     spec = importlib.util.find_spec('triton')
     triton = spec and spec.submodule_search_locations and osp.join(list(
         spec.submodule_search_locations)[0], 'backends/nvidia/bin/cuobjdump')
@@ -150,8 +147,8 @@ def check_device_code(cuda_home, archs, path):
 
 
 def cuda_env(args, env, torch_version, torch_cuda):
-    """(CUDA toolkit root, TORCH_CUDA_ARCH_LIST, nvcc's CUDA version) with
-    ``env`` set up for CUDA ops, or Nones for CPU ops only."""
+    """(toolkit root, TORCH_CUDA_ARCH_LIST, nvcc's CUDA version), ``env``
+    set up for CUDA ops; or Nones and CPU ops only."""
     cuda_home = find_cuda_home() if args.cuda != 'no' else None
     major = torch_cuda and torch_cuda.split('.')[0]
     if not (torch_cuda and cuda_home):
@@ -190,9 +187,8 @@ def cuda_env(args, env, torch_version, torch_cuda):
             f'sm_{min(sms, key=int)}): pick other archs with CUDA_ARCHS / '
             '--archs, or for older GPUs (V100 is sm_70) use a CUDA 12.x '
             'toolkit with a torch built for CUDA 12')
-    # torch's ATen/cuda headers include these; a toolkit installed without
-    # its math libraries lacks them: take torch's nvidia-* copies (CPATH is
-    # searched after the toolkit's own include folder).
+    # torch's headers include these; a toolkit without its math libraries
+    # lacks them: torch's nvidia-* copies (CPATH: after the toolkit's own).
     headers = ('cusparse.h', 'cublas_v2.h', 'cusolverDn.h')
     extra = [] if all(osp.exists(osp.join(cuda_home, 'include', h))
                       for h in headers) else [

@@ -18,18 +18,17 @@ import sys
 import tempfile
 import zipfile
 
-from _common import MMCV_VERSION, InstallError, cli, log, mmcv_sdist, sha256
+from _common import (MMCV_VERSION, REPO, InstallError, cli, log, mmcv_sdist,
+                     sha256)
 # pip's copy of packaging: this runs with any Python that has pip
 from pip._vendor.packaging.requirements import Requirement
 from pip._vendor.packaging.tags import platform_tags
 from pip._vendor.packaging.utils import canonicalize_name as canonical
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-# The stand-in version of a package named without one: above any lower
-# bound, so pip keeps the newest releases of what depends on it.
+# a present package's stand-in version if none is given: above any lower
+# bound, so pip keeps the newest releases of what depends on it
 ANY_VERSION = '9999'
-# requirements/runtime.txt of PyPI's mmcv-2.1.0.tar.gz (checked by sha256;
-# its setup.py adds OpenCV only when no cv2 is importable)
+# requirements/runtime.txt of the mmcv sdist (OpenCV: only without a cv2)
 MMCV_SDIST_REQUIRES = ['addict', 'mmengine>=0.3.0', 'numpy', 'packaging',
                        'Pillow', 'pyyaml', "regex;sys_platform=='win32'",
                        'yapf']
@@ -52,9 +51,9 @@ def write_stub(folder, name, version, requires=()):
 
 
 def platforms(tag):
-    """The tags a ``manylinux_2_N_ARCH`` target accepts: pip takes
-    ``--platform`` literally, so _2_N ... _2_5, the legacy aliases and
-    linux_ARCH (that of wheels built there, e.g. by build_mmcv.py)."""
+    """The tags a ``manylinux_2_N_ARCH`` target accepts (pip takes
+    ``--platform`` literally): _2_N ... _2_5, the legacy aliases and
+    linux_ARCH (of wheels built there, e.g. by build_mmcv.py)."""
     m = re.fullmatch(r'manylinux_2_(\d+)_(\w+)', tag)
     if not m:
         return [tag]
@@ -105,8 +104,7 @@ def make_kit(args):
                      if r and canonical(Requirement(r).name) != 'mmcv']
     for line in reqs:
         req = Requirement(line)
-        name = canonical(req.name)
-        version = stand_ins.get(name, '')
+        version = stand_ins.get(name := canonical(req.name), '')
         if version is None and not req.specifier.contains(ANY_VERSION):
             raise InstallError(f'give the version of present {name} '
                                f'(NAME==VERSION): citymask needs {line}')
@@ -118,19 +116,17 @@ def make_kit(args):
     if args.mmcv_wheel:  # pip takes it as it is, for the target
         reqs[0] = osp.abspath(args.mmcv_wheel)
 
-    part = out + '.part'
+    part, wheels = out + '.part', osp.join(out + '.part', 'wheels')
     shutil.rmtree(part, ignore_errors=True)
-    wheels = osp.join(part, 'wheels')
     os.makedirs(wheels)
     # mmcv is built on the target from the sdist: a stand-in with its
-    # dependencies takes part in the resolution
+    # dependencies is resolved
     mmcv = None if 'mmcv' in present or args.mmcv_wheel else \
         shutil.copy(mmcv_sdist(), part)
     if mmcv:
         stand_ins['mmcv'] = MMCV_VERSION
     with tempfile.TemporaryDirectory(prefix='make_kit_') as stubs:
-        # ours replaces a constraint file this machine's pip configuration
-        # may name (it is not for the target)
+        # replaces any constraint file of this machine's pip configuration
         cons = osp.join(stubs, 'constraints.txt')
         with open(cons, 'w') as f:
             for name, version in stand_ins.items():
@@ -152,9 +148,8 @@ def make_kit(args):
                 'pip could not find wheels for every requirement for that '
                 'target (its message is above): name what the target '
                 'already has with --present, or another --platform')
-        for name in os.listdir(stubs):  # pip copied the stand-ins there
-            if osp.exists(osp.join(wheels, name)):
-                os.remove(osp.join(wheels, name))
+        for name in set(os.listdir(stubs)) & set(os.listdir(wheels)):
+            os.remove(osp.join(wheels, name))  # pip copied the stand-ins
 
     files = {osp.relpath(p, part): dict(bytes=osp.getsize(p), sha256=sha256(p))
              for p in sorted(glob.glob(osp.join(part, '**', '*.*'),

@@ -12,10 +12,8 @@ import re
 import subprocess
 import sys
 
-from _common import InstallError, cli, log, run
+from _common import HERE, REPO, InstallError, cli, log, run
 
-HERE = osp.dirname(osp.abspath(__file__))
-REPO = osp.dirname(osp.dirname(HERE))
 # mmcv's nms on the GPU (if any) against the CPU
 SMOKE = '''import citymask, mmdet, mmcv, torch
 from mmcv.ops import RoIAlign, nms
