@@ -1,21 +1,19 @@
 """Cityscapes instance-level evaluation, exact and in memory.
 
 The numbers of cityscapesscripts' ``evalInstanceLevelSemanticLabeling``
-(its ignore, size, duplicate and precision/recall rules; NaN for classes
-without ground truth), rewritten because it compares a full-size array
-per prediction and instance and writes caches into site-packages. Here a
-frame's ids are histogrammed once and mapped to codes (one per instance,
-one for void, one for the rest); a prediction's overlaps are one
-histogram of the codes under its bounding-box crop (:mod:`.crops`).
+(all its rules; NaN for classes without ground truth) without its
+full-size array per prediction and instance or its site-packages caches:
+a frame's ids are mapped once to codes (instance, void, rest); a
+prediction's overlaps are one histogram of the codes under its crop.
 
 Where the official script fails: a class whose predictions are all
-ignored gets AP 0.0 (it crashes, cityscapesScripts #89); labels that are
-not evaluated are skipped (it aborts); an image without a prediction file
-has no predictions (its CLI aborts). With ``distance=True`` also its
-distance settings (AP 100m / 50m), distances filled by :mod:`.distance`
-(unofficial: the official script never fills them).
+ignored gets AP 0.0 (it crashes, cityscapesScripts #89); labels not
+evaluated are skipped (it aborts); an image without a prediction file has
+no predictions (its CLI aborts). ``distance=True``: also AP 100m / 50m,
+distances filled by :mod:`.distance` (unofficial).
 """
 import functools
+import itertools
 import multiprocessing
 import os
 import warnings
@@ -49,20 +47,16 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
                 masks: Sequence[Optional[CropMask]],
                 cross_labels: bool = False,
                 stereo: Optional[Stereo] = None) -> dict:
-    """Everything the AP needs from one frame (``gt``: its instanceIds).
-
-    Args:
-        masks: :func:`crop_masks` output per prediction (None = empty).
-        cross_labels: Also give ``xinter`` (for the error analysis).
-        stereo: ``(disparity, baseline, fx)``: also give ``dist``.
+    """Everything the AP needs from one frame (``gt``: its instanceIds;
+    ``masks``: :func:`crop_masks` output, None = empty).
 
     Returns:
         ``gt``: (inst_id, label_id, pixel_count) of the evaluated labels'
         instances and groups; ``pred``: (label_id, score, pixel_count,
-        void_intersection) of the kept predictions; ``inter``:
-        (pred_index, gt_index, intersection) of overlapping same-label
-        pairs; ``xinter``: of other pairs; ``dist``: (medDist, distConf)
-        per ``gt`` row.
+        void_intersection) of the kept predictions; ``inter``: (pred_index,
+        gt_index, intersection) of same-label overlaps; with
+        ``cross_labels``, ``xinter`` of the others; with ``stereo``
+        (disparity, baseline, fx), ``dist``: (medDist, distConf) per gt.
     """
     gt = as_uint16(np.asarray(gt))
     height, width = gt.shape
@@ -154,24 +148,18 @@ def _average_precision(y_true: np.ndarray, y_score: np.ndarray,
     return float(np.dot(precision, steps))
 
 
-def _settings(distance: bool) -> list:
-    """(min region size, max distance, min distConf) per setting."""
-    settings = list(zip(MIN_REGION_SIZES, DISTANCE_THS, DISTANCE_CONFS))
-    return settings if distance else settings[:1]
-
-
 def evaluate_matches(matches: Sequence[dict],
                      distance: bool = False) -> np.ndarray:
     """AP of shape (settings, 8 classes, 10 overlaps), as the official
     ``evaluateMatches``: one setting, or with ``distance`` (matches made
     with ``stereo``) the official three (any distance, 100 m, 50 m).
     """
-    settings = _settings(distance)
-    # per label: every GT instance evaluated in some setting as the
-    # (IoU, score) of the predictions touching it, in prediction order,
-    # and per setting whether it is left out there; every prediction as
-    # (score, best IoU with a GT of its label, ignored fraction per
-    # setting)
+    # (min region size, max distance, min distConf) per setting
+    settings = list(zip(MIN_REGION_SIZES, DISTANCE_THS,
+                        DISTANCE_CONFS))[:3 if distance else 1]
+    # per label: each GT evaluated in some setting as ((IoU, score) of the
+    # predictions on it, in order; left out per setting); each prediction
+    # as (score, best IoU with a GT of its label, ignored share per setting)
     gt_lists: Dict[int, List[tuple]] = {lab: [] for lab in LABEL_IDS}
     pred_lists: Dict[int, List[tuple]] = {lab: [] for lab in LABEL_IDS}
     for m in matches:
@@ -229,20 +217,16 @@ def evaluate_matches(matches: Sequence[dict],
                 y_score: List[float] = []
                 hard_fns = 0
                 for candidates in gt_list:
-                    best = None  # highest matching score; others are FPs
-                    for iou, conf in candidates:
-                        if iou > th:
-                            if best is None:
-                                best = conf
-                            else:
-                                y_true.append(0)
-                                y_score.append(min(best, conf))
-                                best = max(best, conf)
-                    if best is None:
+                    hits = [conf for iou, conf in candidates if iou > th]
+                    if not hits:
                         hard_fns += 1
-                    else:
-                        y_true.append(1)
-                        y_score.append(best)
+                        continue
+                    # the best-scoring match is a TP; each other one a FP
+                    # at the lower of its score and the best before it
+                    best = list(itertools.accumulate(hits, max))
+                    y_true += [0] * (len(hits) - 1) + [1]
+                    y_score += [min(b, c) for b, c in zip(best, hits[1:])]
+                    y_score.append(best[-1])
                 for conf, best_iou, ignored in pred_list:
                     # unmatched and not mostly in ignored regions: a FP
                     if best_iou <= th and ignored[si] <= th:
@@ -259,30 +243,21 @@ def summarize(ap: np.ndarray) -> dict:
     of three settings also its distance keys and a ``note`` that they are
     unofficial."""
     o50 = np.where(np.isclose(OVERLAPS, 0.5))[0]
-    d100 = DISTANCE_THS.index(100)
-    d50 = DISTANCE_THS.index(50)
     distance = ap.shape[0] > 1
+    # (average key, class key, setting, AP50 only)
+    keys = [('allAp', 'ap', 0, False), ('allAp50%', 'ap50%', 0, True)]
+    if distance:
+        d100, d50 = DISTANCE_THS.index(100), DISTANCE_THS.index(50)
+        keys += [('allAp50m', 'ap50m', d50, False),
+                 ('allAp100m', 'ap100m', d100, False),
+                 ('allAp50%50m', 'ap50%50m', d50, True)]
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN means
-        averages = {
-            'allAp': float(np.nanmean(ap[0])),
-            'allAp50%': float(np.nanmean(ap[0][:, o50])),
-        }
-        if distance:
-            averages.update({
-                'allAp50m': float(np.nanmean(ap[d50])),
-                'allAp100m': float(np.nanmean(ap[d100])),
-                'allAp50%50m': float(np.nanmean(ap[d50][:, o50])),
-            })
-        averages['classes'] = {}
-        for i, name in enumerate(CLASSES):
-            c = {'ap': float(np.average(ap[0, i])),
-                 'ap50%': float(np.average(ap[0, i, o50]))}
-            if distance:
-                c.update({'ap50m': float(np.average(ap[d50, i])),
-                          'ap100m': float(np.average(ap[d100, i])),
-                          'ap50%50m': float(np.average(ap[d50, i, o50]))})
-            averages['classes'][name] = c
+        averages = {k: float(np.nanmean(ap[s][:, o50] if at50 else ap[s]))
+                    for k, _, s, at50 in keys}
+        averages['classes'] = {name: {
+            k: float(np.average(ap[s, i, o50] if at50 else ap[s, i]))
+            for _, k, s, at50 in keys} for i, name in enumerate(CLASSES)}
     result = {
         'averages': averages,
         'overlaps': OVERLAPS.tolist(),
@@ -308,9 +283,8 @@ def format_table(result: dict) -> str:
     """Per-class AP / AP50 (and AP 100m / 50m, unofficial) in percent."""
     from terminaltables import AsciiTable
     avg = result['averages']
-    columns = _COLUMNS
-    if 'allAp100m' in avg:
-        columns += _DISTANCE_COLUMNS
+    distance = 'allAp100m' in avg
+    columns = _COLUMNS + (_DISTANCE_COLUMNS if distance else ())
     rows = [['class'] + [c[0] for c in columns]]
     for name in CLASSES:
         c = avg['classes'][name]
@@ -319,11 +293,9 @@ def format_table(result: dict) -> str:
                 [f'{100 * avg[key]:.1f}' for _, _, key in columns])
     table = AsciiTable(rows)
     table.inner_footing_row_border = True
-    if 'allAp100m' in avg:
-        return (table.table + '\n* unofficial: distances from disparity/ '
-                'and camera/ as citymask fills them (the public evaluator '
-                'never does)')
-    return table.table
+    return table.table + ('\n* unofficial: distances from disparity/ and '
+                          'camera/ as citymask fills them (the public '
+                          'evaluator never does)' if distance else '')
 
 
 def _match_task(task: FrameTask, distance: bool = False,
@@ -353,11 +325,9 @@ def match_frames(tasks: Sequence[FrameTask],
     read from ``stereo_root`` (default: the Cityscapes root above each
     ground-truth file)."""
     tasks = list(tasks)
-    work = _match_task
-    if distance or cross_labels:
-        work = functools.partial(_match_task, distance=distance,
-                                 stereo_root=stereo_root,
-                                 cross_labels=cross_labels)
+    work = functools.partial(_match_task, distance=distance,
+                             stereo_root=stereo_root,
+                             cross_labels=cross_labels)
     if nproc > 1 and len(tasks) > 1:
         # fork: workers only run numpy / cv2 / pycocotools code
         ctx = multiprocessing.get_context(
