@@ -51,7 +51,7 @@ _HEIGHT = {'person': 1.0, 'rider': 1.0, 'bicycle': 0.55, 'motorcycle': 0.65,
            'car': 0.8, 'truck': 1.8, 'caravan': 1.5, 'trailer': 1.3,
            'bus': 1.9, 'train': 2.2}
 
-# ---- distribution='cityscapes' ---------------------------------------------
+# ---- distribution='cityscapes' (approximate) -------------------------------
 # Annotated instances per frame: approximately Cordts et al., "The
 # Cityscapes Dataset for Semantic Urban Scene Understanding", CVPR 2016,
 # table of instance counts (fine train + val: ~24.4k humans, 7.0 per frame;
@@ -95,7 +95,14 @@ def add_scene_args(parser, distribution: bool = True) -> None:
         parser.add_argument('--distribution', default='simple',
                             choices=DISTRIBUTIONS,
                             help='scene distribution: simple (default) or '
-                            'cityscapes (published Cityscapes statistics)')
+                            'cityscapes (approximate published Cityscapes '
+                            'statistics)')
+
+
+def _check_distribution(distribution: str) -> None:
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f'unknown distribution {distribution!r}; choose '
+                         f'from {DISTRIBUTIONS}')
 
 
 def _obj(label: str, points) -> dict:
@@ -163,7 +170,7 @@ def _group(label, x, yb, h, rng, p_bicycle, shape) -> List[dict]:
 
 
 def _log_uniform_max(mean: float, low: float) -> float:
-    """``b`` with mean ``mean`` of log-uniform ``[low, b]`` (bisection)."""
+    """``b`` giving log-uniform ``[low, b]`` the mean ``mean`` (bisection)."""
     lo, hi = low * 1.0001, mean * 100.0
     for _ in range(100):
         mid = (lo * hi) ** 0.5
@@ -324,9 +331,7 @@ def make_scene(rng: np.random.Generator, width: int, height: int,
     """Random street scene as Cityscapes polygon objects, in drawing order
     (stuff, things far to near, void), drawn from ``rng``; ``things_range``:
     ``[low, high)`` things per frame (``simple`` only)."""
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(f'unknown distribution {distribution!r}; choose '
-                         f'from {DISTRIBUTIONS}')
+    _check_distribution(distribution)
     W, H = width, height
     horizon = H * rng.uniform(0.38, 0.5)
     objs = [_obj('sky', _box(0, 0, W - 1, horizon))]
@@ -367,15 +372,13 @@ def make_scene(rng: np.random.Generator, width: int, height: int,
     objs.append(_obj('ego vehicle', np.concatenate(
         [np.stack([xs, ys], 1), [[W - 1, H - 1], [0, H - 1]]])))
     border = max(1.0, W * 0.002)
-    objs.append(_obj('rectification border', _box(0, 0, border, H - 1)))
-    objs.append(_obj('rectification border',
-                     _box(W - 1 - border, 0, W - 1, H - 1)))
-    return objs
+    return objs + [_obj('rectification border', b) for b in (
+        _box(0, 0, border, H - 1), _box(W - 1 - border, 0, W - 1, H - 1))]
 
 
 def render_image(objs, rng: np.random.Generator, width: int,
                  height: int) -> np.ndarray:
-    """Draw the RGB frame from the same polygons, in the same order."""
+    """The RGB frame drawn from the same polygons, in the same order."""
     img = Image.new('RGB', (width, height), (0, 0, 0))
     draw = ImageDraw.Draw(img)
     for obj in objs:
@@ -429,14 +432,11 @@ def make_mini_cityscapes(out_root: str,
                          things_range: Tuple[int, int] = (3, 24),
                          distribution: str = 'simple'
                          ) -> Dict[str, List[str]]:
-    """Write a mini Cityscapes tree (``leftImg8bit/``, ``gtFine/``,
-    ``disparity/``, ``camera/``) under ``out_root``; returns the image
-    paths per split. ``num_images``: frames per split; the same ``seed``
-    gives the same files; every ``empty_every``-th frame has no things.
-    """
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(f'unknown distribution {distribution!r}; choose '
-                         f'from {DISTRIBUTIONS}')
+    """Write ``leftImg8bit/``, ``gtFine/``, ``disparity/``, ``camera/``
+    under ``out_root`` (``num_images`` frames per split; same ``seed``,
+    same files; every ``empty_every``-th frame without things); returns
+    the image paths per split."""
+    _check_distribution(distribution)
     if num_images is None:
         num_images = {'train': 8, 'val': 4, 'test': 2}
     written: Dict[str, List[str]] = {}
@@ -457,8 +457,7 @@ def make_mini_cityscapes(out_root: str,
             inst, label = render_gt(poly)
             for p in paths.values():
                 os.makedirs(osp.dirname(p), exist_ok=True)
-            # compress_level 1: scratch data, and decoding speed (what the
-            # loaders pay) barely depends on the level
+            # compress_level 1: scratch data; decoding speed barely differs
             for key, arr in (('image', image), ('instanceIds', inst),
                              ('labelIds', label)):
                 Image.fromarray(arr).save(paths[key], compress_level=1)
@@ -472,8 +471,7 @@ def make_benchmark_set(work_dir: str, num_images: int, width: int = 2048,
                        height: int = 1024, distribution: str = 'simple'
                        ) -> Tuple[str, Dict[str, str]]:
     """``(cityscapes_root, {'rle': json, 'polygon': json})``: train frames
-    (``simple``: ~14 things visible) in both mask formats, reused if there.
-    """
+    (``simple``: ~14 things visible) in both formats, reused if there."""
     from ..datasets.cityscapes_converter import (ann_file_name,
                                                  convert_cityscapes)
     if distribution != 'simple':  # beside the simple set, not inside

@@ -1,6 +1,6 @@
 """Generate a mini Cityscapes tree (leftImg8bit + gtFine) for tests and demos.
 
-Example (``cityscapes``: scenes from published Cityscapes statistics):
+Example (``cityscapes``: approximate published Cityscapes statistics):
     python tools/dataset_converters/make_mini_cityscapes.py data/mini \
         --train 20 --val 8 --test 4 [--distribution cityscapes]
 """
