@@ -1,11 +1,9 @@
 """Cityscapes facts in one place: classes, label ids, files, instance ids.
 
-Class order is mmdet's ``CityscapesDataset.METAINFO['classes']``; the
-category id of each class is its Cityscapes label id (24..33 without the
-ignored caravan 29 / trailer 30), as in ``instancesonly_filtered_*.json``.
-Label ids and void ids come from cityscapesscripts' own label table
-(``tests/test_classes.py`` checks every fact here against cityscapesscripts
-and mmdet).
+Class order is mmdet's ``CityscapesDataset.METAINFO['classes']``; category
+ids are Cityscapes label ids (24..33 without caravan 29 / trailer 30), as in
+``instancesonly_filtered_*.json``; void ids from cityscapesscripts' label
+table (``tests/test_classes.py`` checks all against cityscapesscripts, mmdet).
 """
 from typing import Dict, Optional, Tuple, Union
 
@@ -32,15 +30,9 @@ COCO_CLASSES: Tuple[str, ...] = (
 # (Cityscapes class, Cityscapes label id, the COCO class its head rows come
 # from in surgery, or None: COCO has no rider)
 CITYSCAPES_COCO_TABLE: Tuple[Tuple[str, int, Optional[str]], ...] = (
-    ('person', 24, 'person'),
-    ('rider', 25, None),
-    ('car', 26, 'car'),
-    ('truck', 27, 'truck'),
-    ('bus', 28, 'bus'),
-    ('train', 31, 'train'),
-    ('motorcycle', 32, 'motorcycle'),
-    ('bicycle', 33, 'bicycle'),
-)
+    ('person', 24, 'person'), ('rider', 25, None), ('car', 26, 'car'),
+    ('truck', 27, 'truck'), ('bus', 28, 'bus'), ('train', 31, 'train'),
+    ('motorcycle', 32, 'motorcycle'), ('bicycle', 33, 'bicycle'))
 
 CLASSES: Tuple[str, ...] = tuple(row[0] for row in CITYSCAPES_COCO_TABLE)
 LABEL_IDS: Tuple[int, ...] = tuple(row[1] for row in CITYSCAPES_COCO_TABLE)
@@ -59,7 +51,6 @@ VOID_IDS: Tuple[int, ...] = tuple(
 IMG_SUFFIX = '_leftImg8bit.png'
 POLYGONS_SUFFIX = '_gtFine_polygons.json'
 INSTANCE_IDS_SUFFIX = '_gtFine_instanceIds.png'
-LABEL_IDS_SUFFIX = '_gtFine_labelIds.png'
 
 # In ``*_instanceIds.png`` an instance is ``label_id * 1000 + k``; pixels of
 # a class without instances (and of ``*group`` regions) hold the label id.
@@ -69,8 +60,7 @@ IntOrArray = Union[int, np.ndarray]
 
 
 def label_of_instance_id(ids: IntOrArray) -> IntOrArray:
-    """The Cityscapes label id of instance-id image values (int or array).
-    """
+    """The Cityscapes label id of instance-id image values."""
     if isinstance(ids, np.ndarray):
         return np.where(ids >= INSTANCE_ID_FACTOR, ids // INSTANCE_ID_FACTOR,
                         ids)

@@ -34,10 +34,8 @@ CONFUSION_PNG = 'cityscapes_confusion.png'
 
 def size_bin(pixels: int) -> str:
     """The size bin of an instance of ``pixels`` pixels."""
-    for name, _, high in SIZE_BINS:
-        if high is None or pixels < high:
-            return name
-    raise AssertionError('unreachable')
+    return next(name for name, _, high in SIZE_BINS
+                if high is None or pixels < high)
 
 
 def _class_counts() -> dict:
@@ -55,18 +53,17 @@ def analyze_matches(matches: Sequence[dict],
     """Error analysis of a set's matches (made with ``cross_labels``).
 
     Args:
-        frames: A name per frame for the worst-frames list (default: its
-            index).
+        frames: A name per frame for the ``worst`` frames listed (default:
+            its index).
         score_thr: Predictions scoring less are left out (0 keeps all, as
-            the AP does; 0.3 is mmdet's confusion-matrix default).
+            the AP; 0.3 is mmdet's confusion-matrix default).
         iou_thr: A match needs an IoU above it.
-        worst: How many of the frames with most errors to list.
 
     Returns:
         A JSON-ready dict: ``classes`` (per class ``gt``, ``tp``, ``fp``,
         ``fp_duplicate``, ``forgiven`` per reason, ``missed`` and
         ``gt_by_size`` per size bin), ``confusion`` (``rows``, ``cols``,
-        ``counts``), ``worst_images`` and the settings used.
+        ``counts``), ``worst_images`` and the settings.
     """
     if not 0 <= score_thr <= 1 or not 0 <= iou_thr < 1:
         raise CitymaskError(

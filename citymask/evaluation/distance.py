@@ -35,9 +35,8 @@ UNOFFICIAL_NOTE = (
 
 def stereo_paths(gt_path: str,
                  stereo_root: Optional[str] = None) -> Tuple[str, str]:
-    """Disparity PNG and camera JSON of
-    ``ROOT/gtFine/<split>/<city>/<frame>_gtFine_instanceIds.png`` under
-    ``stereo_root`` (default ``ROOT``)."""
+    """Disparity PNG and camera JSON of ``ROOT/gtFine/<split>/<city>/
+    <frame>_gtFine_instanceIds.png`` under ``stereo_root`` (or ``ROOT``)."""
     city_dir = osp.dirname(osp.abspath(gt_path))
     split_dir = osp.dirname(city_dir)
     if stereo_root is None:
@@ -105,16 +104,9 @@ def _missing(path: str, more: str = '') -> str:
 def instance_distances(codes: np.ndarray, n: int, sizes: np.ndarray,
                        disparity: np.ndarray, baseline: float,
                        fx: float) -> np.ndarray:
-    """``(medDist, distConf)`` of each of ``n`` regions, as an (n, 2)
-    float64 array.
-
-    Args:
-        codes: Per pixel, the region index ``0..n-1`` (others: no region).
-        sizes: Pixel count of each region.
-        disparity: The frame's 16-bit disparity PNG values.
-        baseline: Stereo baseline (metres).
-        fx: Focal length (pixels).
-    """
+    """(n, 2) ``(medDist, distConf)`` of the regions ``0..n-1`` of
+    ``codes`` (per pixel; others: none) of ``sizes`` pixels, from the
+    16-bit ``disparity`` values, ``baseline`` (m) and ``fx`` (px)."""
     out = np.empty((n, 2))
     out[:] = NO_DISTANCE
     if n == 0:
@@ -130,9 +122,8 @@ def instance_distances(codes: np.ndarray, n: int, sizes: np.ndarray,
     starts = np.concatenate([[0], np.cumsum(valid)[:-1]])
     for g in np.flatnonzero(valid):
         k, s = int(valid[g]), int(starts[g])
-        # depth falls as disparity grows: the middle of the sorted
-        # disparities is the middle of the depths; two middles are
-        # averaged as np.median does
+        # the middle disparities are the middle depths; two are averaged
+        # as np.median does
         mid = values[[s + (k - 1) // 2, s + k // 2]]
         with np.errstate(divide='ignore'):  # p == 1: d == 0, infinitely far
             depth = baseline * fx / ((mid.astype(np.float64) - 1) / 256.)

@@ -37,8 +37,7 @@ def too_big(size: int, limit: int) -> str:
 
 
 def inside(root: str, path: str) -> str:
-    """``path`` resolved (symlinks included); refused if outside ``root``.
-    """
+    """``path`` resolved (symlinks included); refused if outside ``root``."""
     real, top = osp.realpath(path), osp.realpath(root)
     if osp.commonpath([real, top]) != top:
         raise CitymaskError(

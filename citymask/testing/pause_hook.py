@@ -13,10 +13,9 @@ from mmengine.hooks import Hook
 
 @HOOKS.register_module()
 class PauseAtIterHook(Hook):
-    """After iteration ``iteration`` (1-based), rank 0 opens the FIFO
-    ``fifo_dir/at`` for writing (blocks until the test opens it: it now
-    knows where training is), then reads a byte from the FIFO
-    ``fifo_dir/go`` (blocks until the test writes it); a signal sent in
+    """After iteration ``iteration`` (1-based) rank 0 opens the FIFO
+    ``fifo_dir/at`` (blocks until the test opens it too), then reads a
+    byte of ``fifo_dir/go`` (until the test writes it); a signal sent in
     between is handled before the hook returns."""
 
     priority = 'HIGHEST'

@@ -93,9 +93,8 @@ def render_disparity(objs, width: int, height: int, cam: dict,
 
 
 def write_stereo(gt_path: str, objs, width: int, height: int):
-    """Write the disparity PNG and camera JSON of the frame whose
-    ``*_gtFine_instanceIds.png`` is ``gt_path`` (every object of its scene,
-    test split too) where Cityscapes keeps them; returns both paths."""
+    """Write (where Cityscapes keeps them) and return the disparity PNG and
+    camera JSON of the frame of ``gt_path`` (all objects, test split too)."""
     # seeded by the scene itself, leaving the generator's stream untouched
     text = json.dumps(list(objs), sort_keys=True)
     rng = np.random.default_rng(zlib.crc32(text.encode()))

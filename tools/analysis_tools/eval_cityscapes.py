@@ -25,7 +25,8 @@ from citymask.evaluation.results_format import (find_gt_files, label_id_report,
 from citymask.fileio import check_writable, dump_json_atomic
 
 
-def parse_args():
+@exit_on_error
+def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('gt_dir', help='searched recursively for '
                         '*_gtFine_instanceIds.png, e.g. gtFine/val')
@@ -49,12 +50,7 @@ def parse_args():
         '--score-thr', type=float, default=0.3,
         help='predictions scoring less are left out of --analyze (not of '
         'the AP); default 0.3')
-    return parser.parse_args()
-
-
-@exit_on_error
-def main():
-    args = parse_args()
+    args = parser.parse_args()
     if args.out:
         check_writable(args.out, what='--out')
     gt_files = find_gt_files(args.gt_dir)

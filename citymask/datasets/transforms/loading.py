@@ -14,12 +14,9 @@ except ImportError:  # pragma: no cover - optional speed-up
 @TRANSFORMS.register_module()
 class LoadCityscapesImage(LoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` (same arguments, same BGR pixels),
-    decoding local 8-bit colour PNGs with pyspng (2048x1024 frames: ~25 ms
-    instead of OpenCV's ~40, the floor of the training pipeline, measured);
-    a file that can't be decoded raises a
-    :class:`~citymask.errors.CitymaskError` naming it, not mmcv's bare
-    ``AssertionError`` in a dataloader worker.
-    """
+    local 8-bit colour PNGs decoded by pyspng (~25 ms a 2048x1024 frame,
+    not OpenCV's ~40); an undecodable file raises a CitymaskError naming
+    it, not mmcv's bare ``AssertionError`` in a dataloader worker."""
 
     def _fast_png(self, path: str):
         if (pyspng is None or not path.endswith('.png')

@@ -1,10 +1,8 @@
-# Cityscapes instance segmentation, the Mask R-CNN paper's recipe
-# (maskrcnn-benchmark e2e_mask_rcnn_R_50_FPN_1x_cityscapes):
-# train short side one of 800..1024 (step 32; 1024 listed twice, as there),
-# long side <= 2048; test at short side 1024 (2048x1024 frames).
-# Annotations: `tools/dataset_converters/cityscapes.py` output, polygons kept
-# as vertices (poly2mask=False): masks are resized/flipped as points and only
-# rasterised at 28x28 inside the mask head.
+# Cityscapes instances, the Mask R-CNN paper's recipe (maskrcnn-benchmark
+# e2e_mask_rcnn_R_50_FPN_1x_cityscapes): train short side 800..1024 (step 32,
+# 1024 twice, as there), long side <= 2048; test at 2048x1024. Annotations of
+# tools/dataset_converters/cityscapes.py as vertices (poly2mask=False):
+# resized/flipped as points, rasterised at 28x28 in the mask head only.
 dataset_type = 'CityscapesDataset'
 data_root = 'data/cityscapes/'
 backend_args = None
@@ -21,9 +19,8 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
-# Several images per GPU (the `*xb*` configs): one scale per batch, drawn
-# from the same list (with `batch_sampler=dict(type='SeededBatchSampler')`),
-# so no pixel of a batch is padding.
+# Several images per GPU (`*xb*` configs): one scale per batch (with
+# `batch_sampler=dict(type='SeededBatchSampler')`), so no padding.
 batch_scale_train_pipeline = [
     *train_pipeline[:2],
     dict(type='BatchChoiceResize', scales=train_scales, keep_ratio=True),
