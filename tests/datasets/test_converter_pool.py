@@ -1,7 +1,8 @@
-"""The converter's worker pool: what its output can't show (that
-``nproc`` workers and no more do the work, how they start, how frames are
-grouped, a worker that fails or dies). Run for every mutant
-(``mutation.sh converter``)."""
+"""The converter's worker pool: what its output can't show (``nproc``
+workers and no more do the work, how they start, how frames are grouped, a
+worker that fails or dies). Run for every mutant (``mutation.sh converter``).
+"""
+import contextlib
 import multiprocessing
 import os
 import os.path as osp
@@ -77,28 +78,13 @@ def test_workers_come_from_the_forkserver_ready_to_convert(monkeypatch,
         assert not {'torch', 'mmengine', 'mmdet', 'mmcv'} & set(modules)
 
 
-def test_init_worker_ignores_ctrl_c_and_runs_opencv_single_threaded():
-    import cv2
-    threads = cv2.getNumThreads()
-    handler = signal.getsignal(signal.SIGINT)
-    try:
-        conv._init_worker()
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-        assert cv2.getNumThreads() == 1
-    finally:
-        signal.signal(signal.SIGINT, handler)
-        cv2.setNumThreads(threads)
-
-
 def _readers(path):
     """Processes that have ``path`` open (Linux: /proc)."""
     pids = set()
     for fd in glob('/proc/[0-9]*/fd/*'):  # the fds we may read
-        try:
+        with contextlib.suppress(OSError):  # closed meanwhile (busy worker)
             if os.readlink(fd) == path:
                 pids.add(int(fd.split('/')[2]))
-        except OSError:  # closed meanwhile (a busy worker)
-            pass
     return pids
 
 
@@ -148,9 +134,7 @@ def test_a_worker_that_dies_is_one_clear_message(tmp_path):
 
 # ---- who does the work: a pool of threads in place of processes ------------
 class _Pool(ThreadPoolExecutor):
-    """A stand-in for :func:`worker_pool`'s processes, in threads, so a test
-    sees the work, its threads and the shut-down in this process."""
-
+    """:func:`worker_pool` in threads: the work and shut-down seen here."""
     made = []
 
     def __init__(self, nproc):

@@ -1,12 +1,11 @@
-"""The converter on the hand-made frame of ``conftest.py``, against the
-instance PNG cityscapesscripts' ``createInstanceImage`` draws from it. Small
-and in process: run for every mutant (``mutation.sh converter``)."""
+"""The converter on ``conftest.py``'s frame vs the instance PNG
+cityscapesscripts draws from it; run for every mutant (``mutation.sh
+converter``)."""
 import io
 import json
 import os
 import os.path as osp
 import struct
-import zlib
 from collections import Counter
 
 import numpy as np
@@ -21,6 +20,7 @@ from citymask.datasets.cityscapes_converter import (convert_cityscapes,
                                                     convert_splits,
                                                     resolve_nproc)
 from citymask.errors import CitymaskError, ConversionError
+from citymask.evaluation.mask_png import _chunk
 from .conftest import (FRAME, OBJECTS, H, W, car, check_regions, to_mask,
                        write_frame)
 
@@ -101,15 +101,9 @@ def _jpeg():
 
 
 def _png_header(width, height):
-    """The first chunks of an RGB PNG of that size, without its pixels (a
-    header is all the converter may read of an image)."""
-    def chunk(kind, data):
-        body = kind + data
-        return (struct.pack('>I', len(data)) + body +
-                struct.pack('>I', zlib.crc32(body)))
-
+    """An RGB PNG's header and end, no pixels (all the converter may read)."""
     ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
-    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IEND', b'')
+    return b'\x89PNG\r\n\x1a\n' + _chunk(b'IHDR', ihdr) + _chunk(b'IEND', b'')
 
 
 def _overwrite(kind, suffix, data):

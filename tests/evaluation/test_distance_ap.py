@@ -37,10 +37,9 @@ def stereo_set(tmp_path_factory):
 def reference_distances(gt_path):
     """{instance id: (medDist, distConf)} by the README's rule, computed
     with numpy on PIL-decoded files (not citymask's code)."""
-    disp_path = gt_path.replace('/gtFine/', '/disparity/').replace(
-        '_gtFine_instanceIds.png', '_disparity.png')
-    cam_path = gt_path.replace('/gtFine/', '/camera/').replace(
-        '_gtFine_instanceIds.png', '_camera.json')
+    disp_path, cam_path = (gt_path.replace('/gtFine/', f'/{d}/').replace(
+        '_gtFine_instanceIds.png', f'_{d}.{ext}')
+        for d, ext in (('disparity', 'png'), ('camera', 'json')))
     inst = np.array(Image.open(gt_path))
     p = np.array(Image.open(disp_path)).astype(np.float64)
     with open(cam_path) as f:
@@ -211,12 +210,10 @@ def test_metric_distance_keys(stereo_set):
         metric.process({}, [sample])
     got = metric.evaluate(len(samples))
     want = evaluate(tasks, distance=True)['averages']
-    assert got['cityscapes/mAP_100m_unofficial'] == pytest.approx(
-        want['allAp100m'], abs=1e-12)
-    assert got['cityscapes/mAP_50m_unofficial'] == pytest.approx(
-        want['allAp50m'], abs=1e-12)
-    assert got['cityscapes/AP@50_50m_unofficial'] == pytest.approx(
-        want['allAp50%50m'], abs=1e-12)
+    for key, official in (('mAP_100m', 'allAp100m'), ('mAP_50m', 'allAp50m'),
+                          ('AP@50_50m', 'allAp50%50m')):
+        assert got[f'cityscapes/{key}_unofficial'] == pytest.approx(
+            want[official], abs=1e-12)
     # stereo files missing: refused at the first image, not after all
     bad = CityscapesInstanceMetric(distance=True, stereo_root='/nonexistent')
     bad.dataset_meta = dict(classes=CLASSES)

@@ -1,21 +1,31 @@
 """citymask's evaluator against cityscapesscripts' on small frames, every
 number equal, in several regimes; in process and small enough to run for
 every mutant (``tools/analysis_tools/mutation.sh evaluator``)."""
+import json
 import os
 import os.path as osp
+import shutil
+import warnings
 from unittest import mock
 
+import cv2
 import numpy as np
 import pytest
+from cityscapesscripts.evaluation.instances2dict import instances2dict
+from pycocotools import mask as mask_utils
 
 from citymask.classes import CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS
 from citymask.errors import CitymaskError
 from citymask.evaluation import evaluate
-from citymask.evaluation.cityscapes_instance import format_table, match_image
-from citymask.evaluation.crops import crop_masks
-from citymask.evaluation.mask_png import read_gt
+from citymask.evaluation.cityscapes_instance import (evaluate_matches,
+                                                     format_table,
+                                                     match_frames, match_image,
+                                                     summarize)
+from citymask.evaluation.crops import crop_masks, encode_crop
+from citymask.evaluation.mask_png import as_uint16, read_gt
 from citymask.evaluation.results_format import find_gt_files
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
+from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions
 from .conftest import (assert_same, box, perfect, same_as_official, things,
                        write_gt, write_results)
@@ -206,14 +216,6 @@ def test_distance_limits_same_as_official(tmp_path):
     """Distance-aware AP at the settings' limits (1000 pixels, 100 m / 50 m,
     distConf 0.5: all kept), vs the official script given the same
     medDist / distConf; and the stereo files found under another root."""
-    import json
-    import shutil
-
-    import cv2
-    from cityscapesscripts.evaluation.instances2dict import instances2dict
-
-    from citymask.evaluation.cityscapes_instance import match_frames
-    from citymask.testing.official import run_official
     gt, disparity, dist = _stereo_frame()
     root = tmp_path / 'cs'
     (gt_file,) = write_gt(root, [gt])
@@ -326,11 +328,8 @@ def test_match_image_many_instances(n):
 
 def test_match_image_masks_and_ids():
     """Masks reaching out on one side only are refused, an empty crop is
-    skipped like None, ids of any integer type in 0..65535 are read."""
-    from pycocotools import mask as mask_utils
-
-    from citymask.evaluation.crops import encode_crop
-    from citymask.evaluation.mask_png import as_uint16
+    skipped like None, ids of any integer type in 0..65535 are read; a
+    disparity of another size is refused."""
     gt = np.full((20, 30), 7, np.int32)
     gt[0, 0], gt[0, 1] = 0, 65535  # the id range's ends
     gt[2:12, 2:12] = 26000
@@ -359,6 +358,14 @@ def test_match_image_masks_and_ids():
         assert str(e.value) == 'ground truth: instance ids must be 0..65535'
     empty_gt = as_uint16(np.zeros((0, 3), np.int64))
     assert empty_gt.dtype == np.uint16 and empty_gt.shape == (0, 3)
+    gt[0, 1] = 7
+    disparity = np.ones((20, 31), np.uint16)
+    with pytest.raises(CitymaskError) as e:
+        match_image(gt, [], [], [], stereo=(disparity, 0.2, 2000.))
+    assert str(e.value) == 'disparity is 31x20, the ground truth 30x20'
+    out = match_image(gt, [], [], [],
+                      stereo=(disparity[:, :30] * 1281, 0.25, 2000.))
+    np.testing.assert_array_equal(out['dist'], [[100.0, 1.0]])
 
 
 # --- match_frames: processes, options; evaluate_matches called directly
@@ -379,8 +386,7 @@ def _assert_same_matches(got, want):
     for a, b in zip(got, want):
         assert sorted(a) == sorted(b)
         for key in a:
-            np.testing.assert_array_equal(np.asarray(a[key]),
-                                          np.asarray(b[key]))
+            np.testing.assert_array_equal(a[key], b[key])
 
 
 def test_match_frames_processes(small_set, monkeypatch):
@@ -430,9 +436,6 @@ def test_match_frames_processes(small_set, monkeypatch):
 def test_evaluate_matches_direct(small_set):
     """evaluate_matches on matches without stereo: the one setting, as
     :func:`evaluate` gives it; distance-aware AP refuses them."""
-    from citymask.evaluation.cityscapes_instance import (evaluate_matches,
-                                                         match_frames,
-                                                         summarize)
     tasks = _tasks(small_set, seed=12)
     matches = match_frames(tasks)
     ap = evaluate_matches(matches)
@@ -450,9 +453,6 @@ def test_evaluate_matches_direct(small_set):
 def test_summarize_without_ground_truth():
     """No class with ground truth anywhere: NaN averages, as the official
     script's, without its "mean of empty slice" warnings."""
-    import warnings
-
-    from citymask.evaluation.cityscapes_instance import summarize
     for settings in (1, 3):
         with warnings.catch_warnings():
             warnings.simplefilter('error')
@@ -461,15 +461,3 @@ def test_summarize_without_ground_truth():
         means = [v for k, v in averages.items() if k != 'classes']
         assert np.isnan(means).all()
         assert len(averages) == (3 if settings == 1 else 6)
-
-
-def test_match_image_stereo_of_another_size():
-    gt = np.full((20, 30), 7, np.uint16)
-    gt[2:12, 2:12] = 26000
-    disparity = np.ones((20, 31), np.uint16)
-    with pytest.raises(CitymaskError) as e:
-        match_image(gt, [], [], [], stereo=(disparity, 0.2, 2000.))
-    assert str(e.value) == 'disparity is 31x20, the ground truth 30x20'
-    out = match_image(gt, [], [], [],
-                      stereo=(disparity[:, :30] * 1281, 0.25, 2000.))
-    np.testing.assert_array_equal(out['dist'], [[100.0, 1.0]])

@@ -216,21 +216,11 @@ def test_predictions_that_cannot_be_ranked_are_refused(eval_set):
             (dict(scores=pred['scores'][:-1]), 'expected one of each'),
             (dict(masks=torch.zeros(n, h // 2, w, dtype=torch.bool)),
              f'are ({n}, {h // 2}, {w}), the image ({h}, {w})'),
+            (dict(scores=torch.full((n, ), float('nan'))),
+             'non-finite scores'),
             (dict(masks=[dict(size=[h, w], counts=b'0')] * n),
-             f'a mask of {sample["img_path"]}: its runs cover 0 pixels')]:
+             'its runs cover 0 pixels')]:
         bad = dict(sample, pred_instances=dict(pred, **change))
-        with pytest.raises(CitymaskError, match=re.escape(why)):
+        with pytest.raises(CitymaskError, match=re.escape(why)) as e:
             _run(CityscapesInstanceMetric(), [bad])
-
-
-def test_the_metric_refuses_non_finite_scores():
-    import torch
-
-    metric = CityscapesInstanceMetric()
-    metric.dataset_meta = dict(classes=CLASSES)
-    pred = dict(scores=torch.tensor([0.9, float('nan')]),
-                labels=torch.tensor([0, 2]),
-                masks=torch.zeros(2, 8, 8, dtype=torch.bool))
-    with pytest.raises(CitymaskError, match='non-finite scores .* a_b_c'):
-        metric.process({}, [dict(pred_instances=pred, img_path='a_b_c.png',
-                                 ori_shape=(8, 8))])
+        assert sample['img_path'] in str(e.value)
