@@ -1,5 +1,5 @@
-"""A hand-made Cityscapes frame, drawn by cityscapesscripts, and the checks
-that a converted annotation set is the regions it draws."""
+"""A hand-made Cityscapes frame drawn by cityscapesscripts; checks that
+converted annotations are the regions it draws."""
 import json
 import os
 import os.path as osp
@@ -74,8 +74,7 @@ def write_frame(root, objects=OBJECTS, split='val', size=(W, H),
 
 
 def to_mask(segm, h: int, w: int) -> np.ndarray:
-    """The boolean mask of a COCO ``segmentation`` (polygons or RLE), as
-    pycocotools (and so mmdet) reads it."""
+    """A COCO ``segmentation``'s mask, as pycocotools (so mmdet) reads it."""
     if not segm:
         return np.zeros((h, w), bool)
     if isinstance(segm, list):
@@ -86,11 +85,10 @@ def to_mask(segm, h: int, w: int) -> np.ndarray:
 
 
 def check_regions(anns, inst):
-    """Each annotation is pixels of one evaluated region of the instance
-    image ``inst`` (label, iscrowd, area, box as cityscapesscripts'
-    ``Instance`` and the pixels say), each thing region is one whole
-    annotation and each group region the union of its annotations;
-    returns the annotations by region id."""
+    """The annotations by region id, checked: each is pixels of one
+    evaluated region of ``inst`` (label, iscrowd, area, box as
+    cityscapesscripts' ``Instance`` says), a thing one whole annotation, a
+    group the union of its annotations."""
     regions = {}
     for i in np.unique(inst):
         ref = Instance(inst, i)

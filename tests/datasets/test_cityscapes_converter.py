@@ -21,8 +21,7 @@ def _load(path):
 
 
 def _frames(root, split, coco):
-    """``(image, its annotations, its instance PNG)`` of a converted split.
-    """
+    """``(image, its annotations, its instance PNG)`` of a split."""
     for img in coco['images']:
         png = osp.join(root, 'gtFine', split, img['file_name'].replace(
             'leftImg8bit.png', 'gtFine_instanceIds.png'))
@@ -33,9 +32,8 @@ def _frames(root, split, coco):
 
 @pytest.fixture(scope='module')
 def cityscapes_like(tmp_path_factory):
-    """The ``cityscapes`` generator distribution (published statistics,
-    irregular outlines, many small instances): ``(root, {fmt: {split:
-    json}})``."""
+    """``(root, {fmt: {split: json}})`` of the ``cityscapes`` distribution
+    (approximate published statistics, irregular outlines, small things)."""
     from citymask.testing.mini_cityscapes import make_mini_cityscapes
     root = str(tmp_path_factory.mktemp('cityscapes_like'))
     make_mini_cityscapes(root, dict(train=6), seed=2, empty_every=0,

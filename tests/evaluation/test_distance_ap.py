@@ -21,7 +21,7 @@ from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.predictions import make_predictions, metric_samples
 from citymask.testing.stereo import CAMERA_HEIGHT
 from ..conftest import run_tool
-from .conftest import same_as_official, write_results
+from .conftest import run_metric, same_as_official, write_results
 
 
 @pytest.fixture(scope='module')
@@ -204,11 +204,8 @@ def test_metric_distance_keys(stereo_set):
         masks = pred['masks'].numpy()
         labels = [LABEL_IDS[i] for i in pred['labels'].tolist()]
         tasks.append((g, labels, pred['scores'].tolist(), crop_masks(masks)))
-    metric = CityscapesInstanceMetric(distance=True, nproc=1)
-    metric.dataset_meta = dict(classes=CLASSES)
-    for sample in samples:
-        metric.process({}, [sample])
-    got = metric.evaluate(len(samples))
+    got = run_metric(CityscapesInstanceMetric(distance=True, nproc=1),
+                     samples)
     want = evaluate(tasks, distance=True)['averages']
     for key, official in (('mAP_100m', 'allAp100m'), ('mAP_50m', 'allAp50m'),
                           ('AP@50_50m', 'allAp50%50m')):

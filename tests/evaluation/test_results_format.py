@@ -1,7 +1,5 @@
-"""The official results format (citymask.evaluation.results_format) against
-cityscapesscripts' own reader of it (``readPredInfo``), in process and
-small: fast enough to run for every mutant
-(``tools/analysis_tools/mutation.sh results_format``)."""
+"""The official results format vs cityscapesscripts' ``readPredInfo``; small,
+run for every mutant (``mutation.sh results_format``)."""
 import copy
 import os
 import os.path as osp
@@ -18,10 +16,11 @@ from citymask.errors import CitymaskError
 from citymask.evaluation.crops import crop_masks
 from citymask.evaluation.frame_task import FrameTask
 from citymask.evaluation.results_format import (find_gt_files, frame_key,
-                                                label_id_report, read_masks,
+                                                label_id_report, parse_line,
+                                                read_masks,
                                                 read_prediction_txt,
                                                 read_results, write_frame)
-from citymask.evaluation.untrusted import MAX_PRED_BYTES
+from citymask.evaluation.untrusted import MAX_LINE_BYTES, MAX_PRED_BYTES
 
 FRAME = 'lindau_000001_000019'
 
@@ -52,6 +51,13 @@ def test_prediction_file_read_as_cityscapesscripts_reads_it(tmp_path):
     txt.write_text('\nb.png 24 0.5\n\n')
     assert read_prediction_txt(str(txt)) == ([24], [0.5],
                                              [str(tmp_path / 'b.png')])
+    # scores 0 and 1 are scores; a line of exactly the cap is read
+    assert parse_line('m/a.png 26 0\n') == ('m/a.png', 26, 0.0)
+    assert parse_line('m/a.png 26 1') == ('m/a.png', 26, 1.0)
+    line = 'm/' + 'a' * (MAX_LINE_BYTES - 11) + '.png 26 1'
+    assert len(line) == MAX_LINE_BYTES and parse_line(line)[1] == 26
+    with pytest.raises(CitymaskError, match='more than'):
+        parse_line(line + '0')
 
 
 FIELDS = ('expected "relative/mask.png labelID confidence" (3 fields, '
@@ -276,16 +282,3 @@ def test_hostile_results_are_refused_before_reading(tmp_path):
                        'than the 1000 a real'):
         read_prediction_txt(str(txt), str(res), max_bytes=1000)
     assert MAX_PRED_BYTES == 2**20  # the default
-
-
-def test_parse_line_bounds_are_inclusive():
-    from citymask.evaluation.results_format import parse_line
-    from citymask.evaluation.untrusted import MAX_LINE_BYTES
-
-    # scores 0 and 1 are scores; a line of exactly the cap is read
-    assert parse_line('m/a.png 26 0\n') == ('m/a.png', 26, 0.0)
-    assert parse_line('m/a.png 26 1') == ('m/a.png', 26, 1.0)
-    line = 'm/' + 'a' * (MAX_LINE_BYTES - 11) + '.png 26 1'
-    assert len(line) == MAX_LINE_BYTES and parse_line(line)[1] == 26
-    with pytest.raises(CitymaskError, match='more than'):
-        parse_line(line + '0')

@@ -28,8 +28,8 @@ W, H = 256, 128
 
 @pytest.fixture(scope='module')
 def test_split(tmp_path_factory):
-    """3 generated test images (256x128) and a valid submission for them:
-    predictions on two, none on the third (its file is empty)."""
+    """3 test images (256x128), a valid submission: predictions on two, an
+    empty file for the third."""
     root = str(tmp_path_factory.mktemp('cs'))
     make_mini_cityscapes(root, dict(test=3), width=W, height=H, seed=5)
     images = sorted(glob.glob(osp.join(root, 'leftImg8bit', 'test', '*',
@@ -100,7 +100,7 @@ def _train_ids(folder):
 
 
 def _nan_confidence(folder):
-    lines = iter(range(100))
+    lines = iter(range(100))  # the first line's
     _rewrite(_pred_files(folder)[0],
              lambda p: [p[0], p[1], 'nan' if next(lines) == 0 else p[2]])
 
@@ -212,8 +212,7 @@ def test_cli(sub, tmp_path):
 
 
 def test_zip_results(sub):
-    """A zip of the folder's files, deflated, made only of a valid
-    submission (checked against the images when they are given)."""
+    """The folder's files deflated, only if valid (against the images)."""
     folder, images = sub
     path = zip_results(folder, images)
     assert path == folder + '.zip'
@@ -297,8 +296,8 @@ def test_a_zip_bomb_is_not_read(sub, tmp_path):
 
 
 def test_hostile_folder_files_are_problems_not_hangs(sub, tmp_path):
-    """Masks that are a FIFO, a symlink to /dev/zero or one out of the
-    folder are reported, never opened."""
+    """Masks that are a FIFO or a symlink (/dev/zero, out): reported, not
+    opened."""
     folder, images = sub
     for k, make in enumerate([os.mkfifo,
                               lambda p: os.symlink('/dev/zero', p),

@@ -16,7 +16,7 @@ from citymask.evaluation.mask_png import read_gt
 from citymask.evaluation.metrics import CityscapesInstanceMetric
 from citymask.testing.predictions import metric_samples
 from ...conftest import run_tool
-from ..conftest import official
+from ..conftest import official, run_metric
 
 CLASSES = CityscapesDataset.METAINFO['classes']
 LABEL_IDS = [24, 25, 26, 27, 28, 31, 32, 33]
@@ -26,22 +26,15 @@ def _samples(gt_files, seed=0):
     return list(metric_samples(gt_files, np.random.default_rng(seed)))
 
 
-def _run(metric, samples):
-    metric.dataset_meta = dict(classes=CLASSES)
-    for s in samples:
-        metric.process({}, [s])
-    return metric.evaluate(len(samples))
-
-
 def test_same_numbers_as_mmdet_metric(eval_set, tmp_path, monkeypatch):
     root, gt_files = eval_set
     samples = _samples(gt_files)
-    ours = _run(CityscapesInstanceMetric(
+    ours = run_metric(CityscapesInstanceMetric(
         outfile_prefix=str(tmp_path / 'ours'), plot_ap=True,
         seg_prefix=osp.join(root, 'gtFine', 'val')), samples)
     monkeypatch.chdir(tmp_path)  # the official script writes matches.json
     with official_instance_evaluator():  # numpy >= 2.4
-        theirs = _run(CityScapesMetric(
+        theirs = run_metric(CityScapesMetric(
             outfile_prefix=str(tmp_path / 'mmdet'),
             seg_prefix=osp.join(root, 'gtFine', 'val')), samples)
     assert set(theirs) == {'cityscapes/mAP', 'cityscapes/AP@50'}
@@ -69,12 +62,12 @@ def test_format_only_writes_official_results(eval_set, tmp_path):
     root, gt_files = eval_set
     samples = _samples(gt_files, seed=1)
     out = tmp_path / 'submission'
-    assert _run(CityscapesInstanceMetric(outfile_prefix=str(out),
-                                         format_only=True), samples) == {}
+    assert run_metric(CityscapesInstanceMetric(
+        outfile_prefix=str(out), format_only=True), samples) == {}
     txts = sorted(glob.glob(str(out / '*_pred.txt')))
     assert len(txts) == len(gt_files)
     # the official evaluator reads what we wrote and agrees with us
-    ours = _run(CityscapesInstanceMetric(), samples)
+    ours = run_metric(CityscapesInstanceMetric(), samples)
     theirs = official(gt_files, str(out), str(tmp_path / 'official'))
     assert ours['cityscapes/mAP'] == pytest.approx(
         theirs['averages']['allAp'], abs=1e-12)
@@ -88,15 +81,15 @@ def test_missing_ground_truth_points_to_format_only(eval_set, tmp_path):
     sample['img_path'] = str(tmp_path / 'leftImg8bit' / 'test' / 'berlin' /
                              'berlin_000000_000019_leftImg8bit.png')
     with pytest.raises(CitymaskError, match='use --format-only'):
-        _run(CityscapesInstanceMetric(), [sample])
+        run_metric(CityscapesInstanceMetric(), [sample])
 
 
 def test_cli_matches_official(eval_set, tmp_path):
     root, gt_files = eval_set
     samples = _samples(gt_files, seed=2)
     res = tmp_path / 'res'
-    _run(CityscapesInstanceMetric(outfile_prefix=str(res), format_only=True),
-         samples)
+    run_metric(CityscapesInstanceMetric(outfile_prefix=str(res),
+                                        format_only=True), samples)
     theirs = official(gt_files, str(res), str(tmp_path / 'official'))
     out = run_tool('tools/analysis_tools/eval_cityscapes.py',
                    osp.join(root, 'gtFine'), str(res), '--out',
@@ -120,8 +113,8 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
     _, gt_files = eval_set
     samples = _samples(gt_files, seed=4)
     out = tmp_path / 'out'
-    res = _run(CityscapesInstanceMetric(outfile_prefix=str(out),
-                                        dump_matches=True), samples)
+    res = run_metric(CityscapesInstanceMetric(
+        outfile_prefix=str(out), dump_matches=True), samples)
     with open(out / 'matches.json') as f:
         matches = json.load(f)
     assert list(matches) == [s['img_path'] for s in samples]
@@ -158,8 +151,8 @@ def test_saved_rle_masks_give_the_same_numbers(eval_set):
         pred = dict(s['pred_instances'])
         pred['masks'] = encode_mask_results(pred['masks'].numpy())
         saved.append(dict(s, pred_instances=pred))
-    assert _run(CityscapesInstanceMetric(), saved) == \
-        _run(CityscapesInstanceMetric(), samples)
+    assert run_metric(CityscapesInstanceMetric(), saved) == \
+        run_metric(CityscapesInstanceMetric(), samples)
 
 
 def _box_masks(masks):
@@ -184,11 +177,11 @@ def test_box_masks_give_the_same_results(eval_set, tmp_path):
     samples = _samples(gt_files, seed=6)
     boxed = [dict(s, pred_instances=dict(s['pred_instances'], masks=(
         _box_masks(s['pred_instances']['masks'])))) for s in samples]
-    ours = _run(CityscapesInstanceMetric(), boxed)
-    assert ours == _run(CityscapesInstanceMetric(), samples)
+    ours = run_metric(CityscapesInstanceMetric(), boxed)
+    assert ours == run_metric(CityscapesInstanceMetric(), samples)
     for name, given in (('full', samples), ('box', boxed)):
-        _run(CityscapesInstanceMetric(outfile_prefix=str(tmp_path / name),
-                                      format_only=True), given)
+        run_metric(CityscapesInstanceMetric(
+            outfile_prefix=str(tmp_path / name), format_only=True), given)
     full, box = (sorted(glob.glob(str(tmp_path / n / '*')))
                  for n in ('full', 'box'))
     assert [osp.basename(p) for p in full] == [osp.basename(p) for p in box]
@@ -222,5 +215,5 @@ def test_predictions_that_cannot_be_ranked_are_refused(eval_set):
              'its runs cover 0 pixels')]:
         bad = dict(sample, pred_instances=dict(pred, **change))
         with pytest.raises(CitymaskError, match=re.escape(why)) as e:
-            _run(CityscapesInstanceMetric(), [bad])
+            run_metric(CityscapesInstanceMetric(), [bad])
         assert sample['img_path'] in str(e.value)
