@@ -60,8 +60,7 @@ def test_pipelines_land_on_the_seed_scales(mini_cityscapes, mini_coco):
         # keep_ratio: one factor for both sides, the short side's
         scale = h / 1024
         assert sample.scale_factor == (scale, scale)
-        # the pixels: OpenCV's bilinear resize of the file, mirrored when
-        # the sample says it was flipped
+        # the pixels: OpenCV's bilinear resize, mirrored if flipped
         img = cv2.resize(cv2.imread(sample.img_path), (w, h),
                          interpolation=cv2.INTER_LINEAR)
         if sample.flip:

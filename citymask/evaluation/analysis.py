@@ -1,16 +1,11 @@
-"""Why the AP is what it is: error analysis from the evaluator's matches
-(:func:`~.cityscapes_instance.match_frames` with ``cross_labels=True``),
-at IoU 0.5 for the predictions scoring at least ``score_thr``:
-
-* per class, the official rules' outcome: true positives, false positives
-  (of which duplicates), the predictions the rules *forgive* (mostly on
-  void, a ``*group`` region or an instance under 100 pixels; each counted
-  under its largest share) and the misses by size;
-* a confusion matrix by mask IoU (any class; background; missed);
-* the frames with the most errors (false positives + misses).
-
-Size bins are COCO's (< 32^2, < 96^2, larger), as mmdet's ``CocoMetric``
-reports them, on full-resolution pixel counts: ``small`` is 100..1023.
+"""Why the AP is what it is: error analysis of the evaluator's matches
+(``match_frames(..., cross_labels=True)``) at IoU 0.5, predictions scoring
+at least ``score_thr``: per class the official rules' true and false
+positives (duplicates too), *forgiven* predictions (mostly on void, a
+``*group`` region or an instance under 100 px; counted under the largest
+share) and misses by size; a confusion matrix by mask IoU; the frames with
+most errors. Size bins are COCO's (< 32^2, < 96^2, larger) on full
+resolution: ``small`` is 100..1023 px.
 """
 import os.path as osp
 from typing import Dict, List, Optional, Sequence

@@ -1,15 +1,12 @@
 """Distance of ground-truth instances, for the distance-aware AP.
 
-The benchmark server reports AP 100m and AP 50m (instances of at least
-1000 pixels within 100 / 50 m with ``distConf >= 0.5``). cityscapesscripts'
-evaluator has the rule but never fills ``medDist`` / ``distConf``; here
-they come from the dataset's stereo files: the 16-bit
-``disparity/<split>/<city>/<frame>_disparity.png`` (``p > 0``: disparity
-``d = (p - 1) / 256``, ``p == 0``: none) and ``camera/.../*_camera.json``
-(``extrinsic.baseline``, ``intrinsic.fx``). Depth is ``baseline * fx / d``;
-``medDist`` the median depth over an instance's valid pixels, ``distConf``
-their share (no valid pixel: the official defaults ``-1``, ``0``). The
-server fills them its own way: the numbers are labelled unofficial.
+The server's AP 100m / 50m count instances of >= 1000 px within 100 / 50 m
+with ``distConf >= 0.5``; cityscapesscripts never fills ``medDist`` /
+``distConf``. Here: from ``disparity/<split>/<city>/<frame>_disparity.png``
+(``p > 0``: ``d = (p - 1) / 256``; 0: none) and ``camera/.../*_camera.json``
+(``extrinsic.baseline``, ``intrinsic.fx``), depth ``baseline * fx / d``;
+``medDist`` the median over an instance's valid pixels, ``distConf`` their
+share (none: the official ``-1``, ``0``). Unofficial: the server differs.
 """
 import json
 import os.path as osp

@@ -114,9 +114,7 @@ def read_prediction_txt(path: str, root: Optional[str] = None,
                                           inside(root, mask))
         except CitymaskError as e:
             raise CitymaskError(f'{path}:{n}: {e}') from None
-    values = list(entries.values())
-    return ([v[0] for v in values], [v[1] for v in values],
-            [v[2] for v in values])
+    return tuple(map(list, zip(*entries.values()))) or ([], [], [])
 
 
 def read_masks(paths: Sequence[str], label_ids: Sequence[int],

@@ -1,8 +1,7 @@
-"""Results from elsewhere, read with bounded work: a path in them may
-lead out of the folder (``../``, a symlink to ``/dev/zero``), name a FIFO,
-or a file be one 2 GiB line. So paths must resolve inside their folder,
-only regular files are read, sizes are capped (before and while reading)
-above what a real submission needs, and messages quote short excerpts.
+"""Results from elsewhere, read with bounded work: a path may lead out
+(``../``, a symlink to ``/dev/zero``) or name a FIFO, a file be one 2 GiB
+line. So paths resolve inside their folder, only regular files are read,
+sizes are capped (before and while reading), messages quote excerpts.
 """
 import os
 import os.path as osp

@@ -20,11 +20,10 @@ def box(x0, y0, x1, y1):
     return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
 
 
-# What real frames have: occlusion, a thing cut in two by a pole, a person
-# inside a bus (a hole), a licence plate (not drawn), an 'unlabeled' region
-# (drawn in the background colour: it erases), a group partly outside the
-# image, things on its borders, a hidden thing, a deleted object, a caravan
-# (drawn, not evaluated).
+# What real frames have: occlusion, a thing cut by a pole, a person in a bus
+# (a hole), a licence plate (not drawn), an erasing 'unlabeled' region, a
+# group partly outside, things on the borders, a hidden thing, a deleted
+# object, a caravan (drawn, not evaluated).
 OBJECTS = [
     # first: a canvas starting at its colour would be it
     dict(label='train', polygon=[[0, 0], [40, 5], [45, 45], [0, 40]]),

@@ -47,8 +47,7 @@ def cityscapes_like(tmp_path_factory):
 @pytest.mark.parametrize('fmt', ['polygon', 'rle'])
 def test_annotations_are_the_instance_png_regions(request, distribution,
                                                   fmt):
-    # every instance of *_instanceIds.png pixel for pixel (IoU 1.0), small
-    # ones and crowds included
+    # every instance of *_instanceIds.png pixel for pixel, small and crowds
     if distribution == 'simple':
         root = request.getfixturevalue('mini_cityscapes')
         files = request.getfixturevalue('mini_coco')[fmt]

@@ -33,8 +33,8 @@ def _tasks(kinds):
     ('L' * 100, 2, [12] * 8 + [4]),
     ('L' * 100, 1, [25] * 4),
     ('L' * 1000, 2, [64] * 15 + [40]),
-    # a frame with ground truth is a unit of its own and closes the batch
-    # before it (10 image-only frames, 1 worker: batches of 2)
+    # a frame with ground truth: a unit of its own, closing the batch before
+    # it (10 image-only frames, 1 worker: batches of 2)
     ('LLLLLHLLLLL', 1, [2, 2, 1, 1, 2, 2, 1]),
     ('HHLH', 2, [1, 1, 1, 1]),
 ])
@@ -90,10 +90,9 @@ def _readers(path):
 
 @pytest.mark.skipif(not osp.isdir('/proc/self/fd'), reason='needs /proc')
 def test_a_worker_that_dies_is_one_clear_message(tmp_path):
-    # The second image is a FIFO: the worker that reads it blocks until
-    # this test opens the other end, and is killed there, as the OOM killer
-    # would. Each step waits for the one before it (a blocking open, a
-    # descriptor that exists until the kill): nothing depends on timing.
+    # The second image is a FIFO: its reader blocks until this test opens
+    # the other end and kills it, as the OOM killer would; each step waits
+    # for the one before (nothing depends on timing).
     root = str(tmp_path / 'cs')
     write_frame(root, split='test')
     fifo = osp.join(root, 'leftImg8bit', 'test', 'lindau',
@@ -105,8 +104,7 @@ def test_a_worker_that_dies_is_one_clear_message(tmp_path):
         fd = os.open(fifo, os.O_WRONLY)  # returns once someone opened it
         try:
             readers = set()
-            # the reader's open() completes after ours; it then blocks in
-            # read() until we write or close
+            # the reader's open() returns after ours; read() then blocks
             while not over.is_set() and not readers - {os.getpid()}:
                 readers = _readers(fifo)
                 os.sched_yield()
@@ -206,8 +204,7 @@ def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
 
     class Pool(_Pool):
         def shutdown(self, wait=True, *, cancel_futures=False):
-            # the queued units are dropped before the running ones may end,
-            # so no thread can take another one meanwhile
+            # queued units dropped before running ones end: none taken
             super().shutdown(wait=False, cancel_futures=cancel_futures)
             stopping.set()
             waits.append(wait)

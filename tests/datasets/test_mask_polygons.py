@@ -52,10 +52,8 @@ def test_offset_places_a_crop_and_holes_are_cut_open():
 
 @pytest.mark.parametrize('shape', ['rectangle', 'disc', 'slanted'])
 def test_outlines_are_simplified(shape):
-    # fewer vertices than the pixel outline has steps: straight runs and
-    # diagonals become single segments (long digital straight edges keep
-    # more: every pixel centre must stay ~0.25 px clear of the outline
-    # for pycocotools' 1/5-pixel rounding)
+    # straight runs and diagonals become single segments (long digital
+    # edges keep more: pixel centres stay ~0.25 px clear of the outline)
     mask = np.zeros((300, 400), np.uint8)
     if shape == 'rectangle':
         mask[50:250, 60:330] = 1

@@ -36,9 +36,8 @@ def test_only_ignored_predictions_official_crashes_ours_zero(
     with pytest.raises(IndexError):
         run_official(gt_files, str(tmp_path / 'results'),
                      str(tmp_path / 'official'))
-    # Reference: the official script without those predictions (which it
-    # can evaluate): 0.0 for every class with ground truth, NaN for the
-    # others; an ignored prediction is no true positive, as no prediction.
+    # Reference: the official script without them: 0.0 for classes with
+    # ground truth, NaN else (an ignored prediction is no prediction).
     write_results(str(tmp_path / 'none'), gt_files,
                   lambda gt, k: ([], [], []))
     theirs = run_official(gt_files, str(tmp_path / 'none'),
@@ -52,10 +51,9 @@ def test_only_ignored_predictions_official_crashes_ours_zero(
 
 
 def test_unknown_label_id_is_skipped(eval_set, tmp_path):
-    # A label id that is no Cityscapes label (99) is skipped: the result is
-    # the official one of the same predictions without them. Counted as
-    # false positives (or matched) in any class, the 99s would change it:
-    # each copies a real prediction's mask with a higher score.
+    # Label id 99 (no Cityscapes label) is skipped: the official result
+    # without them. Counted in any class, the 99s (copies of real masks
+    # with higher scores) would change it.
     _, gt_files = eval_set
     rng = np.random.default_rng(2)
     known = write_results(str(tmp_path / 'results'), gt_files,

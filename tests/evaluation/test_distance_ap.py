@@ -94,8 +94,7 @@ def test_distances_are_the_median_depth():
 def test_same_as_official_with_filled_distances(stereo_set, tmp_path):
     _, gt_files = stereo_set
     filled = filled_gt_instances(gt_files)
-    # the data reaches every setting: near and far instances of >= 1000
-    # pixels, and some with too little stereo
+    # every setting reached: near and far, some with too little stereo
     big = [it for labels in filled.values() for items in labels.values()
            for it in items
            if it['instID'] >= 1000 and it['pixelCount'] >= 1000]

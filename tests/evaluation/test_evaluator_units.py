@@ -75,8 +75,7 @@ def test_overlap_thresholds_duplicates_and_ties(small_set, tmp_path, tied):
 
 
 def test_predictions_on_void_and_groups_are_ignored(small_set, tmp_path):
-    # masks mostly on void or on a group region of their label are not
-    # false positives; the same masks moved to background are
+    # masks mostly on void or a same-label group are no false positives
     rng = np.random.default_rng(3)
 
     def ignorable(gt, k):
@@ -397,8 +396,7 @@ def test_match_frames_processes(small_set, monkeypatch):
     tasks = _tasks(small_set, seed=11)
     want = [match_image(read_gt(g), labels, scores, crops)
             for g, labels, scores, crops in tasks]
-    # a stand-in for the pools (the real ones run in the tests against the
-    # official script) that maps in this process
+    # pools mapping in this process (real ones: the official comparisons)
     ctx = mock.MagicMock()
     pool = ctx.Pool.return_value.__enter__.return_value
     pool.map.side_effect = lambda func, items, chunksize: list(

@@ -88,8 +88,7 @@ def test_hostile_pickles_are_refused(saved, tmp_path):
     assert res.returncode == 2 and 'ran' not in res.stdout
     assert res.stderr.startswith('error: ')
     assert '__builtin__.print' in res.stderr
-    # a tensor's storage goes through torch's weights-only loader, so its
-    # bytes can't run code either
+    # a tensor's storage goes through torch's weights-only loader too
     evil = _dump([_EvilStorage()], tmp_path / 'storage.pkl')
     with pytest.raises(CitymaskError, match='weights-only loader refuses'):
         load_predictions(evil)

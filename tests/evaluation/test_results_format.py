@@ -82,8 +82,7 @@ FIELDS = ('expected "relative/mask.png labelID confidence" (3 fields, '
      '[0, 1]'),
     ('a.png 26 -0.25', 'confidence -0.25 is outside [0, 1]; write a score '
      'in [0, 1]'),
-    # split on single spaces, as readPredInfo does: a doubled or trailing
-    # space is a malformed line, not a tolerated one
+    # split on single spaces, as readPredInfo: doubled or trailing: refused
     ('a.png  26 0.5', FIELDS + "'a.png  26 0.5'"),
     ('a.png 26 0.5 ', FIELDS + "'a.png 26 0.5'"),
     ('a.png 26 0.5X', 'label id and confidence must be numbers, got '

@@ -105,9 +105,9 @@ def test_deterministic_for_a_seed(tmp_path):
 
 def test_cityscapes_distribution_matches_published_statistics():
     # Published figures written out, not read from the module: Cordts et
-    # al. 2016 (7.0 humans, 11.8 vehicles annotated per frame), the average
-    # instance sizes of cityscapesscripts (person 3462, car 12794 px).
-    # Visible instances are counted in cityscapesscripts' own rendering.
+    # al. 2016 (7.0 humans, 11.8 vehicles per frame), cityscapesscripts'
+    # average sizes (person 3462, car 12794 px); visible instances counted
+    # in cityscapesscripts' rendering.
     counts, sizes, vertices = {'humans': [], 'vehicles': []}, {}, []
     for i in range(120):
         objs = make_scene(np.random.default_rng([7, i]), 2048, 1024,
@@ -153,8 +153,7 @@ def test_cityscapes_distribution_files(tmp_path):
         np.testing.assert_array_equal(
             inst, np.asarray(createInstanceImage(ann, 'ids')))
         sizes += np.unique(inst[inst >= 1000], return_counts=True)[1].tolist()
-        # occlusion: instances that lose pixels to later polygons, some
-        # split in pieces (poles, other things in front)
+        # occlusion: pixels lost to later polygons, some split in pieces
         seen = {}
         for obj in ann.objects:
             label = name2label.get(obj.label)
