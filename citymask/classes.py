@@ -10,8 +10,7 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 from cityscapesscripts.helpers.labels import labels as _CS_LABELS
 
-# COCO's 80 thing classes in mmdet's ``CocoDataset.METAINFO`` order (the
-# row order of a COCO Mask R-CNN's heads, background last in mmdet).
+# COCO's 80 classes in mmdet's order (a COCO Mask R-CNN's head rows)
 COCO_CLASSES: Tuple[str, ...] = (
     'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train',
     'truck', 'boat', 'traffic light', 'fire hydrant', 'stop sign',
@@ -42,8 +41,7 @@ COCO_INDEX: Tuple[Optional[int], ...] = tuple(
     None if coco is None else COCO_CLASSES.index(coco)
     for _, _, coco in CITYSCAPES_COCO_TABLE)
 
-# Label ids the official evaluator treats as void (``ignoreInEval``; the
-# ``license plate`` label has id -1 and never appears in a PNG).
+# void for the evaluator (``ignoreInEval``; license plate -1 is in no PNG)
 VOID_IDS: Tuple[int, ...] = tuple(
     lb.id for lb in _CS_LABELS if lb.ignoreInEval and lb.id >= 0)
 

@@ -88,8 +88,7 @@ def _check_size(path: str, size: Size, expected: Optional[Size] = None,
         raise ConversionError(
             f'{path} is {size[0]}x{size[1]} but its image {image} is '
             f'{expected[0]}x{expected[1]}')
-    # the polygon canvas takes 4 bytes a pixel: bounded by PIL's own
-    # decompression-bomb limit (Cityscapes frames have 2 Mpx of its 89)
+    # the canvas takes 4 bytes a pixel: PIL's bomb limit (89 Mpx) bounds it
     if size[0] * size[1] > Image.MAX_IMAGE_PIXELS:
         raise ConversionError(
             f'{path} declares {size[0]}x{size[1]} pixels, more than '
@@ -228,8 +227,7 @@ def rle_annotations(path: str, expected: Optional[Size] = None,
 
 # One frame to convert: (image path, ground-truth path or None, format).
 Task = Tuple[str, Optional[str], str]
-# Image-only frames (the test split) cost a PNG header read each, far less
-# than sending them to a worker: they travel in batches of up to this many.
+# image-only frames (a header read each) travel in batches of up to this
 _LIGHT_BATCH = 64
 
 
@@ -366,8 +364,7 @@ def _coco_dict(root: str, split: str,
             ann.update(id=len(annotations) + 1, image_id=img_id)
             annotations.append(ann)
     if two_points:
-        # the rule: a 2-point polygon is kept as cityscapesscripts draws it
-        # into *_instanceIds.png (a line of pixels); 0-1 points are refused
+        # kept as the line cityscapesscripts draws (0-1 points: refused)
         logging.getLogger(__name__).warning(
             f'note: {len(two_points)} {split} objects have a polygon of 2 '
             f'points (first in {two_points[0]}); kept as the line of pixels '

@@ -42,23 +42,13 @@ def _class_counts() -> dict:
 
 def analyze_matches(matches: Sequence[dict],
                     frames: Optional[Sequence[str]] = None,
-                    score_thr: float = 0.3,
-                    iou_thr: float = 0.5,
+                    score_thr: float = 0.3, iou_thr: float = 0.5,
                     worst: int = 10) -> dict:
-    """Error analysis of a set's matches (made with ``cross_labels``).
-
-    Args:
-        frames: A name per frame for the ``worst`` frames listed (default:
-            its index).
-        score_thr: Predictions scoring less are left out (0 keeps all, as
-            the AP; 0.3 is mmdet's confusion-matrix default).
-        iou_thr: A match needs an IoU above it.
-
-    Returns:
-        A JSON-ready dict: ``classes`` (per class ``gt``, ``tp``, ``fp``,
-        ``fp_duplicate``, ``forgiven`` per reason, ``missed`` and
-        ``gt_by_size`` per size bin), ``confusion`` (``rows``, ``cols``,
-        ``counts``), ``worst_images`` and the settings.
+    """JSON-ready error analysis of a set's matches (``cross_labels``):
+    per class counts, ``confusion``, the ``worst`` frames (named by
+    ``frames``, default: index), the settings. ``score_thr``: predictions
+    scoring less are left out (0 keeps all, as the AP; 0.3 is mmdet's
+    confusion-matrix default); a match needs an IoU above ``iou_thr``.
     """
     if not 0 <= score_thr <= 1 or not 0 <= iou_thr < 1:
         raise CitymaskError(

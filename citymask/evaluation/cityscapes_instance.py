@@ -43,8 +43,7 @@ Stereo = Tuple[np.ndarray, float, float]
 
 
 def match_image(gt: np.ndarray, label_ids: Sequence[int],
-                scores: Sequence[float],
-                masks: Sequence[Optional[CropMask]],
+                scores: Sequence[float], masks: Sequence[Optional[CropMask]],
                 cross_labels: bool = False,
                 stereo: Optional[Stereo] = None) -> dict:
     """Everything the AP needs from one frame (``gt``: its instanceIds;
@@ -60,16 +59,14 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
     """
     gt = as_uint16(np.asarray(gt))
     height, width = gt.shape
-    # cv2.calcHist counts uint16 exactly (float32 holds counts < 2**24)
-    # and is about 2x faster than np.bincount, which first casts to int64
+    # cv2.calcHist: exact for uint16 (counts < 2**24), 2x np.bincount's speed
     counts = _hist(gt, 65536)
     ids = np.flatnonzero(counts)
     id_labels = label_of_instance_id(ids)
     keep = np.isin(id_labels, LABEL_IDS)
     gt_ids, gt_labels = ids[keep], id_labels[keep]
     n = len(gt_ids)
-    # codes: 0..n-1 instance, n void, n + 1 anything else
-    # (8-bit codes when they fit: calcHist is 3x faster on them)
+    # codes: 0..n-1 instance, n void, n + 1 else (8-bit if they fit: 3x faster)
     lut = np.full(65536, n + 1, dtype=np.uint8 if n + 2 <= 256 else np.uint16)
     lut[gt_ids] = np.arange(n)
     lut[list(VOID_IDS)] = n  # never an instance id
@@ -315,10 +312,8 @@ def _match_task(task: FrameTask, distance: bool = False,
                        cross_labels=cross_labels, stereo=stereo)
 
 
-def match_frames(tasks: Sequence[FrameTask],
-                 nproc: int = 1,
-                 distance: bool = False,
-                 stereo_root: Optional[str] = None,
+def match_frames(tasks: Sequence[FrameTask], nproc: int = 1,
+                 distance: bool = False, stereo_root: Optional[str] = None,
                  cross_labels: bool = False) -> List[dict]:
     """:func:`match_image` of every frame (:class:`FrameTask` or plain
     tuple), in ``nproc`` processes; with ``distance`` the stereo files are
@@ -339,8 +334,8 @@ def match_frames(tasks: Sequence[FrameTask],
 
 
 def evaluate(tasks: Sequence[FrameTask], nproc: int = 1,
-             distance: bool = False,
-             stereo_root: Optional[str] = None) -> dict:
+             distance: bool = False, stereo_root: Optional[str] = None
+             ) -> dict:
     """The official result (:func:`summarize`) of :func:`match_frames`;
     with ``distance`` also the (unofficial) AP 100m / 50m."""
     return summarize(evaluate_matches(

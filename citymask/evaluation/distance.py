@@ -109,8 +109,7 @@ def instance_distances(codes: np.ndarray, n: int, sizes: np.ndarray,
     if n == 0:
         return out
     sel = (codes < n) & (disparity > 0)
-    # one sort of (region, disparity) keys instead of a mask per region:
-    # each region's valid values end up contiguous and ordered
+    # one sort of (region, disparity) keys: each region's values contiguous
     keys = np.sort(codes[sel].astype(np.int64) << 16 |
                    disparity[sel].astype(np.int64))
     regions = keys >> 16

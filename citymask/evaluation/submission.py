@@ -27,8 +27,7 @@ from .results_format import frame_key, label_id_hint, parse_line, pred_lines
 from .untrusted import (HEADER_BYTES, MAX_LINE_BYTES, MAX_MASK_BYTES,
                         MAX_PRED_BYTES, excerpt, inside, read_regular, too_big)
 
-# The official script matches prediction files to images by
-# ``"{city}_{seq}_{frame}*.txt"`` (fnmatch) anywhere under the results root.
+# the official script's ``"{city}_{seq}_{frame}*.txt"`` anywhere in results
 _PRED_NAME = re.compile(r'^([^_/]+_\d+_\d+).*\.txt$')
 
 

@@ -25,14 +25,12 @@ from .stereo import CAMERA_HEIGHT, write_stereo
 CITIES = {'train': ('aachen', 'bochum', 'bremen'),
           'val': ('frankfurt', 'lindau', 'munster'),
           'test': ('berlin', 'bielefeld', 'bonn')}
-# things of the simple distribution and how often they appear (caravan and
-# trailer are not evaluated but present in real data)
+# the simple distribution's things and shares (caravan, trailer: not evaluated)
 THING_WEIGHTS = {
     'car': 0.34, 'person': 0.26, 'bicycle': 0.07, 'rider': 0.08,
     'motorcycle': 0.05, 'truck': 0.06, 'bus': 0.05, 'train': 0.03,
     'caravan': 0.03, 'trailer': 0.03}
-# RGB base colour per class, jittered per instance, so a detector can learn
-# the classes (not the Cityscapes palette on purpose)
+# RGB colour per class (jittered per instance) a detector can learn
 APPEARANCE = {
     'person': (190, 60, 70), 'rider': (235, 130, 30), 'car': (40, 70, 170),
     'truck': (30, 125, 120), 'bus': (210, 200, 40), 'train': (150, 50, 160),
@@ -406,8 +404,7 @@ def render_gt(polygons_json: dict) -> Tuple[np.ndarray, np.ndarray]:
     """instanceIds (uint16) and labelIds (uint8) by cityscapesscripts."""
     annotation = Annotation()
     annotation.fromJsonText(json.dumps(polygons_json))
-    # it draws into a mode-'I' (int32) image, which Pillow 13 cannot save
-    # as PNG; the real files are 16-bit
+    # Pillow 13 can't save its mode-'I' image as PNG; real files are 16-bit
     inst = np.asarray(createInstanceImage(annotation, 'ids'), np.int32)
     label = np.asarray(createLabelImage(annotation, 'ids'), np.uint8)
     return inst.astype(np.uint16), label
@@ -427,11 +424,10 @@ def sample_paths(root: str, split: str, city: str, seq: int,
 
 def make_mini_cityscapes(out_root: str,
                          num_images: Optional[Dict[str, int]] = None,
-                         width: int = 2048, height: int = 1024,
-                         seed: int = 0, empty_every: int = 10,
+                         width: int = 2048, height: int = 1024, seed: int = 0,
+                         empty_every: int = 10,
                          things_range: Tuple[int, int] = (3, 24),
-                         distribution: str = 'simple'
-                         ) -> Dict[str, List[str]]:
+                         distribution: str = 'simple') -> Dict[str, List[str]]:
     """Write ``leftImg8bit/``, ``gtFine/``, ``disparity/``, ``camera/``
     under ``out_root`` (``num_images`` frames per split; same ``seed``,
     same files; every ``empty_every``-th frame without things); returns

@@ -27,8 +27,7 @@ class LoadCityscapesImage(LoadImageFromFile):
             img = pyspng.load(f.read())
         if img.dtype != np.uint8:
             return None  # 16-bit: mmcv's conversion rules apply
-        # mmcv's loader always gives BGR; OpenCV's RGB2BGR takes 3 or 4
-        # channels (an alpha channel is dropped, as mmcv drops it)
+        # BGR as mmcv's; RGB2BGR drops an alpha channel, as mmcv does
         code = cv2.COLOR_GRAY2BGR if img.ndim == 2 else cv2.COLOR_RGB2BGR
         return cv2.cvtColor(img, code)
 

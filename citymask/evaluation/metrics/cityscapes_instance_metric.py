@@ -96,20 +96,13 @@ class CityscapesInstanceMetric(BaseMetric):
 
     default_prefix: Optional[str] = 'cityscapes'
 
-    def __init__(self,
-                 outfile_prefix: Optional[str] = None,
-                 seg_prefix: Optional[str] = None,
-                 format_only: bool = False,
-                 nproc: int = 2,
-                 collect_device: str = 'cpu',
-                 prefix: Optional[str] = None,
-                 dump_matches: bool = False,
-                 plot_ap: bool = False,
-                 overwrite: bool = False,
-                 distance: bool = False,
-                 stereo_root: Optional[str] = None,
-                 analyze: bool = False,
-                 analysis_score_thr: float = 0.3,
+    def __init__(self, outfile_prefix: Optional[str] = None,
+                 seg_prefix: Optional[str] = None, format_only: bool = False,
+                 nproc: int = 2, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None, dump_matches: bool = False,
+                 plot_ap: bool = False, overwrite: bool = False,
+                 distance: bool = False, stereo_root: Optional[str] = None,
+                 analyze: bool = False, analysis_score_thr: float = 0.3,
                  backend_args: Optional[dict] = None,
                  file_client_args: Optional[dict] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)

@@ -26,8 +26,7 @@ batch_scale_train_pipeline = [
     dict(type='BatchChoiceResize', scales=train_scales, keep_ratio=True),
     *train_pipeline[3:]
 ]
-# No LoadAnnotations: the metrics read ground truth from the annotation
-# files, and the test split has none.
+# No LoadAnnotations: the metrics read the ground truth (test split: none)
 test_pipeline = [
     dict(type='LoadCityscapesImage', backend_args=backend_args),
     dict(type='Resize', scale=test_scale, keep_ratio=True),
@@ -54,8 +53,7 @@ val_dataloader = dict(
         data_prefix=dict(img='leftImg8bit/val/'), test_mode=True,
         pipeline=test_pipeline, backend_args=backend_args))
 test_dataloader = val_dataloader
-# Cityscapes' test images (no public ground truth): what
-# `tools/test.py --split test --format-only` reads.
+# the test images (no public ground truth) `test.py --split test` reads
 test_split = dict(
     ann_file='annotations/instancesonly_filtered_gtFine_test.json',
     data_prefix=dict(img='leftImg8bit/test/'))
