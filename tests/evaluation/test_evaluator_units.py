@@ -391,7 +391,8 @@ def _assert_same_matches(got, want):
 def test_match_frames_processes(small_set, monkeypatch):
     """``nproc`` worker processes (forked; no more than frames) when there
     is more than one frame; otherwise in process. Same matches either way,
-    each frame's :func:`match_image`; cross-label overlaps on request."""
+    each frame's :func:`match_image`; cross-label overlaps on request; the
+    AP of evaluate_matches called directly."""
     import citymask.evaluation.cityscapes_instance as ci
     tasks = _tasks(small_set, seed=11)
     want = [match_image(read_gt(g), labels, scores, crops)
@@ -418,8 +419,18 @@ def test_match_frames_processes(small_set, monkeypatch):
             assert isinstance(chunksize, int) and chunksize >= 1
         get_context.reset_mock()
         ctx.Pool.reset_mock()
-    ci.evaluate(tasks)  # nproc 1 by default here too
+    result = ci.evaluate(tasks)  # nproc 1 by default here too
     assert not ctx.Pool.called
+    # evaluate_matches of matches without stereo: the one setting, as
+    # evaluate gives it; distance-aware AP refuses them
+    ap = evaluate_matches(want)
+    assert ap.shape == (1, 8, 10)
+    np.testing.assert_array_equal(ap, np.array(result['resultApMatrix']))
+    assert summarize(ap)['averages']['allAp'] == pytest.approx(np.nanmean(ap))
+    with pytest.raises(CitymaskError) as e:
+        evaluate_matches(want, distance=True)
+    assert str(e.value) == ('distance-aware AP needs matches made with '
+                            'stereo (match_frames(..., distance=True))')
 
     crossed = [match_image(read_gt(g), labels, scores, crops,
                            cross_labels=True)
@@ -429,23 +440,6 @@ def test_match_frames_processes(small_set, monkeypatch):
         _assert_same_matches(
             ci.match_frames(tasks[:2], nproc=nproc, cross_labels=True),
             crossed)
-
-
-def test_evaluate_matches_direct(small_set):
-    """evaluate_matches on matches without stereo: the one setting, as
-    :func:`evaluate` gives it; distance-aware AP refuses them."""
-    tasks = _tasks(small_set, seed=12)
-    matches = match_frames(tasks)
-    ap = evaluate_matches(matches)
-    assert ap.shape == (1, 8, 10)
-    np.testing.assert_array_equal(
-        ap, np.array(evaluate(tasks)['resultApMatrix']))
-    assert summarize(ap)['averages']['allAp'] == pytest.approx(
-        np.nanmean(ap))
-    with pytest.raises(CitymaskError) as e:
-        evaluate_matches(matches, distance=True)
-    assert str(e.value) == ('distance-aware AP needs matches made with '
-                            'stereo (match_frames(..., distance=True))')
 
 
 def test_summarize_without_ground_truth():
