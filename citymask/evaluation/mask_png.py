@@ -16,15 +16,11 @@ from typing import Optional, Tuple
 import numpy as np
 import pyspng
 from PIL import Image
+from zlib_ng import zlib_ng as _zlib  # zlib's API, much faster here
 
 from ..errors import CitymaskError
 from .crops import CropMask, crop_masks, encode_crop
 from .untrusted import MAX_MASK_BYTES, read_regular
-
-try:  # same API as zlib; only its speed differs
-    from zlib_ng import zlib_ng as _zlib
-except ImportError:  # pragma: no cover - zlib-ng is in requirements
-    import zlib as _zlib
 
 _SIGNATURE = b'\x89PNG\r\n\x1a\n'
 

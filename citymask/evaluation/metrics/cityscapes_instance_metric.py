@@ -181,8 +181,7 @@ class CityscapesInstanceMetric(BaseMetric):
                     write_frame(folder, r['img_path'], r['ori_shape'],
                                 r['label_ids'], r['scores'], r['masks'],
                                 names)
-            logger.info(f'Cityscapes results written to '
-                        f'{self.outfile_prefix}')
+            logger.info(f'Cityscapes results written to {self.outfile_prefix}')
             return {}
         tasks = []
         for r in results:
