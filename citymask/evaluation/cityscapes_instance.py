@@ -127,19 +127,14 @@ def _average_precision(y_true: np.ndarray, y_score: np.ndarray,
     order = np.argsort(y_score)
     scores, true = y_score[order], y_true[order]
     cumsum = np.cumsum(true)
+    # a threshold at each distinct score; before: true examples below it
     _, unique_idx = np.unique(scores, return_index=True)
-    n_examples, n_true = len(scores), cumsum[-1]
-    cumsum = np.append(cumsum, 0)  # index -1 reads this 0
-    precision = np.zeros(len(unique_idx) + 1)
-    recall = np.zeros(len(unique_idx) + 1)
-    for i, idx in enumerate(unique_idx):
-        before = cumsum[idx - 1]
-        tp = n_true - before
-        fp = n_examples - idx - tp
-        fn = before + hard_fns
-        precision[i] = float(tp) / (tp + fp)
-        recall[i] = float(tp) / (tp + fn)
-    precision[-1], recall[-1] = 1., 0.
+    before = np.append(cumsum, 0)[unique_idx - 1]  # index -1 reads the 0
+    tp = cumsum[-1] - before
+    fp = len(scores) - unique_idx - tp
+    fn = before + hard_fns
+    precision = np.append(tp / (tp + fp), 1.)
+    recall = np.append(tp / (tp + fn), 0.)
     steps = np.convolve(np.concatenate([recall[:1], recall, [0.]]),
                         [-0.5, 0, 0.5], 'valid')
     return float(np.dot(precision, steps))

@@ -52,9 +52,8 @@ def crop_masks_tensor(masks) -> List[Optional[CropMask]]:
     out: List[Optional[CropMask]] = [None] * len(rows)
     if not boxes:
         return out
-    flat = torch.cat([masks[i, y0:y1, x0:x1].reshape(-1)
-                      for i, (x0, y0, x1, y1) in boxes.items()])
-    flat = flat.cpu().numpy()
+    flat = torch.cat([masks[i, y0:y1, x0:x1].reshape(-1) for i, (
+        x0, y0, x1, y1) in boxes.items()]).cpu().numpy()
     start = 0
     for i, (x0, y0, x1, y1) in boxes.items():
         size = (y1 - y0) * (x1 - x0)

@@ -215,8 +215,7 @@ def write_frame(out_dir: str, img_path: str, image_size: Tuple[int, int],
     txt = osp.join(out_dir, base + '_pred.txt')
     h, w = image_size
     lines = []
-    for i, (label_id, score, mask) in enumerate(
-            zip(label_ids, scores, masks)):
+    for i, (label_id, score, mask) in enumerate(zip(label_ids, scores, masks)):
         full = np.zeros((h, w), np.uint8)
         if mask is not None:
             x0, y0, crop = decode_crop(mask)
@@ -226,7 +225,6 @@ def write_frame(out_dir: str, img_path: str, image_size: Tuple[int, int],
                            osp.join(out_dir, png))
         lines.append(f'{png} {int(label_id)} {float(score)}\n')
     # last: a prediction file exists only once all its masks do
-    with atomic_path(txt) as tmp:
-        with open(tmp, 'w') as f:
-            f.writelines(lines)
+    with atomic_path(txt) as tmp, open(tmp, 'w') as f:
+        f.writelines(lines)
     return txt

@@ -281,8 +281,8 @@ def zip_results(folder: str, images_dir: Optional[str] = None) -> str:
             f'{len(report.problems)} problems, first: {report.problems[0]} '
             f'(all of them: `{cmd}`)')
     path = folder.rstrip('/') + '.zip'
-    with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as zf:
-            for name in sorted(os.listdir(folder)):
-                zf.write(osp.join(folder, name), name)
+    with atomic_path(path) as tmp, zipfile.ZipFile(
+            tmp, 'w', zipfile.ZIP_DEFLATED) as zf:  # closed before renamed
+        for name in sorted(os.listdir(folder)):
+            zf.write(osp.join(folder, name), name)
     return path

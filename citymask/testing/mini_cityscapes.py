@@ -172,10 +172,8 @@ def _log_uniform_max(mean: float, low: float) -> float:
     lo, hi = low * 1.0001, mean * 100.0
     for _ in range(100):
         mid = (lo * hi) ** 0.5
-        if (mid - low) / np.log(mid / low) < mean:
-            lo = mid
-        else:
-            hi = mid
+        lo, hi = ((mid, hi) if (mid - low) / np.log(mid / low) < mean else
+                  (lo, mid))
     return float(lo)
 
 

@@ -36,11 +36,9 @@ def _val(root, *args, **kwargs):
 def test_annotations_are_the_regions_cityscapesscripts_draws(tmp_path, fmt):
     root = str(tmp_path / 'cs')
     inst = write_frame(root)
-    # polygons by default
-    out = convert_cityscapes(root, str(tmp_path / 'out'), ['val'],
-                             progress=False,
-                             **({} if fmt == 'polygon' else dict(
-                                 mask_format=fmt)))
+    out = convert_cityscapes(  # polygons by default
+        root, str(tmp_path / 'out'), ['val'], progress=False,
+        **({} if fmt == 'polygon' else dict(mask_format=fmt)))
     assert out == {'val': str(tmp_path / 'out' /
                               'instancesonly_filtered_gtFine_val.json')}
     with open(out['val']) as f:
