@@ -205,9 +205,7 @@ def evaluate_matches(matches: Sequence[dict],
             if not pred_list:
                 continue  # 0.0
             for oi, th in enumerate(OVERLAPS):
-                y_true: List[float] = []
-                y_score: List[float] = []
-                hard_fns = 0
+                y_true, y_score, hard_fns = [], [], 0
                 for candidates in gt_list:
                     hits = [conf for iou, conf in candidates if iou > th]
                     if not hits:
@@ -219,11 +217,11 @@ def evaluate_matches(matches: Sequence[dict],
                     y_true += [0] * (len(hits) - 1) + [1]
                     y_score += [min(b, c) for b, c in zip(best, hits[1:])]
                     y_score.append(best[-1])
-                for conf, best_iou, ignored in pred_list:
-                    # unmatched and not mostly in ignored regions: a FP
-                    if best_iou <= th and ignored[si] <= th:
-                        y_true.append(0)
-                        y_score.append(conf)
+                # unmatched and not mostly in ignored regions: FPs
+                fps = [conf for conf, best_iou, ignored in pred_list
+                       if best_iou <= th and ignored[si] <= th]
+                y_true += [0] * len(fps)
+                y_score += fps
                 ap[si, li, oi] = _average_precision(
                     np.asarray(y_true, float), np.asarray(y_score, float),
                     hard_fns)

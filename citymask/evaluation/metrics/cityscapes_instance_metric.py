@@ -215,11 +215,9 @@ class CityscapesInstanceMetric(BaseMetric):
                 plot_class_ap(result, osp.join(self.outfile_prefix,
                                                'cityscapes_class_ap.png'))
         if self.dump_matches:
-            dump_json_atomic(
-                {r['img_path']: dict(gt=m['gt'].tolist(), pred=m['pred'],
-                                     inter=m['inter'],
-                                     **({'dist': m['dist'].tolist()}
-                                        if 'dist' in m else {}))
-                 for r, m in zip(results, matches)},
+            dump_json_atomic({r['img_path']: {  # all but xinter: arrays, lists
+                k: m[k].tolist() if k in ('gt', 'dist') else m[k]
+                for k in ('gt', 'pred', 'inter', 'dist') if k in m}
+                for r, m in zip(results, matches)},
                 osp.join(self.outfile_prefix, 'matches.json'))
         return metric_values(result)
