@@ -70,13 +70,11 @@ def find_samples(root: str, split: str,
     for img, gt in pairs:
         if not osp.isfile(gt):
             raise ConversionError(f'{img} has no annotation: expected {gt}')
-    expected = {gt for _, gt in pairs}
-    for gt in sorted(glob(osp.join(gt_dir, '*', '*' + gt_suffix))):
-        if gt not in expected:
-            rel = osp.relpath(gt, gt_dir)[:-len(gt_suffix)]
-            raise ConversionError(
-                f'{gt} has no image: expected '
-                f'{osp.join(img_dir, rel + IMG_SUFFIX)}')
+    for gt in sorted(set(glob(osp.join(gt_dir, '*', '*' + gt_suffix))) -
+                     {gt for _, gt in pairs}):  # the first without image
+        rel = osp.relpath(gt, gt_dir)[:-len(gt_suffix)]
+        raise ConversionError(f'{gt} has no image: expected '
+                              f'{osp.join(img_dir, rel + IMG_SUFFIX)}')
     return pairs
 
 

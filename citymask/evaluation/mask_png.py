@@ -97,9 +97,7 @@ def _chunks(data: bytes) -> Optional[Tuple[tuple, bytes]]:
         elif kind == b'IEND':
             break
         pos += 12 + length
-    if header is None or not idat:
-        return None
-    return header, b''.join(idat)
+    return (header, b''.join(idat)) if header and idat else None
 
 
 def _decode_grey(data: bytes

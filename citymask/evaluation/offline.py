@@ -83,10 +83,8 @@ def evaluate_saved(cfg, path: str) -> Dict[str, float]:
     preds = load_predictions(path)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    images = {}
-    for i in range(len(dataset)):
-        info = dataset.get_data_info(i)
-        images[osp.basename(info['img_path'])] = info
+    images = {osp.basename(info['img_path']): info for info in
+              map(dataset.get_data_info, range(len(dataset)))}
     seen = set()
     for p in preds:
         name = osp.basename(p['img_path'])

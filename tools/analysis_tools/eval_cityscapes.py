@@ -58,8 +58,7 @@ def main():
     if missing:
         print(f'warning: {len(missing)} of {len(gt_files)} images have no '
               'prediction file; counted as images without predictions')
-    ignored = label_id_report(tasks)
-    if ignored:
+    if ignored := label_id_report(tasks):
         print(f'warning: {ignored}')
     if args.distance:
         check_stereo(gt_files, args.stereo_root)
