@@ -255,11 +255,8 @@ def resolve_nproc(nproc: int) -> Tuple[int, Optional[str]]:
 def _convert_one(task: Task) -> Tuple[dict, list]:
     img_path, gt_path, mask_format = task
     size = _image_size(img_path)
-    anns = []
-    if gt_path is not None:
-        reader = (rle_annotations if mask_format == 'rle' else
-                  polygon_annotations)
-        anns = reader(gt_path, size, img_path)
+    reader = rle_annotations if mask_format == 'rle' else polygon_annotations
+    anns = [] if gt_path is None else reader(gt_path, size, img_path)
     return dict(width=size[0], height=size[1]), anns
 
 
@@ -386,11 +383,8 @@ def convert_splits(root: str, splits: Sequence[str],
     if mask_format not in SOURCE_SUFFIX:
         raise ConversionError(
             f'unknown mask format {mask_format!r}; use polygon or rle')
-    pairs = {
-        s: find_samples(root, s,
-                        None if s == 'test' else SOURCE_SUFFIX[mask_format])
-        for s in splits
-    }
+    pairs = {s: find_samples(root, s, None if s == 'test' else
+                             SOURCE_SUFFIX[mask_format]) for s in splits}
     tasks = [(img, gt, mask_format) for s in splits for img, gt in pairs[s]]
     # each split's zip(pairs, results) takes its frames off the shared iterator
     results = iter(_run_tasks(tasks, nproc, progress))
@@ -413,8 +407,7 @@ def convert_cityscapes(root: str, out_dir: str,
             raise ConversionError(
                 f'{osp.join(root, sub)} is missing: a Cityscapes root holds '
                 'leftImg8bit/ and gtFine/')
-    bad = [s for s in splits if s not in SPLITS]
-    if bad:
+    if bad := [s for s in splits if s not in SPLITS]:
         raise ConversionError(f'unknown split(s) {bad}; choose from {SPLITS}')
     written = {s: osp.join(out_dir, ann_file_name(s)) for s in splits}
     for path in written.values():  # before the work, not after it

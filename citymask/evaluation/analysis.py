@@ -65,8 +65,7 @@ def analyze_matches(matches: Sequence[dict],
         if 'xinter' not in m:
             raise CitymaskError('analyze_matches needs matches made with '
                                 'cross_labels=True')
-        rows = m['gt'].tolist()
-        preds = m['pred']
+        rows, preds = m['gt'].tolist(), m['pred']
         kept = {p for p, r in enumerate(preds) if r[1] >= score_thr}
         # every overlap of a kept prediction with a GT region, any label
         touching: Dict[int, List[tuple]] = {p: [] for p in kept}

@@ -113,8 +113,7 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
 
 def _hist(values: np.ndarray, bins: int,
           mask: Optional[np.ndarray] = None) -> np.ndarray:
-    """Exact counts of ``0..bins-1`` in a uint8 / uint16 array (under a
-    uint8 mask), as int64."""
+    """Exact int64 counts of 0..bins-1 in uint8/16 ``values`` (``mask``)."""
     h = cv2.calcHist([values], [0], mask, [bins], [0, bins])
     return h.ravel().astype(np.int64)
 

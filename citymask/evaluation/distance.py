@@ -54,8 +54,7 @@ def check_stereo(gt_paths: Sequence[str],
     missing = [p for g in gt_paths for p in stereo_paths(g, stereo_root)
                if not osp.isfile(p)]
     if missing:
-        more = (f' (and {len(missing) - 1} more files)'
-                if len(missing) > 1 else '')
+        more = f' (and {len(missing) - 1} more files)' * (len(missing) > 1)
         raise CitymaskError(_missing(missing[0], more))
 
 
@@ -104,16 +103,14 @@ def instance_distances(codes: np.ndarray, n: int, sizes: np.ndarray,
     """(n, 2) ``(medDist, distConf)`` of the regions ``0..n-1`` of
     ``codes`` (per pixel; others: none) of ``sizes`` pixels, from the
     16-bit ``disparity`` values, ``baseline`` (m) and ``fx`` (px)."""
-    out = np.empty((n, 2))
-    out[:] = NO_DISTANCE
+    out = np.tile(NO_DISTANCE, (n, 1))  # float64
     if n == 0:
         return out
     sel = (codes < n) & (disparity > 0)
     # one sort of (region, disparity) keys: each region's values contiguous
     keys = np.sort(codes[sel].astype(np.int64) << 16 |
                    disparity[sel].astype(np.int64))
-    regions = keys >> 16
-    values = keys & 0xFFFF
+    regions, values = keys >> 16, keys & 0xFFFF
     valid = np.bincount(regions, minlength=n)
     starts = np.concatenate([[0], np.cumsum(valid)[:-1]])
     for g in np.flatnonzero(valid):

@@ -166,11 +166,10 @@ def label_id_report(tasks: Sequence[FrameTask]) -> Optional[str]:
     if not outside:
         return None
     n, total = sum(outside.values()), sum(counts.values())
-    hint = label_id_hint(outside)
     ids = ', '.join(str(i) for i in sorted(outside)[:8])
     msg = (f'{n} of {total} predictions have label ids outside the 8 '
            f'instance classes {LABEL_IDS} (ids {ids}), which the '
-           f'evaluation ignores{hint}')
+           f'evaluation ignores{label_id_hint(outside)}')
     if n == total:
         raise CitymaskError(msg + '; nothing left to evaluate')
     return msg

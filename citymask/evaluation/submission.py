@@ -35,8 +35,7 @@ class _Files:
     """The files of a results folder or zip, by relative POSIX path."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        self._zip: Optional[zipfile.ZipFile] = None
+        self.path, self._zip = path, None
         if osp.isdir(path):
             self.names = sorted(
                 osp.relpath(osp.join(root, n), path).replace(os.sep, '/')
@@ -126,9 +125,8 @@ class SubmissionReport:
                     if self.images is not None else
                     ' (without --images: not checked that every test image '
                     'has a prediction file and that masks have its size)'))
-        if self.ok:
-            return f'OK: {self.path}: {what}'
-        return f'INVALID: {self.path}: {len(self.problems)} problems in {what}'
+        return (f'OK: {self.path}: {what}' if self.ok else f'INVALID: '
+                f'{self.path}: {len(self.problems)} problems in {what}')
 
 
 def check_submission(path: str, images_dir: Optional[str] = None,
@@ -154,8 +152,7 @@ def check_submission(path: str, images_dir: Optional[str] = None,
             problems.append('no prediction files (CITY_SEQ_FRAME*.txt, e.g. '
                             'berlin_000000_000019_leftImg8bit_pred.txt)')
         used = set()
-        # mask -> [(frame, where it is named)]
-        masks: Dict[str, List[Tuple[str, str]]] = {}
+        masks: Dict[str, List[Tuple[str, str]]] = {}  # [(frame, where)]
         bad_labels: List[Tuple[int, str]] = []
         for frame in sorted(preds):
             found = preds[frame]

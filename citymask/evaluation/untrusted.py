@@ -24,9 +24,8 @@ EXCERPT_CHARS = 80
 
 def excerpt(text: str) -> str:
     """``text`` quoted, at most :data:`EXCERPT_CHARS` of it."""
-    if len(text) <= EXCERPT_CHARS:
-        return repr(text)
-    return f'{text[:EXCERPT_CHARS]!r}... ({len(text)} characters)'
+    return repr(text) if len(text) <= EXCERPT_CHARS else \
+        f'{text[:EXCERPT_CHARS]!r}... ({len(text)} characters)'
 
 
 def too_big(size: int, limit: int) -> str:

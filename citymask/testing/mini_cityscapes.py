@@ -91,10 +91,9 @@ def add_scene_args(parser, distribution: bool = True) -> None:
                             help=f'frame {name} (default: {default})')
     if distribution:
         parser.add_argument('--distribution', default='simple',
-                            choices=DISTRIBUTIONS,
-                            help='scene distribution: simple (default) or '
-                            'cityscapes (approximate published Cityscapes '
-                            'statistics)')
+                            choices=DISTRIBUTIONS, help='scene distribution: '
+                            'simple (default) or cityscapes (approximate '
+                            'published Cityscapes statistics)')
 
 
 def _check_distribution(distribution: str) -> None:
@@ -355,13 +354,12 @@ def make_scene(rng: np.random.Generator, width: int, height: int,
         objs.append(_obj('pole', _box(px, ptop, px + pw, pbot)))
         objs.append(_obj('traffic sign', _box(px - 3 * pw, ptop,
                                               px + 4 * pw, ptop + 6 * pw)))
-    things = []
     if with_things:
         things = (_cityscapes_things(rng, W, H, horizon, vx)
                   if distribution == 'cityscapes' else
                   _simple_things(rng, W, H, horizon, things_range))
-    for _, group in sorted(things, key=lambda t: t[0]):
-        objs.extend(group)
+        for _, group in sorted(things, key=lambda t: t[0]):
+            objs.extend(group)
     hood = H * rng.uniform(0.05, 0.1)
     xs = np.linspace(0, W - 1, 9)
     ys = H - 1 - hood * (1 - ((xs - W / 2) / (W / 2)) ** 2 * 0.6)

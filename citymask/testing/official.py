@@ -21,8 +21,7 @@ def run_official(gt_files: Sequence[str], results_dir: str,
     cwd = os.getcwd()
     with official_instance_evaluator() as official:
         args = official.args
-        before = args.distanceAvailable
-        args.distanceAvailable = distance
+        before, args.distanceAvailable = args.distanceAvailable, distance
         try:
             args.gtInstancesFile = cache = osp.join(work_dir,
                                                     'gtInstances.json')

@@ -34,18 +34,16 @@ def main():
                         'format: <image>_pred.txt + mask PNGs')
     parser.add_argument('--out', help='write the official result JSON here')
     parser.add_argument('--nproc', type=int, default=os.cpu_count() or 1)
-    parser.add_argument(
-        '--distance', action='store_true',
-        help='also AP 100m / AP 50m (unofficial) from the disparity/ and '
-        'camera/ folders beside gtFine/')
-    parser.add_argument(
-        '--stereo-root', help='folder holding disparity/ and camera/ '
-        '(default: the Cityscapes root above GT_DIR)')
-    parser.add_argument(
-        '--analyze', action='store_true',
-        help='error analysis: TP / FP / forgiven / misses by size per '
-        'class, class confusion, worst images (with --out also '
-        'cityscapes_analysis.json and plots in its folder)')
+    parser.add_argument('--distance', action='store_true', help='also AP '
+                        '100m / AP 50m (unofficial) from the disparity/ and '
+                        'camera/ folders beside gtFine/')
+    parser.add_argument('--stereo-root', help='folder holding disparity/ and '
+                        'camera/ (default: the Cityscapes root above GT_DIR)')
+    parser.add_argument('--analyze', action='store_true', help='error '
+                        'analysis: TP / FP / forgiven / misses by size per '
+                        'class, class confusion, worst images (with --out '
+                        'also cityscapes_analysis.json and plots in its '
+                        'folder)')
     parser.add_argument(
         '--score-thr', type=float, default=0.3,
         help='predictions scoring less are left out of --analyze (not of '

@@ -26,9 +26,9 @@ def main():
                         help='worker processes (0: one per available core; '
                         'more than the available cores is capped)')
     parser.add_argument('--mask-format', choices=['polygon', 'rle'],
-                        default='polygon',
-                        help='polygon: vertices from gtFine_polygons.json '
-                        '(fast training); rle: bitmaps from instanceIds.png')
+                        default='polygon', help='polygon: vertices from '
+                        'gtFine_polygons.json (fast training); rle: bitmaps '
+                        'from instanceIds.png')
     parser.add_argument('--splits', nargs='+', default=list(SPLITS),
                         choices=SPLITS)
     args = parser.parse_args()
