@@ -303,8 +303,7 @@ def worker_pool(nproc: int) -> ProcessPoolExecutor:
         ctx.set_forkserver_preload([__name__])
     else:
         ctx = multiprocessing.get_context('spawn')
-    return ProcessPoolExecutor(nproc, mp_context=ctx,
-                               initializer=_init_worker)
+    return ProcessPoolExecutor(nproc, mp_context=ctx, initializer=_init_worker)
 
 
 def _run_tasks(tasks: Sequence[Task], nproc: int,

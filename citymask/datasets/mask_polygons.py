@@ -45,8 +45,7 @@ def _side_table() -> Tuple[np.ndarray, np.ndarray]:
 _SIDE_TABLE, _LONE_PIXEL = _side_table()
 
 
-def _outline(chain: np.ndarray) -> Tuple[np.ndarray, np.ndarray,
-                                         np.ndarray]:
+def _outline(chain: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Marching-squares outline of one border (``(N, 2)`` pixels ``(x, y)``
     from ``cv2.findContours(..., CHAIN_APPROX_NONE)``): its vertices
     (midpoints of the crossed pixel edges) and, for each, the centres of
@@ -145,8 +144,7 @@ def mask_to_polygons(mask: np.ndarray, x0: int = 0, y0: int = 0,
             vertices, inside, outside = _outline(chain)
             shift = np.array([x_off, 0])
             exact.append(vertices + shift)
-            simple.append(_simplify(vertices, inside, outside, margin) +
-                          shift)
+            simple.append(_simplify(vertices, inside, outside, margin) + shift)
     if not exact:
         return []
     target = mask_utils.encode(np.asfortranarray(mask.view(np.uint8)))

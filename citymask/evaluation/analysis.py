@@ -198,6 +198,5 @@ def write_analysis(analysis: dict, folder: str,
     if plots:
         from ..visualization import plot_confusion, plot_errors
         paths.append(plot_errors(analysis, osp.join(folder, ERRORS_PNG)))
-        paths.append(plot_confusion(analysis,
-                                    osp.join(folder, CONFUSION_PNG)))
+        paths.append(plot_confusion(analysis, osp.join(folder, CONFUSION_PNG)))
     return paths

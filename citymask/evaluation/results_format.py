@@ -110,8 +110,7 @@ def read_prediction_txt(path: str, root: Optional[str] = None,
         try:
             rel, label_id, score = parse_line(line)
             mask = osp.join(folder, rel)
-            entries[osp.abspath(mask)] = (label_id, score,
-                                          inside(root, mask))
+            entries[osp.abspath(mask)] = (label_id, score, inside(root, mask))
         except CitymaskError as e:
             raise CitymaskError(f'{path}:{n}: {e}') from None
     return tuple(map(list, zip(*entries.values()))) or ([], [], [])

@@ -302,8 +302,7 @@ def _simple_things(rng, W, H, horizon, things_range):
         h = min(0.45 * H, max(4.0, scale * depth * _HEIGHT[label] *
                               rng.uniform(0.85, 1.15)))
         cx = rng.uniform(-0.05, 1.05) * W
-        things.append((yb, _group(label, cx, yb, h, rng, 0.6,
-                                  lambda p, s: p)))
+        things.append((yb, _group(label, cx, yb, h, rng, 0.6, lambda p, s: p)))
     for _ in range(rng.integers(0, 3)):  # tiny far things (< 100 px)
         label = 'person' if rng.random() < 0.5 else 'car'
         yb = horizon + rng.uniform(2, 8)

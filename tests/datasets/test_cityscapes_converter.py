@@ -45,8 +45,7 @@ def cityscapes_like(tmp_path_factory):
 
 @pytest.mark.parametrize('distribution', ['simple', 'cityscapes'])
 @pytest.mark.parametrize('fmt', ['polygon', 'rle'])
-def test_annotations_are_the_instance_png_regions(request, distribution,
-                                                  fmt):
+def test_annotations_are_the_instance_png_regions(request, distribution, fmt):
     # every instance of *_instanceIds.png pixel for pixel, small and crowds
     if distribution == 'simple':
         root = request.getfixturevalue('mini_cityscapes')

@@ -58,8 +58,7 @@ def test_workers_come_from_the_forkserver_ready_to_convert(monkeypatch,
     pool = conv.worker_pool(1)
     try:
         # two frames at once for a pool of 1: one worker does both
-        pids = {f.result() for f in [pool.submit(os.getpid)
-                                     for _ in range(2)]}
+        pids = {f.result() for f in [pool.submit(os.getpid) for _ in range(2)]}
         ppid, sigint, cv_threads, modules, copied = pool.submit(eval, (
             '(__import__("os").getppid(), __import__("signal").getsignal(2),'
             ' __import__("cv2").getNumThreads(), list(__import__("sys")'
@@ -166,8 +165,7 @@ def pools(monkeypatch):
     (4, 'LLL', [3]),
     (2, 'H', []),
 ])
-def test_nproc_workers_do_the_work(monkeypatch, pools, nproc, frames,
-                                   workers):
+def test_nproc_workers_do_the_work(monkeypatch, pools, nproc, frames, workers):
     ran = []
 
     def convert_unit(unit):

@@ -54,8 +54,7 @@ def test_annotations_are_the_regions_cityscapesscripts_draws(tmp_path, fmt):
         (k + 1, 0) for k in range(len(coco['annotations']))]
     by_id = check_regions(coco['annotations'], inst)
     # the hidden truck, the deleted rider and the caravan have none
-    assert sorted(by_id) == [24, 26, 24000, 26000, 28000, 31000, 32000,
-                             33000]
+    assert sorted(by_id) == [24, 26, 24000, 26000, 28000, 31000, 32000, 33000]
     # on the borders: the first and last rows / columns are the thing's
     x, y, w, h = by_id[26]['bbox']
     assert by_id[31000]['bbox'][:2] == [0, 0] and x + w == W

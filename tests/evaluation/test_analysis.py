@@ -68,8 +68,7 @@ def test_counts_of_a_known_frame(tmp_path):
     assert car['gt_by_size'] == dict(small=1, medium=1, large=1)
     assert (person['gt'], person['tp'], person['fp']) == (1, 1, 1)
     assert person['missed'] == dict(small=0, medium=0, large=0)
-    assert a['classes']['truck']['missed'] == dict(small=0, medium=1,
-                                                   large=0)
+    assert a['classes']['truck']['missed'] == dict(small=0, medium=1, large=0)
     assert a['classes']['bicycle']['forgiven']['void'] == 1
     assert a['classes']['bicycle']['fp'] == 0
     conf = a['confusion']
@@ -85,8 +84,7 @@ def test_counts_of_a_known_frame(tmp_path):
     # every prediction (score >= 0) appears once; C is found then
     b = analyze_matches([m], score_thr=0)
     car = b['classes']['car']
-    assert car['tp'] == 2 and car['missed'] == dict(small=0, medium=1,
-                                                    large=0)
+    assert car['tp'] == 2 and car['missed'] == dict(small=0, medium=1, large=0)
     counted = sum(c['tp'] + c['fp'] + sum(c['forgiven'].values())
                   for c in b['classes'].values())
     assert counted == len(labels)

@@ -38,8 +38,7 @@ def test_only_ignored_predictions_official_crashes_ours_zero(
                      str(tmp_path / 'official'))
     # Reference: the official script without them: 0.0 for classes with
     # ground truth, NaN else (an ignored prediction is no prediction).
-    write_results(str(tmp_path / 'none'), gt_files,
-                  lambda gt, k: ([], [], []))
+    write_results(str(tmp_path / 'none'), gt_files, lambda gt, k: ([], [], []))
     theirs = run_official(gt_files, str(tmp_path / 'none'),
                           str(tmp_path / 'official_none'))
     ours = evaluate(tasks)

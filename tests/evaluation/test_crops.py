@@ -74,8 +74,7 @@ def test_coco_rle_of_a_hostile_file_is_refused():
         with pytest.raises(ValueError, match=why):
             crop_coco_rle(bad, (4, 5))
     # a run of 2**20 pixels in a 4x5 image
-    big = mask_utils.encode(np.asfortranarray(np.ones((1024, 1024),
-                                                      np.uint8)))
+    big = mask_utils.encode(np.asfortranarray(np.ones((1024, 1024), np.uint8)))
     with pytest.raises(ValueError, match='runs cover 1048576 pixels, not '
                        '5x4'):
         crop_coco_rle(dict(size=[4, 5], counts=big['counts']), (4, 5))

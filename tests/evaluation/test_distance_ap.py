@@ -203,8 +203,7 @@ def test_metric_distance_keys(stereo_set):
         masks = pred['masks'].numpy()
         labels = [LABEL_IDS[i] for i in pred['labels'].tolist()]
         tasks.append((g, labels, pred['scores'].tolist(), crop_masks(masks)))
-    got = run_metric(CityscapesInstanceMetric(distance=True, nproc=1),
-                     samples)
+    got = run_metric(CityscapesInstanceMetric(distance=True, nproc=1), samples)
     want = evaluate(tasks, distance=True)['averages']
     for key, official in (('mAP_100m', 'allAp100m'), ('mAP_50m', 'allAp50m'),
                           ('AP@50_50m', 'allAp50%50m')):

@@ -237,8 +237,7 @@ def test_distance_limits_same_as_official(tmp_path):
     filled = instances2dict([gt_file])
     for items in filled[gt_file].values():
         for it in items:
-            it['medDist'], it['distConf'] = dist.get(it['instID'],
-                                                     (-1.0, 0.0))
+            it['medDist'], it['distConf'] = dist.get(it['instID'], (-1.0, 0.0))
     theirs = run_official([gt_file], str(tmp_path / 'results'),
                           str(tmp_path / 'official'), gt_instances=filled,
                           distance=True)
@@ -287,8 +286,7 @@ def _recount(gt, label_ids, scores, masks):
         if label not in LABEL_IDS or not mask.any():
             continue
         p = len(preds)
-        preds.append((label, score, int(mask.sum()),
-                      int((mask & void).sum())))
+        preds.append((label, score, int(mask.sum()), int((mask & void).sum())))
         for g, (i, lab, _) in enumerate(rows):
             k = int((mask & (gt == i)).sum())
             if k:

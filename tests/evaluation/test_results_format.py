@@ -203,8 +203,7 @@ def test_read_masks(tmp_path):
                        [26, 29, 33], (20, 30))
     assert len(crops) == 3 and crops[1] is None
     for i in (0, 2):
-        np.testing.assert_array_equal(crops[i],
-                                      crop_masks(mask[None] > 0)[0])
+        np.testing.assert_array_equal(crops[i], crop_masks(mask[None] > 0)[0])
     with pytest.raises(CitymaskError) as e:
         read_masks([path], [26], (40, 30))
     assert str(e.value) == (f'{path} is 30x20, its ground truth 30x40: '

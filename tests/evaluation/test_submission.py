@@ -79,8 +79,7 @@ def test_valid_submission_passes(test_split, tmp_path):
     assert (report.pred_files, report.instances, report.images) == (3, 6, 3)
     assert report.summary().startswith('OK: ')
     # the empty file of the image without objects is there and counted
-    assert [osp.getsize(p) == 0 for p in _pred_files(results)].count(
-        True) == 1
+    assert [osp.getsize(p) == 0 for p in _pred_files(results)].count(True) == 1
     # the official evaluator reads it all (test gtFine: void regions only)
     gt = find_gt_files(osp.join(root, 'gtFine', 'test'))
     run_official(gt, results, str(tmp_path / 'official'))
@@ -95,8 +94,7 @@ def _missing_pred(folder):
 
 def _train_ids(folder):
     for txt in _pred_files(folder):
-        _rewrite(txt, lambda p: [p[0], str(id2label[int(p[1])].trainId),
-                                 p[2]])
+        _rewrite(txt, lambda p: [p[0], str(id2label[int(p[1])].trainId), p[2]])
 
 
 def _nan_confidence(folder):

@@ -66,8 +66,7 @@ def main():
     result = summarize(evaluate_matches(matches, args.distance))
     print(format_table(result))
     if args.analyze:
-        analysis = analyze_matches(matches, gt_files,
-                                   score_thr=args.score_thr)
+        analysis = analyze_matches(matches, gt_files, score_thr=args.score_thr)
         print(format_analysis(analysis))
     if args.out:
         dump_json_atomic(result, args.out)

@@ -25,8 +25,7 @@ def test_same_pixels_as_mmcv(tmp_path, monkeypatch, mode):
         with monkeypatch.context() as m:
             if mode != 'I;16':  # 16-bit: mmcv's conversion rules apply
                 m.setattr(LoadImageFromFile, 'transform', _refuse)
-            ours = LoadCityscapesImage(**kwargs).transform(
-                dict(img_path=path))
+            ours = LoadCityscapesImage(**kwargs).transform(dict(img_path=path))
         assert ours['img'].dtype == ref['img'].dtype
         np.testing.assert_array_equal(ours['img'], ref['img'])
         assert ours['img_shape'] == ref['img_shape'] == (37, 53)

@@ -47,8 +47,7 @@ def test_same_numbers_as_mmdet_metric(eval_set, tmp_path, monkeypatch):
     with open(tmp_path / 'ours' /
               'resultInstanceLevelSemanticLabeling.json') as f:
         result = json.load(f)
-    assert result['averages']['allAp'] == pytest.approx(
-        ours['cityscapes/mAP'])
+    assert result['averages']['allAp'] == pytest.approx(ours['cityscapes/mAP'])
     for c in CLASSES:
         per_class = result['averages']['classes'][c]
         assert ours[f'cityscapes/{c}_AP'] == pytest.approx(
