@@ -20,9 +20,8 @@ def _dataset(cfg_dataset, root, ann_file):
 
 
 def _expected(ann, scale, flip, width):
-    """A converted annotation's box and polygons after the train pipeline:
-    scaled by ``scale``, clipped to the image, mirrored if ``flip`` (the
-    reference for mmdet's Resize + RandomFlip, computed from the JSON)."""
+    """An annotation's box and polygons from the JSON as mmdet's Resize +
+    RandomFlip should make them: scaled, clipped, mirrored if ``flip``."""
     x, y, w, h = ann['bbox']
     height = round(1024 * scale)
     box = np.clip(np.array([x, y, x + w, y + h]) * scale,

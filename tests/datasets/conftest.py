@@ -84,10 +84,9 @@ def to_mask(segm, h: int, w: int) -> np.ndarray:
 
 
 def check_regions(anns, inst):
-    """The annotations by region id, checked: each is pixels of one
-    evaluated region of ``inst`` (label, iscrowd, area, box as
-    cityscapesscripts' ``Instance`` says), a thing one whole annotation, a
-    group the union of its annotations."""
+    """The annotations by region id, checked against ``inst`` as
+    cityscapesscripts' ``Instance`` sees it: label, iscrowd, area, box,
+    a thing one whole annotation, a group the union of its annotations."""
     regions = {}
     for i in np.unique(inst):
         ref = Instance(inst, i)

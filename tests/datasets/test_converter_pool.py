@@ -1,6 +1,5 @@
-"""The converter's worker pool: what its output can't show (``nproc``
-workers and no more do the work, how they start, how frames are grouped, a
-worker that fails or dies). Run for every mutant (``mutation.sh converter``).
+"""The converter's worker pool: who does the work, how workers start, how
+frames are grouped, a dying worker. For every mutant (mutation.sh converter).
 """
 import contextlib
 import multiprocessing

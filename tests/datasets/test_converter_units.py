@@ -1,6 +1,5 @@
-"""The converter on ``conftest.py``'s frame vs the instance PNG
-cityscapesscripts draws from it; run for every mutant (``mutation.sh
-converter``)."""
+"""The converter on ``conftest.py``'s frame vs cityscapesscripts' instance
+PNG of it; run for every mutant (``mutation.sh converter``)."""
 import io
 import json
 import os

@@ -10,9 +10,8 @@ from .conftest import to_mask as _fill
 
 
 def _masks():
-    """Noise (diagonal-only contacts, single pixels, holes within holes),
-    its closing (blobs with holes), PIL-drawn polygons (the PNGs' edges),
-    masks touching every border."""
+    """Noise (diagonal contacts, single pixels, nested holes), its closing,
+    PIL-drawn polygons (the PNGs' edges), masks touching every border."""
     rng = np.random.default_rng(0)
     out = []
     for i in range(60):

@@ -66,9 +66,9 @@ def write_results(folder, gt_files, make):
 
 
 def same_as_official(tmp_path, gt_files, make, nproc=1, gt_instances=None):
-    """citymask's result on ``make``'s predictions, from memory and from
-    the PNGs, checked equal to the official script's; with
-    ``gt_instances`` (its cache, distances filled) the distance-aware AP."""
+    """citymask's result on ``make``'s predictions (memory and PNGs), equal
+    to the official one; with ``gt_instances`` (distances filled) distance
+    settings too."""
     folder = str(tmp_path / 'results')
     tasks = write_results(folder, gt_files, make)
     distance = gt_instances is not None

@@ -25,10 +25,9 @@ def _random_masks(h, w, n, seed):
 
 @pytest.mark.parametrize('w', [64, 61])  # the uint64 path and the other
 def test_crop_entries(w):
-    """crop_masks: pycocotools' boxes, exact round trips; encode_crop (of
-    the whole array or a window at an offset), the tensor path (for masks
-    on a GPU, run on CPU tensors) and full-image COCO RLEs as mmdet's
-    DumpDetResults writes them (bytes or str counts) give its entries."""
+    """crop_masks: pycocotools' boxes, exact round trips; encode_crop (whole
+    or at an offset), the tensor path (on CPU tensors) and mmdet's full-image
+    RLEs (bytes or str counts) give the same entries."""
     masks = _random_masks(40, w, 12, seed=w)
     masks[0] = True  # runs longer than 2**5 * several characters
     crops = crop_masks(masks)

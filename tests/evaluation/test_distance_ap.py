@@ -1,6 +1,5 @@
-"""Distance-aware AP (AP 100m / 50m) vs cityscapesscripts' evaluator run
-with the instances' medDist / distConf filled by an independent reference,
-and the generator's stereo files vs the camera geometry."""
+"""AP 100m / 50m vs cityscapesscripts' evaluator with medDist / distConf from
+an independent reference; the generator's stereo files vs its camera."""
 import json
 import os.path as osp
 import shutil

@@ -1,6 +1,5 @@
-"""citymask's evaluator against cityscapesscripts' on small frames, every
-number equal, in several regimes; in process and small enough to run for
-every mutant (``tools/analysis_tools/mutation.sh evaluator``)."""
+"""The evaluator vs cityscapesscripts' on small frames, every number equal;
+small enough for every mutant (``mutation.sh evaluator``)."""
 import json
 import os
 import os.path as osp
@@ -148,10 +147,9 @@ def test_format_table(distance):
 
 
 def test_rule_boundaries_same_as_official(tmp_path):
-    """Each rule at its boundary, where ``<`` and ``<=`` differ: an
-    instance of exactly 100 pixels (kept), an IoU of exactly 0.5 (no match
-    at 0.5, and a false positive), an unmatched prediction exactly half on
-    void (a false positive at 0.5); classes without ground truth are NaN."""
+    """Each rule where ``<`` and ``<=`` differ: an instance of 100 px
+    (kept), IoU 0.5 (no match at 0.5: a FP), an unmatched prediction half
+    on void (a FP at 0.5); classes without ground truth are NaN."""
     gt = np.full((64, 96), 7, np.uint16)  # road
     gt[2:12, 2:12] = 26000  # car, 100 px: kept (size >= 100)
     gt[2:12, 20:30] = 24000  # person, 100 px
@@ -272,9 +270,8 @@ def test_distance_limits_same_as_official(tmp_path):
 
 
 def _recount(gt, label_ids, scores, masks):
-    """match_image's output recomputed with boolean masks: the evaluated
-    regions, then per kept prediction its size, void pixels and overlap
-    with each region (same label: ``inter``, other labels: ``xinter``)."""
+    """match_image's output from boolean masks: the evaluated regions; per
+    kept prediction size, void pixels, overlaps (``inter``, ``xinter``)."""
     ids, counts = np.unique(gt, return_counts=True)
     labels = np.where(ids >= INSTANCE_ID_FACTOR, ids // INSTANCE_ID_FACTOR,
                       ids)
@@ -387,10 +384,9 @@ def _assert_same_matches(got, want):
 
 
 def test_match_frames_processes(small_set, monkeypatch):
-    """``nproc`` worker processes (forked; no more than frames) when there
-    is more than one frame; otherwise in process. Same matches either way,
-    each frame's :func:`match_image`; cross-label overlaps on request; the
-    AP of evaluate_matches called directly."""
+    """``nproc`` forked workers (no more than frames) for several frames,
+    else in process; the same matches, cross labels on request; the AP of
+    evaluate_matches called directly."""
     import citymask.evaluation.cityscapes_instance as ci
     tasks = _tasks(small_set, seed=11)
     want = [match_image(read_gt(g), labels, scores, crops)

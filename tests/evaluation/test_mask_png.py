@@ -1,6 +1,5 @@
-"""The evaluation's PNG readers: ground-truth ids, and the fast mask PNG
-reader vs PIL (the official script's reader) and OpenCV, on files from
-PIL, OpenCV and an encoder here that writes every PNG filter type."""
+"""The PNG readers: ground truth, and the fast mask reader vs PIL (the
+official one) and OpenCV, on their files and every PNG filter type."""
 import io
 import struct
 import types

@@ -1,6 +1,5 @@
-"""Saved predictions (tools/test.py --out) evaluated again by
-tools/analysis_tools/eval_metric.py: the same numbers as the test run, the
-data_root rewrite honoured, hostile pickles refused."""
+"""tools/test.py --out predictions re-evaluated by eval_metric.py: the test
+run's numbers, data_root rewritten, hostile pickles refused."""
 import glob
 import json
 import os.path as osp

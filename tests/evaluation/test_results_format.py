@@ -244,9 +244,8 @@ def test_label_id_report():
 
 
 def test_hostile_results_are_refused_before_reading(tmp_path):
-    """Paths out of the folder (``../``, symlinks to any file or to
-    /dev/zero), FIFOs and files over the cap: refused with file and line,
-    nothing read from them."""
+    """Paths out (``../``, symlinks to a file or /dev/zero), FIFOs, files
+    over the cap: refused with file and line, nothing read."""
     gts = [_gt(str(tmp_path / 'gt'), 'lindau', FRAME)]
     res = tmp_path / 'res'
     (res / 'sub').mkdir(parents=True)

@@ -263,9 +263,8 @@ def _zip_of(folder, path, size=None):
 
 
 def test_a_zip_bomb_is_not_read(sub, tmp_path):
-    """A 2 KB zip whose prediction file expands to one line of 2 MiB (over
-    the 1 MiB cap): reported from its declared size, nothing read, its
-    line not quoted; one that lies about its size fails its CRC."""
+    """A 2 KB zip expanding to a 2 MiB line (cap 1 MiB): reported from its
+    declared size, not read or quoted; one that lies fails its CRC."""
     folder, images = sub
     txt = _pred_files(folder)[0]
     with open(txt, 'w') as f:

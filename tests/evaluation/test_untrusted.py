@@ -1,6 +1,5 @@
-"""Reading untrusted results: paths kept inside their folder, regular files
-only, sizes capped, short excerpts (the readers of results folders, zips
-and masks are tested with hostile files in their own test files)."""
+"""Untrusted results: paths inside their folder, regular files only, sizes
+capped, short excerpts (hostile folders, zips, masks: their own tests)."""
 import os
 
 import cv2

@@ -140,8 +140,7 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
 
 
 def test_saved_rle_masks_give_the_same_numbers(eval_set):
-    """Masks as tools/test.py --out saves them (mmdet's RLE encoding)
-    evaluate as the tensors they came from."""
+    """Masks as --out saves them (RLE) evaluate as their tensors."""
     from mmdet.structures.mask import encode_mask_results
     _, gt_files = eval_set
     samples = _samples(gt_files, seed=5)
