@@ -193,8 +193,7 @@ def test_sizes_up_to_pils_bomb_limit_are_drawn(tmp_path):
 
 
 def test_bad_trees_one_clear_message(tmp_path):
-    root = str(tmp_path / 'cs')
-    out = str(tmp_path / 'out')
+    root, out = str(tmp_path / 'cs'), str(tmp_path / 'out')
 
     def fails(message, **kwargs):
         with pytest.raises(ConversionError) as e:

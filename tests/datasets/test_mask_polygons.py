@@ -12,8 +12,7 @@ from .conftest import to_mask as _fill
 def _masks():
     """Noise (diagonal contacts, single pixels, nested holes), its closing,
     PIL-drawn polygons (the PNGs' edges), masks touching every border."""
-    rng = np.random.default_rng(0)
-    out = []
+    rng, out = np.random.default_rng(0), []
     for i in range(60):
         h, w = (int(v) for v in rng.integers(1, 40, 2))
         noise = rng.random((h, w)) < rng.uniform(0.1, 0.9)

@@ -75,8 +75,7 @@ def test_pil_written_masks_match_official(eval_set, tmp_path):
     """The same results re-saved by PIL (adaptive PNG filters, as
     detectron2 writes them) and as 1-bit PNGs: still every number equal."""
     _, gt_files = eval_set
-    rng = np.random.default_rng(5)
-    folder = str(tmp_path / 'results')
+    rng, folder = np.random.default_rng(5), str(tmp_path / 'results')
     write_results(folder, gt_files,
                   lambda gt, k: make_predictions(gt, rng, n_false=8))
     for k, png in enumerate(sorted(glob.glob(folder + '/*.png'))):

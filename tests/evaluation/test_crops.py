@@ -10,8 +10,7 @@ from citymask.evaluation.crops import (crop_coco_rle, crop_masks,
 
 
 def _random_masks(h, w, n, seed):
-    rng = np.random.default_rng(seed)
-    masks = np.zeros((n, h, w), bool)
+    rng, masks = np.random.default_rng(seed), np.zeros((n, h, w), bool)
     for i in range(n - 2):
         y, x = rng.integers(0, h), rng.integers(0, w)
         masks[i, y:y + rng.integers(1, h // 2),

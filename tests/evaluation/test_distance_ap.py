@@ -69,8 +69,7 @@ def filled_gt_instances(gt_files):
 
 
 def test_distances_are_the_median_depth():
-    rng = np.random.default_rng(0)
-    n = 7
+    rng, n = np.random.default_rng(0), 7
     codes = rng.integers(0, n + 2, size=(60, 80)).astype(np.uint8)
     codes[:, :4] = 3  # region 3: a larger block, 4 is left without stereo
     disparity = rng.integers(0, 3000, size=codes.shape).astype(np.uint16)

@@ -366,8 +366,7 @@ def test_match_image_masks_and_ids():
 
 
 def _tasks(gt_files, seed):
-    rng = np.random.default_rng(seed)
-    tasks = []
+    rng, tasks = np.random.default_rng(seed), []
     for g in gt_files:
         labels, scores, masks = make_predictions(read_gt(g), rng, n_false=4)
         tasks.append((g, labels, scores,

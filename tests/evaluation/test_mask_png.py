@@ -146,8 +146,7 @@ def test_files_from_pil_and_opencv(tmp_path, writer):
 
 @pytest.mark.parametrize('mode', ['I;16', 'RGB', 'P', 'LA'])
 def test_other_modes_are_read_as_the_official_script_does(tmp_path, mode):
-    img = _masks()['blobs']
-    path = str(tmp_path / 'mask.png')
+    img, path = _masks()['blobs'], str(tmp_path / 'mask.png')
     if mode == 'I;16':
         Image.fromarray(img.astype(np.uint16) * 200).save(path)
     elif mode == 'LA':

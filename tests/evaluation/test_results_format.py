@@ -194,8 +194,7 @@ def test_gt_folders_and_names(tmp_path):
 
 
 def test_read_masks(tmp_path):
-    path = str(tmp_path / 'm.png')
-    mask = np.zeros((20, 30), np.uint8)
+    path, mask = str(tmp_path / 'm.png'), np.zeros((20, 30), np.uint8)
     mask[4:9, 5:7] = 255
     cv2.imwrite(path, mask)
     # like the official script: only evaluated labels' masks are decoded
@@ -246,8 +245,7 @@ def test_label_id_report():
 def test_hostile_results_are_refused_before_reading(tmp_path):
     """Paths out (``../``, symlinks to a file or /dev/zero), FIFOs, files
     over the cap: refused with file and line, nothing read."""
-    gts = [_gt(str(tmp_path / 'gt'), 'lindau', FRAME)]
-    res = tmp_path / 'res'
+    gts, res = [_gt(str(tmp_path / 'gt'), 'lindau', FRAME)], tmp_path / 'res'
     (res / 'sub').mkdir(parents=True)
     txt = res / 'sub' / f'{FRAME}_leftImg8bit_pred.txt'
     (tmp_path / 'secret.png').write_bytes(b'x')

@@ -59,8 +59,7 @@ def test_same_numbers_as_mmdet_metric(eval_set, tmp_path, monkeypatch):
 
 def test_format_only_writes_official_results(eval_set, tmp_path):
     root, gt_files = eval_set
-    samples = _samples(gt_files, seed=1)
-    out = tmp_path / 'submission'
+    samples, out = _samples(gt_files, seed=1), tmp_path / 'submission'
     assert run_metric(CityscapesInstanceMetric(
         outfile_prefix=str(out), format_only=True), samples) == {}
     txts = sorted(glob.glob(str(out / '*_pred.txt')))
@@ -85,8 +84,7 @@ def test_missing_ground_truth_points_to_format_only(eval_set, tmp_path):
 
 def test_cli_matches_official(eval_set, tmp_path):
     root, gt_files = eval_set
-    samples = _samples(gt_files, seed=2)
-    res = tmp_path / 'res'
+    samples, res = _samples(gt_files, seed=2), tmp_path / 'res'
     run_metric(CityscapesInstanceMetric(outfile_prefix=str(res),
                                         format_only=True), samples)
     theirs = official(gt_files, str(res), str(tmp_path / 'official'))
@@ -110,8 +108,7 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
                                                          evaluate_matches,
                                                          summarize)
     _, gt_files = eval_set
-    samples = _samples(gt_files, seed=4)
-    out = tmp_path / 'out'
+    samples, out = _samples(gt_files, seed=4), tmp_path / 'out'
     res = run_metric(CityscapesInstanceMetric(
         outfile_prefix=str(out), dump_matches=True), samples)
     with open(out / 'matches.json') as f:
@@ -143,8 +140,7 @@ def test_saved_rle_masks_give_the_same_numbers(eval_set):
     """Masks as --out saves them (RLE) evaluate as their tensors."""
     from mmdet.structures.mask import encode_mask_results
     _, gt_files = eval_set
-    samples = _samples(gt_files, seed=5)
-    saved = []
+    samples, saved = _samples(gt_files, seed=5), []
     for s in samples:
         pred = dict(s['pred_instances'])
         pred['masks'] = encode_mask_results(pred['masks'].numpy())
