@@ -89,6 +89,5 @@ def test_pipelines_land_on_the_seed_scales(mini_cityscapes, mini_coco):
         sample = out['data_samples']
         assert sample.img_shape == sample.ori_shape == (1024, 2048)
         assert sample.scale_factor == (1.0, 1.0)
-        np.testing.assert_array_equal(
-            out['inputs'].numpy().transpose(1, 2, 0),
-            cv2.imread(sample.img_path))
+        np.testing.assert_array_equal(out['inputs'].numpy().transpose(
+            1, 2, 0), cv2.imread(sample.img_path))

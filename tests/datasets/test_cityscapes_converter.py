@@ -79,9 +79,8 @@ def test_mmdet_cityscapes_dataset_loads_it(mini_cityscapes, mini_coco, fmt):
     coco = _load(mini_coco[fmt]['train'])
     ds = CityscapesDataset(
         data_root=mini_cityscapes, ann_file=mini_coco[fmt]['train'],
-        data_prefix=dict(img='leftImg8bit/train/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=[],
-        lazy_init=False)
+        data_prefix=dict(img='leftImg8bit/train/'), lazy_init=False,
+        filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=[])
     assert ds.metainfo['classes'][0] == 'person'
     with_things = {a['image_id'] for a in coco['annotations']
                    if not a['iscrowd']}

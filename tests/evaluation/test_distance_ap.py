@@ -101,10 +101,8 @@ def test_same_as_official_with_filled_distances(stereo_set, tmp_path):
     assert any(it['distConf'] < 0.5 for it in big)
 
     rng = np.random.default_rng(7)
-    ours = same_as_official(
-        tmp_path, gt_files, lambda gt, k: make_predictions(gt, rng,
-                                                           n_false=12),
-        nproc=2, gt_instances=filled)
+    ours = same_as_official(tmp_path, gt_files, lambda gt, k: (
+        make_predictions(gt, rng, n_false=12)), nproc=2, gt_instances=filled)
     assert ours['minRegionSizes'] == MIN_REGION_SIZES
     assert ours['distanceThresholds'] == DISTANCE_THS
     # the three settings really differ on this data

@@ -42,9 +42,8 @@ def small_set(tmp_path_factory):
 @pytest.mark.parametrize('seed', [0, 1, 2, 3])
 def test_mixed_predictions(small_set, tmp_path, seed):
     rng = np.random.default_rng(seed)
-    ours = same_as_official(
-        tmp_path, small_set,
-        lambda gt, k: make_predictions(gt, rng, n_false=10))
+    ours = same_as_official(tmp_path, small_set, lambda gt, k: (
+        make_predictions(gt, rng, n_false=10)))
     assert 0.0 < ours['averages']['allAp'] < 1.0
 
 
@@ -327,10 +326,9 @@ def test_match_image_masks_and_ids():
     gt = np.full((20, 30), 7, np.int32)
     gt[0, 0], gt[0, 1] = 0, 65535  # the id range's ends
     gt[2:12, 2:12] = 26000
-    for crop, reach in ((encode_crop(np.ones((2, 10), bool), 25, 10),
-                         (35, 12)),
-                        (encode_crop(np.ones((10, 2), bool), 3, 15),
-                         (5, 25))):
+    ones = np.ones((2, 10), bool)
+    for crop, reach in ((encode_crop(ones, 25, 10), (35, 12)),
+                        (encode_crop(ones.T, 3, 15), (5, 25))):
         with pytest.raises(CitymaskError) as e:
             match_image(gt, [26], [0.5], [crop])
         assert str(e.value) == (
@@ -430,9 +428,8 @@ def test_match_frames_processes(small_set, monkeypatch):
                for g, labels, scores, crops in tasks[:2]]
     assert all(m['xinter'] for m in crossed)
     for nproc in (1, 2):
-        _assert_same_matches(
-            ci.match_frames(tasks[:2], nproc=nproc, cross_labels=True),
-            crossed)
+        _assert_same_matches(ci.match_frames(
+            tasks[:2], nproc=nproc, cross_labels=True), crossed)
 
 
 def test_summarize_without_ground_truth():

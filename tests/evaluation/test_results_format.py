@@ -36,10 +36,8 @@ def _official(txt):
 def test_prediction_file_read_as_cityscapesscripts_reads_it(tmp_path):
     txt = tmp_path / f'{FRAME}_leftImg8bit_pred.txt'
     # a repeated mask replaces its earlier line in place; float label ids
-    txt.write_text('m/a.png 26 0.9\n'
-                   'b.png 24.0 0.25\n'
-                   'm/../c.png 33 1e-3\n'
-                   'm/a.png 25 0.5\n')
+    txt.write_text('m/a.png 26 0.9\nb.png 24.0 0.25\n'
+                   'm/../c.png 33 1e-3\nm/a.png 25 0.5\n')
     labels, scores, masks = read_prediction_txt(str(txt))
     theirs = _official(str(txt))
     assert masks == list(theirs)
@@ -147,10 +145,9 @@ def test_read_results_pairs_frames(tmp_path):
     (res / 'notes.txt').write_text('not a prediction file')
     tasks, missing = read_results(gts, str(res))
     assert missing == [gts[0], gts[1]]
-    assert tasks == [
-        FrameTask(gts[0], [], []), FrameTask(gts[1], [], []),
-        FrameTask(gts[2], [26], [0.5],
-                  mask_paths=[str(res / 'sub' / 'm.png')])]
+    assert tasks == [FrameTask(gts[0], [], []), FrameTask(gts[1], [], []),
+                     FrameTask(gts[2], [26], [0.5],
+                               mask_paths=[str(res / 'sub' / 'm.png')])]
     # the file name needs only CITY_SEQUENCE_FRAME, as the official one
     (res / 'lindau_000001_000019.txt').write_text('l.png 24 0.25\n')
     tasks, missing = read_results(gts, str(res))

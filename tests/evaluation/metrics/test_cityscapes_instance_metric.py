@@ -127,9 +127,8 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
         assert [p[2] for p in m['pred']] == [
             int(k.sum()) for k in masks if k.any()]
     # the AP follows from the file alone
-    again = summarize(evaluate_matches(
-        [dict(m, gt=np.array(m['gt']).reshape(-1, 3))
-         for m in matches.values()]))
+    again = summarize(evaluate_matches([dict(
+        m, gt=np.array(m['gt']).reshape(-1, 3)) for m in matches.values()]))
     assert again['averages']['allAp'] == pytest.approx(
         res['cityscapes/mAP'], abs=1e-12)
     with pytest.raises(CitymaskError, match='outfile_prefix'):
