@@ -10,7 +10,7 @@ from mmdet.datasets import CityscapesDataset, CocoDataset
 from citymask import classes
 
 
-def test_classes_and_label_ids_are_cityscapes_own():
+def test_classes_label_ids_and_void_ids_are_cityscapes_own():
     assert classes.CLASSES == tuple(CityscapesDataset.METAINFO['classes'])
     evaluated = [lb for lb in labels if lb.hasInstances and
                  not lb.ignoreInEval]
@@ -19,9 +19,7 @@ def test_classes_and_label_ids_are_cityscapes_own():
     assert list(classes.LABEL_IDS) == [lb.id for lb in evaluated]
     for name, label_id in classes.NAME_TO_LABEL_ID.items():
         assert name2label[name].id == label_id
-
-
-def test_void_ids_are_the_evaluators_ignored_labels():
+    # void: the evaluator's ignored labels
     assert set(classes.VOID_IDS) == {
         lb.id for lb in labels if lb.ignoreInEval and lb.id >= 0}
 

@@ -20,9 +20,8 @@ def _dataset(cfg_dataset, root, ann_file):
 
 
 def _expected(ann, scale, flip, width):
-    """A converted annotation's box and polygons after the train pipeline:
-    scaled by ``scale``, clipped to the image, mirrored if ``flip`` (the
-    reference for mmdet's Resize + RandomFlip, computed from the JSON)."""
+    """An annotation's box and polygons from the JSON as mmdet's Resize +
+    RandomFlip should make them: scaled, clipped, mirrored if ``flip``."""
     x, y, w, h = ann['bbox']
     height = round(1024 * scale)
     box = np.clip(np.array([x, y, x + w, y + h]) * scale,
@@ -60,8 +59,7 @@ def test_pipelines_land_on_the_seed_scales(mini_cityscapes, mini_coco):
         # keep_ratio: one factor for both sides, the short side's
         scale = h / 1024
         assert sample.scale_factor == (scale, scale)
-        # the pixels: OpenCV's bilinear resize of the file, mirrored when
-        # the sample says it was flipped
+        # the pixels: OpenCV's bilinear resize, mirrored if flipped
         img = cv2.resize(cv2.imread(sample.img_path), (w, h),
                          interpolation=cv2.INTER_LINEAR)
         if sample.flip:
@@ -91,6 +89,5 @@ def test_pipelines_land_on_the_seed_scales(mini_cityscapes, mini_coco):
         sample = out['data_samples']
         assert sample.img_shape == sample.ori_shape == (1024, 2048)
         assert sample.scale_factor == (1.0, 1.0)
-        np.testing.assert_array_equal(
-            out['inputs'].numpy().transpose(1, 2, 0),
-            cv2.imread(sample.img_path))
+        np.testing.assert_array_equal(out['inputs'].numpy().transpose(
+            1, 2, 0), cv2.imread(sample.img_path))

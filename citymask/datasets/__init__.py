@@ -1,5 +1,4 @@
-"""Cityscapes data: the raw-tree converter and the image loading transform.
-"""
+"""Cityscapes data: the raw-tree converter and the image loading transform."""
 from .._lazy import lazy_exports
 
 _EXPORTS = {

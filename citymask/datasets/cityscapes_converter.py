@@ -19,7 +19,7 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from glob import glob
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -47,11 +47,7 @@ def ann_file_name(split: str) -> str:
 def find_samples(root: str, split: str,
                  gt_suffix: Optional[str]) -> List[Tuple[str, Optional[str]]]:
     """Sorted ``(image, gtFine file)`` pairs of a split (``gt_suffix``
-    None: images only, gt None).
-
-    Raises:
-        ConversionError: a folder is missing or a file has no partner.
-    """
+    None: gt None); ConversionError if a folder or partner is missing."""
     img_dir = osp.join(root, 'leftImg8bit', split)
     gt_dir = osp.join(root, 'gtFine', split)
     if not osp.isdir(img_dir):
@@ -74,26 +70,23 @@ def find_samples(root: str, split: str,
     for img, gt in pairs:
         if not osp.isfile(gt):
             raise ConversionError(f'{img} has no annotation: expected {gt}')
-    expected = {gt for _, gt in pairs}
-    for gt in sorted(glob(osp.join(gt_dir, '*', '*' + gt_suffix))):
-        if gt not in expected:
-            rel = osp.relpath(gt, gt_dir)[:-len(gt_suffix)]
-            raise ConversionError(
-                f'{gt} has no image: expected '
-                f'{osp.join(img_dir, rel + IMG_SUFFIX)}')
+    for gt in sorted(set(glob(osp.join(gt_dir, '*', '*' + gt_suffix))) -
+                     {gt for _, gt in pairs}):  # the first without image
+        rel = osp.relpath(gt, gt_dir)[:-len(gt_suffix)]
+        raise ConversionError(f'{gt} has no image: expected '
+                              f'{osp.join(img_dir, rel + IMG_SUFFIX)}')
     return pairs
 
 
 def _check_size(path: str, size: Size, expected: Optional[Size] = None,
                 image: Optional[str] = None) -> None:
-    """Refuse a file of another size than its image's (``expected``), or
-    too large to draw, before anything of that size is allocated."""
+    """Refuse a file of another size than its image's or too large to draw,
+    before anything of that size is allocated."""
     if expected is not None and size != expected:
         raise ConversionError(
             f'{path} is {size[0]}x{size[1]} but its image {image} is '
             f'{expected[0]}x{expected[1]}')
-    # the polygon canvas takes 4 bytes a pixel: bounded by PIL's own
-    # decompression-bomb limit (Cityscapes frames have 2 Mpx of its 89)
+    # the canvas takes 4 bytes a pixel: PIL's bomb limit (89 Mpx) bounds it
     if size[0] * size[1] > Image.MAX_IMAGE_PIXELS:
         raise ConversionError(
             f'{path} declares {size[0]}x{size[1]} pixels, more than '
@@ -102,8 +95,7 @@ def _check_size(path: str, size: Size, expected: Optional[Size] = None,
 
 
 def _image_size(path: str) -> Size:
-    """Size of a PNG from its header; refuses non-PNGs (the training loader
-    would later) and sizes :func:`_check_size` refuses."""
+    """Size of a PNG from its header; non-PNGs and bad sizes refused."""
     try:
         with warnings.catch_warnings():  # too large: refused below instead
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)
@@ -132,14 +124,10 @@ def _resolve_label(label: str, path: str) -> Tuple[object, bool]:
 
 def _draw_objects(objects: Sequence[Tuple[str, list]], width: int,
                   height: int, path: str) -> Tuple[np.ndarray, list]:
-    """Rasterise a frame's polygons as cityscapesscripts'
-    ``createInstanceImage`` draws ``*_instanceIds.png``: the same PIL
-    ``polygon`` calls in file order (later over earlier), labels with id
-    < 0 skipped, colour object index + 1 instead of the instance id.
-
-    Returns:
-        ``(index image, [(object index, label tuple, is_group), ...])``.
-    """
+    """``(index image, [(object index, label tuple, is_group)])``: the
+    polygons drawn as cityscapesscripts' ``createInstanceImage`` draws
+    ``*_instanceIds.png`` (same PIL calls in file order, ids < 0 skipped),
+    in colour object index + 1."""
     canvas = Image.new('I', (width, height), 0)
     draw = ImageDraw.Draw(canvas)
     drawn = []
@@ -163,14 +151,8 @@ def _draw_objects(objects: Sequence[Tuple[str, list]], width: int,
 def polygon_annotations(path: str, expected: Optional[Size] = None,
                         image: Optional[str] = None) -> List[dict]:
     """Annotations of one ``*_gtFine_polygons.json``: each evaluated
-    object's visible pixels (:func:`_draw_objects`) as polygons
-    pycocotools fills exactly (:func:`.mask_polygons.mask_to_polygons`).
-
-    Args:
-        path: The polygon file.
-        expected: Size ``(width, height)`` of its image, if known.
-        image: Path of that image, for the message.
-    """
+    object's visible pixels as polygons pycocotools fills exactly.
+    ``expected``: size ``(width, height)`` of its image (path ``image``)."""
     try:
         with open(path) as f:
             data = json.load(f)
@@ -210,8 +192,7 @@ def polygon_annotations(path: str, expected: Optional[Size] = None,
 
 def rle_annotations(path: str, expected: Optional[Size] = None,
                     image: Optional[str] = None) -> List[dict]:
-    """Annotations of one ``*_gtFine_instanceIds.png``, bit-exact RLE;
-    arguments as for :func:`polygon_annotations`."""
+    """Bit-exact RLE annotations of one ``*_gtFine_instanceIds.png``."""
     try:
         with Image.open(path) as im:
             _check_size(path, im.size, expected, image)  # before decoding
@@ -244,14 +225,13 @@ def rle_annotations(path: str, expected: Optional[Size] = None,
 
 # One frame to convert: (image path, ground-truth path or None, format).
 Task = Tuple[str, Optional[str], str]
-# Image-only frames (the test split) cost a PNG header read each, far less
-# than sending them to a worker: they travel in batches of up to this many.
+# image-only frames (a header read each) travel in batches of up to this
 _LIGHT_BATCH = 64
 
 
 def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask: what taskset,
-    cgroup cpusets and Slurm grant), not the machine's total."""
+    """CPU cores this process may run on (affinity mask: taskset, cgroup
+    cpusets, Slurm), not the machine's total."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # no sched_getaffinity: macOS, Windows
@@ -259,10 +239,8 @@ def available_cores() -> int:
 
 
 def resolve_nproc(nproc: int) -> Tuple[int, Optional[str]]:
-    """``(workers, note)`` for ``--nproc`` (0: one per available core).
-
-    More workers than cores only add start-up and switching: a request
-    above them is capped, and ``note`` says so (else None).
+    """``(workers, note)`` for ``--nproc`` (0: one per available core);
+    more than the cores only adds switching: capped, and ``note`` says so.
     """
     if nproc < 0:
         raise ConversionError(
@@ -277,11 +255,8 @@ def resolve_nproc(nproc: int) -> Tuple[int, Optional[str]]:
 def _convert_one(task: Task) -> Tuple[dict, list]:
     img_path, gt_path, mask_format = task
     size = _image_size(img_path)
-    anns = []
-    if gt_path is not None:
-        reader = (rle_annotations if mask_format == 'rle' else
-                  polygon_annotations)
-        anns = reader(gt_path, size, img_path)
+    reader = rle_annotations if mask_format == 'rle' else polygon_annotations
+    anns = [] if gt_path is None else reader(gt_path, size, img_path)
     return dict(width=size[0], height=size[1]), anns
 
 
@@ -290,13 +265,10 @@ def _convert_unit(unit: List[Task]) -> List[Tuple[dict, list]]:
 
 
 def _units(tasks: Sequence[Task], nproc: int) -> List[List[Task]]:
-    """Group frames, in order, into the units handed to workers.
-
-    A frame with ground truth (0.1-1 s) is a unit of its own, so all
-    workers finish within a frame of each other; image-only frames go in
-    batches of at most ``_LIGHT_BATCH``, at least 4 batches per worker
-    when there are enough.
-    """
+    """Frames, in order, as units for workers: one with ground truth
+    (0.1-1 s) alone, so workers finish within a frame of each other;
+    image-only ones in batches of at most ``_LIGHT_BATCH``, at least 4 per
+    worker when there are enough."""
     n_light = sum(gt is None for _, gt, _ in tasks)
     size = max(1, min(_LIGHT_BATCH, n_light // (4 * nproc)))
     units: List[List[Task]] = []
@@ -315,28 +287,23 @@ def _units(tasks: Sequence[Task], nproc: int) -> List[List[Task]]:
 def _init_worker() -> None:
     # Ctrl-C reaches the whole process group; the parent alone handles it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # One worker per core: OpenCV's own threads would only contend (11
-    # frames, 2 workers on 2 busy cores: 2.6 instead of 3.2 s).
+    # one worker per core: OpenCV's own threads would only contend
     import cv2
     cv2.setNumThreads(1)
 
 
 def worker_pool(nproc: int) -> ProcessPoolExecutor:
-    """The converter's worker processes, forked from a ``forkserver`` that
-    imported this module once (no torch/mmdet), so they start in
-    milliseconds. Plain ``fork`` would copy a parent that may run threads
-    (torch's) and can deadlock; without ``forkserver`` (Windows) workers
-    are spawned. Both re-import the ``__main__`` script: a converting
-    script keeps heavy imports out of its top level.
-    """
+    """Workers forked from a ``forkserver`` that imported this module once
+    (no torch/mmdet): they start in milliseconds. Plain ``fork`` of a
+    threaded parent (torch) can deadlock; without ``forkserver`` (Windows)
+    they are spawned. Both re-import ``__main__``: keep scripts light."""
     if 'forkserver' in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context('forkserver')
         # only once the server runs does this list stop mattering
         ctx.set_forkserver_preload([__name__])
     else:
         ctx = multiprocessing.get_context('spawn')
-    return ProcessPoolExecutor(nproc, mp_context=ctx,
-                               initializer=_init_worker)
+    return ProcessPoolExecutor(nproc, mp_context=ctx, initializer=_init_worker)
 
 
 def _run_tasks(tasks: Sequence[Task], nproc: int,
@@ -376,7 +343,7 @@ def _run_tasks(tasks: Sequence[Task], nproc: int,
 
 def _coco_dict(root: str, split: str,
                pairs: Sequence[Tuple[str, Optional[str]]],
-               results: Sequence[Tuple[dict, list]]) -> dict:
+               results: Iterable[Tuple[dict, list]]) -> dict:
     img_dir = osp.join(root, 'leftImg8bit', split)
     images, annotations, two_points = [], [], []
     for img_id, ((img, gt), (info, anns)) in enumerate(zip(pairs, results)):
@@ -391,8 +358,7 @@ def _coco_dict(root: str, split: str,
             ann.update(id=len(annotations) + 1, image_id=img_id)
             annotations.append(ann)
     if two_points:
-        # the rule: a 2-point polygon is kept as cityscapesscripts draws it
-        # into *_instanceIds.png (a line of pixels); 0-1 points are refused
+        # kept as the line cityscapesscripts draws (0-1 points: refused)
         logging.getLogger(__name__).warning(
             f'note: {len(two_points)} {split} objects have a polygon of 2 '
             f'points (first in {two_points[0]}); kept as the line of pixels '
@@ -407,49 +373,30 @@ def convert_splits(root: str, splits: Sequence[str],
                    progress: bool = True) -> Dict[str, dict]:
     """The COCO-style dict of each split (nothing is written).
 
-    Every split's files are paired first (a missing file fails before any
-    work starts), then one pool converts the frames of all splits; the
-    result is the same for any ``nproc``. The test split has no public
-    ground truth: only its image list is converted (``--format-only``).
-
-    Args:
-        root: Cityscapes root holding ``leftImg8bit/`` and ``gtFine/``.
-        splits: Splits to convert.
-        mask_format: ``polygon`` or ``rle``.
-        nproc: Worker processes (0: one per available core; capped at the
-            available cores; 1: no workers).
-        progress: Show a progress bar (on terminals only).
+    All splits' files are paired first (a missing file fails before any
+    work), then one pool converts them all; the result is the same for
+    any ``nproc`` (0: one per core; 1: no workers). The test split has no
+    public ground truth: only its image list (``--format-only``).
+    ``progress``: a bar, on terminals only.
     """
     if mask_format not in SOURCE_SUFFIX:
         raise ConversionError(
             f'unknown mask format {mask_format!r}; use polygon or rle')
-    pairs = {
-        s: find_samples(root, s,
-                        None if s == 'test' else SOURCE_SUFFIX[mask_format])
-        for s in splits
-    }
+    pairs = {s: find_samples(root, s, None if s == 'test' else
+                             SOURCE_SUFFIX[mask_format]) for s in splits}
     tasks = [(img, gt, mask_format) for s in splits for img, gt in pairs[s]]
-    results = _run_tasks(tasks, nproc, progress)
-    out, start = {}, 0
-    for s in splits:
-        end = start + len(pairs[s])
-        out[s] = _coco_dict(root, s, pairs[s], results[start:end])
-        start = end
-    return out
+    # each split's zip(pairs, results) takes its frames off the shared iterator
+    results = iter(_run_tasks(tasks, nproc, progress))
+    return {s: _coco_dict(root, s, pairs[s], results) for s in splits}
 
 
 def convert_cityscapes(root: str, out_dir: str,
                        splits: Sequence[str] = SPLITS,
                        mask_format: str = 'polygon', nproc: int = 1,
                        progress: bool = True) -> Dict[str, str]:
-    """Convert splits (see :func:`convert_splits`) and write
-    ``out_dir/instancesonly_filtered_gtFine_{split}.json``; returns their
-    paths by split.
-
-    The outputs are checked writable first, every split is converted
-    before anything is written, and the JSONs are written all or none: a
-    bad file in any split, a full disk or Ctrl-C leaves no output behind.
-    """
+    """:func:`convert_splits` written to ``out_dir/`` (:func:`ann_file_name`);
+    returns the paths by split. Outputs are checked writable first and
+    written all or none: a bad file, a full disk or Ctrl-C leaves none."""
     if not osp.isdir(root):
         raise ConversionError(
             f'Cityscapes root {root} does not exist (expected a folder with '
@@ -459,14 +406,12 @@ def convert_cityscapes(root: str, out_dir: str,
             raise ConversionError(
                 f'{osp.join(root, sub)} is missing: a Cityscapes root holds '
                 'leftImg8bit/ and gtFine/')
-    bad = [s for s in splits if s not in SPLITS]
-    if bad:
+    if bad := [s for s in splits if s not in SPLITS]:
         raise ConversionError(f'unknown split(s) {bad}; choose from {SPLITS}')
     written = {s: osp.join(out_dir, ann_file_name(s)) for s in splits}
     for path in written.values():  # before the work, not after it
         check_writable(path, what='output')
     converted = convert_splits(root, splits, mask_format, nproc, progress)
-    # all splits or none (a full disk must not leave a mixed set)
     write_files_atomic({written[s]: json.dumps(coco).encode()
                         for s, coco in converted.items()})
     return written

@@ -1,19 +1,15 @@
 """Binary masks as COCO polygons that rasterise back to the same pixels.
 
-pycocotools (mmdet's polygon rasteriser) fills a pixel when its centre
-lies inside the polygon; PIL, which draws Cityscapes' instance PNGs, also
-fills the pixels the outline touches, so the annotators' polygons give
-masks about half a pixel thinner along every edge than the PNGs. The
-converter therefore draws the PNGs' pixels and turns them back into
-polygons here: each 8-connected region traced by ``cv2.findContours`` is
-outlined through the midpoints of its boundary pixel edges (every pixel
-centre >= 0.35 px on its side, so pycocotools' 1/5-px vertex rounding
-changes nothing), simplified Douglas-Peucker style only where every pixel
-centre stays ``margin`` clear (checked with pycocotools, else the exact
-outline is kept), and regions with holes, which COCO polygons cannot
-express, are cut open along a pixel column through each hole.
-Coordinates are pixel corners (pixel ``(x, y)`` covers
-``[x, x + 1) x [y, y + 1)``), COCO's convention.
+pycocotools fills a pixel whose centre is inside the polygon; PIL, which
+draws Cityscapes' PNGs, also those the outline touches (half a pixel more
+along every edge). So the converter draws the PNGs' pixels and traces
+them back here: each 8-connected region (``cv2.findContours``) outlined
+through the midpoints of its boundary pixel edges (centres >= 0.35 px
+clear: pycocotools' 1/5-px rounding changes nothing), simplified
+Douglas-Peucker style where every centre stays ``margin`` clear (checked,
+else the exact outline is kept); holes, which COCO polygons can't
+express, cut open along a pixel column. Coordinates are pixel corners
+(pixel ``(x, y)`` covers ``[x, x + 1) x [y, y + 1)``), as in COCO.
 """
 from typing import List, Tuple
 
@@ -49,8 +45,7 @@ def _side_table() -> Tuple[np.ndarray, np.ndarray]:
 _SIDE_TABLE, _LONE_PIXEL = _side_table()
 
 
-def _outline(chain: np.ndarray) -> Tuple[np.ndarray, np.ndarray,
-                                         np.ndarray]:
+def _outline(chain: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Marching-squares outline of one border (``(N, 2)`` pixels ``(x, y)``
     from ``cv2.findContours(..., CHAIN_APPROX_NONE)``): its vertices
     (midpoints of the crossed pixel edges) and, for each, the centres of
@@ -111,12 +106,8 @@ def _simplify(vertices: np.ndarray, inside: np.ndarray, outside: np.ndarray,
 
 def _hole_free_pieces(mask: np.ndarray, x_off: int
                       ) -> List[Tuple[int, list]]:
-    """``(x_offset, contours)`` of pieces of ``mask`` without holes.
-
-    A region with a hole is cut along the pixel column through the middle
-    of the hole, which opens it to the outside; repeated until no piece
-    has a hole (each cut splits the mask into two narrower ones).
-    """
+    """``(x_offset, contours)`` of pieces of ``mask`` without holes: cut
+    along the pixel column through a hole's middle until none has one."""
     padded = np.pad(mask, 1).view(np.uint8)
     contours, hierarchy = cv2.findContours(padded, cv2.RETR_CCOMP,
                                            cv2.CHAIN_APPROX_NONE)
@@ -140,18 +131,10 @@ def _rasterise(polygons: List[np.ndarray], height: int, width: int) -> dict:
 
 def mask_to_polygons(mask: np.ndarray, x0: int = 0, y0: int = 0,
                      margin: float = 0.25) -> List[List[float]]:
-    """COCO polygons of a binary mask that pycocotools fills exactly.
-
-    Args:
-        mask: (H, W) boolean mask (a crop is fine).
-        x0: x of the mask's left column in the full image.
-        y0: y of the mask's top row in the full image.
-        margin: How close (pixels) a simplified outline may come to a
-            pixel centre; the rounding in pycocotools needs about 0.2.
-
-    Returns:
-        Flat ``[x1, y1, x2, y2, ...]`` lists in full-image pixel-corner
-        coordinates, [] for an empty mask.
+    """Flat ``[x1, y1, x2, ...]`` COCO polygons (full-image corners; []
+    if empty) that pycocotools fills to exactly the (H, W) boolean
+    ``mask``, a crop at ``(x0, y0)``; ``margin``: how close (px) a
+    simplified outline may come to a pixel centre (rounding needs ~0.2).
     """
     mask = np.ascontiguousarray(mask, dtype=bool)
     height, width = mask.shape
@@ -161,8 +144,7 @@ def mask_to_polygons(mask: np.ndarray, x0: int = 0, y0: int = 0,
             vertices, inside, outside = _outline(chain)
             shift = np.array([x_off, 0])
             exact.append(vertices + shift)
-            simple.append(_simplify(vertices, inside, outside, margin) +
-                          shift)
+            simple.append(_simplify(vertices, inside, outside, margin) + shift)
     if not exact:
         return []
     target = mask_utils.encode(np.asfortranarray(mask.view(np.uint8)))

@@ -1,16 +1,11 @@
-"""Why the AP is what it is: error analysis from the evaluator's matches
-(:func:`~.cityscapes_instance.match_frames` with ``cross_labels=True``),
-at IoU 0.5 for the predictions scoring at least ``score_thr``:
-
-* per class, the official rules' outcome: true positives, false positives
-  (of which duplicates), the predictions the rules *forgive* (mostly on
-  void, a ``*group`` region or an instance under 100 pixels; each counted
-  under its largest share) and the misses by size;
-* a confusion matrix by mask IoU (any class; background; missed);
-* the frames with the most errors (false positives + misses).
-
-Size bins are COCO's (< 32^2, < 96^2, larger), as mmdet's ``CocoMetric``
-reports them, on full-resolution pixel counts: ``small`` is 100..1023.
+"""Why the AP is what it is: error analysis of the evaluator's matches
+(``match_frames(..., cross_labels=True)``) at IoU 0.5, predictions scoring
+at least ``score_thr``: per class the official rules' true and false
+positives (duplicates too), *forgiven* predictions (mostly on void, a
+``*group`` region or an instance under 100 px; counted under the largest
+share) and misses by size; a confusion matrix by mask IoU; the frames with
+most errors. Size bins are COCO's (< 32^2, < 96^2, larger) on full
+resolution: ``small`` is 100..1023 px.
 """
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
@@ -34,10 +29,8 @@ CONFUSION_PNG = 'cityscapes_confusion.png'
 
 def size_bin(pixels: int) -> str:
     """The size bin of an instance of ``pixels`` pixels."""
-    for name, _, high in SIZE_BINS:
-        if high is None or pixels < high:
-            return name
-    raise AssertionError('unreachable')
+    return next(name for name, _, high in SIZE_BINS
+                if high is None or pixels < high)
 
 
 def _class_counts() -> dict:
@@ -49,24 +42,13 @@ def _class_counts() -> dict:
 
 def analyze_matches(matches: Sequence[dict],
                     frames: Optional[Sequence[str]] = None,
-                    score_thr: float = 0.3,
-                    iou_thr: float = 0.5,
+                    score_thr: float = 0.3, iou_thr: float = 0.5,
                     worst: int = 10) -> dict:
-    """Error analysis of a set's matches (made with ``cross_labels``).
-
-    Args:
-        frames: A name per frame for the worst-frames list (default: its
-            index).
-        score_thr: Predictions scoring less are left out (0 keeps all, as
-            the AP does; 0.3 is mmdet's confusion-matrix default).
-        iou_thr: A match needs an IoU above it.
-        worst: How many of the frames with most errors to list.
-
-    Returns:
-        A JSON-ready dict: ``classes`` (per class ``gt``, ``tp``, ``fp``,
-        ``fp_duplicate``, ``forgiven`` per reason, ``missed`` and
-        ``gt_by_size`` per size bin), ``confusion`` (``rows``, ``cols``,
-        ``counts``), ``worst_images`` and the settings used.
+    """JSON-ready error analysis of a set's matches (``cross_labels``):
+    per class counts, ``confusion``, the ``worst`` frames (named by
+    ``frames``, default: index), the settings. ``score_thr``: predictions
+    scoring less are left out (0 keeps all, as the AP; 0.3 is mmdet's
+    confusion-matrix default); a match needs an IoU above ``iou_thr``.
     """
     if not 0 <= score_thr <= 1 or not 0 <= iou_thr < 1:
         raise CitymaskError(
@@ -83,8 +65,7 @@ def analyze_matches(matches: Sequence[dict],
         if 'xinter' not in m:
             raise CitymaskError('analyze_matches needs matches made with '
                                 'cross_labels=True')
-        rows = m['gt'].tolist()
-        preds = m['pred']
+        rows, preds = m['gt'].tolist(), m['pred']
         kept = {p for p, r in enumerate(preds) if r[1] >= score_thr}
         # every overlap of a kept prediction with a GT region, any label
         touching: Dict[int, List[tuple]] = {p: [] for p in kept}
@@ -217,6 +198,5 @@ def write_analysis(analysis: dict, folder: str,
     if plots:
         from ..visualization import plot_confusion, plot_errors
         paths.append(plot_errors(analysis, osp.join(folder, ERRORS_PNG)))
-        paths.append(plot_confusion(analysis,
-                                    osp.join(folder, CONFUSION_PNG)))
+        paths.append(plot_confusion(analysis, osp.join(folder, CONFUSION_PNG)))
     return paths

@@ -1,21 +1,19 @@
 """Cityscapes instance-level evaluation, exact and in memory.
 
 The numbers of cityscapesscripts' ``evalInstanceLevelSemanticLabeling``
-(its ignore, size, duplicate and precision/recall rules; NaN for classes
-without ground truth), rewritten because it compares a full-size array
-per prediction and instance and writes caches into site-packages. Here a
-frame's ids are histogrammed once and mapped to codes (one per instance,
-one for void, one for the rest); a prediction's overlaps are one
-histogram of the codes under its bounding-box crop (:mod:`.crops`).
+(all its rules; NaN for classes without ground truth) without its
+full-size array per prediction and instance or its site-packages caches:
+a frame's ids are mapped once to codes (instance, void, rest); a
+prediction's overlaps are one histogram of the codes under its crop.
 
 Where the official script fails: a class whose predictions are all
-ignored gets AP 0.0 (it crashes, cityscapesScripts #89); labels that are
-not evaluated are skipped (it aborts); an image without a prediction file
-has no predictions (its CLI aborts). With ``distance=True`` also its
-distance settings (AP 100m / 50m), distances filled by :mod:`.distance`
-(unofficial: the official script never fills them).
+ignored gets AP 0.0 (it crashes, cityscapesScripts #89); labels not
+evaluated are skipped (it aborts); an image without a prediction file has
+no predictions (its CLI aborts). ``distance=True``: also AP 100m / 50m,
+distances filled by :mod:`.distance` (unofficial).
 """
 import functools
+import itertools
 import multiprocessing
 import os
 import warnings
@@ -45,37 +43,30 @@ Stereo = Tuple[np.ndarray, float, float]
 
 
 def match_image(gt: np.ndarray, label_ids: Sequence[int],
-                scores: Sequence[float],
-                masks: Sequence[Optional[CropMask]],
+                scores: Sequence[float], masks: Sequence[Optional[CropMask]],
                 cross_labels: bool = False,
                 stereo: Optional[Stereo] = None) -> dict:
-    """Everything the AP needs from one frame (``gt``: its instanceIds).
-
-    Args:
-        masks: :func:`crop_masks` output per prediction (None = empty).
-        cross_labels: Also give ``xinter`` (for the error analysis).
-        stereo: ``(disparity, baseline, fx)``: also give ``dist``.
+    """Everything the AP needs from one frame (``gt``: its instanceIds;
+    ``masks``: :func:`crop_masks` output, None = empty).
 
     Returns:
         ``gt``: (inst_id, label_id, pixel_count) of the evaluated labels'
         instances and groups; ``pred``: (label_id, score, pixel_count,
-        void_intersection) of the kept predictions; ``inter``:
-        (pred_index, gt_index, intersection) of overlapping same-label
-        pairs; ``xinter``: of other pairs; ``dist``: (medDist, distConf)
-        per ``gt`` row.
+        void_intersection) of the kept predictions; ``inter``: (pred_index,
+        gt_index, intersection) of same-label overlaps; with
+        ``cross_labels``, ``xinter`` of the others; with ``stereo``
+        (disparity, baseline, fx), ``dist``: (medDist, distConf) per gt.
     """
     gt = as_uint16(np.asarray(gt))
     height, width = gt.shape
-    # cv2.calcHist counts uint16 exactly (float32 holds counts < 2**24)
-    # and is about 2x faster than np.bincount, which first casts to int64
+    # cv2.calcHist: exact for uint16 (counts < 2**24), 2x np.bincount's speed
     counts = _hist(gt, 65536)
     ids = np.flatnonzero(counts)
     id_labels = label_of_instance_id(ids)
     keep = np.isin(id_labels, LABEL_IDS)
     gt_ids, gt_labels = ids[keep], id_labels[keep]
     n = len(gt_ids)
-    # codes: 0..n-1 instance, n void, n + 1 anything else
-    # (8-bit codes when they fit: calcHist is 3x faster on them)
+    # codes: 0..n-1 instance, n void, n + 1 else (8-bit if they fit: 3x faster)
     lut = np.full(65536, n + 1, dtype=np.uint8 if n + 2 <= 256 else np.uint16)
     lut[gt_ids] = np.arange(n)
     lut[list(VOID_IDS)] = n  # never an instance id
@@ -122,8 +113,7 @@ def match_image(gt: np.ndarray, label_ids: Sequence[int],
 
 def _hist(values: np.ndarray, bins: int,
           mask: Optional[np.ndarray] = None) -> np.ndarray:
-    """Exact counts of ``0..bins-1`` in a uint8 / uint16 array (under a
-    uint8 mask), as int64."""
+    """Exact int64 counts of 0..bins-1 in uint8/16 ``values`` (``mask``)."""
     h = cv2.calcHist([values], [0], mask, [bins], [0, bins])
     return h.ravel().astype(np.int64)
 
@@ -136,28 +126,17 @@ def _average_precision(y_true: np.ndarray, y_score: np.ndarray,
     order = np.argsort(y_score)
     scores, true = y_score[order], y_true[order]
     cumsum = np.cumsum(true)
+    # a threshold at each distinct score; before: true examples below it
     _, unique_idx = np.unique(scores, return_index=True)
-    n_examples, n_true = len(scores), cumsum[-1]
-    cumsum = np.append(cumsum, 0)  # index -1 reads this 0
-    precision = np.zeros(len(unique_idx) + 1)
-    recall = np.zeros(len(unique_idx) + 1)
-    for i, idx in enumerate(unique_idx):
-        before = cumsum[idx - 1]
-        tp = n_true - before
-        fp = n_examples - idx - tp
-        fn = before + hard_fns
-        precision[i] = float(tp) / (tp + fp)
-        recall[i] = float(tp) / (tp + fn)
-    precision[-1], recall[-1] = 1., 0.
+    before = np.append(cumsum, 0)[unique_idx - 1]  # index -1 reads the 0
+    tp = cumsum[-1] - before
+    fp = len(scores) - unique_idx - tp
+    fn = before + hard_fns
+    precision = np.append(tp / (tp + fp), 1.)
+    recall = np.append(tp / (tp + fn), 0.)
     steps = np.convolve(np.concatenate([recall[:1], recall, [0.]]),
                         [-0.5, 0, 0.5], 'valid')
     return float(np.dot(precision, steps))
-
-
-def _settings(distance: bool) -> list:
-    """(min region size, max distance, min distConf) per setting."""
-    settings = list(zip(MIN_REGION_SIZES, DISTANCE_THS, DISTANCE_CONFS))
-    return settings if distance else settings[:1]
 
 
 def evaluate_matches(matches: Sequence[dict],
@@ -166,12 +145,12 @@ def evaluate_matches(matches: Sequence[dict],
     ``evaluateMatches``: one setting, or with ``distance`` (matches made
     with ``stereo``) the official three (any distance, 100 m, 50 m).
     """
-    settings = _settings(distance)
-    # per label: every GT instance evaluated in some setting as the
-    # (IoU, score) of the predictions touching it, in prediction order,
-    # and per setting whether it is left out there; every prediction as
-    # (score, best IoU with a GT of its label, ignored fraction per
-    # setting)
+    # (min region size, max distance, min distConf) per setting
+    settings = list(zip(MIN_REGION_SIZES, DISTANCE_THS,
+                        DISTANCE_CONFS))[:3 if distance else 1]
+    # per label: each GT evaluated in some setting as ((IoU, score) of the
+    # predictions on it, in order; left out per setting); each prediction
+    # as (score, best IoU with a GT of its label, ignored share per setting)
     gt_lists: Dict[int, List[tuple]] = {lab: [] for lab in LABEL_IDS}
     pred_lists: Dict[int, List[tuple]] = {lab: [] for lab in LABEL_IDS}
     for m in matches:
@@ -225,29 +204,23 @@ def evaluate_matches(matches: Sequence[dict],
             if not pred_list:
                 continue  # 0.0
             for oi, th in enumerate(OVERLAPS):
-                y_true: List[float] = []
-                y_score: List[float] = []
-                hard_fns = 0
+                y_true, y_score, hard_fns = [], [], 0
                 for candidates in gt_list:
-                    best = None  # highest matching score; others are FPs
-                    for iou, conf in candidates:
-                        if iou > th:
-                            if best is None:
-                                best = conf
-                            else:
-                                y_true.append(0)
-                                y_score.append(min(best, conf))
-                                best = max(best, conf)
-                    if best is None:
+                    hits = [conf for iou, conf in candidates if iou > th]
+                    if not hits:
                         hard_fns += 1
-                    else:
-                        y_true.append(1)
-                        y_score.append(best)
-                for conf, best_iou, ignored in pred_list:
-                    # unmatched and not mostly in ignored regions: a FP
-                    if best_iou <= th and ignored[si] <= th:
-                        y_true.append(0)
-                        y_score.append(conf)
+                        continue
+                    # the best-scoring match is a TP; each other one a FP
+                    # at the lower of its score and the best before it
+                    best = list(itertools.accumulate(hits, max))
+                    y_true += [0] * (len(hits) - 1) + [1]
+                    y_score += [min(b, c) for b, c in zip(best, hits[1:])]
+                    y_score.append(best[-1])
+                # unmatched and not mostly in ignored regions: FPs
+                fps = [conf for conf, best_iou, ignored in pred_list
+                       if best_iou <= th and ignored[si] <= th]
+                y_true += [0] * len(fps)
+                y_score += fps
                 ap[si, li, oi] = _average_precision(
                     np.asarray(y_true, float), np.asarray(y_score, float),
                     hard_fns)
@@ -259,30 +232,21 @@ def summarize(ap: np.ndarray) -> dict:
     of three settings also its distance keys and a ``note`` that they are
     unofficial."""
     o50 = np.where(np.isclose(OVERLAPS, 0.5))[0]
-    d100 = DISTANCE_THS.index(100)
-    d50 = DISTANCE_THS.index(50)
     distance = ap.shape[0] > 1
+    # (average key, class key, setting, AP50 only)
+    keys = [('allAp', 'ap', 0, False), ('allAp50%', 'ap50%', 0, True)]
+    if distance:
+        d100, d50 = DISTANCE_THS.index(100), DISTANCE_THS.index(50)
+        keys += [('allAp50m', 'ap50m', d50, False),
+                 ('allAp100m', 'ap100m', d100, False),
+                 ('allAp50%50m', 'ap50%50m', d50, True)]
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN means
-        averages = {
-            'allAp': float(np.nanmean(ap[0])),
-            'allAp50%': float(np.nanmean(ap[0][:, o50])),
-        }
-        if distance:
-            averages.update({
-                'allAp50m': float(np.nanmean(ap[d50])),
-                'allAp100m': float(np.nanmean(ap[d100])),
-                'allAp50%50m': float(np.nanmean(ap[d50][:, o50])),
-            })
-        averages['classes'] = {}
-        for i, name in enumerate(CLASSES):
-            c = {'ap': float(np.average(ap[0, i])),
-                 'ap50%': float(np.average(ap[0, i, o50]))}
-            if distance:
-                c.update({'ap50m': float(np.average(ap[d50, i])),
-                          'ap100m': float(np.average(ap[d100, i])),
-                          'ap50%50m': float(np.average(ap[d50, i, o50]))})
-            averages['classes'][name] = c
+        averages = {k: float(np.nanmean(ap[s][:, o50] if at50 else ap[s]))
+                    for k, _, s, at50 in keys}
+        averages['classes'] = {name: {
+            k: float(np.average(ap[s, i, o50] if at50 else ap[s, i]))
+            for _, k, s, at50 in keys} for i, name in enumerate(CLASSES)}
     result = {
         'averages': averages,
         'overlaps': OVERLAPS.tolist(),
@@ -308,9 +272,8 @@ def format_table(result: dict) -> str:
     """Per-class AP / AP50 (and AP 100m / 50m, unofficial) in percent."""
     from terminaltables import AsciiTable
     avg = result['averages']
-    columns = _COLUMNS
-    if 'allAp100m' in avg:
-        columns += _DISTANCE_COLUMNS
+    distance = 'allAp100m' in avg
+    columns = _COLUMNS + (_DISTANCE_COLUMNS if distance else ())
     rows = [['class'] + [c[0] for c in columns]]
     for name in CLASSES:
         c = avg['classes'][name]
@@ -319,11 +282,9 @@ def format_table(result: dict) -> str:
                 [f'{100 * avg[key]:.1f}' for _, _, key in columns])
     table = AsciiTable(rows)
     table.inner_footing_row_border = True
-    if 'allAp100m' in avg:
-        return (table.table + '\n* unofficial: distances from disparity/ '
-                'and camera/ as citymask fills them (the public evaluator '
-                'never does)')
-    return table.table
+    return table.table + ('\n* unofficial: distances from disparity/ and '
+                          'camera/ as citymask fills them (the public '
+                          'evaluator never does)' if distance else '')
 
 
 def _match_task(task: FrameTask, distance: bool = False,
@@ -343,21 +304,17 @@ def _match_task(task: FrameTask, distance: bool = False,
                        cross_labels=cross_labels, stereo=stereo)
 
 
-def match_frames(tasks: Sequence[FrameTask],
-                 nproc: int = 1,
-                 distance: bool = False,
-                 stereo_root: Optional[str] = None,
+def match_frames(tasks: Sequence[FrameTask], nproc: int = 1,
+                 distance: bool = False, stereo_root: Optional[str] = None,
                  cross_labels: bool = False) -> List[dict]:
     """:func:`match_image` of every frame (:class:`FrameTask` or plain
     tuple), in ``nproc`` processes; with ``distance`` the stereo files are
     read from ``stereo_root`` (default: the Cityscapes root above each
     ground-truth file)."""
     tasks = list(tasks)
-    work = _match_task
-    if distance or cross_labels:
-        work = functools.partial(_match_task, distance=distance,
-                                 stereo_root=stereo_root,
-                                 cross_labels=cross_labels)
+    work = functools.partial(_match_task, distance=distance,
+                             stereo_root=stereo_root,
+                             cross_labels=cross_labels)
     if nproc > 1 and len(tasks) > 1:
         # fork: workers only run numpy / cv2 / pycocotools code
         ctx = multiprocessing.get_context(
@@ -369,8 +326,8 @@ def match_frames(tasks: Sequence[FrameTask],
 
 
 def evaluate(tasks: Sequence[FrameTask], nproc: int = 1,
-             distance: bool = False,
-             stereo_root: Optional[str] = None) -> dict:
+             distance: bool = False, stereo_root: Optional[str] = None
+             ) -> dict:
     """The official result (:func:`summarize`) of :func:`match_frames`;
     with ``distance`` also the (unofficial) AP 100m / 50m."""
     return summarize(evaluate_matches(

@@ -11,12 +11,8 @@ CropMask = Tuple[int, int, dict]
 
 def crop_masks(masks: np.ndarray) -> List[Optional[CropMask]]:
     """(N, H, W) boolean masks as RLE of their bounding-box crops (None:
-    empty).
-
-    The RLE is of the crop's transpose: pycocotools wants Fortran order,
-    which a C-ordered crop's transpose is without a copy. The boxes are
-    found 8 pixels a word along rows (numpy's bool ``any()`` is several
-    times slower), then in the columns of each mask's row band.
+    empty); of the transpose: the Fortran order pycocotools wants, without
+    a copy. Boxes are found 8 pixels a word (faster than bool ``any()``).
     """
     masks = np.ascontiguousarray(masks, dtype=bool)
     n, h, w = masks.shape
@@ -39,10 +35,8 @@ def crop_masks(masks: np.ndarray) -> List[Optional[CropMask]]:
 
 
 def crop_masks_tensor(masks) -> List[Optional[CropMask]]:
-    """:func:`crop_masks` of an (N, H, W) tensor on a GPU: boxes found
-    there, only the crops copied to the host in one transfer (mmdet's
-    CityScapesMetric copies 2 MB per 2048x1024 mask). On the CPU
-    :func:`crop_masks` is faster."""
+    """:func:`crop_masks` of an (N, H, W) GPU tensor: boxes found there,
+    only the crops copied, in one transfer (not 2 MB a 2048x1024 mask)."""
     import torch
     if masks.shape[0] == 0:
         return []
@@ -58,9 +52,8 @@ def crop_masks_tensor(masks) -> List[Optional[CropMask]]:
     out: List[Optional[CropMask]] = [None] * len(rows)
     if not boxes:
         return out
-    flat = torch.cat([masks[i, y0:y1, x0:x1].reshape(-1)
-                      for i, (x0, y0, x1, y1) in boxes.items()])
-    flat = flat.cpu().numpy()
+    flat = torch.cat([masks[i, y0:y1, x0:x1].reshape(-1) for i, (
+        x0, y0, x1, y1) in boxes.items()]).cpu().numpy()
     start = 0
     for i, (x0, y0, x1, y1) in boxes.items():
         size = (y1 - y0) * (x1 - x0)
@@ -95,13 +88,10 @@ def decode_crop(mask: CropMask) -> Tuple[int, int, np.ndarray]:
 
 
 def crop_coco_rle(rle: dict, shape: Sequence[int]) -> Optional[CropMask]:
-    """The :func:`crop_masks` entry of a full-image COCO RLE (as mmdet's
-    ``DumpDetResults`` saves masks) of an untrusted file; ValueError if it
-    is not one of an image of ``shape`` (height, width).
-
-    Decoded here, not by pycocotools: its decoder writes as many pixels as
-    the runs add up to, past the mask's end if a file says so. Runs are
-    read as its ``rleFrString`` reads them and must cover the image.
+    """The :func:`crop_masks` entry of a full-image COCO RLE of an
+    untrusted file (mmdet's ``DumpDetResults``); ValueError if not one of
+    ``shape`` (height, width). Not pycocotools' decoder: it writes past the
+    mask's end if the runs say so. Runs are read as its ``rleFrString``.
     """
     h, w = (int(v) for v in shape)
     counts = rle.get('counts') if isinstance(rle, dict) else None

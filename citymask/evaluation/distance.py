@@ -1,15 +1,12 @@
 """Distance of ground-truth instances, for the distance-aware AP.
 
-The benchmark server reports AP 100m and AP 50m (instances of at least
-1000 pixels within 100 / 50 m with ``distConf >= 0.5``). cityscapesscripts'
-evaluator has the rule but never fills ``medDist`` / ``distConf``; here
-they come from the dataset's stereo files: the 16-bit
-``disparity/<split>/<city>/<frame>_disparity.png`` (``p > 0``: disparity
-``d = (p - 1) / 256``, ``p == 0``: none) and ``camera/.../*_camera.json``
-(``extrinsic.baseline``, ``intrinsic.fx``). Depth is ``baseline * fx / d``;
-``medDist`` the median depth over an instance's valid pixels, ``distConf``
-their share (no valid pixel: the official defaults ``-1``, ``0``). The
-server fills them its own way: the numbers are labelled unofficial.
+The server's AP 100m / 50m count instances of >= 1000 px within 100 / 50 m
+with ``distConf >= 0.5``; cityscapesscripts never fills ``medDist`` /
+``distConf``. Here: from ``disparity/<split>/<city>/<frame>_disparity.png``
+(``p > 0``: ``d = (p - 1) / 256``; 0: none) and ``camera/.../*_camera.json``
+(``extrinsic.baseline``, ``intrinsic.fx``), depth ``baseline * fx / d``;
+``medDist`` the median over an instance's valid pixels, ``distConf`` their
+share (none: the official ``-1``, ``0``). Unofficial: the server differs.
 """
 import json
 import os.path as osp
@@ -35,9 +32,8 @@ UNOFFICIAL_NOTE = (
 
 def stereo_paths(gt_path: str,
                  stereo_root: Optional[str] = None) -> Tuple[str, str]:
-    """Disparity PNG and camera JSON of
-    ``ROOT/gtFine/<split>/<city>/<frame>_gtFine_instanceIds.png`` under
-    ``stereo_root`` (default ``ROOT``)."""
+    """Disparity PNG and camera JSON of ``ROOT/gtFine/<split>/<city>/
+    <frame>_gtFine_instanceIds.png`` under ``stereo_root`` (or ``ROOT``)."""
     city_dir = osp.dirname(osp.abspath(gt_path))
     split_dir = osp.dirname(city_dir)
     if stereo_root is None:
@@ -58,8 +54,7 @@ def check_stereo(gt_paths: Sequence[str],
     missing = [p for g in gt_paths for p in stereo_paths(g, stereo_root)
                if not osp.isfile(p)]
     if missing:
-        more = (f' (and {len(missing) - 1} more files)'
-                if len(missing) > 1 else '')
+        more = f' (and {len(missing) - 1} more files)' * (len(missing) > 1)
         raise CitymaskError(_missing(missing[0], more))
 
 
@@ -105,34 +100,23 @@ def _missing(path: str, more: str = '') -> str:
 def instance_distances(codes: np.ndarray, n: int, sizes: np.ndarray,
                        disparity: np.ndarray, baseline: float,
                        fx: float) -> np.ndarray:
-    """``(medDist, distConf)`` of each of ``n`` regions, as an (n, 2)
-    float64 array.
-
-    Args:
-        codes: Per pixel, the region index ``0..n-1`` (others: no region).
-        sizes: Pixel count of each region.
-        disparity: The frame's 16-bit disparity PNG values.
-        baseline: Stereo baseline (metres).
-        fx: Focal length (pixels).
-    """
-    out = np.empty((n, 2))
-    out[:] = NO_DISTANCE
+    """(n, 2) ``(medDist, distConf)`` of the regions ``0..n-1`` of
+    ``codes`` (per pixel; others: none) of ``sizes`` pixels, from the
+    16-bit ``disparity`` values, ``baseline`` (m) and ``fx`` (px)."""
+    out = np.tile(NO_DISTANCE, (n, 1))  # float64
     if n == 0:
         return out
     sel = (codes < n) & (disparity > 0)
-    # one sort of (region, disparity) keys instead of a mask per region:
-    # each region's valid values end up contiguous and ordered
+    # one sort of (region, disparity) keys: each region's values contiguous
     keys = np.sort(codes[sel].astype(np.int64) << 16 |
                    disparity[sel].astype(np.int64))
-    regions = keys >> 16
-    values = keys & 0xFFFF
+    regions, values = keys >> 16, keys & 0xFFFF
     valid = np.bincount(regions, minlength=n)
     starts = np.concatenate([[0], np.cumsum(valid)[:-1]])
     for g in np.flatnonzero(valid):
         k, s = int(valid[g]), int(starts[g])
-        # depth falls as disparity grows: the middle of the sorted
-        # disparities is the middle of the depths; two middles are
-        # averaged as np.median does
+        # the middle disparities are the middle depths; two are averaged
+        # as np.median does
         mid = values[[s + (k - 1) // 2, s + k // 2]]
         with np.errstate(divide='ignore'):  # p == 1: d == 0, infinitely far
             depth = baseline * fx / ((mid.astype(np.float64) - 1) / 256.)

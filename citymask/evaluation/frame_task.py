@@ -5,13 +5,9 @@ from .crops import CropMask
 
 
 class FrameTask(NamedTuple):
-    """One frame to evaluate.
-
-    Predicted masks come either in memory, as
-    :func:`~citymask.evaluation.crops.crop_masks` outputs (``masks``), or
-    as PNG files of the official results format (``mask_paths``), which the
-    evaluation worker decodes.
-    """
+    """One frame to evaluate; its masks in memory (``masks``, of
+    :func:`~.crops.crop_masks`) or as PNGs of the results format
+    (``mask_paths``), decoded by the evaluation worker."""
     gt_path: str
     label_ids: Sequence[int]
     scores: Sequence[float]

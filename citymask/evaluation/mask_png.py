@@ -1,16 +1,13 @@
 """The evaluation's PNGs read fast: 16-bit id images (ground truth,
-disparity) and the predicted masks of the official results format.
+disparity) by pyspng (PIL where it can't), and predicted masks.
 
-Id images are decoded with pyspng (libspng, faster than OpenCV); PIL
-reads what it can't. The official script decodes a full-size PNG per
-predicted mask (4-14 ms with PIL or OpenCV at 2048x1024, mostly inflating
-and un-filtering 2 MB of zero rows). Here grey 8-bit and 1-bit,
-non-interlaced masks (what mmdet, detectron2, PIL and OpenCV write) are
-inflated with zlib-ng (about 40x faster than zlib on such long runs) and
-only the band of rows and columns whose filtered bytes are non-zero is
-un-filtered, by libspng. Anything else is read by PIL exactly as the
-official script reads it; both give the same pixels (tested against PIL
-and OpenCV). Times: docs/benchmarks.md.
+The official script decodes a full-size PNG per mask (4-14 ms at
+2048x1024, mostly 2 MB of zero rows). Grey 8-bit and 1-bit non-interlaced
+masks (what mmdet, detectron2, PIL and OpenCV write) are inflated here
+with zlib-ng (~40x faster on such runs) and only the band whose filtered
+bytes are non-zero is un-filtered, by libspng; anything else is read by
+PIL as the official script does. Same pixels (tested); times in
+docs/benchmarks.md.
 """
 import io
 import struct
@@ -19,15 +16,11 @@ from typing import Optional, Tuple
 import numpy as np
 import pyspng
 from PIL import Image
+from zlib_ng import zlib_ng as _zlib  # zlib's API, much faster here
 
 from ..errors import CitymaskError
 from .crops import CropMask, crop_masks, encode_crop
 from .untrusted import MAX_MASK_BYTES, read_regular
-
-try:  # same API as zlib; only its speed differs
-    from zlib_ng import zlib_ng as _zlib
-except ImportError:  # pragma: no cover - zlib-ng is in requirements
-    import zlib as _zlib
 
 _SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
@@ -104,9 +97,7 @@ def _chunks(data: bytes) -> Optional[Tuple[tuple, bytes]]:
         elif kind == b'IEND':
             break
         pos += 12 + length
-    if header is None or not idat:
-        return None
-    return header, b''.join(idat)
+    return (header, b''.join(idat)) if header and idat else None
 
 
 def _decode_grey(data: bytes
@@ -145,17 +136,13 @@ def _decode_grey(data: bytes
 
 def _unfilter_band(filters: np.ndarray, filtered: np.ndarray
                    ) -> Optional[Tuple[int, int, np.ndarray]]:
-    """Un-filter (PNG spec 9, one byte per pixel for filtering) only the
-    rows and columns that can be non-zero: ``(y0, x0, rows)``, None if the
-    image is all zeros.
+    """``(y0, x0, rows)``: only the rows and columns that can be non-zero
+    un-filtered (PNG spec 9, a byte per pixel); None if all zeros.
 
-    Above the first and left of the leftmost non-zero filtered byte every
-    pixel is 0 for every filter type. Right of the rightmost one a pixel is
-    its prediction: 0 in None rows, the pixel above in Up rows, but the
-    pixel to its left in Sub / Average / Paeth rows, so the band is
-    widened to the right edge only when such a row ends non-zero. None and
-    Sub rows do not depend on the row above, so past the last non-zero
-    byte a zero row ends the image.
+    Above and left of the first non-zero filtered byte every pixel is 0.
+    Right of the last one a pixel is its prediction: 0 (None), the pixel
+    above (Up) or the one to its left (Sub / Average / Paeth): the band
+    is widened to the edge only when such a row ends non-zero.
     """
     nonzero = np.flatnonzero(np.bitwise_or.reduce(filtered, axis=1))
     if len(nonzero) == 0:
@@ -178,16 +165,13 @@ _LEFTWARD[[1, 3, 4]] = True
 
 def _unfilter_rows(filters: np.ndarray, filtered: np.ndarray, y0: int,
                    last: int) -> np.ndarray:
-    """Rows ``y0..`` of a column band, un-filtered by libspng (as fast as
-    numpy's running sums for None / Sub / Up rows; Average and Paeth are
-    sequential along a row).
+    """Rows ``y0..`` of a column band, un-filtered by libspng.
 
-    The band is a PNG of its own: the pixels left of and above it are 0,
-    what PNG filters assume outside an image. So its rows (filter byte +
-    bytes) go uncompressed into an 8-bit grey PNG as wide as the band
-    (filtering works on bytes for 1-bit and 8-bit originals alike). Past
-    ``last`` every filtered byte is 0: the first None or Sub row there ends
-    the band; Up / Average / Paeth rows before it may repeat the rows above.
+    The pixels left of and above the band are 0, as PNG filters assume
+    outside an image: its rows go uncompressed into an 8-bit grey PNG of
+    their own (filters work on bytes, 1-bit or 8-bit). Past ``last`` all
+    filtered bytes are 0: the first None or Sub row there ends the band
+    (Up / Average / Paeth rows before it may repeat the rows above).
     """
     after = np.flatnonzero(filters[last + 1:] <= 1)
     end = last + 1 + int(after[0]) if len(after) else len(filters)

@@ -1,8 +1,7 @@
 """Predictions saved by ``tools/test.py --out``, evaluated with the
-config's own metrics (mmdet's ``eval_metric.py`` misses the ``data_root``
-rewrite). The pickle is untrusted: only what mmengine's dump of
-predictions holds is unpickled, and each prediction takes the path and id
-of the dataset's image of its file name (so none names a file to read).
+config's metrics (mmdet's ``eval_metric.py`` misses the ``data_root``
+rewrite). The pickle is untrusted: only what mmengine dumps is unpickled,
+and paths and ids are the dataset's (no prediction names a file to read).
 """
 import io
 import os.path as osp
@@ -74,9 +73,8 @@ def _is_prediction(p: Any) -> bool:
 
 
 def evaluate_saved(cfg, path: str) -> Dict[str, float]:
-    """The metrics of ``cfg.test_evaluator`` on a ``--out`` pickle;
-    CitymaskError if it would run code, holds no predictions, or not one
-    for each image of the config's test set."""
+    """``cfg.test_evaluator``'s metrics of a ``--out`` pickle; CitymaskError
+    if it would run code or lacks a prediction per test image."""
     from mmdet.registry import DATASETS
     from mmengine.evaluator import Evaluator
     from mmengine.registry import init_default_scope
@@ -85,10 +83,8 @@ def evaluate_saved(cfg, path: str) -> Dict[str, float]:
     preds = load_predictions(path)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    images = {}
-    for i in range(len(dataset)):
-        info = dataset.get_data_info(i)
-        images[osp.basename(info['img_path'])] = info
+    images = {osp.basename(info['img_path']): info for info in
+              map(dataset.get_data_info, range(len(dataset)))}
     seen = set()
     for p in preds:
         name = osp.basename(p['img_path'])

@@ -61,11 +61,8 @@ def pred_lines(data: bytes, path: str) -> List[str]:
 
 def parse_line(line: str) -> Tuple[str, int, float]:
     """``(relative mask path, label id, confidence)`` of a prediction line,
-    split on single spaces as the official ``readPredInfo`` splits it.
-
-    Raises:
-        CitymaskError: why the line is refused (without file and line).
-    """
+    split on single spaces as the official ``readPredInfo`` does;
+    CitymaskError says why a line is refused (without file and line)."""
     if len(line) > MAX_LINE_BYTES:
         raise CitymaskError(f'a line of {len(line)} characters, more than '
                             f'{MAX_LINE_BYTES}: {excerpt(line)}')
@@ -98,18 +95,10 @@ def parse_line(line: str) -> Tuple[str, int, float]:
 def read_prediction_txt(path: str, root: Optional[str] = None,
                         max_bytes: int = MAX_PRED_BYTES
                         ) -> Tuple[List[int], List[float], List[str]]:
-    """Parse one prediction file as the official script does: later lines
-    naming the same mask replace earlier ones, keeping the first position.
-
-    Args:
-        path: The prediction file.
-        root: The results folder, which the file and every mask it names
-            must resolve inside (:func:`.untrusted.inside`); defaults to
-            the file's folder.
-        max_bytes: The largest prediction file read.
-
-    Returns:
-        ``(label ids, confidences, mask paths)``, the paths resolved.
+    """``(label ids, confidences, resolved mask paths)`` of a prediction
+    file, parsed as the official script does (a later line naming the same
+    mask replaces the earlier one, keeping its position). The file and its
+    masks must resolve inside ``root`` (default: the file's folder).
     """
     folder = osp.dirname(osp.abspath(path))
     root = folder if root is None else root
@@ -121,25 +110,17 @@ def read_prediction_txt(path: str, root: Optional[str] = None,
         try:
             rel, label_id, score = parse_line(line)
             mask = osp.join(folder, rel)
-            entries[osp.abspath(mask)] = (label_id, score,
-                                          inside(root, mask))
+            entries[osp.abspath(mask)] = (label_id, score, inside(root, mask))
         except CitymaskError as e:
             raise CitymaskError(f'{path}:{n}: {e}') from None
-    values = list(entries.values())
-    return ([v[0] for v in values], [v[1] for v in values],
-            [v[2] for v in values])
+    return tuple(map(list, zip(*entries.values()))) or ([], [], [])
 
 
 def read_masks(paths: Sequence[str], label_ids: Sequence[int],
                shape: Tuple[int, int]) -> List[Optional[CropMask]]:
-    """Decode a frame's predicted mask PNGs into crops; as the official
-    script does, only masks of evaluated labels are read (others: None).
-
-    Args:
-        paths: Mask PNG per prediction.
-        label_ids: Cityscapes label id per prediction.
-        shape: ``(height, width)`` of the frame's ground truth.
-    """
+    """A frame's predicted mask PNGs as crops, checked against the ground
+    truth's ``(height, width)``; as the official script, only masks of
+    evaluated labels are read (others: None)."""
     masks = []
     for label_id, path in zip(label_ids, paths):
         if int(label_id) not in LABEL_IDS:
@@ -174,30 +155,20 @@ def label_id_hint(ids: Iterable[int]) -> str:
 
 
 def label_id_report(tasks: Sequence[FrameTask]) -> Optional[str]:
-    """Say how many predictions have label ids outside the 8 instance
-    classes (the official evaluator ignores them without a word).
-
-    Train ids (11-18) or class indices (0-7) in place of label ids are the
-    usual cause; the message then says so and gives the mapping.
-
-    Returns:
-        The warning, or None if every label id is one of the 8 classes.
-
-    Raises:
-        CitymaskError: no prediction at all has a label id of the 8
-            classes: the AP would be 0 for a reason that is not the
-            model's.
+    """A warning saying how many predictions have label ids outside the 8
+    classes (the official evaluator ignores them silently), with
+    :func:`label_id_hint`; None if there are none. CitymaskError if no
+    prediction has one of the 8: the AP would be 0, not for the model.
     """
     counts = Counter(int(i) for t in tasks for i in t.label_ids)
     outside = {i: c for i, c in counts.items() if i not in LABEL_IDS}
     if not outside:
         return None
     n, total = sum(outside.values()), sum(counts.values())
-    hint = label_id_hint(outside)
     ids = ', '.join(str(i) for i in sorted(outside)[:8])
     msg = (f'{n} of {total} predictions have label ids outside the 8 '
            f'instance classes {LABEL_IDS} (ids {ids}), which the '
-           f'evaluation ignores{hint}')
+           f'evaluation ignores{label_id_hint(outside)}')
     if n == total:
         raise CitymaskError(msg + '; nothing left to evaluate')
     return msg
@@ -205,11 +176,8 @@ def label_id_report(tasks: Sequence[FrameTask]) -> Optional[str]:
 
 def read_results(gt_files: Sequence[str],
                  results_dir: str) -> Tuple[List[FrameTask], List[str]]:
-    """Evaluation tasks for :func:`evaluate` from a results folder.
-
-    Returns:
-        ``(tasks, missing)``: one task per ground-truth file, and the
-        frames that had no prediction file (evaluated as no predictions).
+    """``(tasks, missing)`` from a results folder: one task per
+    ground-truth file, and those without prediction file (no predictions).
     """
     if not osp.isdir(results_dir):
         raise CitymaskError(f'results folder {results_dir} does not exist')
@@ -245,8 +213,7 @@ def write_frame(out_dir: str, img_path: str, image_size: Tuple[int, int],
     txt = osp.join(out_dir, base + '_pred.txt')
     h, w = image_size
     lines = []
-    for i, (label_id, score, mask) in enumerate(
-            zip(label_ids, scores, masks)):
+    for i, (label_id, score, mask) in enumerate(zip(label_ids, scores, masks)):
         full = np.zeros((h, w), np.uint8)
         if mask is not None:
             x0, y0, crop = decode_crop(mask)
@@ -256,7 +223,6 @@ def write_frame(out_dir: str, img_path: str, image_size: Tuple[int, int],
                            osp.join(out_dir, png))
         lines.append(f'{png} {int(label_id)} {float(score)}\n')
     # last: a prediction file exists only once all its masks do
-    with atomic_path(txt) as tmp:
-        with open(tmp, 'w') as f:
-            f.writelines(lines)
+    with atomic_path(txt) as tmp, open(tmp, 'w') as f:
+        f.writelines(lines)
     return txt

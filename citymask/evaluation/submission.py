@@ -1,15 +1,13 @@
 """Check a Cityscapes instance-level submission before uploading it.
 
-The benchmark server answers a faulty zip with "content does not match
-specifications" and no detail. This lists every problem against what its
-script (cityscapesscripts' ``getPrediction`` and ``readPredInfo``) and the
-format spec require: one ``CITY_SEQ_FRAME*.txt`` per test image (found
-anywhere; an image without objects needs its empty file); lines of three
-fields split by single spaces (the script splits on ``" "``) with a
-relative mask path inside the results; masks that exist, single-channel,
-of the image's size; label ids of the 8 classes; finite confidences; no
-stray files. Only image headers are read, files as untrusted input
-(:mod:`.untrusted`).
+The server answers a faulty zip with "content does not match
+specifications". This lists every problem against its script
+(``getPrediction``, ``readPredInfo``) and the format spec: one
+``CITY_SEQ_FRAME*.txt`` per test image (empty without objects); lines of
+three fields split by single spaces, a relative mask path inside the
+results; masks that exist, single-channel, of the image's size; label ids
+of the 8 classes; finite confidences; no stray files. Only image headers
+are read, as untrusted input (:mod:`.untrusted`).
 """
 import io
 import os
@@ -29,8 +27,7 @@ from .results_format import frame_key, label_id_hint, parse_line, pred_lines
 from .untrusted import (HEADER_BYTES, MAX_LINE_BYTES, MAX_MASK_BYTES,
                         MAX_PRED_BYTES, excerpt, inside, read_regular, too_big)
 
-# The official script matches prediction files to images by
-# ``"{city}_{seq}_{frame}*.txt"`` (fnmatch) anywhere under the results root.
+# the official script's ``"{city}_{seq}_{frame}*.txt"`` anywhere in results
 _PRED_NAME = re.compile(r'^([^_/]+_\d+_\d+).*\.txt$')
 
 
@@ -38,8 +35,7 @@ class _Files:
     """The files of a results folder or zip, by relative POSIX path."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        self._zip: Optional[zipfile.ZipFile] = None
+        self.path, self._zip = path, None
         if osp.isdir(path):
             self.names = sorted(
                 osp.relpath(osp.join(root, n), path).replace(os.sep, '/')
@@ -51,16 +47,14 @@ class _Files:
                 raise CitymaskError(f'cannot read zip {path} ({e})') from None
             self.names = sorted(n for n in self._zip.namelist()
                                 if not n.endswith('/'))
-        elif osp.exists(path):
-            raise CitymaskError(
-                f'{path} is neither a results folder nor a zip file')
         else:
-            raise CitymaskError(f'{path} does not exist')
+            raise CitymaskError(
+                f'{path} is neither a results folder nor a zip file'
+                if osp.exists(path) else f'{path} does not exist')
 
     def read(self, name: str, limit: int, head: int = 0) -> bytes:
-        """A file of at most ``limit`` bytes (its first ``head`` bytes if
-        given); CitymaskError if too big, not a regular file, outside the
-        folder or a damaged zip member."""
+        """A file of at most ``limit`` bytes (its first ``head`` if given);
+        CitymaskError if too big, irregular, outside or damaged."""
         if self._zip is None:
             return read_regular(inside(self.path, osp.join(self.path, name)),
                                 limit, head)
@@ -83,8 +77,8 @@ class _Files:
 
 
 def _test_images(images_dir: str) -> Dict[str, Tuple[str, Tuple[int, int]]]:
-    """``{city_seq_frame: (image path, (width, height))}`` of a
-    ``leftImg8bit/test`` folder (image headers only)."""
+    """``{city_seq_frame: (image path, (width, height))}`` of
+    ``leftImg8bit/test`` (headers only)."""
     from PIL import Image
     if not osp.isdir(images_dir):
         raise CitymaskError(
@@ -109,9 +103,9 @@ def _test_images(images_dir: str) -> Dict[str, Tuple[str, Tuple[int, int]]]:
 
 @dataclass
 class SubmissionReport:
-    """What :func:`check_submission` found: ``problems`` (one line each;
-    none if valid), counts of ``pred_files`` and ``instances`` (lines)
-    read and of the test ``images`` (None without ``--images``)."""
+    """What :func:`check_submission` found: ``problems`` (a line each),
+    counts of ``pred_files``, ``instances`` and test ``images`` (None
+    without ``--images``)."""
 
     path: str
     images: Optional[int]
@@ -126,29 +120,21 @@ class SubmissionReport:
     def summary(self) -> str:
         """A line saying what was checked and whether it passed."""
         what = (f'{self.pred_files} prediction files, {self.instances} '
-                'instances')
-        against = (f', checked against {self.images} test images'
-                   if self.images is not None else
-                   ' (without --images: not checked that every test image '
-                   'has a prediction file and that masks have its size)')
-        if self.ok:
-            return f'OK: {self.path}: {what}{against}'
-        return (f'INVALID: {self.path}: {len(self.problems)} problems in '
-                f'{what}{against}')
+                'instances' + (
+                    f', checked against {self.images} test images'
+                    if self.images is not None else
+                    ' (without --images: not checked that every test image '
+                    'has a prediction file and that masks have its size)'))
+        return (f'OK: {self.path}: {what}' if self.ok else f'INVALID: '
+                f'{self.path}: {len(self.problems)} problems in {what}')
 
 
 def check_submission(path: str, images_dir: Optional[str] = None,
                      max_pred_bytes: int = MAX_PRED_BYTES) -> SubmissionReport:
-    """Check a results folder or its zip in the official instance format.
-
-    Args:
-        images_dir: The test images (``leftImg8bit/test``); with them, every
-            image must have its prediction file and masks its size.
-        max_pred_bytes: The largest prediction file read.
-
-    Raises:
-        CitymaskError: ``path`` or ``images_dir`` can't be read.
-    """
+    """Check a results folder or its zip in the official instance format;
+    with ``images_dir`` (``leftImg8bit/test``) every image must have its
+    prediction file and masks its size. CitymaskError if ``path`` or
+    ``images_dir`` can't be read."""
     from PIL import Image
     images = _test_images(images_dir) if images_dir is not None else None
     files = _Files(path)
@@ -161,13 +147,12 @@ def check_submission(path: str, images_dir: Optional[str] = None,
             m = _PRED_NAME.match(posixpath.basename(name))
             if m:
                 preds.setdefault(m.group(1), []).append(name)
-        report.pred_files = sum(len(v) for v in preds.values())
+                report.pred_files += 1
         if not preds:
             problems.append('no prediction files (CITY_SEQ_FRAME*.txt, e.g. '
                             'berlin_000000_000019_leftImg8bit_pred.txt)')
         used = set()
-        # mask -> [(frame, where it is named)]
-        masks: Dict[str, List[Tuple[str, str]]] = {}
+        masks: Dict[str, List[Tuple[str, str]]] = {}  # [(frame, where)]
         bad_labels: List[Tuple[int, str]] = []
         for frame in sorted(preds):
             found = preds[frame]
@@ -186,18 +171,16 @@ def check_submission(path: str, images_dir: Optional[str] = None,
         if bad_labels:
             ids = sorted({label for label, _ in bad_labels})
             at = ', '.join(where for _, where in bad_labels[:3])
-            more = (f' and {len(bad_labels) - 3} more'
-                    if len(bad_labels) > 3 else '')
+            more = f' and {len(bad_labels) - 3} more' * (len(bad_labels) > 3)
             problems.append(
                 f'{len(bad_labels)} predictions ({at}{more}) have label ids '
                 f'{ids}, none of the 8 evaluated classes '
                 f'{dict(zip(CLASSES, LABEL_IDS))}{label_id_hint(ids)}')
-        if images is not None:
-            for frame in sorted(set(images) - set(preds)):
-                problems.append(
-                    f'{frame}: no prediction file for test image '
-                    f'{images[frame][0]} (an image without objects needs an '
-                    f'empty {frame}*_pred.txt)')
+        for frame in sorted(set(images or ()) - set(preds)):
+            problems.append(
+                f'{frame}: no prediction file for test image '
+                f'{images[frame][0]} (an image without objects needs an '
+                f'empty {frame}*_pred.txt)')
         sizes: Dict[str, Dict[Tuple[int, int], str]] = {}
         for mask in sorted(masks):
             used.add(mask)
@@ -233,9 +216,9 @@ def check_submission(path: str, images_dir: Optional[str] = None,
                                    for s, m in sorted(seen.items()))
                 problems.append(f'{frame}: masks of different sizes '
                                 f'({listed}); all must have the image size')
-        for name in sorted(names - used):
-            problems.append(f'{name}: stray file (neither a prediction file '
-                            'nor a mask one names); remove it')
+        problems += [f'{name}: stray file (neither a prediction file nor a '
+                     'mask one names); remove it'
+                     for name in sorted(names - used)]
     finally:
         files.close()
     return report
@@ -245,8 +228,7 @@ def _check_pred_file(files: _Files, txt: str, frame: str, names: set,
                      masks: Dict[str, List[Tuple[str, str]]],
                      bad_labels: List[Tuple[int, str]],
                      report: SubmissionReport, max_bytes: int) -> None:
-    """Check one prediction file's lines as ``readPredInfo`` reads them.
-    """
+    """Check one prediction file's lines as ``readPredInfo`` reads them."""
     problems = report.problems
     try:
         lines = pred_lines(files.read(txt, max_bytes), txt)
@@ -296,8 +278,8 @@ def zip_results(folder: str, images_dir: Optional[str] = None) -> str:
             f'{len(report.problems)} problems, first: {report.problems[0]} '
             f'(all of them: `{cmd}`)')
     path = folder.rstrip('/') + '.zip'
-    with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as zf:
-            for name in sorted(os.listdir(folder)):
-                zf.write(osp.join(folder, name), name)
+    with atomic_path(path) as tmp, zipfile.ZipFile(
+            tmp, 'w', zipfile.ZIP_DEFLATED) as zf:  # closed before renamed
+        for name in sorted(os.listdir(folder)):
+            zf.write(osp.join(folder, name), name)
     return path

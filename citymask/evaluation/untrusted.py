@@ -1,8 +1,7 @@
-"""Results from elsewhere, read with bounded work: a path in them may
-lead out of the folder (``../``, a symlink to ``/dev/zero``), name a FIFO,
-or a file be one 2 GiB line. So paths must resolve inside their folder,
-only regular files are read, sizes are capped (before and while reading)
-above what a real submission needs, and messages quote short excerpts.
+"""Results from elsewhere, read with bounded work: a path may lead out
+(``../``, a symlink to ``/dev/zero``) or name a FIFO, a file be one 2 GiB
+line. So paths resolve inside their folder, only regular files are read,
+sizes are capped (before and while reading), messages quote excerpts.
 """
 import os
 import os.path as osp
@@ -25,9 +24,8 @@ EXCERPT_CHARS = 80
 
 def excerpt(text: str) -> str:
     """``text`` quoted, at most :data:`EXCERPT_CHARS` of it."""
-    if len(text) <= EXCERPT_CHARS:
-        return repr(text)
-    return f'{text[:EXCERPT_CHARS]!r}... ({len(text)} characters)'
+    return repr(text) if len(text) <= EXCERPT_CHARS else \
+        f'{text[:EXCERPT_CHARS]!r}... ({len(text)} characters)'
 
 
 def too_big(size: int, limit: int) -> str:
@@ -37,8 +35,7 @@ def too_big(size: int, limit: int) -> str:
 
 
 def inside(root: str, path: str) -> str:
-    """``path`` resolved (symlinks included); refused if outside ``root``.
-    """
+    """``path`` resolved (symlinks included); refused if outside ``root``."""
     real, top = osp.realpath(path), osp.realpath(root)
     if osp.commonpath([real, top]) != top:
         raise CitymaskError(

@@ -25,14 +25,12 @@ from .stereo import CAMERA_HEIGHT, write_stereo
 CITIES = {'train': ('aachen', 'bochum', 'bremen'),
           'val': ('frankfurt', 'lindau', 'munster'),
           'test': ('berlin', 'bielefeld', 'bonn')}
-# things of the simple distribution and how often they appear (caravan and
-# trailer are not evaluated but present in real data)
+# the simple distribution's things and shares (caravan, trailer: not evaluated)
 THING_WEIGHTS = {
     'car': 0.34, 'person': 0.26, 'bicycle': 0.07, 'rider': 0.08,
     'motorcycle': 0.05, 'truck': 0.06, 'bus': 0.05, 'train': 0.03,
     'caravan': 0.03, 'trailer': 0.03}
-# RGB base colour per class, jittered per instance, so a detector can learn
-# the classes (not the Cityscapes palette on purpose)
+# RGB colour per class (jittered per instance) a detector can learn
 APPEARANCE = {
     'person': (190, 60, 70), 'rider': (235, 130, 30), 'car': (40, 70, 170),
     'truck': (30, 125, 120), 'bus': (210, 200, 40), 'train': (150, 50, 160),
@@ -51,7 +49,7 @@ _HEIGHT = {'person': 1.0, 'rider': 1.0, 'bicycle': 0.55, 'motorcycle': 0.65,
            'car': 0.8, 'truck': 1.8, 'caravan': 1.5, 'trailer': 1.3,
            'bus': 1.9, 'train': 2.2}
 
-# ---- distribution='cityscapes' ---------------------------------------------
+# ---- distribution='cityscapes' (approximate) -------------------------------
 # Annotated instances per frame: approximately Cordts et al., "The
 # Cityscapes Dataset for Semantic Urban Scene Understanding", CVPR 2016,
 # table of instance counts (fine train + val: ~24.4k humans, 7.0 per frame;
@@ -93,9 +91,15 @@ def add_scene_args(parser, distribution: bool = True) -> None:
                             help=f'frame {name} (default: {default})')
     if distribution:
         parser.add_argument('--distribution', default='simple',
-                            choices=DISTRIBUTIONS,
-                            help='scene distribution: simple (default) or '
-                            'cityscapes (published Cityscapes statistics)')
+                            choices=DISTRIBUTIONS, help='scene distribution: '
+                            'simple (default) or cityscapes (approximate '
+                            'published Cityscapes statistics)')
+
+
+def _check_distribution(distribution: str) -> None:
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f'unknown distribution {distribution!r}; choose '
+                         f'from {DISTRIBUTIONS}')
 
 
 def _obj(label: str, points) -> dict:
@@ -163,14 +167,12 @@ def _group(label, x, yb, h, rng, p_bicycle, shape) -> List[dict]:
 
 
 def _log_uniform_max(mean: float, low: float) -> float:
-    """``b`` with mean ``mean`` of log-uniform ``[low, b]`` (bisection)."""
+    """``b`` giving log-uniform ``[low, b]`` the mean ``mean`` (bisection)."""
     lo, hi = low * 1.0001, mean * 100.0
     for _ in range(100):
         mid = (lo * hi) ** 0.5
-        if (mid - low) / np.log(mid / low) < mean:
-            lo = mid
-        else:
-            hi = mid
+        lo, hi = ((mid, hi) if (mid - low) / np.log(mid / low) < mean else
+                  (lo, mid))
     return float(lo)
 
 
@@ -300,8 +302,7 @@ def _simple_things(rng, W, H, horizon, things_range):
         h = min(0.45 * H, max(4.0, scale * depth * _HEIGHT[label] *
                               rng.uniform(0.85, 1.15)))
         cx = rng.uniform(-0.05, 1.05) * W
-        things.append((yb, _group(label, cx, yb, h, rng, 0.6,
-                                  lambda p, s: p)))
+        things.append((yb, _group(label, cx, yb, h, rng, 0.6, lambda p, s: p)))
     for _ in range(rng.integers(0, 3)):  # tiny far things (< 100 px)
         label = 'person' if rng.random() < 0.5 else 'car'
         yb = horizon + rng.uniform(2, 8)
@@ -324,9 +325,7 @@ def make_scene(rng: np.random.Generator, width: int, height: int,
     """Random street scene as Cityscapes polygon objects, in drawing order
     (stuff, things far to near, void), drawn from ``rng``; ``things_range``:
     ``[low, high)`` things per frame (``simple`` only)."""
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(f'unknown distribution {distribution!r}; choose '
-                         f'from {DISTRIBUTIONS}')
+    _check_distribution(distribution)
     W, H = width, height
     horizon = H * rng.uniform(0.38, 0.5)
     objs = [_obj('sky', _box(0, 0, W - 1, horizon))]
@@ -354,28 +353,25 @@ def make_scene(rng: np.random.Generator, width: int, height: int,
         objs.append(_obj('pole', _box(px, ptop, px + pw, pbot)))
         objs.append(_obj('traffic sign', _box(px - 3 * pw, ptop,
                                               px + 4 * pw, ptop + 6 * pw)))
-    things = []
     if with_things:
         things = (_cityscapes_things(rng, W, H, horizon, vx)
                   if distribution == 'cityscapes' else
                   _simple_things(rng, W, H, horizon, things_range))
-    for _, group in sorted(things, key=lambda t: t[0]):
-        objs.extend(group)
+        for _, group in sorted(things, key=lambda t: t[0]):
+            objs.extend(group)
     hood = H * rng.uniform(0.05, 0.1)
     xs = np.linspace(0, W - 1, 9)
     ys = H - 1 - hood * (1 - ((xs - W / 2) / (W / 2)) ** 2 * 0.6)
     objs.append(_obj('ego vehicle', np.concatenate(
         [np.stack([xs, ys], 1), [[W - 1, H - 1], [0, H - 1]]])))
     border = max(1.0, W * 0.002)
-    objs.append(_obj('rectification border', _box(0, 0, border, H - 1)))
-    objs.append(_obj('rectification border',
-                     _box(W - 1 - border, 0, W - 1, H - 1)))
-    return objs
+    return objs + [_obj('rectification border', b) for b in (
+        _box(0, 0, border, H - 1), _box(W - 1 - border, 0, W - 1, H - 1))]
 
 
 def render_image(objs, rng: np.random.Generator, width: int,
                  height: int) -> np.ndarray:
-    """Draw the RGB frame from the same polygons, in the same order."""
+    """The RGB frame drawn from the same polygons, in the same order."""
     img = Image.new('RGB', (width, height), (0, 0, 0))
     draw = ImageDraw.Draw(img)
     for obj in objs:
@@ -403,8 +399,7 @@ def render_gt(polygons_json: dict) -> Tuple[np.ndarray, np.ndarray]:
     """instanceIds (uint16) and labelIds (uint8) by cityscapesscripts."""
     annotation = Annotation()
     annotation.fromJsonText(json.dumps(polygons_json))
-    # it draws into a mode-'I' (int32) image, which Pillow 13 cannot save
-    # as PNG; the real files are 16-bit
+    # Pillow 13 can't save its mode-'I' image as PNG; real files are 16-bit
     inst = np.asarray(createInstanceImage(annotation, 'ids'), np.int32)
     label = np.asarray(createLabelImage(annotation, 'ids'), np.uint8)
     return inst.astype(np.uint16), label
@@ -424,19 +419,15 @@ def sample_paths(root: str, split: str, city: str, seq: int,
 
 def make_mini_cityscapes(out_root: str,
                          num_images: Optional[Dict[str, int]] = None,
-                         width: int = 2048, height: int = 1024,
-                         seed: int = 0, empty_every: int = 10,
+                         width: int = 2048, height: int = 1024, seed: int = 0,
+                         empty_every: int = 10,
                          things_range: Tuple[int, int] = (3, 24),
-                         distribution: str = 'simple'
-                         ) -> Dict[str, List[str]]:
-    """Write a mini Cityscapes tree (``leftImg8bit/``, ``gtFine/``,
-    ``disparity/``, ``camera/``) under ``out_root``; returns the image
-    paths per split. ``num_images``: frames per split; the same ``seed``
-    gives the same files; every ``empty_every``-th frame has no things.
-    """
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(f'unknown distribution {distribution!r}; choose '
-                         f'from {DISTRIBUTIONS}')
+                         distribution: str = 'simple') -> Dict[str, List[str]]:
+    """Write ``leftImg8bit/``, ``gtFine/``, ``disparity/``, ``camera/``
+    under ``out_root`` (``num_images`` frames per split; same ``seed``,
+    same files; every ``empty_every``-th frame without things); returns
+    the image paths per split."""
+    _check_distribution(distribution)
     if num_images is None:
         num_images = {'train': 8, 'val': 4, 'test': 2}
     written: Dict[str, List[str]] = {}
@@ -457,8 +448,7 @@ def make_mini_cityscapes(out_root: str,
             inst, label = render_gt(poly)
             for p in paths.values():
                 os.makedirs(osp.dirname(p), exist_ok=True)
-            # compress_level 1: scratch data, and decoding speed (what the
-            # loaders pay) barely depends on the level
+            # compress_level 1: scratch data; decoding speed barely differs
             for key, arr in (('image', image), ('instanceIds', inst),
                              ('labelIds', label)):
                 Image.fromarray(arr).save(paths[key], compress_level=1)
@@ -472,8 +462,7 @@ def make_benchmark_set(work_dir: str, num_images: int, width: int = 2048,
                        height: int = 1024, distribution: str = 'simple'
                        ) -> Tuple[str, Dict[str, str]]:
     """``(cityscapes_root, {'rle': json, 'polygon': json})``: train frames
-    (``simple``: ~14 things visible) in both mask formats, reused if there.
-    """
+    (``simple``: ~14 things visible) in both formats, reused if there."""
     from ..datasets.cityscapes_converter import (ann_file_name,
                                                  convert_cityscapes)
     if distribution != 'simple':  # beside the simple set, not inside

@@ -14,16 +14,14 @@ from ..compat import official_instance_evaluator
 def run_official(gt_files: Sequence[str], results_dir: str,
                  work_dir: str, gt_instances: Optional[dict] = None,
                  distance: bool = False) -> dict:
-    """``evaluateImgLists`` of the official script on a results folder,
-    with ``gt_instances`` as its ground-truth cache (``instances2dict``
-    format, e.g. with ``medDist`` / ``distConf`` filled) if given, and with
-    ``distanceAvailable`` (AP 100m / 50m) if ``distance``."""
+    """``evaluateImgLists`` of the official script on a results folder;
+    ``gt_instances``: its ground-truth cache (``instances2dict`` format,
+    e.g. ``medDist`` filled); ``distance``: ``distanceAvailable``."""
     os.makedirs(work_dir, exist_ok=True)
     cwd = os.getcwd()
     with official_instance_evaluator() as official:
         args = official.args
-        before = args.distanceAvailable
-        args.distanceAvailable = distance
+        before, args.distanceAvailable = args.distanceAvailable, distance
         try:
             args.gtInstancesFile = cache = osp.join(work_dir,
                                                     'gtInstances.json')

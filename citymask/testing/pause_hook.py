@@ -13,10 +13,9 @@ from mmengine.hooks import Hook
 
 @HOOKS.register_module()
 class PauseAtIterHook(Hook):
-    """After iteration ``iteration`` (1-based), rank 0 opens the FIFO
-    ``fifo_dir/at`` for writing (blocks until the test opens it: it now
-    knows where training is), then reads a byte from the FIFO
-    ``fifo_dir/go`` (blocks until the test writes it); a signal sent in
+    """After iteration ``iteration`` (1-based) rank 0 opens the FIFO
+    ``fifo_dir/at`` (blocks until the test opens it too), then reads a
+    byte of ``fifo_dir/go`` (until the test writes it); a signal sent in
     between is handled before the hook returns."""
 
     priority = 'HIGHEST'
@@ -28,16 +27,14 @@ class PauseAtIterHook(Hook):
                          outputs=None) -> None:
         if runner.iter + 1 != self.iteration or get_rank() != 0:
             return
-        with open(osp.join(self.fifo_dir, 'at'), 'w'):
-            pass
+        open(osp.join(self.fifo_dir, 'at'), 'w').close()
         with open(osp.join(self.fifo_dir, 'go'), 'rb') as go:
             go.read(1)
 
 
 def paused_config(base: str, folder: str, iteration: int) -> str:
-    """Write ``folder/paused.py`` (config ``base`` plus
-    :class:`PauseAtIterHook` at ``iteration``) and the FIFOs ``folder/at``
-    and ``folder/go``; returns the config's path."""
+    """Write ``folder/paused.py`` (``base`` + :class:`PauseAtIterHook` at
+    ``iteration``) and FIFOs ``folder/at``, ``folder/go``; returns its path."""
     base_cfg = Config.fromfile(base)
     hooks = [dict(h) for h in base_cfg.get('custom_hooks', [])]
     hooks.append(dict(type='PauseAtIterHook', iteration=iteration,
@@ -61,8 +58,7 @@ def wait_until_paused(proc, folder: str) -> bool:
     # watcher of a run that got there stays blocked: a daemon thread)
     threading.Thread(target=lambda: (proc.wait(), open(at, 'w').close()),
                      daemon=True).start()
-    with open(at):
-        pass
+    open(at).close()
     return proc.poll() is None
 
 

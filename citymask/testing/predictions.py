@@ -80,14 +80,11 @@ def make_predictions(gt: np.ndarray, rng: np.random.Generator,
 def metric_samples(gt_files: Sequence[str], rng: np.random.Generator,
                    n_false: int = 6, preds_per_image: Optional[int] = None,
                    device: str = 'cpu') -> Iterator[dict]:
-    """:func:`make_predictions` of each ``*_gtFine_instanceIds.png``
-    (``rng`` drawn from frame after frame) as the data samples a metric's
-    ``process`` gets from a model: ``img_path``, ``ori_shape`` and
-    ``pred_instances`` (evaluated labels as indices into
-    :data:`~citymask.classes.CLASSES`, scores, full-size boolean masks on
-    ``device``). ``preds_per_image`` sets ``n_false`` per frame for about
-    that many predictions (benchmarks).
-    """
+    """:func:`make_predictions` of each ``*_gtFine_instanceIds.png`` as
+    the samples a metric's ``process`` gets: ``img_path``, ``ori_shape``,
+    ``pred_instances`` (labels as indices into ``CLASSES``, scores, masks
+    on ``device``). ``preds_per_image``: about that many (``n_false`` set
+    per frame)."""
     import torch
 
     from ..evaluation.mask_png import read_gt

@@ -1,12 +1,10 @@
 """Stereo files of generated scenes, as Cityscapes has them: a 16-bit
-disparity PNG (``p > 0``: ``(p - 1) / 256`` pixels; 0: none) and a camera
-JSON. A level camera ``CAMERA_HEIGHT`` above a flat road, horizon at the
-bottom of the sky: a road pixel ``y`` rows below it is ``CAMERA_HEIGHT * fy
-/ y`` metres away; things stand upright at the road depth where their
-outline touches it (a rider at its bicycle's), turned a little (``TILT``);
-facades are at a random depth; sky and void have none. Like a stereo
-matcher each region loses a random share of its pixels (some most of them:
-``distConf < 0.5``).
+disparity PNG (``p > 0``: ``(p - 1) / 256`` px; 0: none) and a camera JSON.
+A level camera ``CAMERA_HEIGHT`` above a flat road, horizon at the sky's
+bottom: a road pixel ``y`` rows below is ``CAMERA_HEIGHT * fy / y`` m away;
+things stand upright where they touch the road (a rider at its bicycle),
+turned a little (``TILT``); facades at random depths; sky and void none.
+Each region loses a random share of pixels (some most: ``distConf < 0.5``).
 """
 import json
 import os
@@ -93,9 +91,8 @@ def render_disparity(objs, width: int, height: int, cam: dict,
 
 
 def write_stereo(gt_path: str, objs, width: int, height: int):
-    """Write the disparity PNG and camera JSON of the frame whose
-    ``*_gtFine_instanceIds.png`` is ``gt_path`` (every object of its scene,
-    test split too) where Cityscapes keeps them; returns both paths."""
+    """Write (where Cityscapes keeps them) and return the disparity PNG and
+    camera JSON of the frame of ``gt_path`` (all objects, test split too)."""
     # seeded by the scene itself, leaving the generator's stream untouched
     text = json.dumps(list(objs), sort_keys=True)
     rng = np.random.default_rng(zlib.crc32(text.encode()))

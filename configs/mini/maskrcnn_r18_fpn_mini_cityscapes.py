@@ -1,6 +1,5 @@
-# The fine-tune recipe's structure, sized for 2 CPU cores: ResNet-18 + FPN
-# with 64 channels on 512x256 mini-Cityscapes frames (a quarter of the real
-# resolution per side), multi-scale training over the same 9 scale steps,
+# The fine-tune recipe sized for 2 CPU cores: ResNet-18 + 64-channel FPN on
+# 512x256 mini-Cityscapes frames (1/4 per side), the same 9 scale steps,
 # COCO->Cityscapes surgery on load. Used by `make demo` and the tests.
 _base_ = '../maskrcnn_r50_fpn_cityscapes_ft.py'
 

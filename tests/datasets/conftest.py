@@ -1,5 +1,5 @@
-"""A hand-made Cityscapes frame, drawn by cityscapesscripts, and the checks
-that a converted annotation set is the regions it draws."""
+"""A hand-made Cityscapes frame drawn by cityscapesscripts; checks that
+converted annotations are the regions it draws."""
 import json
 import os
 import os.path as osp
@@ -20,11 +20,10 @@ def box(x0, y0, x1, y1):
     return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
 
 
-# What real frames have: occlusion, a thing cut in two by a pole, a person
-# inside a bus (a hole), a licence plate (not drawn), an 'unlabeled' region
-# (drawn in the background colour: it erases), a group partly outside the
-# image, things on its borders, a hidden thing, a deleted object, a caravan
-# (drawn, not evaluated).
+# What real frames have: occlusion, a thing cut by a pole, a person in a bus
+# (a hole), a licence plate (not drawn), an erasing 'unlabeled' region, a
+# group partly outside, things on the borders, a hidden thing, a deleted
+# object, a caravan (drawn, not evaluated).
 OBJECTS = [
     # first: a canvas starting at its colour would be it
     dict(label='train', polygon=[[0, 0], [40, 5], [45, 45], [0, 40]]),
@@ -74,8 +73,7 @@ def write_frame(root, objects=OBJECTS, split='val', size=(W, H),
 
 
 def to_mask(segm, h: int, w: int) -> np.ndarray:
-    """The boolean mask of a COCO ``segmentation`` (polygons or RLE), as
-    pycocotools (and so mmdet) reads it."""
+    """A COCO ``segmentation``'s mask, as pycocotools (so mmdet) reads it."""
     if not segm:
         return np.zeros((h, w), bool)
     if isinstance(segm, list):
@@ -86,11 +84,9 @@ def to_mask(segm, h: int, w: int) -> np.ndarray:
 
 
 def check_regions(anns, inst):
-    """Each annotation is pixels of one evaluated region of the instance
-    image ``inst`` (label, iscrowd, area, box as cityscapesscripts'
-    ``Instance`` and the pixels say), each thing region is one whole
-    annotation and each group region the union of its annotations;
-    returns the annotations by region id."""
+    """The annotations by region id, checked against ``inst`` as
+    cityscapesscripts' ``Instance`` sees it: label, iscrowd, area, box,
+    a thing one whole annotation, a group the union of its annotations."""
     regions = {}
     for i in np.unique(inst):
         ref = Instance(inst, i)

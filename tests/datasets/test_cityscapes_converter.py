@@ -21,8 +21,7 @@ def _load(path):
 
 
 def _frames(root, split, coco):
-    """``(image, its annotations, its instance PNG)`` of a converted split.
-    """
+    """``(image, its annotations, its instance PNG)`` of a split."""
     for img in coco['images']:
         png = osp.join(root, 'gtFine', split, img['file_name'].replace(
             'leftImg8bit.png', 'gtFine_instanceIds.png'))
@@ -33,9 +32,8 @@ def _frames(root, split, coco):
 
 @pytest.fixture(scope='module')
 def cityscapes_like(tmp_path_factory):
-    """The ``cityscapes`` generator distribution (published statistics,
-    irregular outlines, many small instances): ``(root, {fmt: {split:
-    json}})``."""
+    """``(root, {fmt: {split: json}})`` of the ``cityscapes`` distribution
+    (approximate published statistics, irregular outlines, small things)."""
     from citymask.testing.mini_cityscapes import make_mini_cityscapes
     root = str(tmp_path_factory.mktemp('cityscapes_like'))
     make_mini_cityscapes(root, dict(train=6), seed=2, empty_every=0,
@@ -47,10 +45,8 @@ def cityscapes_like(tmp_path_factory):
 
 @pytest.mark.parametrize('distribution', ['simple', 'cityscapes'])
 @pytest.mark.parametrize('fmt', ['polygon', 'rle'])
-def test_annotations_are_the_instance_png_regions(request, distribution,
-                                                  fmt):
-    # every instance of *_instanceIds.png pixel for pixel (IoU 1.0), small
-    # ones and crowds included
+def test_annotations_are_the_instance_png_regions(request, distribution, fmt):
+    # every instance of *_instanceIds.png pixel for pixel, small and crowds
     if distribution == 'simple':
         root = request.getfixturevalue('mini_cityscapes')
         files = request.getfixturevalue('mini_coco')[fmt]
@@ -83,9 +79,8 @@ def test_mmdet_cityscapes_dataset_loads_it(mini_cityscapes, mini_coco, fmt):
     coco = _load(mini_coco[fmt]['train'])
     ds = CityscapesDataset(
         data_root=mini_cityscapes, ann_file=mini_coco[fmt]['train'],
-        data_prefix=dict(img='leftImg8bit/train/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=[],
-        lazy_init=False)
+        data_prefix=dict(img='leftImg8bit/train/'), lazy_init=False,
+        filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=[])
     assert ds.metainfo['classes'][0] == 'person'
     with_things = {a['image_id'] for a in coco['annotations']
                    if not a['iscrowd']}

@@ -1,7 +1,7 @@
-"""The converter's worker pool: what its output can't show (that
-``nproc`` workers and no more do the work, how they start, how frames are
-grouped, a worker that fails or dies). Run for every mutant
-(``mutation.sh converter``)."""
+"""The converter's worker pool: who does the work, how workers start, how
+frames are grouped, a dying worker. For every mutant (mutation.sh converter).
+"""
+import contextlib
 import multiprocessing
 import os
 import os.path as osp
@@ -32,8 +32,8 @@ def _tasks(kinds):
     ('L' * 100, 2, [12] * 8 + [4]),
     ('L' * 100, 1, [25] * 4),
     ('L' * 1000, 2, [64] * 15 + [40]),
-    # a frame with ground truth is a unit of its own and closes the batch
-    # before it (10 image-only frames, 1 worker: batches of 2)
+    # a frame with ground truth: a unit of its own, closing the batch before
+    # it (10 image-only frames, 1 worker: batches of 2)
     ('LLLLLHLLLLL', 1, [2, 2, 1, 1, 2, 2, 1]),
     ('HHLH', 2, [1, 1, 1, 1]),
 ])
@@ -57,8 +57,7 @@ def test_workers_come_from_the_forkserver_ready_to_convert(monkeypatch,
     pool = conv.worker_pool(1)
     try:
         # two frames at once for a pool of 1: one worker does both
-        pids = {f.result() for f in [pool.submit(os.getpid)
-                                     for _ in range(2)]}
+        pids = {f.result() for f in [pool.submit(os.getpid) for _ in range(2)]}
         ppid, sigint, cv_threads, modules, copied = pool.submit(eval, (
             '(__import__("os").getppid(), __import__("signal").getsignal(2),'
             ' __import__("cv2").getNumThreads(), list(__import__("sys")'
@@ -77,37 +76,21 @@ def test_workers_come_from_the_forkserver_ready_to_convert(monkeypatch,
         assert not {'torch', 'mmengine', 'mmdet', 'mmcv'} & set(modules)
 
 
-def test_init_worker_ignores_ctrl_c_and_runs_opencv_single_threaded():
-    import cv2
-    threads = cv2.getNumThreads()
-    handler = signal.getsignal(signal.SIGINT)
-    try:
-        conv._init_worker()
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-        assert cv2.getNumThreads() == 1
-    finally:
-        signal.signal(signal.SIGINT, handler)
-        cv2.setNumThreads(threads)
-
-
 def _readers(path):
     """Processes that have ``path`` open (Linux: /proc)."""
     pids = set()
     for fd in glob('/proc/[0-9]*/fd/*'):  # the fds we may read
-        try:
+        with contextlib.suppress(OSError):  # closed meanwhile (busy worker)
             if os.readlink(fd) == path:
                 pids.add(int(fd.split('/')[2]))
-        except OSError:  # closed meanwhile (a busy worker)
-            pass
     return pids
 
 
 @pytest.mark.skipif(not osp.isdir('/proc/self/fd'), reason='needs /proc')
 def test_a_worker_that_dies_is_one_clear_message(tmp_path):
-    # The second image is a FIFO: the worker that reads it blocks until
-    # this test opens the other end, and is killed there, as the OOM killer
-    # would. Each step waits for the one before it (a blocking open, a
-    # descriptor that exists until the kill): nothing depends on timing.
+    # The second image is a FIFO: its reader blocks until this test opens
+    # the other end and kills it, as the OOM killer would; each step waits
+    # for the one before (nothing depends on timing).
     root = str(tmp_path / 'cs')
     write_frame(root, split='test')
     fifo = osp.join(root, 'leftImg8bit', 'test', 'lindau',
@@ -119,8 +102,7 @@ def test_a_worker_that_dies_is_one_clear_message(tmp_path):
         fd = os.open(fifo, os.O_WRONLY)  # returns once someone opened it
         try:
             readers = set()
-            # the reader's open() completes after ours; it then blocks in
-            # read() until we write or close
+            # the reader's open() returns after ours; read() then blocks
             while not over.is_set() and not readers - {os.getpid()}:
                 readers = _readers(fifo)
                 os.sched_yield()
@@ -148,9 +130,7 @@ def test_a_worker_that_dies_is_one_clear_message(tmp_path):
 
 # ---- who does the work: a pool of threads in place of processes ------------
 class _Pool(ThreadPoolExecutor):
-    """A stand-in for :func:`worker_pool`'s processes, in threads, so a test
-    sees the work, its threads and the shut-down in this process."""
-
+    """:func:`worker_pool` in threads: the work and shut-down seen here."""
     made = []
 
     def __init__(self, nproc):
@@ -184,8 +164,7 @@ def pools(monkeypatch):
     (4, 'LLL', [3]),
     (2, 'H', []),
 ])
-def test_nproc_workers_do_the_work(monkeypatch, pools, nproc, frames,
-                                   workers):
+def test_nproc_workers_do_the_work(monkeypatch, pools, nproc, frames, workers):
     ran = []
 
     def convert_unit(unit):
@@ -222,8 +201,7 @@ def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
 
     class Pool(_Pool):
         def shutdown(self, wait=True, *, cancel_futures=False):
-            # the queued units are dropped before the running ones may end,
-            # so no thread can take another one meanwhile
+            # queued units dropped before running ones end: none taken
             super().shutdown(wait=False, cancel_futures=cancel_futures)
             stopping.set()
             waits.append(wait)

@@ -10,11 +10,9 @@ from .conftest import to_mask as _fill
 
 
 def _masks():
-    """Noise (diagonal-only contacts, single pixels, holes within holes),
-    its closing (blobs with holes), PIL-drawn polygons (the PNGs' edges),
-    masks touching every border."""
-    rng = np.random.default_rng(0)
-    out = []
+    """Noise (diagonal contacts, single pixels, nested holes), its closing,
+    PIL-drawn polygons (the PNGs' edges), masks touching every border."""
+    rng, out = np.random.default_rng(0), []
     for i in range(60):
         h, w = (int(v) for v in rng.integers(1, 40, 2))
         noise = rng.random((h, w)) < rng.uniform(0.1, 0.9)
@@ -52,10 +50,8 @@ def test_offset_places_a_crop_and_holes_are_cut_open():
 
 @pytest.mark.parametrize('shape', ['rectangle', 'disc', 'slanted'])
 def test_outlines_are_simplified(shape):
-    # fewer vertices than the pixel outline has steps: straight runs and
-    # diagonals become single segments (long digital straight edges keep
-    # more: every pixel centre must stay ~0.25 px clear of the outline
-    # for pycocotools' 1/5-pixel rounding)
+    # straight runs and diagonals become single segments (long digital
+    # edges keep more: pixel centres stay ~0.25 px clear of the outline)
     mask = np.zeros((300, 400), np.uint8)
     if shape == 'rectangle':
         mask[50:250, 60:330] = 1

@@ -1,6 +1,7 @@
 import os
 import os.path as osp
 
+import cv2
 import numpy as np
 import pytest
 
@@ -18,8 +19,8 @@ official = run_official  # the name tests/evaluation/metrics/ import
 
 
 def assert_same(ours, theirs, settings=1):
-    """Two results in the official JSON format are the same to 1e-12:
-    every number (NaN where NaN), key and setting."""
+    """Two official result JSONs agree to 1e-12: every number (NaN where
+    NaN), key and setting."""
     a = np.array(ours['resultApMatrix'])
     b = np.array(theirs['resultApMatrix'])
     assert a.shape == b.shape == (settings, 8, 10)
@@ -65,10 +66,9 @@ def write_results(folder, gt_files, make):
 
 
 def same_as_official(tmp_path, gt_files, make, nproc=1, gt_instances=None):
-    """citymask's result on ``make``'s predictions, from memory and from
-    the PNGs, checked equal to the official script's; with
-    ``gt_instances`` (the official ground-truth cache with distances
-    filled) the distance-aware AP."""
+    """citymask's result on ``make``'s predictions (memory and PNGs), equal
+    to the official one; with ``gt_instances`` (distances filled) distance
+    settings too."""
     folder = str(tmp_path / 'results')
     tasks = write_results(folder, gt_files, make)
     distance = gt_instances is not None
@@ -81,6 +81,14 @@ def same_as_official(tmp_path, gt_files, make, nproc=1, gt_instances=None):
     for ours in results:
         assert_same(ours, theirs, settings=3 if distance else 1)
     return results[0]
+
+
+def run_metric(metric, samples):
+    """``metric`` fed ``samples`` one at a time, then evaluated."""
+    metric.dataset_meta = dict(classes=CLASSES)
+    for s in samples:
+        metric.process({}, [s])
+    return metric.evaluate(len(samples))
 
 
 def things(gt):
@@ -106,13 +114,10 @@ def box(shape, y0, y1, x0, x1):
 def write_gt(root, frames):
     """Hand-made ground truth as ``gtFine/val/frankfurt`` files (sorted
     paths), named as the official script pairs them with predictions."""
-    import cv2
     folder = osp.join(str(root), 'gtFine', 'val', 'frankfurt')
     os.makedirs(folder, exist_ok=True)
-    paths = []
-    for k, gt in enumerate(frames):
-        path = osp.join(folder,
-                        f'frankfurt_000000_{k:06d}_gtFine_instanceIds.png')
+    paths = [osp.join(folder, f'frankfurt_000000_{k:06d}_gtFine_instanceIds'
+                      '.png') for k in range(len(frames))]
+    for path, gt in zip(paths, frames):
         cv2.imwrite(path, gt.astype(np.uint16))
-        paths.append(path)
     return paths

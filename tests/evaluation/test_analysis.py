@@ -1,6 +1,5 @@
-"""Error analysis: counts on a frame built by hand (every outcome known),
-counts equal to the official matching's at IoU 0.5, the metric option and
-eval_cityscapes.py --analyze."""
+"""Error analysis: a hand-made frame (every outcome known), counts equal to
+the official matching's at IoU 0.5, the metric option."""
 import json
 import os
 import os.path as osp
@@ -17,7 +16,7 @@ from citymask.evaluation.cityscapes_instance import match_image
 from citymask.evaluation.crops import crop_masks
 from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions
-from .conftest import box, write_results
+from .conftest import box, run_metric, write_results
 
 ROAD, EGO, CAR, PERSON, TRUCK, BICYCLE = 7, 1, 26, 24, 27, 33
 
@@ -69,8 +68,7 @@ def test_counts_of_a_known_frame(tmp_path):
     assert car['gt_by_size'] == dict(small=1, medium=1, large=1)
     assert (person['gt'], person['tp'], person['fp']) == (1, 1, 1)
     assert person['missed'] == dict(small=0, medium=0, large=0)
-    assert a['classes']['truck']['missed'] == dict(small=0, medium=1,
-                                                   large=0)
+    assert a['classes']['truck']['missed'] == dict(small=0, medium=1, large=0)
     assert a['classes']['bicycle']['forgiven']['void'] == 1
     assert a['classes']['bicycle']['fp'] == 0
     conf = a['confusion']
@@ -86,8 +84,7 @@ def test_counts_of_a_known_frame(tmp_path):
     # every prediction (score >= 0) appears once; C is found then
     b = analyze_matches([m], score_thr=0)
     car = b['classes']['car']
-    assert car['tp'] == 2 and car['missed'] == dict(small=0, medium=1,
-                                                    large=0)
+    assert car['tp'] == 2 and car['missed'] == dict(small=0, medium=1, large=0)
     counted = sum(c['tp'] + c['fp'] + sum(c['forgiven'].values())
                   for c in b['classes'].values())
     assert counted == len(labels)
@@ -103,8 +100,8 @@ def test_counts_of_a_known_frame(tmp_path):
 
 
 def _official_counts(matches_json):
-    """TP / FP / missed per class at IoU 0.5, read off the official
-    evaluator's own matches with its evaluateMatches rules."""
+    """TP / FP / missed per class at IoU 0.5 from the official evaluator's
+    matches, by its evaluateMatches rules."""
     def iou(gt, pred, inter):
         return inter / (gt['pixelCount'] + pred['pixelCount'] - inter)
 
@@ -161,7 +158,7 @@ def test_metric_option_writes_tables_and_plots(eval_set, tmp_path):
     from mmengine.logging import MMLogger
 
     import citymask.register  # noqa: F401
-    from citymask.classes import CLASSES, LABEL_IDS
+    from citymask.classes import LABEL_IDS
     from citymask.evaluation.metrics import CityscapesInstanceMetric
     gt, labels, scores, masks = _frame()
     root = tmp_path / 'cs'
@@ -170,20 +167,16 @@ def test_metric_option_writes_tables_and_plots(eval_set, tmp_path):
     os.makedirs(gt_path.parent)
     Image.fromarray(gt).save(gt_path)
     out = tmp_path / 'out'
-    metric = CityscapesInstanceMetric(outfile_prefix=str(out), analyze=True,
-                                      nproc=1)
-    metric.dataset_meta = dict(classes=CLASSES)
-    metric.process({}, [dict(
-        img_path=str(root / 'leftImg8bit' / 'val' / 'ulm' /
-                     'ulm_000000_000019_leftImg8bit.png'),
-        ori_shape=gt.shape,
-        pred_instances=dict(
-            labels=torch.tensor([LABEL_IDS.index(x) for x in labels]),
-            scores=torch.tensor(scores), masks=torch.from_numpy(masks)))])
     logger = MMLogger.get_instance('test_analysis', log_file=str(
         tmp_path / 'log.txt'))
     assert logger is MMLogger.get_current_instance()
-    got = metric.evaluate(1)
+    got = run_metric(CityscapesInstanceMetric(
+        outfile_prefix=str(out), analyze=True, nproc=1), [dict(
+            img_path=str(root / 'leftImg8bit' / 'val' / 'ulm' /
+                         'ulm_000000_000019_leftImg8bit.png'),
+            ori_shape=gt.shape, pred_instances=dict(
+                labels=torch.tensor([LABEL_IDS.index(x) for x in labels]),
+                scores=torch.tensor(scores), masks=torch.from_numpy(masks)))])
     assert got['cityscapes/person_AP50'] == 1.0  # found, one FP below it
     assert np.isnan(got['cityscapes/bus_AP'])  # no bus in the frame
     with open(out / 'cityscapes_analysis.json') as f:

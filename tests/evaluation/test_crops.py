@@ -10,8 +10,7 @@ from citymask.evaluation.crops import (crop_coco_rle, crop_masks,
 
 
 def _random_masks(h, w, n, seed):
-    rng = np.random.default_rng(seed)
-    masks = np.zeros((n, h, w), bool)
+    rng, masks = np.random.default_rng(seed), np.zeros((n, h, w), bool)
     for i in range(n - 2):
         y, x = rng.integers(0, h), rng.integers(0, w)
         masks[i, y:y + rng.integers(1, h // 2),
@@ -25,10 +24,9 @@ def _random_masks(h, w, n, seed):
 
 @pytest.mark.parametrize('w', [64, 61])  # the uint64 path and the other
 def test_crop_entries(w):
-    """crop_masks: pycocotools' boxes, exact round trips; encode_crop (of
-    the whole array or a window at an offset), the tensor path (for masks
-    on a GPU, run on CPU tensors) and full-image COCO RLEs as mmdet's
-    DumpDetResults writes them (bytes or str counts) give its entries."""
+    """crop_masks: pycocotools' boxes, exact round trips; encode_crop (whole
+    or at an offset), the tensor path (on CPU tensors) and mmdet's full-image
+    RLEs (bytes or str counts) give the same entries."""
     masks = _random_masks(40, w, 12, seed=w)
     masks[0] = True  # runs longer than 2**5 * several characters
     crops = crop_masks(masks)
@@ -74,8 +72,7 @@ def test_coco_rle_of_a_hostile_file_is_refused():
         with pytest.raises(ValueError, match=why):
             crop_coco_rle(bad, (4, 5))
     # a run of 2**20 pixels in a 4x5 image
-    big = mask_utils.encode(np.asfortranarray(np.ones((1024, 1024),
-                                                      np.uint8)))
+    big = mask_utils.encode(np.asfortranarray(np.ones((1024, 1024), np.uint8)))
     with pytest.raises(ValueError, match='runs cover 1048576 pixels, not '
                        '5x4'):
         crop_coco_rle(dict(size=[4, 5], counts=big['counts']), (4, 5))

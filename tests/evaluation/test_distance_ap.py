@@ -1,6 +1,5 @@
-"""Distance-aware AP (AP 100m / 50m) vs cityscapesscripts' evaluator run
-with the instances' medDist / distConf filled by an independent reference,
-and the generator's stereo files vs the camera geometry."""
+"""AP 100m / 50m vs cityscapesscripts' evaluator with medDist / distConf from
+an independent reference; the generator's stereo files vs its camera."""
 import json
 import os.path as osp
 import shutil
@@ -21,7 +20,7 @@ from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.predictions import make_predictions, metric_samples
 from citymask.testing.stereo import CAMERA_HEIGHT
 from ..conftest import run_tool
-from .conftest import same_as_official, write_results
+from .conftest import run_metric, same_as_official, write_results
 
 
 @pytest.fixture(scope='module')
@@ -37,10 +36,9 @@ def stereo_set(tmp_path_factory):
 def reference_distances(gt_path):
     """{instance id: (medDist, distConf)} by the README's rule, computed
     with numpy on PIL-decoded files (not citymask's code)."""
-    disp_path = gt_path.replace('/gtFine/', '/disparity/').replace(
-        '_gtFine_instanceIds.png', '_disparity.png')
-    cam_path = gt_path.replace('/gtFine/', '/camera/').replace(
-        '_gtFine_instanceIds.png', '_camera.json')
+    disp_path, cam_path = (gt_path.replace('/gtFine/', f'/{d}/').replace(
+        '_gtFine_instanceIds.png', f'_{d}.{ext}')
+        for d, ext in (('disparity', 'png'), ('camera', 'json')))
     inst = np.array(Image.open(gt_path))
     p = np.array(Image.open(disp_path)).astype(np.float64)
     with open(cam_path) as f:
@@ -71,8 +69,7 @@ def filled_gt_instances(gt_files):
 
 
 def test_distances_are_the_median_depth():
-    rng = np.random.default_rng(0)
-    n = 7
+    rng, n = np.random.default_rng(0), 7
     codes = rng.integers(0, n + 2, size=(60, 80)).astype(np.uint8)
     codes[:, :4] = 3  # region 3: a larger block, 4 is left without stereo
     disparity = rng.integers(0, 3000, size=codes.shape).astype(np.uint16)
@@ -95,8 +92,7 @@ def test_distances_are_the_median_depth():
 def test_same_as_official_with_filled_distances(stereo_set, tmp_path):
     _, gt_files = stereo_set
     filled = filled_gt_instances(gt_files)
-    # the data reaches every setting: near and far instances of >= 1000
-    # pixels, and some with too little stereo
+    # every setting reached: near and far, some with too little stereo
     big = [it for labels in filled.values() for items in labels.values()
            for it in items
            if it['instID'] >= 1000 and it['pixelCount'] >= 1000]
@@ -105,10 +101,8 @@ def test_same_as_official_with_filled_distances(stereo_set, tmp_path):
     assert any(it['distConf'] < 0.5 for it in big)
 
     rng = np.random.default_rng(7)
-    ours = same_as_official(
-        tmp_path, gt_files, lambda gt, k: make_predictions(gt, rng,
-                                                           n_false=12),
-        nproc=2, gt_instances=filled)
+    ours = same_as_official(tmp_path, gt_files, lambda gt, k: (
+        make_predictions(gt, rng, n_false=12)), nproc=2, gt_instances=filled)
     assert ours['minRegionSizes'] == MIN_REGION_SIZES
     assert ours['distanceThresholds'] == DISTANCE_THS
     # the three settings really differ on this data
@@ -205,18 +199,12 @@ def test_metric_distance_keys(stereo_set):
         masks = pred['masks'].numpy()
         labels = [LABEL_IDS[i] for i in pred['labels'].tolist()]
         tasks.append((g, labels, pred['scores'].tolist(), crop_masks(masks)))
-    metric = CityscapesInstanceMetric(distance=True, nproc=1)
-    metric.dataset_meta = dict(classes=CLASSES)
-    for sample in samples:
-        metric.process({}, [sample])
-    got = metric.evaluate(len(samples))
+    got = run_metric(CityscapesInstanceMetric(distance=True, nproc=1), samples)
     want = evaluate(tasks, distance=True)['averages']
-    assert got['cityscapes/mAP_100m_unofficial'] == pytest.approx(
-        want['allAp100m'], abs=1e-12)
-    assert got['cityscapes/mAP_50m_unofficial'] == pytest.approx(
-        want['allAp50m'], abs=1e-12)
-    assert got['cityscapes/AP@50_50m_unofficial'] == pytest.approx(
-        want['allAp50%50m'], abs=1e-12)
+    for key, official in (('mAP_100m', 'allAp100m'), ('mAP_50m', 'allAp50m'),
+                          ('AP@50_50m', 'allAp50%50m')):
+        assert got[f'cityscapes/{key}_unofficial'] == pytest.approx(
+            want[official], abs=1e-12)
     # stereo files missing: refused at the first image, not after all
     bad = CityscapesInstanceMetric(distance=True, stereo_root='/nonexistent')
     bad.dataset_meta = dict(classes=CLASSES)

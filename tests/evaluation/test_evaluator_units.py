@@ -1,21 +1,30 @@
-"""citymask's evaluator against cityscapesscripts' on small frames, every
-number equal, in several regimes; in process and small enough to run for
-every mutant (``tools/analysis_tools/mutation.sh evaluator``)."""
+"""The evaluator vs cityscapesscripts' on small frames, every number equal;
+small enough for every mutant (``mutation.sh evaluator``)."""
+import json
 import os
 import os.path as osp
+import shutil
+import warnings
 from unittest import mock
 
+import cv2
 import numpy as np
 import pytest
+from cityscapesscripts.evaluation.instances2dict import instances2dict
+from pycocotools import mask as mask_utils
 
 from citymask.classes import CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS
 from citymask.errors import CitymaskError
 from citymask.evaluation import evaluate
-from citymask.evaluation.cityscapes_instance import format_table, match_image
-from citymask.evaluation.crops import crop_masks
-from citymask.evaluation.mask_png import read_gt
+from citymask.evaluation.cityscapes_instance import (evaluate_matches,
+                                                     format_table,
+                                                     match_frames, match_image,
+                                                     summarize)
+from citymask.evaluation.crops import crop_masks, encode_crop
+from citymask.evaluation.mask_png import as_uint16, read_gt
 from citymask.evaluation.results_format import find_gt_files
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
+from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions
 from .conftest import (assert_same, box, perfect, same_as_official, things,
                        write_gt, write_results)
@@ -33,9 +42,8 @@ def small_set(tmp_path_factory):
 @pytest.mark.parametrize('seed', [0, 1, 2, 3])
 def test_mixed_predictions(small_set, tmp_path, seed):
     rng = np.random.default_rng(seed)
-    ours = same_as_official(
-        tmp_path, small_set,
-        lambda gt, k: make_predictions(gt, rng, n_false=10))
+    ours = same_as_official(tmp_path, small_set, lambda gt, k: (
+        make_predictions(gt, rng, n_false=10)))
     assert 0.0 < ours['averages']['allAp'] < 1.0
 
 
@@ -65,8 +73,7 @@ def test_overlap_thresholds_duplicates_and_ties(small_set, tmp_path, tied):
 
 
 def test_predictions_on_void_and_groups_are_ignored(small_set, tmp_path):
-    # masks mostly on void or on a group region of their label are not
-    # false positives; the same masks moved to background are
+    # masks mostly on void or a same-label group are no false positives
     rng = np.random.default_rng(3)
 
     def ignorable(gt, k):
@@ -139,10 +146,9 @@ def test_format_table(distance):
 
 
 def test_rule_boundaries_same_as_official(tmp_path):
-    """Each rule at its boundary, where ``<`` and ``<=`` differ: an
-    instance of exactly 100 pixels (kept), an IoU of exactly 0.5 (no match
-    at 0.5, and a false positive), an unmatched prediction exactly half on
-    void (a false positive at 0.5); classes without ground truth are NaN."""
+    """Each rule where ``<`` and ``<=`` differ: an instance of 100 px
+    (kept), IoU 0.5 (no match at 0.5: a FP), an unmatched prediction half
+    on void (a FP at 0.5); classes without ground truth are NaN."""
     gt = np.full((64, 96), 7, np.uint16)  # road
     gt[2:12, 2:12] = 26000  # car, 100 px: kept (size >= 100)
     gt[2:12, 20:30] = 24000  # person, 100 px
@@ -206,14 +212,6 @@ def test_distance_limits_same_as_official(tmp_path):
     """Distance-aware AP at the settings' limits (1000 pixels, 100 m / 50 m,
     distConf 0.5: all kept), vs the official script given the same
     medDist / distConf; and the stereo files found under another root."""
-    import json
-    import shutil
-
-    import cv2
-    from cityscapesscripts.evaluation.instances2dict import instances2dict
-
-    from citymask.evaluation.cityscapes_instance import match_frames
-    from citymask.testing.official import run_official
     gt, disparity, dist = _stereo_frame()
     root = tmp_path / 'cs'
     (gt_file,) = write_gt(root, [gt])
@@ -236,8 +234,7 @@ def test_distance_limits_same_as_official(tmp_path):
     filled = instances2dict([gt_file])
     for items in filled[gt_file].values():
         for it in items:
-            it['medDist'], it['distConf'] = dist.get(it['instID'],
-                                                     (-1.0, 0.0))
+            it['medDist'], it['distConf'] = dist.get(it['instID'], (-1.0, 0.0))
     theirs = run_official([gt_file], str(tmp_path / 'results'),
                           str(tmp_path / 'official'), gt_instances=filled,
                           distance=True)
@@ -272,9 +269,8 @@ def test_distance_limits_same_as_official(tmp_path):
 
 
 def _recount(gt, label_ids, scores, masks):
-    """match_image's output recomputed with boolean masks: the evaluated
-    regions, then per kept prediction its size, void pixels and overlap
-    with each region (same label: ``inter``, other labels: ``xinter``)."""
+    """match_image's output from boolean masks: the evaluated regions; per
+    kept prediction size, void pixels, overlaps (``inter``, ``xinter``)."""
     ids, counts = np.unique(gt, return_counts=True)
     labels = np.where(ids >= INSTANCE_ID_FACTOR, ids // INSTANCE_ID_FACTOR,
                       ids)
@@ -286,8 +282,7 @@ def _recount(gt, label_ids, scores, masks):
         if label not in LABEL_IDS or not mask.any():
             continue
         p = len(preds)
-        preds.append((label, score, int(mask.sum()),
-                      int((mask & void).sum())))
+        preds.append((label, score, int(mask.sum()), int((mask & void).sum())))
         for g, (i, lab, _) in enumerate(rows):
             k = int((mask & (gt == i)).sum())
             if k:
@@ -326,18 +321,14 @@ def test_match_image_many_instances(n):
 
 def test_match_image_masks_and_ids():
     """Masks reaching out on one side only are refused, an empty crop is
-    skipped like None, ids of any integer type in 0..65535 are read."""
-    from pycocotools import mask as mask_utils
-
-    from citymask.evaluation.crops import encode_crop
-    from citymask.evaluation.mask_png import as_uint16
+    skipped like None, ids of any integer type in 0..65535 are read; a
+    disparity of another size is refused."""
     gt = np.full((20, 30), 7, np.int32)
     gt[0, 0], gt[0, 1] = 0, 65535  # the id range's ends
     gt[2:12, 2:12] = 26000
-    for crop, reach in ((encode_crop(np.ones((2, 10), bool), 25, 10),
-                         (35, 12)),
-                        (encode_crop(np.ones((10, 2), bool), 3, 15),
-                         (5, 25))):
+    ones = np.ones((2, 10), bool)
+    for crop, reach in ((encode_crop(ones, 25, 10), (35, 12)),
+                        (encode_crop(ones.T, 3, 15), (5, 25))):
         with pytest.raises(CitymaskError) as e:
             match_image(gt, [26], [0.5], [crop])
         assert str(e.value) == (
@@ -359,14 +350,21 @@ def test_match_image_masks_and_ids():
         assert str(e.value) == 'ground truth: instance ids must be 0..65535'
     empty_gt = as_uint16(np.zeros((0, 3), np.int64))
     assert empty_gt.dtype == np.uint16 and empty_gt.shape == (0, 3)
+    gt[0, 1] = 7
+    disparity = np.ones((20, 31), np.uint16)
+    with pytest.raises(CitymaskError) as e:
+        match_image(gt, [], [], [], stereo=(disparity, 0.2, 2000.))
+    assert str(e.value) == 'disparity is 31x20, the ground truth 30x20'
+    out = match_image(gt, [], [], [],
+                      stereo=(disparity[:, :30] * 1281, 0.25, 2000.))
+    np.testing.assert_array_equal(out['dist'], [[100.0, 1.0]])
 
 
 # --- match_frames: processes, options; evaluate_matches called directly
 
 
 def _tasks(gt_files, seed):
-    rng = np.random.default_rng(seed)
-    tasks = []
+    rng, tasks = np.random.default_rng(seed), []
     for g in gt_files:
         labels, scores, masks = make_predictions(read_gt(g), rng, n_false=4)
         tasks.append((g, labels, scores,
@@ -379,20 +377,18 @@ def _assert_same_matches(got, want):
     for a, b in zip(got, want):
         assert sorted(a) == sorted(b)
         for key in a:
-            np.testing.assert_array_equal(np.asarray(a[key]),
-                                          np.asarray(b[key]))
+            np.testing.assert_array_equal(a[key], b[key])
 
 
 def test_match_frames_processes(small_set, monkeypatch):
-    """``nproc`` worker processes (forked; no more than frames) when there
-    is more than one frame; otherwise in process. Same matches either way,
-    each frame's :func:`match_image`; cross-label overlaps on request."""
+    """``nproc`` forked workers (no more than frames) for several frames,
+    else in process; the same matches, cross labels on request; the AP of
+    evaluate_matches called directly."""
     import citymask.evaluation.cityscapes_instance as ci
     tasks = _tasks(small_set, seed=11)
     want = [match_image(read_gt(g), labels, scores, crops)
             for g, labels, scores, crops in tasks]
-    # a stand-in for the pools (the real ones run in the tests against the
-    # official script) that maps in this process
+    # pools mapping in this process (real ones: the official comparisons)
     ctx = mock.MagicMock()
     pool = ctx.Pool.return_value.__enter__.return_value
     pool.map.side_effect = lambda func, items, chunksize: list(
@@ -414,45 +410,31 @@ def test_match_frames_processes(small_set, monkeypatch):
             assert isinstance(chunksize, int) and chunksize >= 1
         get_context.reset_mock()
         ctx.Pool.reset_mock()
-    ci.evaluate(tasks)  # nproc 1 by default here too
+    result = ci.evaluate(tasks)  # nproc 1 by default here too
     assert not ctx.Pool.called
+    # evaluate_matches of matches without stereo: the one setting, as
+    # evaluate gives it; distance-aware AP refuses them
+    ap = evaluate_matches(want)
+    assert ap.shape == (1, 8, 10)
+    np.testing.assert_array_equal(ap, np.array(result['resultApMatrix']))
+    assert summarize(ap)['averages']['allAp'] == pytest.approx(np.nanmean(ap))
+    with pytest.raises(CitymaskError) as e:
+        evaluate_matches(want, distance=True)
+    assert str(e.value) == ('distance-aware AP needs matches made with '
+                            'stereo (match_frames(..., distance=True))')
 
     crossed = [match_image(read_gt(g), labels, scores, crops,
                            cross_labels=True)
                for g, labels, scores, crops in tasks[:2]]
     assert all(m['xinter'] for m in crossed)
     for nproc in (1, 2):
-        _assert_same_matches(
-            ci.match_frames(tasks[:2], nproc=nproc, cross_labels=True),
-            crossed)
-
-
-def test_evaluate_matches_direct(small_set):
-    """evaluate_matches on matches without stereo: the one setting, as
-    :func:`evaluate` gives it; distance-aware AP refuses them."""
-    from citymask.evaluation.cityscapes_instance import (evaluate_matches,
-                                                         match_frames,
-                                                         summarize)
-    tasks = _tasks(small_set, seed=12)
-    matches = match_frames(tasks)
-    ap = evaluate_matches(matches)
-    assert ap.shape == (1, 8, 10)
-    np.testing.assert_array_equal(
-        ap, np.array(evaluate(tasks)['resultApMatrix']))
-    assert summarize(ap)['averages']['allAp'] == pytest.approx(
-        np.nanmean(ap))
-    with pytest.raises(CitymaskError) as e:
-        evaluate_matches(matches, distance=True)
-    assert str(e.value) == ('distance-aware AP needs matches made with '
-                            'stereo (match_frames(..., distance=True))')
+        _assert_same_matches(ci.match_frames(
+            tasks[:2], nproc=nproc, cross_labels=True), crossed)
 
 
 def test_summarize_without_ground_truth():
     """No class with ground truth anywhere: NaN averages, as the official
     script's, without its "mean of empty slice" warnings."""
-    import warnings
-
-    from citymask.evaluation.cityscapes_instance import summarize
     for settings in (1, 3):
         with warnings.catch_warnings():
             warnings.simplefilter('error')
@@ -461,15 +443,3 @@ def test_summarize_without_ground_truth():
         means = [v for k, v in averages.items() if k != 'classes']
         assert np.isnan(means).all()
         assert len(averages) == (3 if settings == 1 else 6)
-
-
-def test_match_image_stereo_of_another_size():
-    gt = np.full((20, 30), 7, np.uint16)
-    gt[2:12, 2:12] = 26000
-    disparity = np.ones((20, 31), np.uint16)
-    with pytest.raises(CitymaskError) as e:
-        match_image(gt, [], [], [], stereo=(disparity, 0.2, 2000.))
-    assert str(e.value) == 'disparity is 31x20, the ground truth 30x20'
-    out = match_image(gt, [], [], [],
-                      stereo=(disparity[:, :30] * 1281, 0.25, 2000.))
-    np.testing.assert_array_equal(out['dist'], [[100.0, 1.0]])

@@ -1,6 +1,5 @@
-"""The evaluation's PNG readers: ground-truth ids, and the fast mask PNG
-reader vs PIL (the official script's reader) and OpenCV, on files from
-PIL, OpenCV and an encoder here that writes every PNG filter type."""
+"""The PNG readers: ground truth, and the fast mask reader vs PIL (the
+official one) and OpenCV, on their files and every PNG filter type."""
 import io
 import struct
 import types
@@ -14,7 +13,7 @@ from PIL import Image
 from citymask.errors import CitymaskError
 from citymask.evaluation import mask_png
 from citymask.evaluation.crops import crop_masks
-from citymask.evaluation.mask_png import (_chunks, _decode_grey,
+from citymask.evaluation.mask_png import (_chunk, _chunks, _decode_grey,
                                           _unfilter_band, read_gt,
                                           read_mask_crop, read_pred_mask)
 
@@ -41,28 +40,19 @@ def _png(img, depth=8, filters=None):
     """A grey PNG of ``img`` (uint8 values, or 0/1 for depth 1) with the
     given filter type per row."""
     h, w = img.shape
-    if depth == 1:
-        rows = np.packbits(img.astype(np.uint8), axis=1)
-    else:
-        rows = img.astype(np.uint8)
-    filters = [0] * h if filters is None else filters
-    prior = [0] * rows.shape[1]
-    raw = b''
-    for f, row in zip(filters, rows.tolist()):
+    rows = (np.packbits(img.astype(np.uint8), axis=1) if depth == 1 else
+            img.astype(np.uint8))
+    prior, raw = [0] * rows.shape[1], b''
+    for f, row in zip([0] * h if filters is None else filters, rows.tolist()):
         raw += _filter_row(f, row, prior)
         prior = row
-
     return _file(w, h, depth, zlib.compress(raw))
 
 
 def _file(w, h, depth, idat):
-    def chunk(kind, body):
-        return (struct.pack('>I', len(body)) + kind + body +
-                struct.pack('>I', zlib.crc32(kind + body)))
-
     return (b'\x89PNG\r\n\x1a\n' +
-            chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, depth, 0, 0, 0, 0))
-            + chunk(b'IDAT', idat) + chunk(b'IEND', b''))
+            _chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, depth, 0, 0, 0, 0))
+            + _chunk(b'IDAT', idat) + _chunk(b'IEND', b''))
 
 
 def _masks():
@@ -104,7 +94,8 @@ def _reference(path):
 @pytest.mark.parametrize('depth', [8, 1])
 def test_every_filter_type(tmp_path, filters, depth):
     """The fast path's pixels are PIL's and OpenCV's; for 8-bit files every
-    value in the un-filtered band is exact (and zeros outside it)."""
+    value in the un-filtered band is exact (and zeros outside it), and PIL
+    decodes the encoder's file to ``img`` (the encoder checked)."""
     rng = np.random.default_rng(1)
     for name, img in _masks().items():
         if depth == 1:
@@ -118,6 +109,8 @@ def test_every_filter_type(tmp_path, filters, depth):
             assert read_mask_crop(path) == _reference(path)
             if depth == 1:
                 continue
+            np.testing.assert_array_equal(
+                np.asarray(Image.open(io.BytesIO(data))), img)
             (w, h, *_), stream = _chunks(data)
             rows = np.frombuffer(zlib.decompress(stream), np.uint8).reshape(
                 h, w + 1)
@@ -153,8 +146,7 @@ def test_files_from_pil_and_opencv(tmp_path, writer):
 
 @pytest.mark.parametrize('mode', ['I;16', 'RGB', 'P', 'LA'])
 def test_other_modes_are_read_as_the_official_script_does(tmp_path, mode):
-    img = _masks()['blobs']
-    path = str(tmp_path / 'mask.png')
+    img, path = _masks()['blobs'], str(tmp_path / 'mask.png')
     if mode == 'I;16':
         Image.fromarray(img.astype(np.uint16) * 200).save(path)
     elif mode == 'LA':
@@ -192,19 +184,9 @@ def test_broken_files_name_the_file(tmp_path):
         read_mask_crop(str(tmp_path / 'big.png'), max_bytes=len(good) - 1)
 
 
-def test_png_bytes_decode_like_pil():
-    """The encoder above is itself checked against PIL."""
-    img = _masks()['noise']
-    for f in range(5):
-        data = _png(img, 8, [f] * img.shape[0])
-        np.testing.assert_array_equal(
-            np.asarray(Image.open(io.BytesIO(data))), img)
-
-
 def test_read_gt(tmp_path, monkeypatch):
-    """pyspng decodes a ground-truth PNG without PIL; PIL reads what
-    pyspng can't, to the same array; 8-bit PNGs come as uint16 too; a
-    colour image or a broken file is refused naming the file."""
+    """pyspng decodes ground truth without PIL, PIL what pyspng can't, to
+    the same uint16 array (8-bit too); colour or broken files refused."""
     gt = np.zeros((6, 8), np.uint16)
     gt[1:3, 1:4] = 33001
     gt[4, :] = 65535

@@ -1,6 +1,5 @@
-"""Saved predictions (tools/test.py --out) evaluated again by
-tools/analysis_tools/eval_metric.py: the same numbers as the test run, the
-data_root rewrite honoured, hostile pickles refused."""
+"""tools/test.py --out predictions re-evaluated by eval_metric.py: the test
+run's numbers, data_root rewritten, hostile pickles refused."""
 import glob
 import json
 import os.path as osp
@@ -88,8 +87,7 @@ def test_hostile_pickles_are_refused(saved, tmp_path):
     assert res.returncode == 2 and 'ran' not in res.stdout
     assert res.stderr.startswith('error: ')
     assert '__builtin__.print' in res.stderr
-    # a tensor's storage goes through torch's weights-only loader, so its
-    # bytes can't run code either
+    # a tensor's storage goes through torch's weights-only loader too
     evil = _dump([_EvilStorage()], tmp_path / 'storage.pkl')
     with pytest.raises(CitymaskError, match='weights-only loader refuses'):
         load_predictions(evil)

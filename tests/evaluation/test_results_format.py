@@ -1,7 +1,5 @@
-"""The official results format (citymask.evaluation.results_format) against
-cityscapesscripts' own reader of it (``readPredInfo``), in process and
-small: fast enough to run for every mutant
-(``tools/analysis_tools/mutation.sh results_format``)."""
+"""The official results format vs cityscapesscripts' ``readPredInfo``; small,
+run for every mutant (``mutation.sh results_format``)."""
 import copy
 import os
 import os.path as osp
@@ -18,10 +16,11 @@ from citymask.errors import CitymaskError
 from citymask.evaluation.crops import crop_masks
 from citymask.evaluation.frame_task import FrameTask
 from citymask.evaluation.results_format import (find_gt_files, frame_key,
-                                                label_id_report, read_masks,
+                                                label_id_report, parse_line,
+                                                read_masks,
                                                 read_prediction_txt,
                                                 read_results, write_frame)
-from citymask.evaluation.untrusted import MAX_PRED_BYTES
+from citymask.evaluation.untrusted import MAX_LINE_BYTES, MAX_PRED_BYTES
 
 FRAME = 'lindau_000001_000019'
 
@@ -37,10 +36,8 @@ def _official(txt):
 def test_prediction_file_read_as_cityscapesscripts_reads_it(tmp_path):
     txt = tmp_path / f'{FRAME}_leftImg8bit_pred.txt'
     # a repeated mask replaces its earlier line in place; float label ids
-    txt.write_text('m/a.png 26 0.9\n'
-                   'b.png 24.0 0.25\n'
-                   'm/../c.png 33 1e-3\n'
-                   'm/a.png 25 0.5\n')
+    txt.write_text('m/a.png 26 0.9\nb.png 24.0 0.25\n'
+                   'm/../c.png 33 1e-3\nm/a.png 25 0.5\n')
     labels, scores, masks = read_prediction_txt(str(txt))
     theirs = _official(str(txt))
     assert masks == list(theirs)
@@ -52,6 +49,13 @@ def test_prediction_file_read_as_cityscapesscripts_reads_it(tmp_path):
     txt.write_text('\nb.png 24 0.5\n\n')
     assert read_prediction_txt(str(txt)) == ([24], [0.5],
                                              [str(tmp_path / 'b.png')])
+    # scores 0 and 1 are scores; a line of exactly the cap is read
+    assert parse_line('m/a.png 26 0\n') == ('m/a.png', 26, 0.0)
+    assert parse_line('m/a.png 26 1') == ('m/a.png', 26, 1.0)
+    line = 'm/' + 'a' * (MAX_LINE_BYTES - 11) + '.png 26 1'
+    assert len(line) == MAX_LINE_BYTES and parse_line(line)[1] == 26
+    with pytest.raises(CitymaskError, match='more than'):
+        parse_line(line + '0')
 
 
 FIELDS = ('expected "relative/mask.png labelID confidence" (3 fields, '
@@ -76,8 +80,7 @@ FIELDS = ('expected "relative/mask.png labelID confidence" (3 fields, '
      '[0, 1]'),
     ('a.png 26 -0.25', 'confidence -0.25 is outside [0, 1]; write a score '
      'in [0, 1]'),
-    # split on single spaces, as readPredInfo does: a doubled or trailing
-    # space is a malformed line, not a tolerated one
+    # split on single spaces, as readPredInfo: doubled or trailing: refused
     ('a.png  26 0.5', FIELDS + "'a.png  26 0.5'"),
     ('a.png 26 0.5 ', FIELDS + "'a.png 26 0.5'"),
     ('a.png 26 0.5X', 'label id and confidence must be numbers, got '
@@ -142,10 +145,9 @@ def test_read_results_pairs_frames(tmp_path):
     (res / 'notes.txt').write_text('not a prediction file')
     tasks, missing = read_results(gts, str(res))
     assert missing == [gts[0], gts[1]]
-    assert tasks == [
-        FrameTask(gts[0], [], []), FrameTask(gts[1], [], []),
-        FrameTask(gts[2], [26], [0.5],
-                  mask_paths=[str(res / 'sub' / 'm.png')])]
+    assert tasks == [FrameTask(gts[0], [], []), FrameTask(gts[1], [], []),
+                     FrameTask(gts[2], [26], [0.5],
+                               mask_paths=[str(res / 'sub' / 'm.png')])]
     # the file name needs only CITY_SEQUENCE_FRAME, as the official one
     (res / 'lindau_000001_000019.txt').write_text('l.png 24 0.25\n')
     tasks, missing = read_results(gts, str(res))
@@ -189,8 +191,7 @@ def test_gt_folders_and_names(tmp_path):
 
 
 def test_read_masks(tmp_path):
-    path = str(tmp_path / 'm.png')
-    mask = np.zeros((20, 30), np.uint8)
+    path, mask = str(tmp_path / 'm.png'), np.zeros((20, 30), np.uint8)
     mask[4:9, 5:7] = 255
     cv2.imwrite(path, mask)
     # like the official script: only evaluated labels' masks are decoded
@@ -198,8 +199,7 @@ def test_read_masks(tmp_path):
                        [26, 29, 33], (20, 30))
     assert len(crops) == 3 and crops[1] is None
     for i in (0, 2):
-        np.testing.assert_array_equal(crops[i],
-                                      crop_masks(mask[None] > 0)[0])
+        np.testing.assert_array_equal(crops[i], crop_masks(mask[None] > 0)[0])
     with pytest.raises(CitymaskError) as e:
         read_masks([path], [26], (40, 30))
     assert str(e.value) == (f'{path} is 30x20, its ground truth 30x40: '
@@ -240,11 +240,9 @@ def test_label_id_report():
 
 
 def test_hostile_results_are_refused_before_reading(tmp_path):
-    """Paths out of the folder (``../``, symlinks to any file or to
-    /dev/zero), FIFOs and files over the cap: refused with file and line,
-    nothing read from them."""
-    gts = [_gt(str(tmp_path / 'gt'), 'lindau', FRAME)]
-    res = tmp_path / 'res'
+    """Paths out (``../``, symlinks to a file or /dev/zero), FIFOs, files
+    over the cap: refused with file and line, nothing read."""
+    gts, res = [_gt(str(tmp_path / 'gt'), 'lindau', FRAME)], tmp_path / 'res'
     (res / 'sub').mkdir(parents=True)
     txt = res / 'sub' / f'{FRAME}_leftImg8bit_pred.txt'
     (tmp_path / 'secret.png').write_bytes(b'x')
@@ -276,16 +274,3 @@ def test_hostile_results_are_refused_before_reading(tmp_path):
                        'than the 1000 a real'):
         read_prediction_txt(str(txt), str(res), max_bytes=1000)
     assert MAX_PRED_BYTES == 2**20  # the default
-
-
-def test_parse_line_bounds_are_inclusive():
-    from citymask.evaluation.results_format import parse_line
-    from citymask.evaluation.untrusted import MAX_LINE_BYTES
-
-    # scores 0 and 1 are scores; a line of exactly the cap is read
-    assert parse_line('m/a.png 26 0\n') == ('m/a.png', 26, 0.0)
-    assert parse_line('m/a.png 26 1') == ('m/a.png', 26, 1.0)
-    line = 'm/' + 'a' * (MAX_LINE_BYTES - 11) + '.png 26 1'
-    assert len(line) == MAX_LINE_BYTES and parse_line(line)[1] == 26
-    with pytest.raises(CitymaskError, match='more than'):
-        parse_line(line + '0')

@@ -28,8 +28,8 @@ W, H = 256, 128
 
 @pytest.fixture(scope='module')
 def test_split(tmp_path_factory):
-    """3 generated test images (256x128) and a valid submission for them:
-    predictions on two, none on the third (its file is empty)."""
+    """3 test images (256x128), a valid submission: predictions on two, an
+    empty file for the third."""
     root = str(tmp_path_factory.mktemp('cs'))
     make_mini_cityscapes(root, dict(test=3), width=W, height=H, seed=5)
     images = sorted(glob.glob(osp.join(root, 'leftImg8bit', 'test', '*',
@@ -79,8 +79,7 @@ def test_valid_submission_passes(test_split, tmp_path):
     assert (report.pred_files, report.instances, report.images) == (3, 6, 3)
     assert report.summary().startswith('OK: ')
     # the empty file of the image without objects is there and counted
-    assert [osp.getsize(p) == 0 for p in _pred_files(results)].count(
-        True) == 1
+    assert [osp.getsize(p) == 0 for p in _pred_files(results)].count(True) == 1
     # the official evaluator reads it all (test gtFine: void regions only)
     gt = find_gt_files(osp.join(root, 'gtFine', 'test'))
     run_official(gt, results, str(tmp_path / 'official'))
@@ -95,12 +94,11 @@ def _missing_pred(folder):
 
 def _train_ids(folder):
     for txt in _pred_files(folder):
-        _rewrite(txt, lambda p: [p[0], str(id2label[int(p[1])].trainId),
-                                 p[2]])
+        _rewrite(txt, lambda p: [p[0], str(id2label[int(p[1])].trainId), p[2]])
 
 
 def _nan_confidence(folder):
-    lines = iter(range(100))
+    lines = iter(range(100))  # the first line's
     _rewrite(_pred_files(folder)[0],
              lambda p: [p[0], p[1], 'nan' if next(lines) == 0 else p[2]])
 
@@ -212,8 +210,7 @@ def test_cli(sub, tmp_path):
 
 
 def test_zip_results(sub):
-    """A zip of the folder's files, deflated, made only of a valid
-    submission (checked against the images when they are given)."""
+    """The folder's files deflated, only if valid (against the images)."""
     folder, images = sub
     path = zip_results(folder, images)
     assert path == folder + '.zip'
@@ -266,9 +263,8 @@ def _zip_of(folder, path, size=None):
 
 
 def test_a_zip_bomb_is_not_read(sub, tmp_path):
-    """A 2 KB zip whose prediction file expands to one line of 2 MiB (over
-    the 1 MiB cap): reported from its declared size, nothing read, its
-    line not quoted; one that lies about its size fails its CRC."""
+    """A 2 KB zip expanding to a 2 MiB line (cap 1 MiB): reported from its
+    declared size, not read or quoted; one that lies fails its CRC."""
     folder, images = sub
     txt = _pred_files(folder)[0]
     with open(txt, 'w') as f:
@@ -297,8 +293,8 @@ def test_a_zip_bomb_is_not_read(sub, tmp_path):
 
 
 def test_hostile_folder_files_are_problems_not_hangs(sub, tmp_path):
-    """Masks that are a FIFO, a symlink to /dev/zero or one out of the
-    folder are reported, never opened."""
+    """Masks that are a FIFO or a symlink (/dev/zero, out): reported, not
+    opened."""
     folder, images = sub
     for k, make in enumerate([os.mkfifo,
                               lambda p: os.symlink('/dev/zero', p),

@@ -1,6 +1,5 @@
-"""Reading untrusted results: paths kept inside their folder, regular files
-only, sizes capped, short excerpts (the readers of results folders, zips
-and masks are tested with hostile files in their own test files)."""
+"""Untrusted results: paths inside their folder, regular files only, sizes
+capped, short excerpts (hostile folders, zips, masks: their own tests)."""
 import os
 
 import cv2
@@ -47,8 +46,7 @@ def test_read_regular_refuses_what_is_not_a_small_regular_file(tmp_path):
         read_regular(str(path), 9)
     assert str(e.value) == (f'{path}: 10 bytes, more than the 9 a real '
                             'Cityscapes submission needs; not read')
-    # a FIFO nobody writes to: refused without opening it (a blocking
-    # open would never return)
+    # a FIFO nobody writes to: refused unopened (the open would block)
     fifo = tmp_path / 'fifo.txt'
     os.mkfifo(fifo)
     with pytest.raises(CitymaskError, match=f'^{fifo}: not a regular file'):
@@ -57,8 +55,7 @@ def test_read_regular_refuses_what_is_not_a_small_regular_file(tmp_path):
         read_regular('/dev/zero', 10)
     with pytest.raises(CitymaskError, match='No such file'):
         read_regular(str(tmp_path / 'missing'), 10)
-    # the last component is not followed (a symlink swapped in after
-    # the path was resolved)
+    # a last symlink (swapped in after resolving) is not followed
     (tmp_path / 'link.txt').symlink_to(path)
     with pytest.raises(CitymaskError, match='cannot read .*link.txt'):
         read_regular(str(tmp_path / 'link.txt'), 10)

@@ -12,8 +12,8 @@ from .conftest import CFG, fails
 
 def test_format_only_zips_only_a_valid_submission(mini_data, tmp_path):
     root, data = mini_data
-    # the test images, plus one the annotation file doesn't list (added
-    # after converting): the server wants a prediction for every image
+    # the test images plus one not in the annotation file: the server
+    # wants a prediction for every image
     local = tmp_path / 'data'
     local.mkdir()
     os.symlink(osp.join(data, 'annotations'), local / 'annotations')

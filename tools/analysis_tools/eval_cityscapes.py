@@ -25,7 +25,8 @@ from citymask.evaluation.results_format import (find_gt_files, label_id_report,
 from citymask.fileio import check_writable, dump_json_atomic
 
 
-def parse_args():
+@exit_on_error
+def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('gt_dir', help='searched recursively for '
                         '*_gtFine_instanceIds.png, e.g. gtFine/val')
@@ -33,28 +34,21 @@ def parse_args():
                         'format: <image>_pred.txt + mask PNGs')
     parser.add_argument('--out', help='write the official result JSON here')
     parser.add_argument('--nproc', type=int, default=os.cpu_count() or 1)
-    parser.add_argument(
-        '--distance', action='store_true',
-        help='also AP 100m / AP 50m (unofficial) from the disparity/ and '
-        'camera/ folders beside gtFine/')
-    parser.add_argument(
-        '--stereo-root', help='folder holding disparity/ and camera/ '
-        '(default: the Cityscapes root above GT_DIR)')
-    parser.add_argument(
-        '--analyze', action='store_true',
-        help='error analysis: TP / FP / forgiven / misses by size per '
-        'class, class confusion, worst images (with --out also '
-        'cityscapes_analysis.json and plots in its folder)')
+    parser.add_argument('--distance', action='store_true', help='also AP '
+                        '100m / AP 50m (unofficial) from the disparity/ and '
+                        'camera/ folders beside gtFine/')
+    parser.add_argument('--stereo-root', help='folder holding disparity/ and '
+                        'camera/ (default: the Cityscapes root above GT_DIR)')
+    parser.add_argument('--analyze', action='store_true', help='error '
+                        'analysis: TP / FP / forgiven / misses by size per '
+                        'class, class confusion, worst images (with --out '
+                        'also cityscapes_analysis.json and plots in its '
+                        'folder)')
     parser.add_argument(
         '--score-thr', type=float, default=0.3,
         help='predictions scoring less are left out of --analyze (not of '
         'the AP); default 0.3')
-    return parser.parse_args()
-
-
-@exit_on_error
-def main():
-    args = parse_args()
+    args = parser.parse_args()
     if args.out:
         check_writable(args.out, what='--out')
     gt_files = find_gt_files(args.gt_dir)
@@ -62,8 +56,7 @@ def main():
     if missing:
         print(f'warning: {len(missing)} of {len(gt_files)} images have no '
               'prediction file; counted as images without predictions')
-    ignored = label_id_report(tasks)
-    if ignored:
+    if ignored := label_id_report(tasks):
         print(f'warning: {ignored}')
     if args.distance:
         check_stereo(gt_files, args.stereo_root)
@@ -73,8 +66,7 @@ def main():
     result = summarize(evaluate_matches(matches, args.distance))
     print(format_table(result))
     if args.analyze:
-        analysis = analyze_matches(matches, gt_files,
-                                   score_thr=args.score_thr)
+        analysis = analyze_matches(matches, gt_files, score_thr=args.score_thr)
         print(format_analysis(analysis))
     if args.out:
         dump_json_atomic(result, args.out)

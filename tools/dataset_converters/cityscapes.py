@@ -15,7 +15,8 @@ from citymask.datasets.cityscapes_converter import (SPLITS, convert_cityscapes,
                                                     resolve_nproc)
 
 
-def parse_args():
+@exit_on_error
+def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('cityscapes_root',
                         help='folder holding leftImg8bit/ and gtFine/')
@@ -25,17 +26,12 @@ def parse_args():
                         help='worker processes (0: one per available core; '
                         'more than the available cores is capped)')
     parser.add_argument('--mask-format', choices=['polygon', 'rle'],
-                        default='polygon',
-                        help='polygon: vertices from gtFine_polygons.json '
-                        '(fast training); rle: bitmaps from instanceIds.png')
+                        default='polygon', help='polygon: vertices from '
+                        'gtFine_polygons.json (fast training); rle: bitmaps '
+                        'from instanceIds.png')
     parser.add_argument('--splits', nargs='+', default=list(SPLITS),
                         choices=SPLITS)
-    return parser.parse_args()
-
-
-@exit_on_error
-def main():
-    args = parse_args()
+    args = parser.parse_args()
     out_dir = args.out_dir or osp.join(args.cityscapes_root, 'annotations')
     nproc, note = resolve_nproc(args.nproc)
     if note:

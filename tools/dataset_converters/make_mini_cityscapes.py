@@ -1,6 +1,6 @@
 """Generate a mini Cityscapes tree (leftImg8bit + gtFine) for tests and demos.
 
-Example (``cityscapes``: scenes from published Cityscapes statistics):
+Example (``cityscapes``: approximate published Cityscapes statistics):
     python tools/dataset_converters/make_mini_cityscapes.py data/mini \
         --train 20 --val 8 --test 4 [--distribution cityscapes]
 """
@@ -33,8 +33,7 @@ def main():
         raise CitymaskError(
             f'{args.out_root} already holds a Cityscapes tree; choose a new '
             'folder (nothing was overwritten)')
-    check_writable(args.out_root, 'dir', what='output folder',
-                   overwrite=True)
+    check_writable(args.out_root, 'dir', what='output folder', overwrite=True)
     start = time.time()
     written = make_mini_cityscapes(args.out_root, counts, args.width,
                                    args.height, args.seed,

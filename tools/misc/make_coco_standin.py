@@ -1,7 +1,7 @@
 """Write a COCO-format (80-class) stand-in checkpoint of a config's model.
 
-For architectures without a model zoo checkpoint (configs/mini/); random
-weights. Real runs start from the model zoo's COCO Mask R-CNN.
+Random weights, for configs without a model zoo checkpoint (configs/mini/);
+real runs start from the model zoo's COCO Mask R-CNN.
 
 Example:
     python tools/misc/make_coco_standin.py \

@@ -23,11 +23,9 @@ class SeededIndex(int):
 @DATA_SAMPLERS.register_module()
 class SeededBatchSampler(BatchSampler):
     """torch's ``BatchSampler`` giving every batch one random seed, so
-    seed-reading transforms (``BatchChoiceResize``) choose alike for all its
-    images. Seeds are drawn in the main process (independent of the number
-    of workers), each rank its own; ``seed`` defaults to the sampler's
-    (mmengine's runner sets it), else one shared by all ranks.
-    """
+    ``BatchChoiceResize`` chooses alike for its images; drawn in the main
+    process (any number of workers), per rank, from ``seed`` (default: the
+    sampler's, set by mmengine's runner, else one shared by all ranks)."""
 
     def __init__(self, sampler: Sampler, batch_size: int,
                  drop_last: bool = False, seed: Optional[int] = None):

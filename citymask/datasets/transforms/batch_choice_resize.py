@@ -5,12 +5,9 @@ from mmdet.registry import TRANSFORMS
 
 @TRANSFORMS.register_module()
 class BatchChoiceResize(RandomChoiceResize):
-    """mmcv's ``RandomChoiceResize`` (same arguments), one choice per batch:
-    with ``SeededBatchSampler`` as ``batch_sampler``, each image draws its
-    scale from its batch's seed, so a batch of same-size frames has no
-    padding while each image still sees a uniform choice; without a batch
-    seed each image chooses on its own.
-    """
+    """mmcv's ``RandomChoiceResize`` (same arguments), one choice per batch
+    of ``SeededBatchSampler`` (drawn from its seed: no padding, still a
+    uniform choice); without a batch seed each image chooses on its own."""
 
     def transform(self, results: dict) -> dict:
         seed = getattr(results.get('sample_idx'), 'batch_seed', None)

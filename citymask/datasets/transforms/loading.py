@@ -1,37 +1,28 @@
 import cv2
 import numpy as np
+import pyspng
 from mmcv.transforms import LoadImageFromFile
 from mmdet.registry import TRANSFORMS
 
 from ...errors import CitymaskError
 
-try:  # libspng decodes Cityscapes' PNGs ~1.6x faster than OpenCV's libpng
-    import pyspng
-except ImportError:  # pragma: no cover - optional speed-up
-    pyspng = None
-
 
 @TRANSFORMS.register_module()
 class LoadCityscapesImage(LoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` (same arguments, same BGR pixels),
-    decoding local 8-bit colour PNGs with pyspng (2048x1024 frames: ~25 ms
-    instead of OpenCV's ~40, the floor of the training pipeline, measured);
-    a file that can't be decoded raises a
-    :class:`~citymask.errors.CitymaskError` naming it, not mmcv's bare
-    ``AssertionError`` in a dataloader worker.
-    """
+    local 8-bit colour PNGs decoded by pyspng (~25 ms a 2048x1024 frame,
+    not OpenCV's ~40); an undecodable file raises a CitymaskError naming
+    it, not mmcv's bare ``AssertionError`` in a dataloader worker."""
 
     def _fast_png(self, path: str):
-        if (pyspng is None or not path.endswith('.png')
-                or self.color_type != 'color' or self.backend_args
-                or self.file_client_args or '://' in path):
+        if (not path.endswith('.png') or '://' in path or self.backend_args
+                or self.color_type != 'color' or self.file_client_args):
             return None
         with open(path, 'rb') as f:
             img = pyspng.load(f.read())
         if img.dtype != np.uint8:
             return None  # 16-bit: mmcv's conversion rules apply
-        # mmcv's loader always gives BGR; OpenCV's RGB2BGR takes 3 or 4
-        # channels (an alpha channel is dropped, as mmcv drops it)
+        # BGR as mmcv's; RGB2BGR drops an alpha channel, as mmcv does
         code = cv2.COLOR_GRAY2BGR if img.ndim == 2 else cv2.COLOR_RGB2BGR
         return cv2.cvtColor(img, code)
 

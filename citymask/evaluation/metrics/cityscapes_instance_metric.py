@@ -21,10 +21,8 @@ from ..results_format import frame_key, write_frame
 
 
 def metric_values(result: dict) -> dict:
-    """The metric keys of an official result dict: ``mAP``, ``AP@50``,
-    ``<class>_AP`` and ``<class>_AP50`` (NaN: no ground truth of the
-    class), and with distances ``mAP_100m_unofficial``,
-    ``mAP_50m_unofficial``, ``AP@50_50m_unofficial``."""
+    """``mAP``, ``AP@50``, ``<class>_AP``, ``<class>_AP50`` (NaN: no
+    ground truth) and any ``*_unofficial`` distance keys of a result."""
     avg = result['averages']
     out = {'mAP': avg['allAp'], 'AP@50': avg['allAp50%']}
     for name, c in avg['classes'].items():
@@ -59,72 +57,52 @@ def _crops(masks, shape: tuple, img_path: str) -> list:
 class CityscapesInstanceMetric(BaseMetric):
     """Official Cityscapes instance AP, computed in memory.
 
-    A drop-in for mmdet's ``CityScapesMetric`` (same arguments, same
-    ``process()`` input, same ``cityscapes/mAP`` and ``cityscapes/AP@50``
-    keys) that writes no PNGs to evaluate: masks are kept as RLE crops and
-    matched in ``nproc`` processes (see :mod:`citymask.evaluation`). It
-    also returns each class's AP and AP50 (``cityscapes/person_AP``,
-    ``cityscapes/person_AP50``, ...), so every logger gets them.
+    A drop-in for mmdet's ``CityScapesMetric`` (same arguments, input and
+    ``cityscapes/mAP`` / ``cityscapes/AP@50`` keys) that writes no PNGs:
+    masks are kept as RLE crops, matched in ``nproc`` processes. Also
+    returns each class's AP and AP50 (``cityscapes/person_AP``, ...).
 
     Args:
-        outfile_prefix (str, optional): Folder for the official results
-            format (``format_only``) or, when evaluating, the result JSON,
-            the per-class AP chart and the error analysis.
+        outfile_prefix (str, optional): Folder for the results format
+            (``format_only``) or the result JSON, AP chart and analysis.
         seg_prefix (str, optional): ``gtFine/<split>`` folder. Defaults to
-            deriving ground truth from each image path
-            (``leftImg8bit`` -> ``gtFine``), as mmdet does.
+            each image path with ``leftImg8bit`` -> ``gtFine``, as mmdet.
         format_only (bool): Only write the results folder (test split).
         nproc (int): Processes for matching. Defaults to 2.
         collect_device (str): ``cpu`` or ``gpu``. Defaults to ``cpu``.
         prefix (str, optional): Metric name prefix.
-        dump_matches (bool): Also write ``matches.json`` into
-            ``outfile_prefix``: per image path, ``gt`` rows (instance id,
-            label id, pixels), ``pred`` rows (label id, score, pixels, void
-            pixels) and ``inter`` rows (pred index, gt index, pixels) --
-            everything the AP is computed from; with ``distance`` also
-            ``dist`` rows (medDist, distConf) per ``gt`` row.
-        plot_ap (bool): Also save the per-class AP bar chart
-            ``cityscapes_class_ap.png`` into ``outfile_prefix`` (matplotlib
-            costs about 1 s the first time, so it is off unless asked).
-        distance (bool): Also compute the distance-aware AP 100m / 50m
-            (unofficial: keys ``mAP_100m_unofficial``,
-            ``mAP_50m_unofficial``, ``AP@50_50m_unofficial``) from the
-            Cityscapes ``disparity/`` and ``camera/`` files beside
-            ``gtFine/`` (see :mod:`citymask.evaluation.distance`).
+        dump_matches (bool): Also write ``outfile_prefix/matches.json``:
+            per image path the ``gt``, ``pred``, ``inter`` (and ``dist``)
+            rows of :func:`~..cityscapes_instance.match_image`.
+        plot_ap (bool): Also save ``cityscapes_class_ap.png`` there (off
+            by default: matplotlib costs about 1 s the first time).
+        distance (bool): Also the unofficial AP 100m / 50m
+            (``mAP_100m_unofficial``, ``mAP_50m_unofficial``,
+            ``AP@50_50m_unofficial``) from ``disparity/`` and ``camera/``
+            beside ``gtFine/`` (:mod:`citymask.evaluation.distance`).
         stereo_root (str, optional): Folder holding ``disparity/`` and
             ``camera/`` if not the ground truth's Cityscapes root.
-        analyze (bool): Also log an error analysis (true / false
-            positives, forgiven predictions, misses by size, a class
-            confusion matrix, the worst images; see
-            :mod:`citymask.evaluation.analysis`) and, with
+        analyze (bool): Also log the error analysis
+            (:mod:`citymask.evaluation.analysis`) and, with
             ``outfile_prefix``, write it there as JSON and plots.
         analysis_score_thr (float): Predictions scoring less are left out
             of the analysis (not of the AP). Defaults to 0.3.
-        overwrite (bool): With ``format_only``, replace an
-            ``outfile_prefix`` folder that is not empty (otherwise
-            refused: an older run's files would mix into the submission).
-            The folder is written whole, under a temporary name renamed
-            when complete.
-        backend_args (dict, optional): Unused, kept for mmdet parity.
-        file_client_args (dict, optional): Unused, kept for mmdet parity.
+        overwrite (bool): With ``format_only``, replace a non-empty
+            ``outfile_prefix`` (else refused: old files would mix in); it
+            is written whole under a temporary name.
+        backend_args, file_client_args (dict, optional): Unused (mmdet
+            parity).
     """
 
     default_prefix: Optional[str] = 'cityscapes'
 
-    def __init__(self,
-                 outfile_prefix: Optional[str] = None,
-                 seg_prefix: Optional[str] = None,
-                 format_only: bool = False,
-                 nproc: int = 2,
-                 collect_device: str = 'cpu',
-                 prefix: Optional[str] = None,
-                 dump_matches: bool = False,
-                 plot_ap: bool = False,
-                 overwrite: bool = False,
-                 distance: bool = False,
-                 stereo_root: Optional[str] = None,
-                 analyze: bool = False,
-                 analysis_score_thr: float = 0.3,
+    def __init__(self, outfile_prefix: Optional[str] = None,
+                 seg_prefix: Optional[str] = None, format_only: bool = False,
+                 nproc: int = 2, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None, dump_matches: bool = False,
+                 plot_ap: bool = False, overwrite: bool = False,
+                 distance: bool = False, stereo_root: Optional[str] = None,
+                 analyze: bool = False, analysis_score_thr: float = 0.3,
                  backend_args: Optional[dict] = None,
                  file_client_args: Optional[dict] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -140,19 +118,14 @@ class CityscapesInstanceMetric(BaseMetric):
         if format_only:  # before inference, not after it
             check_writable(outfile_prefix, 'dir', what='results folder',
                            overwrite=overwrite)
-        self.overwrite = overwrite
-        self.outfile_prefix = outfile_prefix
-        self.seg_prefix = seg_prefix
-        self.format_only = format_only
-        self.nproc = nproc
-        self.dump_matches = dump_matches
-        self.plot_ap = plot_ap
-        self.distance = distance
-        self.stereo_root = stereo_root
-        self.analyze = analyze
         if analyze and not 0 <= analysis_score_thr <= 1:
             raise CitymaskError(f'analysis_score_thr {analysis_score_thr}: '
                                 'a score threshold must lie in 0..1')
+        self.overwrite, self.outfile_prefix = overwrite, outfile_prefix
+        self.seg_prefix, self.format_only = seg_prefix, format_only
+        self.nproc, self.dump_matches = nproc, dump_matches
+        self.plot_ap, self.distance = plot_ap, distance
+        self.stereo_root, self.analyze = stereo_root, analyze
         self.analysis_score_thr = analysis_score_thr
 
     def _gt_path(self, img_path: str) -> str:
@@ -208,8 +181,7 @@ class CityscapesInstanceMetric(BaseMetric):
                     write_frame(folder, r['img_path'], r['ori_shape'],
                                 r['label_ids'], r['scores'], r['masks'],
                                 names)
-            logger.info(f'Cityscapes results written to '
-                        f'{self.outfile_prefix}')
+            logger.info(f'Cityscapes results written to {self.outfile_prefix}')
             return {}
         tasks = []
         for r in results:
@@ -243,11 +215,9 @@ class CityscapesInstanceMetric(BaseMetric):
                 plot_class_ap(result, osp.join(self.outfile_prefix,
                                                'cityscapes_class_ap.png'))
         if self.dump_matches:
-            dump_json_atomic(
-                {r['img_path']: dict(gt=m['gt'].tolist(), pred=m['pred'],
-                                     inter=m['inter'],
-                                     **({'dist': m['dist'].tolist()}
-                                        if 'dist' in m else {}))
-                 for r, m in zip(results, matches)},
+            dump_json_atomic({r['img_path']: {  # all but xinter: arrays, lists
+                k: m[k].tolist() if k in ('gt', 'dist') else m[k]
+                for k in ('gt', 'pred', 'inter', 'dist') if k in m}
+                for r, m in zip(results, matches)},
                 osp.join(self.outfile_prefix, 'matches.json'))
         return metric_values(result)

@@ -1,10 +1,8 @@
-# Cityscapes instance segmentation, the Mask R-CNN paper's recipe
-# (maskrcnn-benchmark e2e_mask_rcnn_R_50_FPN_1x_cityscapes):
-# train short side one of 800..1024 (step 32; 1024 listed twice, as there),
-# long side <= 2048; test at short side 1024 (2048x1024 frames).
-# Annotations: `tools/dataset_converters/cityscapes.py` output, polygons kept
-# as vertices (poly2mask=False): masks are resized/flipped as points and only
-# rasterised at 28x28 inside the mask head.
+# Cityscapes instances, the Mask R-CNN paper's recipe (maskrcnn-benchmark
+# e2e_mask_rcnn_R_50_FPN_1x_cityscapes): train short side 800..1024 (step 32,
+# 1024 twice, as there), long side <= 2048; test at 2048x1024. Annotations of
+# tools/dataset_converters/cityscapes.py as vertices (poly2mask=False):
+# resized/flipped as points, rasterised at 28x28 in the mask head only.
 dataset_type = 'CityscapesDataset'
 data_root = 'data/cityscapes/'
 backend_args = None
@@ -21,16 +19,14 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
-# Several images per GPU (the `*xb*` configs): one scale per batch, drawn
-# from the same list (with `batch_sampler=dict(type='SeededBatchSampler')`),
-# so no pixel of a batch is padding.
+# Several images per GPU (`*xb*` configs): one scale per batch (with
+# `batch_sampler=dict(type='SeededBatchSampler')`), so no padding.
 batch_scale_train_pipeline = [
     *train_pipeline[:2],
     dict(type='BatchChoiceResize', scales=train_scales, keep_ratio=True),
     *train_pipeline[3:]
 ]
-# No LoadAnnotations: the metrics read ground truth from the annotation
-# files, and the test split has none.
+# No LoadAnnotations: the metrics read the ground truth (test split: none)
 test_pipeline = [
     dict(type='LoadCityscapesImage', backend_args=backend_args),
     dict(type='Resize', scale=test_scale, keep_ratio=True),
@@ -57,8 +53,7 @@ val_dataloader = dict(
         data_prefix=dict(img='leftImg8bit/val/'), test_mode=True,
         pipeline=test_pipeline, backend_args=backend_args))
 test_dataloader = val_dataloader
-# Cityscapes' test images (no public ground truth): what
-# `tools/test.py --split test --format-only` reads.
+# the test images (no public ground truth) `test.py --split test` reads
 test_split = dict(
     ann_file='annotations/instancesonly_filtered_gtFine_test.json',
     data_prefix=dict(img='leftImg8bit/test/'))

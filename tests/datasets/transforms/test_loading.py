@@ -8,11 +8,8 @@ from citymask.datasets import LoadCityscapesImage
 from citymask.errors import CitymaskError
 
 
-def _no_mmcv(monkeypatch):
-    """Make mmcv's loader fail: what still loads took the fast path."""
-    def refuse(self, results):
-        raise AssertionError('fell back to mmcv')
-    monkeypatch.setattr(LoadImageFromFile, 'transform', refuse)
+def _refuse(self, results):
+    raise AssertionError('fell back to mmcv')  # what loads took the fast path
 
 
 @pytest.mark.parametrize('mode', ['RGB', 'RGBA', 'L', 'I;16'])
@@ -27,9 +24,8 @@ def test_same_pixels_as_mmcv(tmp_path, monkeypatch, mode):
         ref = LoadImageFromFile(**kwargs).transform(dict(img_path=path))
         with monkeypatch.context() as m:
             if mode != 'I;16':  # 16-bit: mmcv's conversion rules apply
-                _no_mmcv(m)  # the pyspng path, not mmcv under another name
-            ours = LoadCityscapesImage(**kwargs).transform(
-                dict(img_path=path))
+                m.setattr(LoadImageFromFile, 'transform', _refuse)
+            ours = LoadCityscapesImage(**kwargs).transform(dict(img_path=path))
         assert ours['img'].dtype == ref['img'].dtype
         np.testing.assert_array_equal(ours['img'], ref['img'])
         assert ours['img_shape'] == ref['img_shape'] == (37, 53)

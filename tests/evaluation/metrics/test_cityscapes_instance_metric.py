@@ -16,7 +16,7 @@ from citymask.evaluation.mask_png import read_gt
 from citymask.evaluation.metrics import CityscapesInstanceMetric
 from citymask.testing.predictions import metric_samples
 from ...conftest import run_tool
-from ..conftest import official
+from ..conftest import official, run_metric
 
 CLASSES = CityscapesDataset.METAINFO['classes']
 LABEL_IDS = [24, 25, 26, 27, 28, 31, 32, 33]
@@ -26,22 +26,15 @@ def _samples(gt_files, seed=0):
     return list(metric_samples(gt_files, np.random.default_rng(seed)))
 
 
-def _run(metric, samples):
-    metric.dataset_meta = dict(classes=CLASSES)
-    for s in samples:
-        metric.process({}, [s])
-    return metric.evaluate(len(samples))
-
-
 def test_same_numbers_as_mmdet_metric(eval_set, tmp_path, monkeypatch):
     root, gt_files = eval_set
     samples = _samples(gt_files)
-    ours = _run(CityscapesInstanceMetric(
+    ours = run_metric(CityscapesInstanceMetric(
         outfile_prefix=str(tmp_path / 'ours'), plot_ap=True,
         seg_prefix=osp.join(root, 'gtFine', 'val')), samples)
     monkeypatch.chdir(tmp_path)  # the official script writes matches.json
     with official_instance_evaluator():  # numpy >= 2.4
-        theirs = _run(CityScapesMetric(
+        theirs = run_metric(CityScapesMetric(
             outfile_prefix=str(tmp_path / 'mmdet'),
             seg_prefix=osp.join(root, 'gtFine', 'val')), samples)
     assert set(theirs) == {'cityscapes/mAP', 'cityscapes/AP@50'}
@@ -54,8 +47,7 @@ def test_same_numbers_as_mmdet_metric(eval_set, tmp_path, monkeypatch):
     with open(tmp_path / 'ours' /
               'resultInstanceLevelSemanticLabeling.json') as f:
         result = json.load(f)
-    assert result['averages']['allAp'] == pytest.approx(
-        ours['cityscapes/mAP'])
+    assert result['averages']['allAp'] == pytest.approx(ours['cityscapes/mAP'])
     for c in CLASSES:
         per_class = result['averages']['classes'][c]
         assert ours[f'cityscapes/{c}_AP'] == pytest.approx(
@@ -67,14 +59,13 @@ def test_same_numbers_as_mmdet_metric(eval_set, tmp_path, monkeypatch):
 
 def test_format_only_writes_official_results(eval_set, tmp_path):
     root, gt_files = eval_set
-    samples = _samples(gt_files, seed=1)
-    out = tmp_path / 'submission'
-    assert _run(CityscapesInstanceMetric(outfile_prefix=str(out),
-                                         format_only=True), samples) == {}
+    samples, out = _samples(gt_files, seed=1), tmp_path / 'submission'
+    assert run_metric(CityscapesInstanceMetric(
+        outfile_prefix=str(out), format_only=True), samples) == {}
     txts = sorted(glob.glob(str(out / '*_pred.txt')))
     assert len(txts) == len(gt_files)
     # the official evaluator reads what we wrote and agrees with us
-    ours = _run(CityscapesInstanceMetric(), samples)
+    ours = run_metric(CityscapesInstanceMetric(), samples)
     theirs = official(gt_files, str(out), str(tmp_path / 'official'))
     assert ours['cityscapes/mAP'] == pytest.approx(
         theirs['averages']['allAp'], abs=1e-12)
@@ -88,15 +79,14 @@ def test_missing_ground_truth_points_to_format_only(eval_set, tmp_path):
     sample['img_path'] = str(tmp_path / 'leftImg8bit' / 'test' / 'berlin' /
                              'berlin_000000_000019_leftImg8bit.png')
     with pytest.raises(CitymaskError, match='use --format-only'):
-        _run(CityscapesInstanceMetric(), [sample])
+        run_metric(CityscapesInstanceMetric(), [sample])
 
 
 def test_cli_matches_official(eval_set, tmp_path):
     root, gt_files = eval_set
-    samples = _samples(gt_files, seed=2)
-    res = tmp_path / 'res'
-    _run(CityscapesInstanceMetric(outfile_prefix=str(res), format_only=True),
-         samples)
+    samples, res = _samples(gt_files, seed=2), tmp_path / 'res'
+    run_metric(CityscapesInstanceMetric(outfile_prefix=str(res),
+                                        format_only=True), samples)
     theirs = official(gt_files, str(res), str(tmp_path / 'official'))
     out = run_tool('tools/analysis_tools/eval_cityscapes.py',
                    osp.join(root, 'gtFine'), str(res), '--out',
@@ -118,10 +108,9 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
                                                          evaluate_matches,
                                                          summarize)
     _, gt_files = eval_set
-    samples = _samples(gt_files, seed=4)
-    out = tmp_path / 'out'
-    res = _run(CityscapesInstanceMetric(outfile_prefix=str(out),
-                                        dump_matches=True), samples)
+    samples, out = _samples(gt_files, seed=4), tmp_path / 'out'
+    res = run_metric(CityscapesInstanceMetric(
+        outfile_prefix=str(out), dump_matches=True), samples)
     with open(out / 'matches.json') as f:
         matches = json.load(f)
     assert list(matches) == [s['img_path'] for s in samples]
@@ -138,9 +127,8 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
         assert [p[2] for p in m['pred']] == [
             int(k.sum()) for k in masks if k.any()]
     # the AP follows from the file alone
-    again = summarize(evaluate_matches(
-        [dict(m, gt=np.array(m['gt']).reshape(-1, 3))
-         for m in matches.values()]))
+    again = summarize(evaluate_matches([dict(
+        m, gt=np.array(m['gt']).reshape(-1, 3)) for m in matches.values()]))
     assert again['averages']['allAp'] == pytest.approx(
         res['cityscapes/mAP'], abs=1e-12)
     with pytest.raises(CitymaskError, match='outfile_prefix'):
@@ -148,18 +136,16 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
 
 
 def test_saved_rle_masks_give_the_same_numbers(eval_set):
-    """Masks as tools/test.py --out saves them (mmdet's RLE encoding)
-    evaluate as the tensors they came from."""
+    """Masks as --out saves them (RLE) evaluate as their tensors."""
     from mmdet.structures.mask import encode_mask_results
     _, gt_files = eval_set
-    samples = _samples(gt_files, seed=5)
-    saved = []
+    samples, saved = _samples(gt_files, seed=5), []
     for s in samples:
         pred = dict(s['pred_instances'])
         pred['masks'] = encode_mask_results(pred['masks'].numpy())
         saved.append(dict(s, pred_instances=pred))
-    assert _run(CityscapesInstanceMetric(), saved) == \
-        _run(CityscapesInstanceMetric(), samples)
+    assert run_metric(CityscapesInstanceMetric(), saved) == \
+        run_metric(CityscapesInstanceMetric(), samples)
 
 
 def _box_masks(masks):
@@ -184,11 +170,11 @@ def test_box_masks_give_the_same_results(eval_set, tmp_path):
     samples = _samples(gt_files, seed=6)
     boxed = [dict(s, pred_instances=dict(s['pred_instances'], masks=(
         _box_masks(s['pred_instances']['masks'])))) for s in samples]
-    ours = _run(CityscapesInstanceMetric(), boxed)
-    assert ours == _run(CityscapesInstanceMetric(), samples)
+    ours = run_metric(CityscapesInstanceMetric(), boxed)
+    assert ours == run_metric(CityscapesInstanceMetric(), samples)
     for name, given in (('full', samples), ('box', boxed)):
-        _run(CityscapesInstanceMetric(outfile_prefix=str(tmp_path / name),
-                                      format_only=True), given)
+        run_metric(CityscapesInstanceMetric(
+            outfile_prefix=str(tmp_path / name), format_only=True), given)
     full, box = (sorted(glob.glob(str(tmp_path / n / '*')))
                  for n in ('full', 'box'))
     assert [osp.basename(p) for p in full] == [osp.basename(p) for p in box]
@@ -216,21 +202,11 @@ def test_predictions_that_cannot_be_ranked_are_refused(eval_set):
             (dict(scores=pred['scores'][:-1]), 'expected one of each'),
             (dict(masks=torch.zeros(n, h // 2, w, dtype=torch.bool)),
              f'are ({n}, {h // 2}, {w}), the image ({h}, {w})'),
+            (dict(scores=torch.full((n, ), float('nan'))),
+             'non-finite scores'),
             (dict(masks=[dict(size=[h, w], counts=b'0')] * n),
-             f'a mask of {sample["img_path"]}: its runs cover 0 pixels')]:
+             'its runs cover 0 pixels')]:
         bad = dict(sample, pred_instances=dict(pred, **change))
-        with pytest.raises(CitymaskError, match=re.escape(why)):
-            _run(CityscapesInstanceMetric(), [bad])
-
-
-def test_the_metric_refuses_non_finite_scores():
-    import torch
-
-    metric = CityscapesInstanceMetric()
-    metric.dataset_meta = dict(classes=CLASSES)
-    pred = dict(scores=torch.tensor([0.9, float('nan')]),
-                labels=torch.tensor([0, 2]),
-                masks=torch.zeros(2, 8, 8, dtype=torch.bool))
-    with pytest.raises(CitymaskError, match='non-finite scores .* a_b_c'):
-        metric.process({}, [dict(pred_instances=pred, img_path='a_b_c.png',
-                                 ori_shape=(8, 8))])
+        with pytest.raises(CitymaskError, match=re.escape(why)) as e:
+            run_metric(CityscapesInstanceMetric(), [bad])
+        assert sample['img_path'] in str(e.value)
