@@ -238,12 +238,8 @@ def test_dist_train_two_processes_on_cpu(mini_data, tmp_path):
     work = tmp_path / 'dist'
     out = _dist_ok('dist_train.sh', '2', '--work-dir', str(work),
                    '--cfg-options', f'data_root={mini_data[1]}',
-                   'train_cfg.max_iters=4', 'train_cfg.val_interval=100',
-                   'default_hooks.checkpoint.interval=4',
-                   'default_hooks.logger.interval=1', 'load_from=None',
-                   'train_dataloader.num_workers=0',
-                   'train_dataloader.persistent_workers=False',
-                   'env_cfg.dist_cfg.backend=gloo')
+                   'load_from=None', 'env_cfg.dist_cfg.backend=gloo', *SHORT,
+                   'train_cfg.max_iters=4')
     # world size 2, and DDP's gradient all-reduce needs both ranks to step
     assert 'Distributed training: True' in out
     assert 'Iter(train) [4/4]' in out
