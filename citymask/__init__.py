@@ -1,7 +1,5 @@
-"""citymask: Mask R-CNN R-50-FPN on Cityscapes, as an MMDetection 3.x project.
-
-``import citymask`` is light (no torch, no mmengine); the configs import
-:mod:`citymask.register` for the workarounds and registered modules.
+"""citymask: Mask R-CNN R-50-FPN on Cityscapes, an MMDetection 3.x project.
+``import citymask`` is light (no torch); configs import citymask.register.
 """
 from ._lazy import lazy_exports
 from .version import __version__

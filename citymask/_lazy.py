@@ -1,12 +1,10 @@
-"""Package re-exports imported on first use (PEP 562): ``import citymask``
-and its subpackages must not pull in torch, mmengine and mmdet."""
+"""Re-exports imported on first use (PEP 562): ``import citymask`` is light."""
 import importlib
 from typing import Callable, Dict
 
 
 def lazy_exports(package: str, names: Dict[str, str]) -> Callable:
-    """A module ``__getattr__`` importing ``names[attr]`` (a module
-    relative to ``package``) when ``attr`` is first looked up."""
+    """A module ``__getattr__`` importing ``attr`` from ``names[attr]``."""
 
     def __getattr__(name: str):
         if name not in names:

@@ -1,11 +1,6 @@
-"""Checkpoint files: safe loading, the state dict inside, saving, latest.
-
-None is loaded in a way that lets it run code: ``.pth`` files through
-``torch.load(weights_only=True)`` (citymask's allow-list,
-:mod:`citymask.compat`), ``.pkl`` files through an unpickler of numpy
-arrays and containers. ``torch.save``'s zip records carry CRC-32s torch
-never checks (damaged tensor bytes load silently): they are checked first.
-"""
+"""Checkpoint files: safe loading (``.pth`` weights-only, ``.pkl`` by an
+unpickler of numpy arrays; zip CRC-32s, which torch never checks, checked
+first), the state dict inside, saving, the latest."""
 import codecs
 import errno
 import glob
@@ -23,8 +18,7 @@ from .fileio import annotate, atomic_path, free_bytes
 
 
 def _latin1_encode(text: str, encoding: str = 'utf-8') -> bytes:
-    """``_codecs.encode`` as protocol-2 pickles store bytes (latin1 only).
-    """
+    """``_codecs.encode``, latin1 only (protocol-2 pickles' bytes)."""
     if codecs.lookup(encoding).name != 'iso8859-1':
         raise CheckpointError(
             f'refusing to unpickle _codecs.encode(..., {encoding!r}): a '
@@ -33,10 +27,8 @@ def _latin1_encode(text: str, encoding: str = 'utf-8') -> bytes:
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler for numpy-array checkpoints: admits only plain containers
-    and the globals numpy rebuilds arrays and scalars with (protocols 2 to
-    5); anything else (``os.system``, a malicious ``__reduce__``) raises
-    :class:`CheckpointError`."""
+    """Unpickler admitting only containers and numpy's array and scalar
+    rebuilders (protocols 2 to 5); anything else raises CheckpointError."""
 
     _NUMPY = {'_reconstruct', 'scalar', 'ndarray', 'dtype'}
 
@@ -84,16 +76,9 @@ def _torch_reason(error: Exception) -> str:
 
 
 def load_checkpoint_file(path: str) -> Any:
-    """Load a ``.pth`` / ``.pkl`` checkpoint safely, whatever its origin:
-    zips (``torch.save``) CRC-checked, through
-    ``torch.load(weights_only=True)``; plain pickles (detectron2's
-    ``.pkl``) through :class:`RestrictedUnpickler` where torch's legacy
-    loader can't read them.
-
-    Raises:
-        CheckpointError: missing file, not a checkpoint, damaged (CRC) or
-            truncated, or a pickle that would run code.
-    """
+    """Load a ``.pth`` / ``.pkl`` checkpoint safely (zips CRC-checked, then
+    weights-only; plain pickles by :class:`RestrictedUnpickler`), else
+    CheckpointError: missing, not a checkpoint, damaged, truncated, unsafe."""
     if not osp.isfile(path):
         raise CheckpointError(f'checkpoint {path} does not exist')
     with open(path, 'rb') as f:
@@ -141,8 +126,7 @@ def split_checkpoint(ckpt: dict) -> Tuple[Dict[str, torch.Tensor], dict]:
             f'expected a checkpoint dict, got {type(ckpt).__name__}')
     for key in ('state_dict', 'model'):
         if isinstance(ckpt.get(key), dict):
-            rest = {k: v for k, v in ckpt.items() if k != key}
-            return ckpt[key], rest
+            return ckpt[key], {k: v for k, v in ckpt.items() if k != key}
     return ckpt, {}
 
 
@@ -163,9 +147,9 @@ def _tensor_bytes(obj: Any) -> int:
 
 
 def save_checkpoint(ckpt: dict, path: str) -> None:
-    """``torch.save`` to ``path`` atomically, fsync'd before the rename.
-    torch's ``RuntimeError: ... unexpected pos N vs M`` for a failed write
-    (a full disk) is raised as the ``OSError`` it is."""
+    """``torch.save`` to ``path`` atomically, fsync'd; torch's
+    ``unexpected pos N vs M`` for a failed write is raised as its OSError.
+    """
     needed = _tensor_bytes(ckpt)
     with atomic_path(path, needed=needed) as tmp:
         with open(tmp, 'wb') as f:
@@ -189,17 +173,13 @@ def save_checkpoint(ckpt: dict, path: str) -> None:
 
 
 def latest_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint ``--resume`` continues from: the one
-    ``last_checkpoint`` names, else (emptied or naming a missing file by a
-    kill; mmengine's ``find_latest_checkpoint`` returns that) the newest
-    ``iter_*.pth``, complete as every checkpoint is written atomically."""
+    """What ``--resume`` continues from: the file ``last_checkpoint`` names,
+    else (emptied or stale after a kill) the newest ``iter_*.pth``."""
     pointer = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(pointer):
         with open(pointer) as f:
             named = f.read().strip()
         if named and osp.isfile(named):
             return named
-    found = glob.glob(osp.join(work_dir, 'iter_*.pth'))
-    if not found:
-        return None
-    return max(found, key=lambda p: int(osp.basename(p)[5:-4]))
+    return max(glob.glob(osp.join(work_dir, 'iter_*.pth')), default=None,
+               key=lambda p: int(osp.basename(p)[5:-4]))

@@ -1,5 +1,4 @@
-"""What every command-line tool shares: flags, error exit, distributed end.
-"""
+"""What every command-line tool shares: flags, error exit, distributed end."""
 import argparse
 import errno
 import functools
@@ -9,9 +8,8 @@ from typing import Callable, Optional, Sequence
 
 from .errors import CitymaskError, one_line
 
-# 2: refused (bad input, an unusable path: the command must change); 74:
-# an I/O operation failed during the work (sysexits.h's EX_IOERR); 130:
-# Ctrl-C
+# 2: refused (the command must change); 74: I/O failed during the work
+# (sysexits.h's EX_IOERR); 130: Ctrl-C
 EXIT_REFUSED, EXIT_IO, EXIT_INTERRUPTED = 2, 74, 130
 # errors about the path the user chose, not about the machine's state
 _PATH_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
@@ -32,8 +30,7 @@ def _size(n: int) -> str:
 
 
 def os_error_line(error: OSError) -> str:
-    """The one line a tool prints for an ``OSError``: what failed, on which
-    path (the output, as :mod:`citymask.fileio` names it), what to do."""
+    """The line a tool prints for an ``OSError``: what, where, what to do."""
     from .fileio import free_bytes
     path, code = error.filename, error.errno
     where = f' {path}' if path else ''
@@ -57,10 +54,9 @@ def os_error_line(error: OSError) -> str:
 
 
 def exit_on_error(main: Callable) -> Callable:
-    """Decorate a tool's ``main``: a :class:`CitymaskError` or an
-    ``OSError`` becomes one ``error: ...`` line on stderr and exit status
-    2 (:data:`EXIT_REFUSED`) or, for a failed I/O operation (disk full),
-    74 (:data:`EXIT_IO`); Ctrl-C prints ``interrupted``, exit 130."""
+    """Decorate a tool's ``main``: a CitymaskError or OSError is one
+    ``error: ...`` line, exit 2 (74 for failed I/O, e.g. a full disk);
+    Ctrl-C prints ``interrupted``, exit 130."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -80,9 +76,7 @@ def exit_on_error(main: Callable) -> Callable:
 
 
 class CfgOptions(dict):
-    """``--cfg-options`` as mmengine's ``DictAction`` types them, with the
-    text each value was given as in ``raw`` (for
-    :func:`citymask.config.check_cfg_options`)."""
+    """``--cfg-options`` as typed by ``DictAction``; ``raw``: the texts."""
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -91,9 +85,8 @@ class CfgOptions(dict):
 
 class CfgOptionsAction(argparse.Action):
     """``--cfg-options key=value ...`` by ``DictAction``'s rules, keeping
-    each value's text: mmengine 0.10.7's ``DictAction`` deletes the spaces
-    of a value and splits it at commas (``/my data/`` becomes
-    ``/mydata/``). A malformed pair is one ``error:`` line."""
+    each value's text (mmengine 0.10.7's deletes spaces, splits at commas).
+    """
 
     def __call__(self, parser, namespace, values, option_string=None):
         from mmengine.config import DictAction
@@ -136,12 +129,9 @@ _LAUNCHERS = {
 def parse_tool_args(parser: argparse.ArgumentParser,
                     argv: Optional[Sequence[str]] = None
                     ) -> argparse.Namespace:
-    """Add ``--cfg-options``, ``--launcher`` and ``--local-rank`` (mmdet's
-    tools' common flags) and parse. ``--launcher`` must say how this
-    process was started (without the variables torchrun, srun or mpirun
-    set, mmengine fails with a ``KeyError`` traceback); the rank
-    ``torch.distributed.launch`` passes as a flag goes to ``LOCAL_RANK``.
-    """
+    """Add mmdet's common ``--cfg-options``, ``--launcher``, ``--local-rank``
+    and parse. The launcher's variables must be set (else mmengine's
+    ``KeyError``); ``--local-rank`` goes to ``LOCAL_RANK``."""
     add_cfg_options(parser)
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
@@ -159,8 +149,7 @@ def parse_tool_args(parser: argparse.ArgumentParser,
 
 
 def end_distributed() -> None:
-    """All ranks reach a barrier, then the process group is closed (else a
-    gloo rank can abort at exit when its peer has already gone)."""
+    """Barrier, then close the process group (else gloo can abort at exit)."""
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.barrier()

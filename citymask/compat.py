@@ -1,6 +1,5 @@
-"""Workarounds for the pinned stack, applied when ``citymask.register`` is
-imported; each names the upstream version it works around.
-"""
+"""Workarounds for the pinned stack, applied by ``citymask.register``; each
+names the upstream version it works around."""
 import contextlib
 import functools
 import importlib
@@ -14,10 +13,9 @@ import torch
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
-    """Stand-in for ``builtins.getattr`` inside checkpoints: mmengine
-    pickles ``HistoryBuffer``'s statistics methods as
-    ``getattr(HistoryBuffer, 'min')``; a real ``getattr`` would reach any
-    allow-listed class's methods (``ndarray.tofile`` writes files)."""
+    """``builtins.getattr`` in checkpoints, for ``HistoryBuffer``'s
+    statistics methods only (mmengine 0.10.7 pickles them so); a real one
+    would reach any allow-listed method (``ndarray.tofile`` writes files)."""
     from mmengine.logging.history_buffer import HistoryBuffer
 
     # the built-in four are registered on the first HistoryBuffer only
@@ -30,13 +28,9 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 
 
 def mmengine_safe_globals() -> list:
-    """The non-tensor types that mmengine 0.10.7 writes into a checkpoint.
-
-    ``meta`` holds numpy scalars (the seed), ``message_hub``
-    ``HistoryBuffer`` objects around numpy arrays and their statistics
-    functions (via ``getattr``); the rest is containers and tensors. No
-    callable that can run code is among them.
-    """
+    """The non-tensor types mmengine 0.10.7 writes into a checkpoint: numpy
+    scalars (``meta``), ``HistoryBuffer`` with numpy arrays and statistics
+    methods (``message_hub``); no callable that can run code."""
     from mmengine.logging.history_buffer import HistoryBuffer
 
     # numpy 1.x: ``numpy.core`` (1.26's ``numpy._core`` is a stub)
@@ -51,24 +45,16 @@ def mmengine_safe_globals() -> list:
 
 
 def allow_mmengine_checkpoints() -> None:
-    """Let ``torch.load``'s weights-only default read mmengine checkpoints.
-
-    torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine
-    0.10.7 calls ``torch.load`` without the argument, so resuming and
-    ``load_from`` fail with ``UnpicklingError: ... multiarray.scalar``.
-    Weights-only loading stays on: the types mmengine writes are allowed.
-    """
+    """Let torch >= 2.6's weights-only default read mmengine 0.10.7's
+    checkpoints (resume / ``load_from`` fail: ``UnpicklingError: ...
+    scalar``): the types mmengine writes are allowed."""
     torch.serialization.add_safe_globals(mmengine_safe_globals())
 
 
 def load_downloads_weights_only() -> None:
-    """Downloaded checkpoints are loaded weights-only too.
-
-    mmengine 0.10.7 fetches ``http(s)://``, ``torchvision://`` and
-    ``open-mmlab://`` checkpoints (the fine-tune config's ``load_from``)
-    through ``mmengine.runner.checkpoint.load_url``, i.e.
-    ``torch.hub.load_state_dict_from_url`` with ``weights_only=False``.
-    """
+    """Load downloaded checkpoints weights-only too: mmengine 0.10.7 fetches
+    ``http(s)://``, ``torchvision://``, ``open-mmlab://`` ones through
+    ``checkpoint.load_url`` with ``weights_only=False``."""
     from mmengine.runner import checkpoint
     checkpoint.load_url = _load_url_weights_only
 
@@ -80,11 +66,8 @@ def _load_url_weights_only(url: str, *args, **kwargs) -> Any:
 
 
 def init_dist_without_cuda() -> None:
-    """Let ``--launcher pytorch`` start on machines without CUDA.
-
-    mmengine 0.10.7's ``_init_dist_pytorch`` always calls
-    ``torch.cuda.set_device``, which raises on a CPU build of torch.
-    """
+    """Let ``--launcher pytorch`` start without CUDA: mmengine 0.10.7's
+    ``_init_dist_pytorch`` always calls ``torch.cuda.set_device``."""
     import torch.distributed as torch_dist
     from mmengine.dist import utils
     upstream = utils._init_dist_pytorch
@@ -98,13 +81,9 @@ def init_dist_without_cuda() -> None:
 
 
 def atomic_checkpoints() -> None:
-    """Write Runner checkpoints atomically.
-
-    mmengine 0.10.7 writes ``iter_N.pth`` in place, then points
-    ``last_checkpoint`` at it: a job killed mid-write leaves a truncated
-    "latest" checkpoint. Local ones now go to a temporary file renamed when
-    complete (before ``last_checkpoint`` is written).
-    """
+    """Write Runner checkpoints atomically: mmengine 0.10.7 writes
+    ``iter_N.pth`` in place, so a job killed mid-write leaves a truncated
+    "latest" checkpoint; local ones are renamed into place when complete."""
     from mmengine.runner import runner as runner_module
 
     from .checkpoint import save_checkpoint as save_atomic
@@ -121,12 +100,9 @@ def atomic_checkpoints() -> None:
 
 
 def atomic_result_dumps() -> None:
-    """Write ``DumpResults`` pickles (``tools/test.py --out``) atomically.
-
-    mmengine 0.10.7's ``DumpResults`` (and mmdet 3.3.0's
-    ``DumpDetResults``) dump straight into ``out_file_path``: a full disk or
-    Ctrl-C leaves a truncated ``.pkl``.
-    """
+    """Write ``tools/test.py --out`` atomically: mmengine 0.10.7's
+    ``DumpResults`` (mmdet 3.3.0's ``DumpDetResults``) dump in place, so a
+    full disk or Ctrl-C leaves a truncated ``.pkl``."""
     from mmengine.evaluator import metric as metric_module
 
     from .fileio import atomic_path
@@ -143,10 +119,9 @@ def atomic_result_dumps() -> None:
 
 
 def quiet_known_warnings() -> None:
-    """Silence warnings the pinned stack prints on every run, none of them
-    actionable for a user: setuptools < 81 on ``pkg_resources`` (imported
-    by mmengine 0.10.7 / mmcv 2.1.0); torch 2.13 on APIs that mmengine
-    0.10.7 and mmdet 3.3.0 still call."""
+    """Silence the stack's every-run warnings no user can act on:
+    setuptools < 81 on ``pkg_resources`` (mmengine 0.10.7 / mmcv 2.1.0),
+    torch 2.13 on APIs mmengine 0.10.7 and mmdet 3.3.0 call."""
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
     warnings.filterwarnings(
         'ignore', category=FutureWarning, module=r'mm(engine|det|cv)\.')
@@ -160,20 +135,11 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def fp32_box_coordinates() -> None:
-    """Keep anchors and RoIs fp32 under mixed precision (fp16 and bf16).
-
-    mmdet 3.3.0 makes the RPN's anchors in the score maps' dtype
-    (``BaseDenseHead.predict_by_feat``) and casts RoIs to the features'
-    (``SingleRoIExtractor.forward``): under autocast coordinates round to
-    1 px (fp16) or 8 px (bf16) steps above x = 1024, ``map_roi_levels``
-    overflows fp16 for boxes over 256 px, and mmcv 2.1.0's ``nms`` (fp32
-    only) and ``RoIAlign`` (float, double, half) get bf16.
-
-    Anchors asked for in fp16 or bf16 are made in fp32 (decoded boxes
-    follow them); the RoI extractor runs on fp32 features and RoIs (RoIAlign
-    reads RoIs in the features' type; a transient copy, RoIAlign keeps no
-    input for backward) and returns its output in the features' dtype.
-    """
+    """Keep anchors and RoIs fp32 under mixed precision (fp16 and bf16):
+    mmdet 3.3.0 makes them in the features' dtype, so coordinates round to
+    1 px (fp16) / 8 px (bf16) above x = 1024, ``map_roi_levels`` overflows
+    fp16, mmcv 2.1.0's ``nms`` and ``RoIAlign`` get bf16. The RoI extractor
+    runs on fp32 copies, its output cast back."""
     from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
     from mmdet.models.task_modules.prior_generators import AnchorGenerator
     grid_priors = AnchorGenerator.grid_priors
@@ -217,17 +183,9 @@ def _write_dict_to_json(obj: Any, path: str) -> None:
 
 @contextlib.contextmanager
 def official_instance_evaluator() -> Iterator[Any]:
-    """cityscapesscripts' instance evaluator, runnable on numpy 2.
-
-    cityscapesscripts 2.3.0's ``evalInstanceLevelSemanticLabeling`` calls
-    ``np.in1d`` (removed in numpy 2.4) and its JSON writer fails on numpy 2's
-    integers. While the block runs, that module (and so mmdet 3.3.0's
-    ``CityScapesMetric``) sees a numpy with ``in1d`` and a JSON writer for
-    numpy scalars; numpy itself and site-packages are left untouched.
-
-    Yields:
-        The evaluator module.
-    """
+    """Yield cityscapesscripts 2.3.0's instance evaluator, on numpy 2: while
+    the block runs it (so mmdet 3.3.0's ``CityScapesMetric``) sees a numpy
+    with ``in1d`` (gone in 2.4) and a JSON writer for numpy scalars."""
     from cityscapesscripts.evaluation import \
         evalInstanceLevelSemanticLabeling as official
     upstream = official.np, official.writeDict2JSON

@@ -1,10 +1,6 @@
-"""Configs as the tools read them: file names, ``--cfg-options``, data root.
-
-mmengine merges any ``--cfg-options`` key silently, so a misspelt key or a
-file variable (``max_iters``, read only while the file is parsed) would
-change nothing: they are checked first, against what the installed
-mmengine and mmdet take (signatures, registries, the Runner's source).
-"""
+"""Configs as the tools read them. ``--cfg-options`` are checked against what
+the installed mmengine and mmdet take: mmengine merges a misspelt key or a
+file variable (``max_iters``) silently, changing nothing."""
 import difflib
 import functools
 import inspect
@@ -17,8 +13,7 @@ from mmengine.config import Config, ConfigDict
 
 from .errors import CitymaskError
 
-# top-level keys citymask (data_root: see load_config; test_split: --split
-# test) and mmdet's tools (runner_type) read
+# top-level keys citymask and mmdet's tools read
 _OWN_KEYS = {'data_root', 'test_split', 'runner_type'}
 # values that must be > 0 (num_workers >= 0)
 _POSITIVE = ('batch_size', 'base_batch_size', 'lr', 'max_iters', 'max_epochs',
@@ -69,10 +64,9 @@ def _registered(type_name: str) -> Any:
 
 @functools.lru_cache(maxsize=4)
 def _runner(runner_type: str) -> tuple:
-    """``(top-level keys, {section: what takes its keys})`` of the Runner:
-    its arguments and the keys its source reads (``cfg.get('compile')``);
-    the classes its annotations build from a dict (``train_dataloader``)
-    and the calls it unpacks a section into (``**randomness``)."""
+    """``(top-level keys, {section: what takes its keys})`` of the Runner,
+    from its signature, annotations and source (``cfg.get('compile')``,
+    ``**randomness``)."""
     cls = _registered(runner_type) or _registered('Runner')
     keys, targets = set(inspect.signature(cls).parameters), {}
     try:
@@ -103,9 +97,8 @@ def _runner(runner_type: str) -> tuple:
 
 
 def _accepts(cfg: Config, path: str, node: dict, name: str) -> bool:
-    """Whether what the dict ``node`` at ``path`` builds (its ``type``, or
-    the Runner's use of it) takes ``name``; with ``**kwargs`` any name but
-    one a letter or two off an argument or key (``intervall``)."""
+    """Whether what ``node`` at ``path`` builds takes ``name``; with
+    ``**kwargs`` any name not a letter or two off a known one."""
     keys, targets = _runner(cfg.get('runner_type', 'Runner'))
     if not path:
         return name in keys | _OWN_KEYS
@@ -154,8 +147,7 @@ def _uses(key: str, value: Any, flat: Dict[str, Any]) -> List[str]:
 
 
 def _fits(old: Any, new: Any) -> Optional[str]:
-    """None if ``new`` may replace ``old``, else what ``old``'s key takes.
-    """
+    """None if ``new`` may replace ``old``, else what its key takes."""
     for kind, ok, takes in _KINDS if None not in (old, new) else ():
         if isinstance(old, kind):
             return None if isinstance(new, ok) and isinstance(
@@ -164,14 +156,10 @@ def _fits(old: Any, new: Any) -> Optional[str]:
 
 
 def check_cfg_options(cfg: Config, cfg_options: dict) -> dict:
-    """The ``--cfg-options`` to merge into ``cfg``, checked: a key exists
-    or is taken by what its section builds (``randomness.seed``), is no
-    file variable, and its value has the type of the one it replaces;
-    strings and paths keep the text given (:class:`citymask.cli.CfgOptions`).
-
-    Raises:
-        CitymaskError: an unknown key, a file variable, a wrong type.
-    """
+    """The ``--cfg-options`` to merge into ``cfg``, checked (CitymaskError):
+    each key exists or is taken by what its section builds, is no file
+    variable, and keeps its value's type; strings and paths keep the text
+    given (:class:`citymask.cli.CfgOptions`)."""
     raw = getattr(cfg_options, 'raw', {})
     flat = _flat_keys(cfg._cfg_dict)
     keys = _runner(cfg.get('runner_type', 'Runner'))[0]
@@ -213,8 +201,8 @@ def check_cfg_options(cfg: Config, cfg_options: dict) -> dict:
 
 def check_values(cfg: Config, path: str,
                  cfg_options: Optional[dict] = None) -> None:
-    """Sizes and lr > 0, ``num_workers`` >= 0: else torch fails deep
-    inside, or nothing trains, after the model is built."""
+    """Sizes and lr > 0, ``num_workers`` >= 0 (else torch fails deep
+    inside, after the model is built)."""
     for key, value in _flat_keys(cfg._cfg_dict).items():
         name = key.rpartition('.')[2]
         if isinstance(value, (int, float)) and not isinstance(value, bool) \
@@ -227,9 +215,9 @@ def check_values(cfg: Config, path: str,
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a ``.py`` / ``.yaml`` config (or ``mmdet::...``), apply
-    ``--cfg-options`` (:func:`check_cfg_options`; a new ``data_root``
-    reaches every path under the old one) and check its values."""
+    """Read a ``.py`` / ``.yaml`` config (or ``mmdet::...``), apply checked
+    ``--cfg-options`` (a new ``data_root`` moves every path under the old
+    one) and check its values."""
     path = resolve_config_path(path)
     if not osp.isfile(path):
         raise CitymaskError(

@@ -1,10 +1,8 @@
-"""The error types citymask raises for problems the user can fix; tools
-print them as one line (:func:`citymask.cli.exit_on_error`)."""
+"""Errors the user can fix; tools print them as one line (citymask.cli)."""
 
 
 class CitymaskError(Exception):
-    """A problem with the user's input: the message says what and what to do.
-    """
+    """A problem with the user's input: the message says what to do."""
 
 
 class CheckpointError(CitymaskError):
@@ -12,8 +10,7 @@ class CheckpointError(CitymaskError):
 
 
 class ConversionError(CitymaskError):
-    """Input that is not a valid Cityscapes tree; the message names the file.
-    """
+    """Input that is not a valid Cityscapes tree (the file is named)."""
 
 
 def one_line(error: BaseException) -> str:

@@ -1,10 +1,6 @@
-"""Outputs complete or absent, never partial, checked up front
-(:func:`check_writable`): files renamed into place when complete
-(:func:`atomic_path`), folders likewise and recorded in ``.citymask-NAME``
-so only such a folder is ever replaced (:func:`atomic_dir`), sets of files
-all or none (:func:`write_files_atomic`). An ``OSError`` names the output
-and the bytes needed, for :func:`citymask.cli.exit_on_error`.
-"""
+"""Outputs complete or absent, checked writable up front: renamed into place
+when complete (a folder recorded in ``.citymask-NAME``: only such a one is
+ever replaced). An ``OSError`` names the output and the bytes needed."""
 import contextlib
 import json
 import os
@@ -17,8 +13,7 @@ from .errors import CitymaskError
 
 
 def _mode(base: int) -> int:
-    """``base & ~umask``: what ``open()`` (0o666) / ``mkdir`` (0o777) give.
-    """
+    """``base & ~umask``: what ``open()`` / ``mkdir`` would give."""
     mask = os.umask(0o022)  # the umask is read by setting it
     os.umask(mask)
     return base & ~mask
@@ -32,8 +27,7 @@ def _existing_ancestor(path: str) -> str:
 
 
 def free_bytes(path: str) -> Optional[int]:
-    """Free bytes on the file system of ``path`` (or its nearest existing
-    parent); None if unknown."""
+    """Free bytes where ``path`` would be written; None if unknown."""
     try:
         return shutil.disk_usage(_existing_ancestor(path)).free
     except OSError:
@@ -43,8 +37,7 @@ def free_bytes(path: str) -> Optional[int]:
 def annotate(error: OSError, path: str, needed: Optional[int] = None,
              temporary: Sequence[str] = ()) -> OSError:
     """Name the output ``path`` in ``error`` (in place, returned) where it
-    names no file or a temporary one; keep ``needed`` bytes for the
-    disk-full message."""
+    names none or a temporary file; keep ``needed`` bytes for the message."""
     if error.filename is None or error.filename in temporary:
         error.filename, error.filename2 = path, None
     if needed is not None and getattr(error, 'needed_bytes', None) is None:
@@ -64,9 +57,8 @@ def _remove(path: str) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str, needed: Optional[int] = None) -> Iterator[str]:
-    """Yield a temporary path beside ``path`` (same folder: an atomic
-    rename), renamed over ``path`` if the block finishes, deleted
-    otherwise. ``needed``: bytes the output takes, for a disk-full line."""
+    """Yield a temporary path beside ``path``, renamed over it if the block
+    finishes, else deleted. ``needed``: the output's bytes, for messages."""
     folder = osp.dirname(osp.abspath(path))
     tmp = None
     try:
@@ -98,15 +90,12 @@ def write_bytes_atomic(data: bytes, path: str) -> None:
 
 
 def dump_json_atomic(obj: Any, path: str) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically (encoded first: the
-    size is known, and an object JSON can't encode fails before any file).
-    """
+    """Write ``obj`` as JSON to ``path`` atomically (encoded first)."""
     write_bytes_atomic(json.dumps(obj).encode(), path)
 
 
 def write_files_atomic(files: Dict[str, bytes]) -> None:
-    """Write ``{path: content}`` all or none: every file to its temporary
-    name first, the renames only once all are written."""
+    """Write ``{path: content}`` all or none (renamed once all are written)"""
     total = sum(len(d) for d in files.values())
     with contextlib.ExitStack() as stack:
         tmps = {p: stack.enter_context(atomic_path(p)) for p in files}
@@ -123,8 +112,7 @@ def _marker(full: str) -> str:
 
 
 def is_own_output(path: str) -> bool:
-    """Whether folder ``path`` is one :func:`atomic_dir` wrote, as it left
-    it: the record beside it names its inode and every entry in it."""
+    """Whether folder ``path`` is as :func:`atomic_dir` left it (record)."""
     full = osp.abspath(path)
     try:
         with open(_marker(full)) as f:
@@ -155,20 +143,10 @@ def _replace_dir(tmp: str, path: str) -> None:
 def atomic_dir(path: str, overwrite: bool = False,
                what: str = 'results folder', flag: str = '--overwrite', *,
                owner: Optional[bool] = None) -> Iterator[str]:
-    """Yield a temporary folder beside ``path``, renamed to ``path`` if the
-    block finishes, deleted otherwise.
-
-    ``path`` must be absent or empty, or with ``overwrite`` an earlier
-    output of this function (:func:`is_own_output`), replaced as a whole.
-    ``what`` and ``flag`` name the folder and option in messages.
-    ``owner``: for a folder several ranks write: the temporary folder is
-    ``.NAME.partial`` and only the owner (rank 0) creates, renames or
-    deletes it; end the block after a barrier. It gets no record, so it is
-    never replaced.
-
-    Raises:
-        CitymaskError: ``path`` can't be written (:func:`check_writable`).
-    """
+    """Yield a temporary folder beside ``path`` (absent, empty, or with
+    ``overwrite`` an earlier output of this), renamed to it if the block
+    finishes, else deleted. ``owner`` (several ranks write): ``.NAME.partial``
+    handled by the owner only (end the block after a barrier)."""
     full = osp.abspath(path)  # 'results/' too
     parent = osp.dirname(full)
     shared = osp.join(parent, f'.{osp.basename(full)}.partial')
@@ -208,13 +186,9 @@ def atomic_dir(path: str, overwrite: bool = False,
 
 def check_writable(path: str, kind: str = 'file', what: str = 'output',
                    overwrite: bool = True, flag: str = '--overwrite') -> None:
-    """Fail now, with one line, if output ``path`` (``kind`` ``'file'`` or
-    ``'dir'``, ``what`` names it) could not be written later: its folder,
-    or the nearest existing one above, must be a folder and accept a probe
-    file (removed again: read-only file systems, permissions, ACLs count).
-    ``overwrite`` (set by ``flag``) lets an existing file, or a folder
-    :func:`atomic_dir` wrote, be replaced; a folder of other files never is.
-    """
+    """Raise CitymaskError now if output ``path`` (``kind`` ``'file'`` or
+    ``'dir'``) could not be written later (probe file); ``overwrite`` lets
+    a file or an :func:`atomic_dir` output be replaced, no other folder."""
     label, full = f'{what} {path}', osp.abspath(path)
     if kind == 'file' and osp.isdir(full):
         raise CitymaskError(

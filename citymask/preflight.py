@@ -1,6 +1,6 @@
 """Checks the tools run before any work starts, each failing with one line
-(not after an hour of training, or as the AP of a checkpoint of another
-model)."""
+(not after an hour of training, or as the AP 0 of another model's weights).
+"""
 import json
 import os
 import os.path as osp
@@ -17,9 +17,8 @@ from .fileio import check_writable, is_own_output
 
 
 def _annotations(path: str, name: str) -> None:
-    """A COCO-style annotation file must be valid JSON, and one for
-    training must have an image with a non-crowd instance: mmdet drops
-    the others (``filter_empty_gt``) and would fail deep in the loader."""
+    """Valid COCO-style JSON, for training with a non-crowd instance (mmdet
+    drops the other images and would fail deep in the loader)."""
     try:
         with open(path, 'rb') as f:
             data = json.load(f)
@@ -43,9 +42,7 @@ def _annotations(path: str, name: str) -> None:
 
 
 def check_data(cfg: Config, *loaders: str) -> None:
-    """Each named dataloader's annotation file and image folder must exist
-    (else the converter command is named) and the file must be usable
-    (:func:`_annotations`)."""
+    """Each named loader's annotation file (usable) and images must exist."""
     for name in loaders:
         if cfg.get(name) is None:
             continue
@@ -82,10 +79,9 @@ def check_test_outputs(work_dir: str, out: Optional[str] = None,
                        show_dir: Optional[str] = None,
                        outfile_prefix: Optional[str] = None,
                        overwrite: bool = False) -> None:
-    """Every output of ``tools/test.py`` (``--out``, ``--show-dir`` under
-    the work dir unless absolute, the ``--format-only`` folder and its
-    ``.zip``) must be writable before the model runs; ``overwrite`` lets an
-    earlier submission (folder and zip) be replaced, nothing else."""
+    """Every output of ``tools/test.py`` (``--show-dir`` under the work dir
+    unless absolute) must be writable before the model runs; ``overwrite``
+    lets only an earlier submission (folder and zip) be replaced."""
     if out:
         check_writable(out, what='--out')
     if show_dir:
@@ -105,8 +101,7 @@ def check_test_outputs(work_dir: str, out: Optional[str] = None,
 
 
 def check_gpu_count(wanted: str) -> None:
-    """``dist_train.sh CONFIG GPUS``: GPUS must exist on this machine (any
-    count without CUDA: CPU processes, gloo)."""
+    """GPUS must exist here (any count without CUDA: CPU processes)."""
     import torch
     try:
         n = int(wanted)
@@ -122,9 +117,7 @@ def check_gpu_count(wanted: str) -> None:
 
 
 def _as_loaded(cfg: Config, ckpt: dict, resume: bool) -> Dict[str, Any]:
-    """The state dict the run will load: converted by the config's
-    ``CocoToCityscapesHook`` unless resumed (an optimizer state can't be).
-    """
+    """The state dict the run loads (converted on load unless resumed)."""
     from mmdet.registry import HOOKS
 
     from .hooks.coco_to_cityscapes_hook import CocoToCityscapesHook
@@ -140,12 +133,10 @@ def _as_loaded(cfg: Config, ckpt: dict, resume: bool) -> Dict[str, Any]:
 
 def check_checkpoint(cfg: Config, path: Optional[str],
                      resume: bool = False) -> None:
-    """A local checkpoint (``tools/test.py``'s, ``load_from``, ``--resume``;
-    None and URLs pass) must load safely and, converted as the config
-    converts it on load, fit the model the config builds (on the meta
-    device): mmengine loads non-strictly and only logs mismatches (AP 0,
-    or a resumed run's optimizer traceback). With ``resume`` it must hold
-    a training state (optimizer, iteration)."""
+    """A local checkpoint (None and URLs pass) must load safely and, as the
+    config converts it on load, fit the config's model (built on the meta
+    device; mmengine would only log mismatches). With ``resume`` it must
+    hold a training state."""
     if not path or '://' in path:
         return
     if not osp.isfile(path):
@@ -176,8 +167,7 @@ def check_checkpoint(cfg: Config, path: Optional[str],
 
 def check_state_dict(expected: Dict[str, tuple], state: Dict[str, Any],
                      path: str, config: Optional[str] = None) -> None:
-    """Fail with one line if ``state`` (a checkpoint's state dict as it
-    will be loaded) lacks the keys and shapes of ``expected`` (the
+    """Fail if ``state`` lacks the keys and shapes ``expected`` (the
     model's): the first misfit with both shapes, the counts, the fix."""
     have = {k: tuple(getattr(v, 'shape', ())) for k, v in state.items()}
     missing = sorted(set(expected) - set(have))

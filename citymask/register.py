@@ -1,7 +1,5 @@
-"""Import to use citymask inside mmdet (the configs'
-``custom_imports = dict(imports=['citymask.register'])``): applies the
-stack's workarounds and registers citymask's modules in mmdet's registries.
-"""
+"""Imported by the configs' ``custom_imports``: applies the stack's
+workarounds and registers citymask's modules in mmdet's registries."""
 from . import compat
 
 compat.apply()

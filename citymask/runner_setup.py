@@ -1,10 +1,15 @@
-"""The config changes of ``tools/train.py``'s and ``tools/test.py``'s flags,
-as mmdet's tools make them (detectron2's ``default_setup``), and the run."""
+"""What ``tools/train.py``'s and ``tools/test.py``'s flags do to the config
+(as mmdet's tools), and the training run."""
 import contextlib
 import fcntl
 import os
 import os.path as osp
+import pickle
+import re
+import signal
 import socket
+import sys
+import time
 from typing import Iterator, Optional, Union
 
 from mmengine.config import Config, ConfigDict
@@ -16,9 +21,8 @@ from .errors import CitymaskError
 
 def _common(cfg: Config, config_path: str, work_dir: Optional[str],
             launcher: str) -> None:
-    """The launcher; the work dir by mmdet's rule (``--work-dir``, the
-    config's, ``./work_dirs/CONFIG_NAME``); without CUDA, distributed runs
-    on gloo and CPU DDP."""
+    """Launcher; work dir (``--work-dir``, the config's, else mmdet's
+    ``./work_dirs/CONFIG_NAME``); without CUDA, gloo and CPU DDP."""
     import torch
     cfg.launcher = launcher
     cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
@@ -41,9 +45,9 @@ def setup_train(cfg: Config, config_path: str, *,
                 amp: Union[None, bool, str] = None,
                 auto_scale_lr: bool = False, resume: Optional[str] = None,
                 launcher: str = 'none') -> Config:
-    """Apply ``tools/train.py``'s flags to ``cfg`` (in place; returned):
-    ``amp`` ``'fp16'`` (or True) / ``'bf16'``, dynamic loss scaling, GPU
-    only; ``resume`` a checkpoint or ``'auto'``: the work dir's latest."""
+    """Apply ``tools/train.py``'s flags to ``cfg`` (in place; returned).
+    ``amp``: ``'fp16'`` (or True) / ``'bf16'``, GPU only; ``resume``: a
+    checkpoint or ``'auto'`` (the work dir's latest)."""
     _common(cfg, config_path, work_dir, launcher)
     if amp:
         import torch
@@ -68,20 +72,16 @@ def setup_train(cfg: Config, config_path: str, *,
                 'train without --resume, or pass --resume CHECKPOINT')
     elif resume is not None and not osp.isfile(resume):
         raise CitymaskError(f'--resume checkpoint {resume} not found')
-    if resume is not None:
-        # an explicit path: mmengine resumes from load_from
-        cfg.resume = True
-        cfg.load_from = resume
+    if resume is not None:  # mmengine resumes from load_from
+        cfg.resume, cfg.load_from = True, resume
     return cfg
 
 
 def use_tensorboard(cfg: Config) -> Config:
-    """``--tensorboard`` (in place; returned): mmengine's
-    ``TensorboardVisBackend`` beside the config's gets the losses, lr,
-    metrics and the validation images ``DetVisualizationHook`` draws, in
-    ``WORK_DIR/TIMESTAMP/vis_data``."""
-    import importlib.util
-    if importlib.util.find_spec('tensorboard') is None:
+    """``--tensorboard`` (in place; returned): losses, lr, metrics and
+    validation images to ``WORK_DIR/TIMESTAMP/vis_data`` too."""
+    from importlib.util import find_spec
+    if find_spec('tensorboard') is None:
         raise CitymaskError(
             'TensorBoard logging needs the tensorboard package: pip install '
             '-r requirements/tensorboard.txt')
@@ -95,18 +95,10 @@ def use_tensorboard(cfg: Config) -> Config:
 
 @contextlib.contextmanager
 def work_dir_lock(work_dir: str, launcher: str = 'none') -> Iterator[None]:
-    """One training run per work dir (a second would interleave its
-    checkpoints with the first's): rank 0 holds an exclusive ``flock`` on
-    ``WORK_DIR/.train.lock`` for the block (the launcher ends the others if
-    it is refused). The kernel drops it however the process ends, even by
-    SIGKILL, so a lock file left behind blocks nothing; the pid and host in
-    it name the holder in the message.
-
-    Raises:
-        CitymaskError: another run holds the lock.
-    """
-    # the global rank before the process group exists, as each launcher
-    # sets it
+    """One training run per work dir (else CitymaskError): rank 0 holds a
+    ``flock`` on ``WORK_DIR/.train.lock`` (pid, host), dropped however the
+    process ends (SIGKILL too): a lock file left behind blocks nothing."""
+    # the global rank, before the process group exists
     var = {'pytorch': 'RANK', 'slurm': 'SLURM_PROCID',
            'mpi': 'OMPI_COMM_WORLD_RANK'}.get(launcher)
     if var and int(os.environ.get(var, 0)) != 0:
@@ -133,15 +125,8 @@ def work_dir_lock(work_dir: str, launcher: str = 'none') -> Iterator[None]:
 
 
 def train(cfg: Config, launcher: str = 'none') -> None:
-    """Build the Runner and train, as the one run of the work dir
-    (:func:`work_dir_lock`); SIGTERM / SIGINT stop with a checkpoint
-    (``StopOnSignalHook``), one line and the shell's status for the signal
-    (143, 130); an unsafe checkpoint and a dead data loader worker are
-    one-line errors."""
-    import pickle
-    import signal
-    import sys
-
+    """Build the Runner and train, locked (:func:`work_dir_lock`). SIGTERM
+    / SIGINT stop with a checkpoint, one line and exit 143 / 130."""
     from mmengine.dist import get_rank
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
@@ -182,18 +167,9 @@ def train(cfg: Config, launcher: str = 'none') -> None:
 
 
 def _dead_worker(error: BaseException) -> Optional[str]:
-    """The pid(s) of the data loader worker whose death ``error`` shows,
-    else None.
-
-    torch says "is killed by signal" or "exited unexpectedly", whichever of
-    its checks notices first. A worker killed while the loader reads from it
-    can first show as a reset connection or EOF: the kernel closes a dying
-    process's files before it reports the process dead, so torch's check is
-    asked again until it does (10 s at most; then it was another error).
-    """
-    import re
-    import time
-
+    """The pid(s) of the dead data loader worker ``error`` shows, else None.
+    A worker killed mid-read can first show as a reset connection or EOF:
+    torch's check is asked again until it reports it (10 s at most)."""
     from torch.utils.data._utils.signal_handling import \
         _error_if_any_worker_fails
     try:
@@ -208,8 +184,7 @@ def _dead_worker(error: BaseException) -> Optional[str]:
 
 
 def is_test_split(cfg: Config) -> bool:
-    """Whether the test dataloader reads the config's declared
-    ``test_split`` (Cityscapes' test images, no ground truth)."""
+    """Whether the test dataloader reads the declared ``test_split``."""
     split = cfg.get('test_split')
     return split is not None and dataset_of(
         cfg.test_dataloader).get('ann_file') == split.ann_file
@@ -221,10 +196,8 @@ def setup_test(cfg: Config, config_path: str, checkpoint: str, *,
                outfile_prefix: Optional[str] = None, split: str = 'val',
                launcher: str = 'none') -> Config:
     """Apply ``tools/test.py``'s flags to ``cfg`` (in place; returned): the
-    Cityscapes metric writes its JSON and AP chart to
-    ``WORK_DIR/cityscapes``; ``format_only`` the submission to
-    ``outfile_prefix`` instead; ``split='test'``: the declared test split.
-    """
+    Cityscapes metric writes to ``WORK_DIR/cityscapes``, ``format_only``
+    the submission to ``outfile_prefix``."""
     if not osp.isfile(checkpoint):
         raise CitymaskError(f'checkpoint {checkpoint} not found')
     _common(cfg, config_path, work_dir, launcher)
@@ -268,17 +241,15 @@ def setup_test(cfg: Config, config_path: str, checkpoint: str, *,
     if show_dir:
         # mmdet's visualization hook, in the dataset's Cityscapes palette
         vis = cfg.default_hooks.visualization
-        vis.draw = True
-        vis.test_out_dir = show_dir
+        vis.draw, vis.test_out_dir = True, show_dir
     return cfg
 
 
 @contextlib.contextmanager
 def show_dir_written_whole(runner, show_dir: Optional[str]) -> Iterator:
-    """``--show-dir`` whole or not at all: mmdet's visualization hook draws
-    into a hidden ``.SHOW_DIR.partial`` sibling of
-    ``WORK_DIR/TIMESTAMP/SHOW_DIR``, renamed when the block ends (after
-    all ranks are done), deleted on an error or Ctrl-C."""
+    """``--show-dir`` whole or absent: drawn into a hidden sibling of
+    ``WORK_DIR/TIMESTAMP/SHOW_DIR``, renamed when the block ends (after all
+    ranks are done), deleted on an error or Ctrl-C."""
     if not show_dir:
         yield
         return

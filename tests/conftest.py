@@ -13,18 +13,14 @@ CONFIGS = osp.join(REPO, 'configs')
 def pytest_configure(config):
     import signal
 
-    # A suite started in the background of a script (`make test &`, nohup,
-    # some CI runners) inherits Ctrl-C ignored, and so would every child:
-    # Python then installs no KeyboardInterrupt handler and the Ctrl-C tests
-    # could not interrupt their tools. A handler here is reset to the default
-    # action in each child at exec.
+    # Started in the background (`make test &`, nohup), the suite inherits
+    # Ctrl-C ignored, as would every tool the Ctrl-C tests interrupt; a
+    # handler here is reset to the default in each child at exec.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    # Under mutmut (tools/analysis_tools/mutation.sh) the tests run in a
-    # child of its fork server and inherit the server's SIGTERM handler,
-    # which SIGKILLs the other mutants' test processes. Process pools end
-    # their workers with SIGTERM: those would kill concurrent mutants (false
-    # "segfault" verdicts, docs/mutation.md).
+    # Under mutmut the tests inherit its fork server's SIGTERM handler,
+    # which kills the other mutants' tests when a pool ends its workers
+    # (false "segfault" verdicts, docs/mutation.md).
     if 'MUTANT_UNDER_TEST' in os.environ:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -34,13 +30,11 @@ def _offline():
     """Tests never download: make any hub/URL fetch fail fast."""
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     os.environ.setdefault('TORCH_HOME', osp.join(REPO, '.venv', 'torch-home'))
-    yield
 
 
 def shared_rows():
-    """``(Cityscapes row, COCO row)`` of the classes both datasets have,
-    matched by name in mmdet's own dataset class lists: an independent
-    reference for citymask's Cityscapes-COCO table."""
+    """``(Cityscapes row, COCO row)`` of the classes both have, by name in
+    mmdet's class lists: a reference independent of citymask's table."""
     from mmdet.datasets import CityscapesDataset, CocoDataset
     coco = CocoDataset.METAINFO['classes']
     return [(i, coco.index(name))
@@ -75,8 +69,7 @@ def mini_cityscapes(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def mini_coco(mini_cityscapes, tmp_path_factory):
-    """The mini tree converted with both mask formats: {format: {split: path}}.
-    """
+    """The mini tree converted in both mask formats: {format: {split: path}}"""
     from citymask.datasets.cityscapes_converter import convert_cityscapes
     out = {}
     for fmt in ('polygon', 'rle'):
@@ -87,17 +80,15 @@ def mini_coco(mini_cityscapes, tmp_path_factory):
 
 
 def build_model(config, num_classes=None):
-    """mmdet model of a citymask config (weights not initialised: no
-    download)."""
+    """mmdet model of a citymask config (weights not initialised)."""
     from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     import citymask.register  # noqa: F401
     cfg = Config.fromfile(osp.join(CONFIGS, config))
-    if num_classes is not None:
-        cfg.model.roi_head.bbox_head.num_classes = num_classes
-        cfg.model.roi_head.mask_head.num_classes = num_classes
+    for head in ('bbox_head', 'mask_head') if num_classes else ():
+        cfg.model.roi_head[head].num_classes = num_classes
     init_default_scope('mmdet')
     return MODELS.build(cfg.model)
 
@@ -131,19 +122,16 @@ def mini_data(tmp_path_factory):
     the mini config's stand-in COCO checkpoint after surgery in ``root``."""
     root = str(tmp_path_factory.mktemp('mini'))
     data = osp.join(root, 'mini_cityscapes')
-    ok(
-        run_tool('tools/dataset_converters/make_mini_cityscapes.py', data,
-                 '--train', '48', '--val', '12', '--test', '4', '--width',
-                 '512', '--height', '256'))
-    ok(
-        run_tool('tools/dataset_converters/cityscapes.py', data, '--nproc',
-                 '2'))
-    ok(
-        run_tool('tools/misc/make_coco_standin.py', MINI_CFG,
-                 osp.join(root, 'standin.pth')))
-    ok(
-        run_tool('tools/surgery.py', osp.join(root, 'standin.pth'),
-                 osp.join(root, 'standin_cs.pth')))
+    standin = osp.join(root, 'standin.pth')
+    for tool in (['tools/dataset_converters/make_mini_cityscapes.py', data,
+                  '--train', '48', '--val', '12', '--test', '4', '--width',
+                  '512', '--height', '256'],
+                 ['tools/dataset_converters/cityscapes.py', data, '--nproc',
+                  '2'],
+                 ['tools/misc/make_coco_standin.py', MINI_CFG, standin],
+                 ['tools/surgery.py', standin,
+                  osp.join(root, 'standin_cs.pth')]):
+        ok(run_tool(*tool))
     return root, data
 
 
@@ -159,14 +147,10 @@ class BackgroundTool:
                 stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT)
 
-    def wait(self, timeout):
+    def wait(self):
         """The finished run as :func:`run_tool` returns it (output in
         ``stdout``)."""
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            raise
+        code = self.proc.wait()
         with open(self.log) as f:
             return subprocess.CompletedProcess(self.proc.args, code, f.read(),
                                                '')
@@ -199,14 +183,13 @@ def mini_training(mini_data):
 def trained(mini_training):
     """The mini config's checkpoint after 300 iterations."""
     run, work = mini_training
-    ok(run.wait(timeout=None))
+    ok(run.wait())
     return osp.join(work, 'iter_300.pth')
 
 
 @pytest.fixture(scope='session', autouse=True)
 def _start_training_early(request):
-    """The mini training is a third of the suite's time on 2 cores: started
-    with the session (when a selected test needs it), on one core, it runs
-    beside the other tests instead of after them."""
+    """The mini training (a third of the suite's time) starts with the
+    session when a selected test needs it, beside the other tests."""
     if any('trained' in item.fixturenames for item in request.session.items):
         request.getfixturevalue('mini_training')

@@ -1,6 +1,5 @@
-"""A real full disk and a read-only one (tmpfs: needs root); the tests that
-use them have patched-write twins (:func:`fail_writes`) that run anywhere.
-"""
+"""A real full disk and a read-only one (tmpfs: needs root), and patched
+writes (:func:`fail_writes`) that run anywhere."""
 import builtins
 import subprocess
 
@@ -29,9 +28,9 @@ def read_only_fs(tmp_path):
 
 
 def fail_writes(monkeypatch, module, error, budget=None):
-    """Patch ``open`` in ``module``: writes to files opened for writing raise
-    ``error`` (ENOSPC, KeyboardInterrupt...) once ``budget['left']`` bytes,
-    shared by every file, are written (no budget: at once)."""
+    """Patch ``open`` in ``module``: writes raise ``error`` once
+    ``budget['left']`` bytes, shared by every file, are written (or at once).
+    """
     real_open = builtins.open
 
     def fake_open(file, mode='r', *args, **kwargs):

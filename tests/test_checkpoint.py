@@ -1,5 +1,6 @@
 """citymask.checkpoint: safe loading, CRC checks, atomic saving, latest."""
 import errno
+import glob
 import os
 import os.path as osp
 import pickle
@@ -167,3 +168,29 @@ def test_nothing_to_resume(tmp_path):
     assert latest_checkpoint(str(tmp_path)) is None
     assert latest_checkpoint(str(tmp_path / 'missing')) is None
     assert not (tmp_path / 'missing').exists()
+
+
+def test_partial_checkpoint_write_is_never_latest(tmp_path, monkeypatch):
+    # through the Runner, mmengine's save patched (citymask.compat)
+    from .test_compat import make_runner
+    runner = make_runner(tmp_path, 2)
+    runner.train()  # writes iter_2.pth
+    assert latest_checkpoint(str(tmp_path)).endswith('iter_2.pth')
+
+    real_save = torch.save
+
+    def killed_mid_write(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        f.truncate(100)  # half a file on disk ...
+        raise KeyboardInterrupt  # ... when the job dies
+
+    monkeypatch.setattr(torch, 'save', killed_mid_write)
+    later = make_runner(tmp_path, 4, resume=True)
+    with pytest.raises(KeyboardInterrupt):
+        later.train()
+    monkeypatch.setattr(torch, 'save', real_save)
+    assert not (tmp_path / 'iter_4.pth').exists()
+    assert not glob.glob(str(tmp_path / '.iter_4.pth.*'))  # no temp left
+    with open(tmp_path / 'last_checkpoint') as f:
+        assert f.read().strip().endswith('iter_2.pth')
+    torch.load(latest_checkpoint(str(tmp_path)), weights_only=True)

@@ -1,12 +1,6 @@
-"""The CUDA paths, each against its CPU result: mmcv's ``nms`` and
-``RoIAlign`` (forward and backward), the RoI extractor under fp16 and bf16
-(fp32 RoIs, citymask.compat), AMP training steps of the mini model in both
-precisions, the GPU check's grid at a tiny size, and the metric's GPU crop
-path.
-
-They run where torch sees a GPU and are skipped elsewhere, because the
-hardware is absent (the one skip the suite has).
-"""
+"""The CUDA paths, each against its CPU result (mmcv's ops, the RoI extractor
+and AMP training under fp16 / bf16, the GPU check, the metric's crops).
+Skipped where torch sees no GPU: the one skip the suite has."""
 import os.path as osp
 import re
 
@@ -15,9 +9,7 @@ import pytest
 import torch
 
 from .conftest import build_model, ok, run_tool
-from .test_compat_amp import roi_align_inputs
-
-MINI = osp.join('mini', 'maskrcnn_r18_fpn_mini_cityscapes.py')
+from .test_compat import MINI, roi_align_inputs
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(),

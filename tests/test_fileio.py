@@ -1,6 +1,6 @@
 """citymask.fileio: outputs are complete or absent, checked writable before
-the work. Disk full: one test per mechanism, on a real 1 MiB tmpfs (where
-the machine allows mounting one) or with the write call patched."""
+the work (by every tool: the last test). Disk full: on a real 1 MiB tmpfs
+(where the machine allows mounting one) or with the write call patched."""
 import errno
 import os
 import os.path as osp
@@ -15,6 +15,8 @@ from citymask.fileio import (atomic_dir, atomic_path, check_writable,
                              dump_json_atomic, write_bytes_atomic,
                              write_files_atomic)
 from . import fs_fixtures
+from .conftest import run_tool
+from .tools.conftest import CFG, fails
 
 tiny_fs = fs_fixtures.tiny_fs
 read_only_fs = fs_fixtures.read_only_fs
@@ -70,6 +72,14 @@ def test_disk_full_on_a_real_tmpfs(tiny_fs):
     line = os_error_line(e.value)
     assert line.startswith(f'no space left on {path} (2.0 MiB needed, ')
     assert 'free); nothing was written there' in line
+    # a folder's files: none of them is left
+    with pytest.raises(OSError) as e:
+        with atomic_dir(str(tiny_fs / 'results')) as d:
+            for i in range(4):
+                write_bytes_atomic(b'\0' * 400 * 1024,
+                                   osp.join(d, f'{i}.png'))
+    assert e.value.errno == errno.ENOSPC
+    assert _leftovers(tiny_fs) == []
 
 
 def test_file_set_is_written_all_or_none(tmp_path, monkeypatch):
@@ -161,17 +171,6 @@ def test_overwrite_replaces_only_a_folder_atomic_dir_wrote(tmp_path):
         'leftImg8bit', 'notes.txt']
 
 
-def test_atomic_dir_on_a_full_disk(tiny_fs):
-    out = tiny_fs / 'results'
-    with pytest.raises(OSError) as e:
-        with atomic_dir(str(out)) as d:
-            for i in range(4):
-                write_bytes_atomic(b'\0' * 400 * 1024,
-                                   osp.join(d, f'{i}.png'))
-    assert e.value.errno == errno.ENOSPC
-    assert _leftovers(tiny_fs) == []
-
-
 def test_check_writable(tmp_path):
     check_writable(str(tmp_path / 'new' / 'deeper' / 'out.pkl'))
     assert _leftovers(tmp_path) == []  # nothing created, probe removed
@@ -204,3 +203,40 @@ def test_check_writable_read_only(read_only_fs):
     assert os_error_line(e.value) == (
         f'cannot write {read_only_fs}/x: read-only file system; write '
         'elsewhere')
+
+
+# every tool checks its outputs before the work
+
+
+@pytest.mark.parametrize('args,message', [
+    (['tools/dataset_converters/cityscapes.py', '{data}', '-o', '{out}'],
+     'cannot write output '),
+    (['tools/surgery.py', '{standin}', '{out}.pth'],
+     'cannot write output checkpoint '),
+    (['tools/test.py', CFG, '{standin}', '--work-dir', '{work}', '--out',
+      '{out}.pkl', '--cfg-options', 'data_root={data}'],
+     'cannot write --out '),
+    (['tools/test.py', CFG, '{standin}', '--work-dir', '{work}', '--split',
+      'test', '--format-only', '--outfile-prefix', '{out}', '--cfg-options',
+      'data_root={data}'], 'cannot write --outfile-prefix '),
+    (['tools/analysis_tools/eval_cityscapes.py', '{data}/gtFine/val',
+      '{work}', '--out', '{out}.json'], 'cannot write --out '),
+    (['tools/analysis_tools/plot_curves.py', '{work}', '--out', '{out}.png'],
+     'cannot write --out '),
+    (['tools/misc/make_coco_standin.py', CFG, '{out}.pth'],
+     'cannot write output checkpoint '),
+], ids=['converter', 'surgery', 'test --out', 'test --outfile-prefix',
+        'eval_cityscapes', 'plot_curves', 'make_coco_standin'])
+def test_an_output_under_a_file_fails_before_the_work(mini_data, tmp_path,
+                                                      args, message):
+    root, data = mini_data
+    standin = osp.join(root, 'standin.pth')
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    (tmp_path / 'work').mkdir()
+    line = fails(run_tool(*(a.format(data=data, standin=standin,
+                                     work=tmp_path / 'work',
+                                     out=blocker / 'out') for a in args)),
+                 message)
+    assert f'{blocker} is a file, not a folder' in line
+    assert os.listdir(tmp_path / 'work') == []  # nothing was started

@@ -27,11 +27,10 @@ def _ann(root, split='train', images=(0, ), annotations=(dict(
 
 def test_check_data_names_the_converter_command(tmp_path):
     cfg = load_config(MINI, {'data_root': str(tmp_path)})
-    with pytest.raises(CitymaskError) as e:
+    with pytest.raises(CitymaskError, match='instancesonly_filtered_gtFine_'
+                       'train.json not found .*tools/dataset_converters/'
+                       'cityscapes.py'):
         check_data(cfg, 'train_dataloader')
-    assert 'instancesonly_filtered_gtFine_train.json not found' in \
-        str(e.value) and 'tools/dataset_converters/cityscapes.py' in \
-        str(e.value)
     ann = _ann(tmp_path)
     with pytest.raises(CitymaskError, match='leftImg8bit/train/ not found'):
         check_data(cfg, 'train_dataloader')
@@ -71,7 +70,7 @@ def test_check_work_dir(tmp_path):
 
 def test_show_dir_is_checked_with_the_other_test_outputs(tmp_path):
     # tools/test.py passes all its outputs here (--out, --outfile-prefix:
-    # through the tool, tests/tools/test_reliability_io.py)
+    # through the tool, tests/test_fileio.py)
     blocker = tmp_path / 'a_file'
     blocker.write_text('')
     with pytest.raises(CitymaskError,
@@ -110,9 +109,8 @@ def _shapes(cfg, num_classes=None):
 
     import citymask.register  # noqa: F401
     model_cfg = copy.deepcopy(cfg.model)
-    if num_classes:
-        model_cfg.roi_head.bbox_head.num_classes = num_classes
-        model_cfg.roi_head.mask_head.num_classes = num_classes
+    for head in ('bbox_head', 'mask_head') if num_classes else ():
+        model_cfg.roi_head[head].num_classes = num_classes
     init_default_scope('mmdet')
     with torch.device('meta'):
         return {k: v.shape

@@ -1,5 +1,5 @@
 """citymask.runner_setup: what tools/train.py and tools/test.py flags do to
-the config (the resume path: tests/test_resume_path.py)."""
+the config, and the checkpoint a resume takes (it must fit the model)."""
 import os
 import os.path as osp
 import signal
@@ -11,9 +11,11 @@ import torch
 
 from citymask.config import dataset_of, load_config
 from citymask.errors import CitymaskError
+from citymask.preflight import check_checkpoint
 from citymask.runner_setup import (is_test_split, setup_test, setup_train,
                                    show_dir_written_whole, work_dir_lock)
-from .conftest import CONFIGS
+from .conftest import CONFIGS, MINI_CFG, REPO
+from .test_preflight import _save, _shapes
 
 FT = osp.join(CONFIGS, 'maskrcnn_r50_fpn_cityscapes_ft.py')
 
@@ -30,6 +32,7 @@ def ckpt(tmp_path):
 
 
 def test_resume_auto_takes_the_latest_checkpoint(cfg, tmp_path):
+    # which one is the latest: tests/test_checkpoint.py
     for i in (4, 12, 8):  # "iter_8" sorts after "iter_12" as text
         torch.save({}, tmp_path / f'iter_{i}.pth')
     setup_train(cfg, FT, work_dir=str(tmp_path), resume='auto')
@@ -39,9 +42,54 @@ def test_resume_auto_takes_the_latest_checkpoint(cfg, tmp_path):
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_8.pth'))
     setup_train(cfg, FT, work_dir=str(tmp_path), resume='auto')
     assert cfg.load_from == str(tmp_path / 'iter_8.pth')
-    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_9.pth'))
-    setup_train(cfg, FT, work_dir=str(tmp_path), resume='auto')
-    assert cfg.load_from == str(tmp_path / 'iter_12.pth')
+
+
+def test_resume_into_a_work_dir_of_another_model(cfg, tmp_path):
+    # written by the R-50 recipe, resumed with the mini config (R-18): the
+    # Runner would fail in the optimizer's state, after building it all
+    _save(tmp_path / 'iter_8.pth', _shapes(cfg), meta=dict(iter=8),
+          optimizer=dict(state={}, param_groups=[]))
+    mini = setup_train(load_config(osp.join(REPO, MINI_CFG)), MINI_CFG,
+                       work_dir=str(tmp_path), resume='auto')
+    with pytest.raises(CitymaskError) as e:
+        check_checkpoint(mini, mini.load_from, resume=True)
+    assert str(e.value).startswith(
+        f'checkpoint {tmp_path}/iter_8.pth does not match the config\'s '
+        'model (maskrcnn_r18_fpn_mini_cityscapes.py): backbone.layer1.0.'
+        'conv1.weight is (64, 64, 1, 1) in it, (64, 64, 3, 3) in the model;')
+    assert str(e.value).endswith('use the config it was trained with, or a '
+                                 "checkpoint of this config's model")
+
+
+def test_no_flags_change_nothing_else(cfg, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    before = cfg.to_dict()
+    setup_train(cfg, 'configs/x.py', work_dir=str(tmp_path))
+    after = cfg.to_dict()
+    # a single-process run: no launcher, no DDP wrapper, no gloo
+    assert after.pop('launcher') == 'none'
+    assert after.pop('work_dir') == str(tmp_path)
+    assert after == before
+
+
+def test_flag_errors_say_what_to_do(cfg, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+
+    def error(**kwargs):
+        with pytest.raises(CitymaskError) as e:
+            setup_train(cfg, 'configs/x.py', **kwargs)
+        return str(e.value)
+
+    assert error(amp=True) == (
+        "--amp needs a GPU (mmengine's AmpOptimWrapper refuses to run on "
+        'CPU); train without --amp here')
+    assert error(work_dir=str(tmp_path), resume='auto') == (
+        f'--resume: no checkpoint in {tmp_path} to resume from; train '
+        'without --resume, or pass --resume CHECKPOINT')
+    cfg.pop('auto_scale_lr')  # a config without the section at all
+    assert error(auto_scale_lr=True) == (
+        'configs/x.py has no auto_scale_lr.base_batch_size; '
+        '--auto-scale-lr needs it')
 
 
 def test_resume_explicit(cfg, tmp_path, ckpt):

@@ -1,8 +1,6 @@
-"""A syntax-tree scan for loads that could run code from a file:
-``torch.load`` without ``weights_only=True``, ``np.load`` allowing pickles,
-``pickle`` other than by :class:`citymask.checkpoint.RestrictedUnpickler`;
-also split over lines or under other names (``import torch as t``,
-``functools.partial(torch.load)``, ``getattr(torch, 'load')``)."""
+"""A syntax-tree scan for loads that could run code: ``torch.load`` without
+``weights_only=True``, ``np.load`` allowing pickles, ``pickle`` (but by
+subclassing), under any name or split over lines."""
 import ast
 from typing import Dict, List, Optional
 

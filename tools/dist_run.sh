@@ -8,23 +8,16 @@
 set -euo pipefail
 TOOL=$1
 GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-RDZV_TIMEOUT=${RDZV_TIMEOUT:-300}
-SHUTDOWN_TIMEOUT=${SHUTDOWN_TIMEOUT:-90}
-PYTHON=${PYTHON:-python}
 DIR=$(cd "$(dirname "$0")" && pwd)
 case $TOOL in /*) ;; *) TOOL=$DIR/$TOOL ;; esac
 
 PYTHONPATH="$DIR/..:${PYTHONPATH:-}" \
-exec "$PYTHON" "$DIR/misc/dist_launch.py" "$GPUS" \
-    --nnodes="$NNODES" \
-    --node-rank="$NODE_RANK" \
-    --master-addr="$MASTER_ADDR" \
+exec "${PYTHON:-python}" "$DIR/misc/dist_launch.py" "$GPUS" \
+    --nnodes="${NNODES:-1}" \
+    --node-rank="${NODE_RANK:-0}" \
+    --master-addr="${MASTER_ADDR:-127.0.0.1}" \
     --nproc-per-node="$GPUS" \
-    --master-port="$PORT" \
-    --rdzv-conf="timeout=$RDZV_TIMEOUT" \
-    --shutdown-timeout="$SHUTDOWN_TIMEOUT" \
+    --master-port="${PORT:-29500}" \
+    --rdzv-conf="timeout=${RDZV_TIMEOUT:-300}" \
+    --shutdown-timeout="${SHUTDOWN_TIMEOUT:-90}" \
     "$TOOL" "${@:3}"

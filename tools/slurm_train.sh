@@ -13,11 +13,7 @@ PARTITION=${1:?$USAGE}
 JOB_NAME=${2:?$USAGE}
 CONFIG=${3:?$USAGE}
 WORK_DIR=${4:?$USAGE}
-GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SIGNAL_TIME=${SIGNAL_TIME:-120}
-PYTHON=${PYTHON:-python}
 
 if [ -z "${_CITYMASK_TOOLS:-}" ]; then  # submit; the job runs the part below
     DIR=$(cd "$(dirname "$0")" && pwd)
@@ -26,11 +22,11 @@ if [ -z "${_CITYMASK_TOOLS:-}" ]; then  # submit; the job runs the part below
     exec sbatch -p "$PARTITION" \
         --job-name="$JOB_NAME" \
         --gres=gpu:"$GPUS_PER_NODE" \
-        --ntasks="$GPUS" \
+        --ntasks="${GPUS:-8}" \
         --ntasks-per-node="$GPUS_PER_NODE" \
-        --cpus-per-task="$CPUS_PER_TASK" \
+        --cpus-per-task="${CPUS_PER_TASK:-5}" \
         --requeue \
-        --signal="TERM@$SIGNAL_TIME" \
+        --signal="TERM@${SIGNAL_TIME:-120}" \
         --open-mode=append \
         --output="$WORK_DIR/slurm-%j.out" \
         --export="ALL,_CITYMASK_TOOLS=$DIR" \
@@ -51,7 +47,7 @@ trap 'echo "slurm_train.sh: SIGTERM; the training stops at the next iteration" >
 # shellcheck disable=SC2086
 PYTHONPATH="$DIR/..:${PYTHONPATH:-}" \
 srun --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
-    "$PYTHON" -u "$DIR/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
+    "${PYTHON:-python}" -u "$DIR/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
     --launcher slurm ${RESUME[@]+"${RESUME[@]}"} "${@:5}" &
 SRUN=$!
 while :; do  # `wait` also returns when the trap runs

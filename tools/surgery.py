@@ -1,13 +1,7 @@
 """Turn a COCO Mask R-CNN checkpoint into a Cityscapes one (8 classes).
 
-Rows of the classes COCO and Cityscapes share are copied, not dropped.
-Reads mmdet, maskrcnn-benchmark and detectron2 (.pkl/.pth) checkpoints
-safely (weights-only / restricted unpickler) and writes an mmdet checkpoint.
-
-Example:
-    python tools/surgery.py checkpoints/mask_rcnn_r50_fpn_1x_coco.pth \
-        checkpoints/mask_rcnn_r50_fpn_coco_to_cityscapes.pth
-"""
+Shared classes' rows are copied; mmdet, maskrcnn-benchmark and detectron2
+(.pkl/.pth) checkpoints are read safely."""
 import argparse
 
 from citymask.cli import exit_on_error

@@ -1,8 +1,6 @@
 """Test a checkpoint: official Cityscapes instance AP (per-class table and
 chart), COCO-style AP, or a benchmark-server submission (--format-only).
-
-Same flags as mmdet's tools/test.py, plus --split test.
-"""
+Same flags as mmdet's tools/test.py, plus --split test."""
 import argparse
 import os.path as osp
 

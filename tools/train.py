@@ -1,7 +1,5 @@
-"""Train a citymask / mmdet config with the mmengine Runner.
-
-Same flags as mmdet's tools/train.py. Multi-GPU: tools/dist_train.sh.
-"""
+"""Train a citymask / mmdet config with the mmengine Runner: mmdet's
+tools/train.py flags. Multi-GPU: tools/dist_train.sh."""
 import argparse
 
 from citymask.cli import exit_on_error, parse_tool_args

@@ -24,9 +24,7 @@ class FiniteLossHook(Hook):
     def __init__(self, interval: int = 1) -> None:
         self.interval = interval
 
-    def after_train_iter(self,
-                         runner,
-                         batch_idx: int,
+    def after_train_iter(self, runner, batch_idx: int,
                          data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
         if not outputs or not self.every_n_train_iters(runner, self.interval):

@@ -9,8 +9,7 @@ from mmengine.hooks import CheckpointHook, Hook
 
 
 class TrainingStopped(Exception):
-    """Training stopped by signal ``signum`` after ``iteration``, whose
-    ``checkpoint`` is written."""
+    """Stopped by ``signum`` after ``iteration``, ``checkpoint`` written."""
 
     def __init__(self, signum: int, iteration: int, checkpoint: str):
         self.signum = signal.Signals(signum)
@@ -21,18 +20,11 @@ class TrainingStopped(Exception):
 
 @HOOKS.register_module()
 class StopOnSignalHook(Hook):
-    """Stop training on SIGTERM (Slurm, torchrun) or SIGINT at the next
-    iteration boundary with its checkpoint, so ``--resume`` continues
-    exactly; ``tools/train.py`` registers it for every run.
-
-    The handlers only note the signal; after each iteration the ranks
-    agree on it by an all-reduce, so all stop at the same boundary (one
-    leaving early would block the others in the next collective). The
-    config's ``CheckpointHook`` writes the checkpoint (its names,
-    ``max_keep_ckpts``, ``last_checkpoint``), then every rank raises
-    :class:`TrainingStopped`. Repeated signals do not escalate: torchrun
-    forwards the one the workers already got.
-    """
+    """Stop on SIGTERM or SIGINT at the next iteration boundary with its
+    checkpoint, so ``--resume`` continues exactly. The handlers only note
+    the signal; an all-reduce after each iteration makes all ranks stop at
+    the same one, the config's ``CheckpointHook`` saves, every rank raises
+    :class:`TrainingStopped`. Repeated signals do not escalate."""
 
     priority = 'LOWEST'  # after the scheduler step and the regular save
 

@@ -9,12 +9,9 @@ from .box_masks import BoxMasks
 
 @MODELS.register_module()
 class BoxMaskHead(FCNMaskHead):
-    """``FCNMaskHead`` (same weights) predicting
-    :class:`~citymask.models.box_masks.BoxMasks`: masks pasted into their
-    boxes (+1 pixel), as mmdet pastes them on the CPU, not into 100 full
-    images (200 MB at 2048x1024). mmdet's pixels: on the CPU always, on a
-    GPU (mmdet samples the whole image there) for ``mask_thr_binary`` >=
-    0.5, as no pixel outside a box reaches 0.5; else mmdet's paste runs.
+    """``FCNMaskHead`` predicting box-sized :class:`BoxMasks`, not 100 full
+    images (200 MB at 2048x1024), with mmdet's pixels; on a GPU mmdet's
+    paste runs for ``mask_thr_binary`` < 0.5 (where pixels outside reach it).
     """
 
     def _predict_by_feat_single(self, mask_preds, bboxes, labels, img_meta,

@@ -9,16 +9,9 @@ from ..evaluation.crops import CropMask, encode_crop
 
 
 class BoxMasks:
-    """(N, H, W) boolean masks of an image of ``size`` (H, W) as one crop
-    each, its top-left pixel at ``offsets[i]`` (x, y), False outside.
-
-    ``InstanceData`` holds, slices and concatenates them (``len``, slices,
-    ``cat``). Full bitmaps are pasted where mmdet asks: ``numpy()``
-    (``DumpDetResults``; ``CityScapesMetric`` via ``cpu()``), ``astype()``
-    (``DetLocalVisualizer``), iteration (``encode_mask_results``). An int
-    index gives the full-image COCO RLE (str counts): ``CocoMetric`` reads
-    that from masks that are no tensor.
-    """
+    """(N, H, W) boolean masks of an image of ``size`` (H, W) as crops at
+    ``offsets`` (x, y), pasted whole where mmdet asks (``numpy()``,
+    ``astype()``, iteration); an int index gives the full-image COCO RLE."""
 
     def __init__(self, crops: Sequence[np.ndarray],
                  offsets: Sequence[Tuple[int, int]],

@@ -1,7 +1,5 @@
-"""COCO Mask R-CNN -> Cityscapes Mask R-CNN weight surgery (state dicts).
-
-The options users choose from are defined here, so ``tools/surgery.py
---help`` needs no torch; the rest is imported on first use.
+"""COCO -> Cityscapes Mask R-CNN weight surgery. The options are defined
+here, so ``tools/surgery.py --help`` needs no torch; the rest loads lazily.
 """
 from .._lazy import lazy_exports
 

@@ -1,6 +1,5 @@
-"""COCO Mask R-CNN -> Cityscapes Mask R-CNN weight surgery, one path for
-the on-load hook (``convert_checkpoint``) and tools/surgery.py
-(``convert_file``)."""
+"""COCO -> Cityscapes Mask R-CNN surgery of checkpoints, for the on-load hook
+(``convert_checkpoint``) and tools/surgery.py (``convert_file``)."""
 import os.path as osp
 from typing import Optional, Tuple
 
@@ -11,15 +10,10 @@ from .heads import coco_to_cityscapes
 from .layouts import to_mmdet_layout
 
 
-def convert_checkpoint(ckpt: dict,
-                       src_format: Optional[str] = None,
+def convert_checkpoint(ckpt: dict, src_format: Optional[str] = None,
                        rider_init: str = 'random') -> Tuple[dict, dict]:
-    """Convert a loaded COCO Mask R-CNN checkpoint to mmdet Cityscapes heads.
-
-    Returns:
-        ``(checkpoint, info)``: an mmdet checkpoint and ``info`` with
-        ``format`` and ``changed`` (False: Cityscapes heads already).
-    """
+    """Convert a loaded COCO Mask R-CNN checkpoint to mmdet Cityscapes
+    heads: ``(checkpoint, info)``, ``info`` with ``format``, ``changed``."""
     state, rest, fmt = to_mmdet_layout(ckpt, src_format)
     state, changed = coco_to_cityscapes(state, rider_init)
     meta = dict(rest.get('meta') or {})
@@ -31,11 +25,8 @@ def convert_checkpoint(ckpt: dict,
                                                          changed=changed)
 
 
-def convert_file(src: str,
-                 dst: str,
-                 src_format: Optional[str] = None,
-                 rider_init: str = 'random',
-                 force: bool = False) -> dict:
+def convert_file(src: str, dst: str, src_format: Optional[str] = None,
+                 rider_init: str = 'random', force: bool = False) -> dict:
     """Read ``src`` safely, convert it, write ``dst`` atomically; the COCO
     run's optimizer and scheduler states are left out. Returns ``info``."""
     if osp.exists(dst) and not force:

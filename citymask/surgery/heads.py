@@ -1,15 +1,7 @@
-"""COCO (80 classes) to Cityscapes (8 classes) box and mask predictors.
-
-mmdet and detectron2 drop mismatched heads; the Mask R-CNN paper's
-Cityscapes recipe instead keeps what COCO already learnt for the classes the
-two datasets share. On an mmdet-layout state dict (background last):
-
-* ``fc_cls`` (81 rows -> 9): the shared classes' rows and the background row.
-* ``fc_reg`` (80 x 4 rows -> 8 x 4): whole 4-row (dx, dy, dw, dh) blocks
-  per class; class-agnostic regression (4 rows) passes through.
-* mask ``conv_logits`` (80 channels -> 8): the shared channels.
-* rider has no COCO class: a fresh init, or a copy of person's rows.
-"""
+"""COCO (80 classes) to Cityscapes (8 classes) box and mask predictors: the
+shared classes' rows are kept (the paper; mmdet and detectron2 drop them),
+``fc_reg`` as 4-row blocks (class-agnostic passes), the background row too;
+rider, not in COCO: fresh init or a copy of person's."""
 import math
 from typing import Dict, List, Optional, Tuple
 
@@ -62,9 +54,9 @@ def mapping_table(rider_init: str = 'random') -> str:
 
 def _new_rows(shape: Tuple[int, ...], kind: str,
               generator: torch.Generator) -> torch.Tensor:
-    """Initialise a class's rows as mmdet initialises new heads: normal
-    with std 0.01 (fc_cls) or 0.001 (fc_reg), the mask conv kaiming normal
-    (fan_out, relu) over the new layer, zero biases."""
+    """A new class's rows as mmdet initialises new heads: normal, std 0.01
+    (cls) / 0.001 (reg), kaiming normal (fan_out) for the mask, zero bias.
+    """
     if kind == 'bias':
         return torch.zeros(shape)
     std = {'cls': 0.01, 'reg': 0.001}.get(kind) or math.sqrt(2.0) / math.sqrt(
@@ -83,18 +75,10 @@ def _select(tensor: torch.Tensor, sources: List[Optional[int]], block: int,
 def coco_to_cityscapes(state: Dict[str, torch.Tensor],
                        rider_init: str = 'random',
                        seed: int = 0) -> Tuple[Dict[str, torch.Tensor], bool]:
-    """Turn COCO box/mask predictors into Cityscapes ones.
-
-    Args:
-        state: mmdet-layout Mask R-CNN state dict.
-        rider_init: ``random`` (normal std 0.01 / 0.001, kaiming for the
-            mask, zero biases: mmdet's init of a new head) or ``person``.
-        seed: Seed of the random rider init, for reproducible files.
-
-    Returns:
-        ``(new_state, changed)``; ``changed`` is False when the state
-        already has Cityscapes heads (it is then returned as is).
-    """
+    """Turn an mmdet-layout state's COCO box/mask predictors into
+    Cityscapes ones; ``rider_init``: ``random`` (mmdet's new-head init,
+    ``seed``ed) or ``person``. Returns ``(new_state, changed)``; not
+    changed: already Cityscapes heads, returned as is."""
     sources = _sources(rider_init)  # checks rider_init first
     n = num_classes(state)
     if n == NUM_CITYSCAPES:

@@ -1,18 +1,8 @@
-"""Key layouts of COCO Mask R-CNN R-50-FPN checkpoints, mapped onto mmdet's.
-
-Three layouts are read: mmdet 2.x/3.x (``state_dict``), maskrcnn-benchmark
-(``model``, ``module.`` prefix, background first) and detectron2 (``model``,
-background last). Foreign layouts are renamed in full, so the result loads
-into the matching mmdet model with no missing or unexpected keys.
-
-Differences that stay (fine-tuning absorbs them): both foreign ResNets are
-Caffe2-style (load them into the ``-caffe`` configs); maskrcnn-benchmark's
-FrozenBatchNorm has no epsilon (mmdet's BN adds 1e-5 to a running_var of
-1), its RoIAlign is not pixel-aligned, its boxes use the legacy +1 width and
-its FPN level boundaries differ from mmdet's by about a pixel; its stored
-``cell_anchors`` are dropped (mmdet makes the same anchors, ratios 0.5, 1,
-2).
-"""
+"""COCO Mask R-CNN R-50-FPN checkpoints of mmdet, maskrcnn-benchmark
+(``module.`` prefix, background first) and detectron2 renamed in full onto
+mmdet's keys. What stays (fine-tuning absorbs it): Caffe2-style ResNets (the
+``-caffe`` configs); maskrcnn-benchmark's BN without epsilon, RoIAlign not
+pixel-aligned, +1 box widths, FPN levels a pixel off."""
 import re
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
@@ -147,9 +137,8 @@ def rename(state: Dict[str, torch.Tensor], rules: List[Rule],
 
 
 def _background_first_to_last(state: Dict[str, torch.Tensor]) -> None:
-    """maskrcnn-benchmark: background is class 0 (and a block of its
-    bbox_pred, also class-agnostic, and a mask channel); mmdet: fc_cls row
-    N, no background in fc_reg / conv_logits."""
+    """maskrcnn-benchmark's background is class 0 (also in bbox_pred and
+    the mask logits); mmdet's is fc_cls's last row, absent elsewhere."""
     for name in ('weight', 'bias'):
         cls = f'roi_head.bbox_head.fc_cls.{name}'
         state[cls] = torch.cat([state[cls][1:], state[cls][:1]])
@@ -161,9 +150,8 @@ def _background_first_to_last(state: Dict[str, torch.Tensor]) -> None:
 
 def to_mmdet_layout(ckpt: dict, src_format: Optional[str] = None
                     ) -> Tuple[Dict[str, torch.Tensor], dict, str]:
-    """``(state_dict, rest, format)`` of a loaded checkpoint in one of
-    :data:`FORMATS` (``src_format``, None: detected); ``rest`` holds
-    mmdet's non-weight entries (meta, ...), empty for foreign formats."""
+    """``(state_dict, rest, format)`` of a checkpoint in ``src_format``
+    (None: detected); ``rest``: mmdet's non-weight entries (meta, ...)."""
     state, rest = split_checkpoint(ckpt)
     state = strip_prefix(state)
     fmt = src_format or detect_format(state)

@@ -1,5 +1,4 @@
-"""CocoToCityscapesHook inside a real Runner built from the fine-tune config.
-"""
+"""CocoToCityscapesHook inside a real Runner built from the fine-tune config"""
 import glob
 import os.path as osp
 
@@ -8,6 +7,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from ..conftest import CONFIGS, shared_rows
+from ..surgery.foreign_layouts import CLS, MASK, REG
 
 SHARED = shared_rows()
 
@@ -15,9 +15,7 @@ SHARED = shared_rows()
 def _runner(tmp_path, load_from, resume=False):
     cfg = Config.fromfile(osp.join(CONFIGS,
                                    'maskrcnn_r50_fpn_cityscapes_ft.py'))
-    cfg.work_dir = str(tmp_path)
-    cfg.load_from = load_from
-    cfg.resume = resume
+    cfg.update(work_dir=str(tmp_path), load_from=load_from, resume=resume)
     return Runner.from_cfg(cfg)
 
 
@@ -38,12 +36,11 @@ def test_hook_converts_coco_on_load(mmdet_coco_checkpoint, tmp_path):
     head = runner.model.roi_head
     for c, s in SHARED:
         assert torch.equal(head.bbox_head.fc_cls.weight[c].cpu(),
-                           coco['roi_head.bbox_head.fc_cls.weight'][s])
-        assert torch.equal(
-            head.bbox_head.fc_reg.weight[4 * c:4 * c + 4].cpu(),
-            coco['roi_head.bbox_head.fc_reg.weight'][4 * s:4 * s + 4])
+                           coco[CLS + '.weight'][s])
+        assert torch.equal(head.bbox_head.fc_reg.weight[4 * c:4 * c + 4].cpu(),
+                           coco[REG + '.weight'][4 * s:4 * s + 4])
         assert torch.equal(head.mask_head.conv_logits.weight[c].cpu(),
-                           coco['roi_head.mask_head.conv_logits.weight'][s])
+                           coco[MASK + '.weight'][s])
     assert torch.equal(runner.model.backbone.conv1.weight.cpu(),
                        coco['backbone.conv1.weight'])
 

@@ -1,7 +1,6 @@
-"""StopOnSignalHook's handlers: the training process notes the signal and
-goes on to the iteration boundary; a process forked from it (a metric's
-pool, a data loader worker) ends as it would without the hook. The stop
-itself: tests/tools/test_reliability.py and test_launch.py."""
+"""StopOnSignalHook's handlers: the training notes the signal; a process
+forked from it ends as without the hook. The stop itself:
+tests/tools/test_train_test.py and test_launch.py."""
 import multiprocessing
 import os
 import signal

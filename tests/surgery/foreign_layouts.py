@@ -1,9 +1,6 @@
-"""Stand-ins for the COCO Mask R-CNN R-50-FPN checkpoints of
-maskrcnn-benchmark (``e2e_mask_rcnn_R_50_FPN_1x.pth``) and detectron2
-(``model_final_f10217.pkl``): every tensor name and shape of the real files
-(``tests/fixtures/*_keys.json``), random values; and the check that
-converted heads hold the right source rows.
-"""
+"""Stand-ins for maskrcnn-benchmark's and detectron2's COCO Mask R-CNN
+R-50-FPN checkpoints (the real files' names and shapes, ``tests/fixtures``;
+random values), and the check that converted heads hold the source rows."""
 import json
 import os.path as osp
 
@@ -31,8 +28,8 @@ def maskrcnn_benchmark_checkpoint(seed=0):
     """As the released file (keys with its ``module.`` prefix): model +
     optimizer/scheduler/iteration."""
     return dict(model=random_state('maskrcnn_benchmark_R50FPN_keys.json',
-                                   seed),
-                optimizer={}, scheduler={}, iteration=90000)
+                                   seed), optimizer={}, scheduler={},
+                iteration=90000)
 
 
 def detectron2_pkl(seed=0):
@@ -43,11 +40,9 @@ def detectron2_pkl(seed=0):
 
 
 def assert_heads_from(state, cls, reg, mask, first=0, param='weight'):
-    """The converted heads' ``param`` holds the source rows (``cls``,
-    ``reg``, ``mask``) of the classes Cityscapes shares with COCO, matched
-    by name in mmdet's class lists (an independent reference), and the
-    background row. COCO class s is source row s + ``first`` (1:
-    maskrcnn-benchmark puts the background first)."""
+    """The converted heads' ``param`` holds the shared classes' source rows
+    (``cls``, ``reg``, ``mask``; by :func:`shared_rows`) and the background
+    row. COCO class s is source row s + ``first`` (maskrcnn-benchmark: 1)."""
     for c, s in shared_rows():
         s += first
         assert torch.equal(state[f'{CLS}.{param}'][c], torch.as_tensor(cls[s]))

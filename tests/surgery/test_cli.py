@@ -1,34 +1,27 @@
 """tools/surgery.py as a user runs it."""
 import os
+import os.path as osp
 import pickle
 
 import pytest
 import torch
 
-from ..conftest import build_model, run_tool, shared_rows
+from citymask.cli import EXIT_IO
+from .. import fs_fixtures
+from ..conftest import build_model, ok, run_tool, shared_rows
+from ..tools.conftest import fails
 from .foreign_layouts import (CLS, MASK, REG, assert_heads_from,
                               detectron2_pkl, maskrcnn_benchmark_checkpoint)
 
 TOOL = 'tools/surgery.py'
 RIDER = 1
-
-
-def _ok(res):
-    assert res.returncode == 0, res.stdout + res.stderr
-    return res.stdout
-
-
-def _fails(res, message):
-    assert res.returncode == 2, res.stdout + res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), res.stderr
-    assert message in lines[0], lines[0]
+tiny_fs = fs_fixtures.tiny_fs
 
 
 def test_mmdet_checkpoint_end_to_end(mmdet_coco_checkpoint, tmp_path):
     src, coco = mmdet_coco_checkpoint
     dst = tmp_path / 'cs.pth'
-    out = _ok(run_tool(TOOL, src, str(dst)))
+    out = ok(run_tool(TOOL, src, str(dst))).stdout
     assert 'new: random init' in out and 'rider' in out  # the table
     ckpt = torch.load(dst, weights_only=True)
     assert ckpt.keys() == {'state_dict', 'meta'}
@@ -51,17 +44,18 @@ def test_mmdet_checkpoint_end_to_end(mmdet_coco_checkpoint, tmp_path):
 
     # idempotent: converting again changes nothing and says so
     again = tmp_path / 'again.pth'
-    assert 'nothing to change' in _ok(run_tool(TOOL, str(dst), str(again)))
+    res = ok(run_tool(TOOL, str(dst), str(again)))
+    assert 'nothing to change' in res.stdout
     state2 = torch.load(again, weights_only=True)['state_dict']
     assert state2.keys() == state.keys() and all(
         torch.equal(state[k], state2[k]) for k in state)
 
     # existing output needs --force
-    _fails(run_tool(TOOL, src, str(dst)), 'pass --force')
+    fails(run_tool(TOOL, src, str(dst)), 'pass --force')
     assert torch.equal(torch.load(dst, weights_only=True)['state_dict'][
         CLS + '.weight'], state[CLS + '.weight'])
-    out = _ok(run_tool(TOOL, src, str(dst), '--force', '--rider-init',
-                       'person'))
+    out = ok(run_tool(TOOL, src, str(dst), '--force', '--rider-init',
+                      'person')).stdout
     assert 'copy of person' in out
     ckpt = torch.load(dst, weights_only=True)
     assert ckpt['meta']['citymask_surgery']['rider_init'] == 'person'
@@ -77,7 +71,7 @@ def test_foreign_formats(tmp_path):
     mbm_src = maskrcnn_benchmark_checkpoint()
     mbm = tmp_path / 'e2e_mask_rcnn_R_50_FPN_1x.pth'
     torch.save(mbm_src, mbm)
-    out = _ok(run_tool(TOOL, str(mbm), str(tmp_path / 'a.pth')))
+    out = ok(run_tool(TOOL, str(mbm), str(tmp_path / 'a.pth'))).stdout
     assert '(maskrcnn-benchmark)' in out
     state = torch.load(tmp_path / 'a.pth', weights_only=True)['state_dict']
     assert_heads_from(state, *(mbm_src['model'][f'module.roi_heads.{k}'] for k
@@ -90,15 +84,15 @@ def test_foreign_formats(tmp_path):
     pkl = tmp_path / 'model_final_f10217.pkl'
     with open(pkl, 'wb') as f:
         pickle.dump(d2_src, f)
-    out = _ok(run_tool(TOOL, str(pkl), str(tmp_path / 'b.pth'),
-                       '--src-format', 'detectron2'))
+    out = ok(run_tool(TOOL, str(pkl), str(tmp_path / 'b.pth'),
+                      '--src-format', 'detectron2')).stdout
     assert '(detectron2)' in out
     state = torch.load(tmp_path / 'b.pth', weights_only=True)['state_dict']
     assert_heads_from(state, *(d2_src['model'][f'roi_heads.{k}'] for k in (
         'box_predictor.cls_score.weight', 'box_predictor.bbox_pred.weight',
         'mask_head.predictor.weight')))
-    _fails(run_tool(TOOL, str(pkl), str(tmp_path / 'c.pth'), '--src-format',
-                    'mmdet'), 'not a mmdet Mask R-CNN checkpoint')
+    fails(run_tool(TOOL, str(pkl), str(tmp_path / 'c.pth'), '--src-format',
+                   'mmdet'), 'not a mmdet Mask R-CNN checkpoint')
     assert not (tmp_path / 'c.pth').exists()
 
 
@@ -124,24 +118,33 @@ def test_malicious_pickle_is_refused(tmp_path, suffix):
             pickle.dump(payload, f)
     dst = tmp_path / 'out.pth'
     res = run_tool(TOOL, str(evil), str(dst))
-    _fails(res, 'run code')
+    fails(res, 'run code')
     assert not marker.exists() and not dst.exists()
 
 
 def test_bad_inputs(tmp_path):
     text = tmp_path / 'notes.pth'
     text.write_text('not a checkpoint')
-    _fails(run_tool(TOOL, str(text), str(tmp_path / 'o.pth')),
-           'is not a PyTorch checkpoint')
-    _fails(run_tool(TOOL, str(tmp_path / 'missing.pth'),
-                    str(tmp_path / 'o.pth')), 'does not exist')
+    fails(run_tool(TOOL, str(text), str(tmp_path / 'o.pth')),
+          'is not a PyTorch checkpoint')
+    fails(run_tool(TOOL, str(tmp_path / 'missing.pth'),
+                   str(tmp_path / 'o.pth')), 'does not exist')
     voc = maskrcnn_benchmark_checkpoint()
     for k in list(voc['model']):
         if 'cls_score' in k:
             voc['model'][k] = voc['model'][k][:21]
     torch.save(voc, tmp_path / 'voc.pth')
-    _fails(run_tool(TOOL, str(tmp_path / 'voc.pth'), str(tmp_path / 'o.pth')),
-           'expected 81 (COCO) or 9 (Cityscapes)')
+    fails(run_tool(TOOL, str(tmp_path / 'voc.pth'), str(tmp_path / 'o.pth')),
+          'expected 81 (COCO) or 9 (Cityscapes)')
     assert not (tmp_path / 'o.pth').exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith('.')] \
         == []  # no temp files left behind
+
+
+def test_surgery_onto_a_full_disk(mini_data, tiny_fs):
+    # torch.save says "unexpected pos N vs M"; the user reads this
+    dst = tiny_fs / 'cs.pth'
+    line = fails(run_tool(TOOL, osp.join(mini_data[0], 'standin.pth'),
+                          str(dst)), f'no space left on {dst} (', EXIT_IO)
+    assert 'MiB needed, ' in line and 'nothing was written' in line
+    assert os.listdir(tiny_fs) == []

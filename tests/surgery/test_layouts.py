@@ -1,5 +1,4 @@
 """Foreign checkpoint layouts -> mmdet (citymask.surgery.layouts)."""
-
 import pytest
 import torch
 
@@ -14,9 +13,8 @@ D2_CFG = 'maskrcnn_r50_caffe_fpn_cityscapes_ft_detectron2.py'
 
 
 def _check_body(src, out, spot):
-    """Every non-predictor tensor lands once, unchanged; named spots land
-    where the projects' docs say (those whose shape alone would not tell:
-    strict loading checks the rest)."""
+    """Every non-predictor tensor lands once, unchanged; ``spot`` where it
+    must (shape alone would not tell; strict loading checks the rest)."""
     heads = ('cls_score', 'bbox_pred', 'mask_fcn_logits', 'predictor.w',
              'predictor.b')
     assert spot.keys() <= src.keys()

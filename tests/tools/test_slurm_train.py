@@ -1,7 +1,6 @@
-"""tools/slurm_train.sh with stand-ins for sbatch, srun and scontrol on
-PATH that record what they were asked to do: the job asks for SIGTERM
-ahead of the time limit, survives a preemption's SIGTERM, requeues itself
-when the training stopped with a checkpoint, and resumes when requeued."""
+"""tools/slurm_train.sh with recording stand-ins for sbatch, srun, scontrol:
+SIGTERM ahead of the time limit, preemption survived, requeued after a stop
+with a checkpoint, resumed when requeued."""
 import os
 import os.path as osp
 import signal

@@ -1,9 +1,15 @@
 """tools/train.py, tools/test.py, tools/dist_train.sh and tools/dist_test.sh
-as users run them, on generated mini-Cityscapes with the mini config."""
+as users run them, on generated mini-Cityscapes with the mini config: the
+results, and the faults and bad input docs/reliability.md lists."""
+import errno
 import glob
 import json
 import os
 import os.path as osp
+import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import zipfile
@@ -11,18 +17,61 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from ..conftest import REPO, run_tool
-from .conftest import CFG, ok
-from .test_reliability import _free_port
+import citymask.register  # noqa: F401  (allow-list for torch.load)
+from citymask.cli import EXIT_INTERRUPTED
+from citymask.fileio import atomic_dir
+from citymask.testing.pause_hook import (paused_config, release,
+                                         wait_until_paused)
+from ..conftest import REPO, run_tool, tool_env
+from ..surgery.test_cli import Exploit
+from .conftest import CFG, fails, ok
 
 # Measured (2 CPU cores, seed 0): the stand-in COCO model after surgery
 # scores 0.0 mask AP; after the mini config's 300 iterations 0.229 with two
 # threads, 7 of 8 classes above 0.1, and 0.252, 6 of 8, with the one thread
-# the suite gives it (tests/conftest.py; 2026-11-30).
+# the suite gives it (tests/conftest.py).
 LEARNED_AP = 0.15
 UNTRAINED_AP = 0.01
+# 12 iterations, lr warm-up over 6 and a step at 8: the schedule position
+# matters at every iteration; checkpoints every 4
+SHORT = [
+    'train_cfg.max_iters=12', 'train_cfg.val_interval=100',
+    'default_hooks.checkpoint.interval=4', 'default_hooks.logger.interval=1',
+    'param_scheduler.0.end=6', 'param_scheduler.1.milestones=[8]',
+    'param_scheduler.1.end=12', 'randomness.seed=0',
+    'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False'
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def dist_env(**extra):
+    """For tools/dist_*.sh: CPU processes (GPUs hidden), a free port."""
+    return {**os.environ, 'PYTHON': sys.executable, 'PORT': str(free_port()),
+            'CUDA_VISIBLE_DEVICES': '', **extra}
+
+
+def dist(script, *args, **env):
+    """A finished ``tools/SCRIPT CFG ARGS`` run (:func:`dist_env`)."""
+    return subprocess.run(['bash', f'tools/{script}', CFG, *args], cwd=REPO,
+                          env=dist_env(**env), capture_output=True,
+                          text=True)
+
+
+def _train(mini_data, work, *extra):
+    """The short run from the stand-in weights."""
+    root, data = mini_data
+    return run_tool('tools/train.py', CFG, '--work-dir', str(work), *extra,
+                    '--cfg-options', f'data_root={data}',
+                    f'load_from={osp.join(root, "standin_cs.pth")}', *SHORT)
 
 
 def _test_ap(ckpt, data, work, *extra, env=None):
@@ -31,6 +80,60 @@ def _test_ap(ckpt, data, work, *extra, env=None):
     with open(osp.join(work, 'cityscapes',
                        'resultInstanceLevelSemanticLabeling.json')) as f:
         return json.load(f)['averages']
+
+
+def state(path):
+    """``(iteration, lrs, the step scheduler's last step)`` of a checkpoint.
+    """
+    ckpt = torch.load(path, weights_only=True)  # citymask's allow-list
+    return (ckpt['meta']['iter'],
+            [g['lr'] for g in ckpt['optimizer']['param_groups']],
+            ckpt['param_schedulers'][1]['last_step'])
+
+
+def paused_train(mini_data, tmp_path, iteration, *args, options=(),
+                 launch=(sys.executable, 'tools/train.py'), env=None,
+                 name='run', **popen):
+    """The short run (``launch`` CFG ``args``, then ``options`` after SHORT)
+    in the background, held after ``iteration`` by PauseAtIterHook:
+    ``(process, fifo folder, work dir, log)``; output to the log unless
+    ``popen`` says otherwise."""
+    root, data = mini_data
+    fifo = tmp_path / f'{name}_fifo'
+    fifo.mkdir()
+    cfg = paused_config(osp.join(REPO, CFG), str(fifo), iteration)
+    work, log = tmp_path / name, tmp_path / f'{name}.log'
+    popen.setdefault('stderr', subprocess.STDOUT)
+    with open(log, 'w') as out:
+        proc = subprocess.Popen(
+            [*launch, cfg, *args, '--work-dir', str(work), '--cfg-options',
+             f'data_root={data}',
+             f'load_from={osp.join(root, "standin_cs.pth")}', *SHORT,
+             *options], cwd=REPO, env=env or tool_env(),
+            stdin=subprocess.DEVNULL, stdout=out, text=True, **popen)
+    assert wait_until_paused(proc, str(fifo)), log.read_text()[-3000:]
+    return proc, str(fifo), work, log
+
+
+def _run_scalars(work):
+    """Per-iteration scalars (loss, lr, ...) of each run in ``work``, oldest
+    first: ``[{step: record}]`` from mmengine's ``vis_data/scalars.json``.
+    """
+    runs = []
+    for path in sorted(glob.glob(osp.join(work, '*', 'vis_data',
+                                          'scalars.json'))):
+        with open(path) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        runs.append({r['step']: r for r in records if 'loss' in r})
+    return runs
+
+
+@pytest.fixture(scope='module')
+def short_run(mini_data, tmp_path_factory):
+    """The short training run, uninterrupted, from the stand-in weights."""
+    work = tmp_path_factory.mktemp('ref')
+    ok(_train(mini_data, work))
+    return work
 
 
 def test_learnability(mini_data, trained, tmp_path):
@@ -83,14 +186,13 @@ def test_format_only_submission(mini_data, trained, tmp_path):
     from cityscapesscripts.helpers.labels import name2label
     _, data = mini_data
     prefix = tmp_path / 'submission'
-    res = ok(
-        run_tool('tools/test.py', CFG, trained,
-                 '--split', 'test', '--format-only', '--outfile-prefix',
-                 str(prefix), '--work-dir', str(tmp_path / 'w'),
-                 '--cfg-options', f'data_root={data}'))
+    res = ok(run_tool('tools/test.py', CFG, trained, '--split', 'test',
+                      '--format-only', '--outfile-prefix', str(prefix),
+                      '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                      f'data_root={data}'))
     assert 'submission.zip' in res.stdout
-    tests = sorted(
-        glob.glob(osp.join(data, 'leftImg8bit', 'test', '*', '*.png')))
+    tests = sorted(glob.glob(osp.join(data, 'leftImg8bit', 'test', '*',
+                                      '*.png')))
     assert len(tests) == 4
     with zipfile.ZipFile(str(prefix) + '.zip') as zf:
         names = set(zf.namelist())
@@ -123,13 +225,9 @@ def test_format_only_submission(mini_data, trained, tmp_path):
         assert names == listed | set(txts)  # no stray files
 
 
-def _dist(script, *args):
-    """A tools/dist_*.sh run of two CPU processes (GPUs hidden)."""
-    res = subprocess.run(
-        ['bash', f'tools/{script}', CFG, *args], cwd=REPO,
-        capture_output=True, text=True,
-        env=dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
-                 CUDA_VISIBLE_DEVICES=''))
+def _dist_ok(script, *args):
+    """A tools/dist_*.sh run of two CPU processes, finished without error."""
+    res = dist(script, *args)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     assert 'GPU number: 2' in out
@@ -138,14 +236,10 @@ def _dist(script, *args):
 
 def test_dist_train_two_processes_on_cpu(mini_data, tmp_path):
     work = tmp_path / 'dist'
-    out = _dist('dist_train.sh', '2', '--work-dir', str(work),
-                '--cfg-options', f'data_root={mini_data[1]}',
-                'train_cfg.max_iters=4', 'train_cfg.val_interval=100',
-                'default_hooks.checkpoint.interval=4',
-                'default_hooks.logger.interval=1', 'load_from=None',
-                'train_dataloader.num_workers=0',
-                'train_dataloader.persistent_workers=False',
-                'env_cfg.dist_cfg.backend=gloo')
+    out = _dist_ok('dist_train.sh', '2', '--work-dir', str(work),
+                   '--cfg-options', f'data_root={mini_data[1]}',
+                   'load_from=None', 'env_cfg.dist_cfg.backend=gloo', *SHORT,
+                   'train_cfg.max_iters=4')
     # world size 2, and DDP's gradient all-reduce needs both ranks to step
     assert 'Distributed training: True' in out
     assert 'Iter(train) [4/4]' in out
@@ -158,17 +252,18 @@ def test_dist_test_two_processes_gives_the_single_process_ap(
     # both on the CPU (GPUs hidden), so both compute the same predictions
     single = _test_ap(trained, data, str(tmp_path / 'single'),
                       env=dict(CUDA_VISIBLE_DEVICES=''))
-    out = _dist('dist_test.sh', trained, '2', '--work-dir',
-                str(tmp_path / 'dist'), '--cfg-options', f'data_root={data}',
-                'test_dataloader.num_workers=0',
-                'test_dataloader.persistent_workers=False')
+    out = _dist_ok('dist_test.sh', trained, '2', '--work-dir',
+                   str(tmp_path / 'dist'), '--cfg-options',
+                   f'data_root={data}', 'test_dataloader.num_workers=0',
+                   'test_dataloader.persistent_workers=False')
     assert 'Distributed launcher: pytorch' in out
     with open(tmp_path / 'dist' / 'cityscapes' /
               'resultInstanceLevelSemanticLabeling.json') as f:
-        dist = json.load(f)['averages']
+        averages = json.load(f)['averages']
     assert single['allAp'] > 0
-    assert dist['allAp'] == pytest.approx(single['allAp'], abs=1e-12)
-    assert dist['allAp50%'] == pytest.approx(single['allAp50%'], abs=1e-12)
+    assert averages['allAp'] == pytest.approx(single['allAp'], abs=1e-12)
+    assert averages['allAp50%'] == pytest.approx(single['allAp50%'],
+                                                 abs=1e-12)
 
 
 def test_dist_train_refuses_more_gpus_than_present(monkeypatch):
@@ -185,9 +280,311 @@ def test_dist_train_refuses_more_gpus_than_present(monkeypatch):
     with pytest.raises(CitymaskError, match='asked for 8 GPUs but this '
                        'machine has 1; pass 1 or fewer'):
         check_gpu_count('8')
-    res = subprocess.run(['bash', 'tools/dist_train.sh', CFG, 'two'],
-                         cwd=REPO, capture_output=True, text=True,
-                         env=dict(os.environ, PYTHON=sys.executable))
+    res = dist('dist_train.sh', 'two')
     assert res.returncode == 2
     assert res.stderr.strip() == \
         "error: GPUS must be a positive integer, got 'two'"
+
+
+# stopped, killed, resumed
+
+
+def _resume_matches_the_uninterrupted_run(mini_data, short_run, work, at,
+                                          logged):
+    """Resume ``work`` (its last checkpoint: iteration ``at``; iterations
+    up to ``logged`` were logged) to the end: same final state as the
+    uninterrupted run, and the same lr at every iteration it trained."""
+    [uninterrupted] = _run_scalars(short_run)
+    assert sorted(uninterrupted) == list(range(1, 13))
+    res = ok(_train(mini_data, work, '--resume'))
+    # mmengine's own record of where it resumed (a run that only loaded
+    # the weights would start again at iteration 0) ...
+    assert f'resumed epoch: 0, iter: {at}' in res.stdout
+    # ... and the resumed run logged iterations at+1..12 only, each with
+    # the lr of the uninterrupted run at that iteration
+    first, resumed = _run_scalars(work)
+    assert sorted(first) == list(range(1, logged + 1))
+    assert sorted(resumed) == list(range(at + 1, 13))
+    for step, record in resumed.items():
+        assert record['lr'] == uninterrupted[step]['lr'], step
+    # until the stop the run was the uninterrupted one
+    for step, record in first.items():
+        assert record['loss'] == uninterrupted[step]['loss'], step
+    reference = state(short_run / 'iter_12.pth')
+    assert state(work / 'iter_12.pth') == reference
+    # iteration 12, and the lr past the step at 8: 0.02 * 0.1
+    assert reference[0] == 12
+    assert reference[1] == pytest.approx([0.002])
+
+
+def stopped_line(signame, at, work):
+    """tools/train.py's last line when ``signame`` stopped the short run."""
+    return (f'stopped by {signame} after iteration {at} of 12, saved {work}/'
+            f'iter_{at}.pth; to continue, run the same command with --resume')
+
+
+def test_sigterm_stops_at_the_boundary_then_resume(mini_data, short_run,
+                                                   tmp_path):
+    # held after iteration 6 (checkpoints come at 4, 8, 12) ...
+    proc, fifo, work, log = paused_train(mini_data, tmp_path, 6)
+    proc.send_signal(signal.SIGTERM)  # what Slurm sends before the kill
+    release(fifo)  # the handler ran before the hook returns
+    assert proc.wait() == 128 + signal.SIGTERM, log.read_text()[-3000:]
+    # ... it stops there, with a checkpoint of iteration 6 of its own
+    assert log.read_text().splitlines()[-1] == stopped_line('SIGTERM', 6,
+                                                            work)
+    assert 'Traceback' not in log.read_text()
+    assert (work / 'last_checkpoint').read_text() == f'{work}/iter_6.pth'
+    assert state(work / 'iter_6.pth')[0] == 6
+    assert not (work / 'iter_8.pth').exists()
+    _resume_matches_the_uninterrupted_run(mini_data, short_run, work, 6, 6)
+
+
+def test_sigkill_then_resume(mini_data, short_run, tmp_path):
+    proc, fifo, work, _ = paused_train(mini_data, tmp_path, 6)
+    proc.kill()  # no polite stop: the checkpoint of iteration 4 is the last
+    proc.wait()
+    assert (work / 'iter_4.pth').exists()
+    assert not (work / 'iter_6.pth').exists()
+    # the killed run's lock file is left behind; it holds nothing
+    assert f'pid {proc.pid} on ' in (work / '.train.lock').read_text()
+    # (held before iteration 6 was logged)
+    _resume_matches_the_uninterrupted_run(mini_data, short_run, work, 4, 5)
+
+
+def test_one_run_per_work_dir_and_ctrl_c(mini_data, tmp_path):
+    proc, fifo, work, log = paused_train(mini_data, tmp_path, 2)
+    holder = f'pid {proc.pid} on {socket.gethostname()}'
+    res = _train(mini_data, work)
+    line = fails(res, f'work dir {work} is in use by another training run '
+                 f'({holder}); wait for it to end or stop it, or choose '
+                 'another --work-dir')
+    # with torchrun: rank 0 is refused, the launcher ends rank 1
+    res = dist('dist_train.sh', '2', '--work-dir', str(work),
+               '--cfg-options', f'data_root={mini_data[1]}',
+               'load_from=None')
+    assert res.returncode == 2, res.stderr[-3000:]
+    assert res.stderr.strip().splitlines() == [line]
+    # nothing of theirs in the work dir: one run's log folder
+    assert len([p for p in work.iterdir() if p.is_dir()]) == 1
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    release(fifo)
+    assert proc.wait() == EXIT_INTERRUPTED, log.read_text()[-3000:]
+    assert log.read_text().splitlines()[-1] == stopped_line('SIGINT', 2,
+                                                            work)
+    assert state(work / 'iter_2.pth')[0] == 2
+
+
+def test_nan_loss_stops_with_the_iteration(mini_data, short_run, tmp_path):
+    # the same run trains with the normal lr (short_run): the lr is the cause
+    assert (short_run / 'iter_12.pth').exists()
+    line = fails(_train(mini_data, tmp_path / 'nan', '--cfg-options',
+                        'optim_wrapper.optimizer.lr=1e12'), 'loss is ')
+    assert re.search(r'loss is (nan|inf|-inf) at iteration \d+ \(loss_',
+                     line), line
+
+
+# bad input: refused with one line, before the work
+
+
+def test_corrupt_image_names_the_file(mini_data, tmp_path):
+    _, data = mini_data
+    broken = tmp_path / 'cs'
+    shutil.copytree(data, broken)
+    for png in glob.glob(str(broken / 'leftImg8bit' / 'train' / '*' / '*')):
+        with open(png, 'wb') as f:
+            f.write(b'\x89PNG broken')
+    res = run_tool('tools/train.py', CFG, '--work-dir', str(tmp_path / 'w'),
+                   '--cfg-options', f'data_root={broken}', 'load_from=None',
+                   'train_dataloader.num_workers=1', 'train_cfg.max_iters=2')
+    line = fails(res, 'cannot read image ')
+    assert '/leftImg8bit/train/' in line and line.count('.png') == 1
+
+
+def test_malicious_checkpoint_refused_everywhere(mini_data, tmp_path):
+    # tools/surgery.py: tests/surgery/test_cli.py::
+    # test_malicious_pickle_is_refused; downloads: tests/test_compat.py::
+    # test_downloads_load_weights_only
+    _, data = mini_data
+    marker = tmp_path / 'pwned'
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'meta': Exploit(marker)}, evil)
+    on_data = ('--work-dir', str(tmp_path / 'w'), '--cfg-options',
+               f'data_root={data}')
+    for args in (('tools/train.py', CFG, '--resume', str(evil), *on_data),
+                 ('tools/train.py', CFG, *on_data, f'load_from={evil}'),
+                 ('tools/test.py', CFG, str(evil), *on_data)):
+        fails(run_tool(*args), 'could run code')
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--resume', '{standin}'], '--resume {standin}: it holds model weights '
+     'only, no training state (optimizer, iteration) to resume; to train '
+     'from these weights pass --cfg-options load_from={standin} instead'),
+    (['--resume'], '--resume: no checkpoint in'),
+    (['--cfg-options', 'max_iters=6'], 'max_iters is a variable of the '
+     'config file, read only while the file is parsed, so setting it '
+     'changes nothing; set it where it is used: train_cfg.max_iters'),
+    (['--cfg-options', 'optim_wrapper.optimizer.lr=-1'],
+     'optim_wrapper.optimizer.lr=-1: lr must be greater than 0'),
+    (['--launcher', 'pytorch'], '--launcher pytorch: RANK, WORLD_SIZE, '
+     'MASTER_ADDR, MASTER_PORT not set'),
+    # as a user without a GPU runs it (GPUs hidden); what --amp does with
+    # one: tests/test_runner_setup.py::test_amp
+    (['--amp'], '--amp needs a GPU'),
+    (['--amp', 'bf16'], '--amp needs a GPU'),
+])
+def test_train_refuses_what_it_would_ignore_or_fail_on(mini_data, tmp_path,
+                                                       args, message):
+    root, data = mini_data
+    standin = osp.join(root, 'standin_cs.pth')
+    args = [a.format(standin=standin) for a in args]
+    fails(run_tool('tools/train.py', CFG, '--work-dir', str(tmp_path / 'w'),
+                   *args, *([] if '--cfg-options' in args else
+                            ['--cfg-options']), f'data_root={data}',
+                   env=dict(CUDA_VISIBLE_DEVICES='')),
+          message.format(standin=standin))
+    assert not osp.exists(tmp_path / 'w') or \
+        os.listdir(tmp_path / 'w') == []  # refused before the work
+
+
+def test_bad_inputs(mini_data, tmp_path):
+    root, data = mini_data
+    standin = osp.join(root, 'standin_cs.pth')
+    on_data = ('--cfg-options', f'data_root={data}')
+    for args in (['tools/train.py'], ['tools/test.py', standin]):
+        fails(run_tool(args[0], 'configs/nope.py', *args[1:]),
+              'config configs/nope.py does not exist')
+    empty = tmp_path / 'cityscapes'
+    shutil.copytree(osp.join(data, 'leftImg8bit'), empty / 'leftImg8bit')
+    line = fails(run_tool('tools/train.py', CFG, '--cfg-options',
+                          f'data_root={empty}'), 'not found')
+    assert 'tools/dataset_converters/cityscapes.py' in line
+    other = tmp_path / 'other.pth'
+    torch.save({'state_dict': {'fc.weight': torch.zeros(2, 2)}}, other)
+    line = fails(run_tool('tools/test.py', CFG, str(other), '--work-dir',
+                          str(tmp_path / 't'), *on_data),
+                 "does not match the config's model")
+    assert '1 unexpected (fc.weight)' in line and 'missing' in line
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    fails(run_tool('tools/train.py', CFG, '--work-dir', str(blocker / 'w'),
+                   *on_data), 'cannot write to work dir')
+    for flags, message in (
+            (['--out', 'x.json'], '--out must end with .pkl'),
+            (['--split', 'test'], 'no public ground truth, so no AP can be '
+             'computed here; write a submission for the benchmark server '
+             'with --format-only'),
+            (['--split', 'test', '--format-only'], '--format-only needs '
+             '--outfile-prefix')):
+        fails(run_tool('tools/test.py', CFG, standin, *flags, *on_data),
+              message)
+
+
+# outputs: never over the user's files, whole or absent
+
+
+def test_format_only_never_replaces_a_folder_of_user_files(mini_data,
+                                                           tmp_path):
+    root, data = mini_data
+    mine = tmp_path / 'cityscapes'  # e.g. the dataset root, by a typo
+    (mine / 'leftImg8bit').mkdir(parents=True)
+    (mine / 'leftImg8bit' / 'a.png').write_bytes(b'image')
+    (mine / 'stale_pred.txt').write_text('old.png 26 0.9\n')
+    for flags in ([], ['--overwrite']):
+        fails(run_tool('tools/test.py', CFG, osp.join(root, 'standin_cs.pth'),
+                       '--split', 'test', '--format-only', '--outfile-prefix',
+                       str(mine), *flags, '--work-dir', str(tmp_path / 'w'),
+                       '--cfg-options', f'data_root={data}'),
+              f'--outfile-prefix {mine} is not empty (2 entries, e.g. '
+              'leftImg8bit) and not an earlier output of this tool (no record '
+              f'of it in {tmp_path}/.citymask-cityscapes), so it is never '
+              'replaced; choose a new or empty folder')
+    assert sorted(p.name for p in mine.rglob('*')) == [
+        'a.png', 'leftImg8bit', 'stale_pred.txt']
+    assert sorted(os.listdir(tmp_path)) == ['cityscapes']  # no work dir
+
+
+def test_paths_with_spaces_commas_and_non_ascii(mini_data, tmp_path):
+    """Data root, checkpoint and outputs under 'wé ird, dir': converted,
+    converted by surgery, tested with --format-only over an older
+    submission (--overwrite), whose stale file is gone."""
+    root, data = mini_data
+    weird = tmp_path / 'wé ird, dir'
+    weird.mkdir()
+    os.symlink(data, weird / 'mini data')
+    ann = weird / 'annotations, new'
+    ok(run_tool('tools/dataset_converters/cityscapes.py',
+                str(weird / 'mini data'), '-o', str(ann), '--splits',
+                'test'))
+    assert os.listdir(ann) == ['instancesonly_filtered_gtFine_test.json']
+    ckpt = weird / 'stand in, cs.pth'
+    ok(run_tool('tools/surgery.py', osp.join(root, 'standin.pth'),
+                str(ckpt)))
+    prefix = weird / 'sub mission'
+    with atomic_dir(str(prefix)) as older:  # an earlier submission
+        open(osp.join(older, 'stale_pred.txt'), 'w').close()
+    res = ok(run_tool('tools/test.py', CFG, str(ckpt), '--split', 'test',
+                      '--format-only', '--outfile-prefix', str(prefix),
+                      '--overwrite', '--work-dir', str(weird / 'w'),
+                      '--cfg-options', f'data_root={weird / "mini data"}'))
+    assert f'submission: {prefix}.zip' in res.stdout
+    txts = sorted(p for p in os.listdir(prefix) if p.endswith('.txt'))
+    tests = glob.glob(osp.join(data, 'leftImg8bit', 'test', '*', '*.png'))
+    assert txts == sorted(osp.basename(p)[:-4] + '_pred.txt' for p in tests)
+    assert sorted(os.listdir(weird)) == [
+        '.citymask-sub mission', 'annotations, new', 'mini data',
+        'stand in, cs.pth', 'sub mission', 'sub mission.zip',
+        'w']  # no temporary folders left
+
+
+def _metric_results(n, size=64):
+    """What CityscapesInstanceMetric.process() collects for ``n`` images."""
+    from citymask.evaluation.crops import crop_masks
+    masks = np.zeros((2, size, size), bool)
+    masks[0, 5:20, 5:20] = masks[1, 30:50, 10:60] = True
+    return [dict(img_path=f'/x/berlin_{i:06d}_000019_leftImg8bit.png',
+                 ori_shape=(size, size), label_ids=[24, 26],
+                 scores=[0.9, 0.4], masks=crop_masks(masks))
+            for i in range(n)]
+
+
+def _format_only_metric(prefix, **kwargs):
+    from citymask.classes import CLASSES
+    from citymask.evaluation.metrics import CityscapesInstanceMetric
+    metric = CityscapesInstanceMetric(format_only=True,
+                                      outfile_prefix=str(prefix), **kwargs)
+    metric.dataset_meta = dict(classes=CLASSES)
+    return metric
+
+
+def test_format_only_results_are_whole_or_absent(tmp_path, monkeypatch):
+    # the --format-only metric in-process, the disk full at the fifth mask
+    from citymask.evaluation import results_format
+    prefix = tmp_path / 'results'
+    metric = _format_only_metric(prefix)
+    real = results_format.write_bytes_atomic
+    calls = []
+
+    def disk_full_at_the_fifth_mask(data, path):
+        calls.append(path)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(data, path)
+
+    monkeypatch.setattr(results_format, 'write_bytes_atomic',
+                        disk_full_at_the_fifth_mask)
+    with pytest.raises(OSError):
+        metric.compute_metrics(_metric_results(4))
+    assert os.listdir(tmp_path) == []  # no partial folder, no temp folder
+    monkeypatch.setattr(results_format, 'write_bytes_atomic', real)
+    metric.compute_metrics(_metric_results(4))
+    assert len(os.listdir(prefix)) == 4 * 3  # 4 txt + 8 masks
+    # a second run into it: refused at build time unless overwrite
+    with pytest.raises(Exception, match='is not empty'):
+        _format_only_metric(prefix)
+    _format_only_metric(prefix, overwrite=True).compute_metrics(
+        _metric_results(1))
+    assert len(os.listdir(prefix)) == 3
+    assert sorted(os.listdir(tmp_path)) == ['.citymask-results', 'results']

@@ -1,11 +1,5 @@
-"""torchrun for tools/dist_run.sh, each launch failure one line:
-
-    python tools/misc/dist_launch.py GPUS [torchrun options] TOOL [args]
-
-GPUS must exist here and, on node 0, the port be free before torchrun
-starts; a rendezvous that did not complete, a worker killed by a signal and
-a signal to the launcher are one line instead of torchrun's tracebacks.
-"""
+"""torchrun for tools/dist_run.sh (``GPUS [torchrun options] TOOL [args]``),
+each launch failure one line instead of torchrun's tracebacks."""
 import errno
 import logging
 import os
@@ -19,8 +13,7 @@ from citymask.preflight import check_gpu_count
 
 
 def check_port_free(port: int) -> None:
-    """The rendezvous port must be free on node 0 (else torchrun's 40-line
-    traceback)."""
+    """The rendezvous port must be free on node 0."""
     with socket.socket() as s:
         # as torchrun's store binds: a port in TIME_WAIT counts as free
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -54,9 +47,8 @@ def main():
     # warning on every rank
     for threads in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
         os.environ.setdefault(threads, '1')
-    # The rendezvous waits in C++, where Python's Ctrl-C handler never
-    # runs: the default action ends it (set before the line that says Ctrl-C
-    # stops). torchrun installs its own handlers when it starts the workers.
+    # the rendezvous waits in C++, where Python's Ctrl-C handler never runs;
+    # torchrun installs its own handlers when it starts the workers
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     if nodes != '1':
         print(f'waiting up to {timeout} s for {nodes} nodes at {where} '
