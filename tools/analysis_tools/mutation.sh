@@ -29,7 +29,7 @@ spec() {
     converter) echo "citymask/datasets/cityscapes_converter.py|citymask.datasets.cityscapes_converter.*|tests/datasets/test_converter_units.py tests/datasets/test_converter_pool.py" ;;
     evaluator) echo "citymask/evaluation/cityscapes_instance.py|citymask.evaluation.cityscapes_instance.*|tests/evaluation/test_cityscapes_instance.py tests/evaluation/test_evaluator_units.py tests/evaluation/test_distance_ap.py" ;;
     results_format) echo "citymask/evaluation/results_format.py|citymask.evaluation.results_format.*|tests/evaluation/test_results_format.py" ;;
-    resume) echo "citymask/checkpoint.py citymask/runner_setup.py|citymask.checkpoint.x_latest_checkpoint* citymask.runner_setup.x_setup_train*|tests/test_runner_setup.py tests/test_resume_path.py" ;;
+    resume) echo "citymask/checkpoint.py citymask/runner_setup.py|citymask.checkpoint.x_latest_checkpoint* citymask.runner_setup.x_setup_train*|tests/test_runner_setup.py tests/test_checkpoint.py" ;;
     loading) echo "citymask/datasets/transforms/loading.py|citymask.datasets.transforms.loading.*|tests/datasets/transforms/test_loading.py" ;;
     *) return 1 ;;
   esac
