@@ -23,7 +23,7 @@ for bug in "$@"; do
         "$w/citymask/classes.py"
       tests="tests/test_classes.py tests/surgery tests/hooks" ;;
     resume)  # a resumed run that only loads the weights
-      sed -i 's/^        cfg.resume = True$/        cfg.resume = False/' \
+      sed -i 's/^\(        cfg.resume, cfg.load_from = \)True/\1False/' \
         "$w/citymask/runner_setup.py"
       tests="tests/test_runner_setup.py
              tests/tools/test_train_test.py::test_sigkill_then_resume" ;;
