@@ -160,12 +160,12 @@ def test_one_process_two_images_is_two_ranks_one_image(two_frames):
     # ranks' mean up to rounding of sums taken in another order. In float32
     # that rounding, amplified where an activation sits near zero, moved
     # whole gradients by up to 2e-4 of their norm (24 initialisations), and
-    # by more in rare ones; in float64 by at most 4e-11, so gradients must
-    # agree to 1e-8 of their norm. Two losses stay float32 sums (torch's
-    # BCE-with-logits computes in its float32 target's dtype): 1e-5, against
-    # 4e-8 measured. Weighting shows far above both: a loss summed, not
-    # averaged, is off 2x (a gradient too); two annotations fewer on one
-    # image (unequal counts) move the total loss by 5e-4.
+    # by more in rare ones; in float64 by at most 4e-11 (16 of them), so
+    # gradients must agree to 1e-8 of their norm. Two losses stay float32
+    # sums (torch's BCE-with-logits computes in its float32 target's dtype):
+    # 1e-5, against 4e-8 measured. Weighting shows far above both: a loss
+    # summed, not averaged, is off 2x (a gradient too); two annotations
+    # fewer on one image (unequal counts) move the total loss by 5e-4.
     assert ranks[0]['losses']['loss'] != ranks[1]['losses']['loss']
     for key, value in losses.items():
         mean = (ranks[0]['losses'][key] + ranks[1]['losses'][key]) / 2
