@@ -158,9 +158,9 @@ def test_one_process_two_images_is_two_ranks_one_image(two_frames):
     # RoIs. Here every count is the same for both images (same annotations,
     # same proposals, all candidates taken), so the batch must equal the
     # ranks' mean up to rounding of sums taken in another order. In float32
-    # that rounding, amplified where an activation sits near zero, moved
-    # whole gradients by up to 2e-4 of their norm (24 initialisations), and
-    # by more in rare ones; in float64 by at most 4e-11 (16 of them), so
+    # that rounding, amplified through the network, moved whole gradients
+    # by up to 2e-4 of their norm (24 initialisations), and by more in rare
+    # ones; in float64 by at most 4e-11 (16 of them), so
     # gradients must agree to 1e-8 of their norm. Two losses stay float32
     # sums (torch's BCE-with-logits computes in its float32 target's dtype):
     # 1e-5, against 4e-8 measured. Weighting shows far above both: a loss
