@@ -32,6 +32,16 @@ def _offline():
     os.environ.setdefault('TORCH_HOME', osp.join(REPO, '.venv', 'torch-home'))
 
 
+class RunsCode:
+    """Pickles as a call of ``target(*args)``, made when it is loaded."""
+
+    def __init__(self, target, *args):
+        self.target, self.args = target, args
+
+    def __reduce__(self):
+        return (self.target, self.args)
+
+
 def shared_rows():
     """``(Cityscapes row, COCO row)`` of the classes both have, by name in
     mmdet's class lists: a reference independent of citymask's table."""

@@ -99,6 +99,24 @@ def test_a_zip_beside_the_submission_is_replaced_only_with_it(tmp_path):
     assert zipped.read_bytes() == b'the user\'s own zip'  # checks only
 
 
+def test_format_only_never_replaces_a_folder_of_user_files(tmp_path):
+    mine = tmp_path / 'cityscapes'  # e.g. the dataset root, by a typo
+    (mine / 'leftImg8bit').mkdir(parents=True)
+    (mine / 'stale_pred.txt').write_text('old.png 26 0.9\n')
+    for overwrite in (False, True):
+        with pytest.raises(CitymaskError) as e:
+            check_test_outputs(str(tmp_path / 'w'), outfile_prefix=str(mine),
+                               overwrite=overwrite)
+        assert str(e.value) == (
+            f'--outfile-prefix {mine} is not empty (2 entries, e.g. '
+            'leftImg8bit) and not an earlier output of this tool (no record '
+            f'of it in {tmp_path}/.citymask-cityscapes), so it is never '
+            'replaced; choose a new or empty folder')
+    assert sorted(p.name for p in mine.rglob('*')) == [
+        'leftImg8bit', 'stale_pred.txt']
+    assert os.listdir(tmp_path) == ['cityscapes']
+
+
 # checkpoints: loadable, and fitting the model as the config loads them
 
 

@@ -181,7 +181,9 @@ def test_test_split_is_the_declared_one(cfg, tmp_path, ckpt):
 
 
 @pytest.mark.parametrize('config,kwargs,message', [
-    (FT, dict(split='test'), 'no public ground truth'),
+    (FT, dict(split='test'), 'no public ground truth, so no AP can be '
+     'computed here; write a submission for the benchmark server with '
+     '--format-only'),
     (FT, dict(format_only=True), '--format-only needs --outfile-prefix'),
     (FT, dict(out='x.json'), '--out must end with .pkl'),
     ('mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py',
