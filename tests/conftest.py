@@ -1,3 +1,4 @@
+import copy
 import os
 import os.path as osp
 import subprocess
@@ -90,17 +91,20 @@ def mini_coco(mini_cityscapes, tmp_path_factory):
 
 
 def build_model(config, num_classes=None):
-    """mmdet model of a citymask config (weights not initialised)."""
+    """mmdet model of a citymask config (a name under configs/, or loaded;
+    weights not initialised)."""
     from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     import citymask.register  # noqa: F401
-    cfg = Config.fromfile(osp.join(CONFIGS, config))
+    if not isinstance(config, Config):
+        config = Config.fromfile(osp.join(CONFIGS, config))
+    model = copy.deepcopy(config.model)
     for head in ('bbox_head', 'mask_head') if num_classes else ():
-        cfg.model.roi_head[head].num_classes = num_classes
+        model.roi_head[head].num_classes = num_classes
     init_default_scope('mmdet')
-    return MODELS.build(cfg.model)
+    return MODELS.build(model)
 
 
 @pytest.fixture(scope='session')

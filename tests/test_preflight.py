@@ -1,5 +1,4 @@
 """citymask.preflight: the checks tools run before any work starts."""
-import copy
 import json
 import os
 import os.path as osp
@@ -11,7 +10,7 @@ from citymask.config import load_config
 from citymask.errors import CheckpointError, CitymaskError
 from citymask.preflight import (check_checkpoint, check_data,
                                 check_test_outputs, check_work_dir)
-from .conftest import MINI_CFG, REPO
+from .conftest import MINI_CFG, REPO, build_model
 
 MINI = osp.join(REPO, MINI_CFG)
 
@@ -122,17 +121,9 @@ def test_format_only_never_replaces_a_folder_of_user_files(tmp_path):
 
 def _shapes(cfg, num_classes=None):
     """``{key: shape}`` of the model ``cfg`` builds (on the meta device)."""
-    from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
-
-    import citymask.register  # noqa: F401
-    model_cfg = copy.deepcopy(cfg.model)
-    for head in ('bbox_head', 'mask_head') if num_classes else ():
-        model_cfg.roi_head[head].num_classes = num_classes
-    init_default_scope('mmdet')
     with torch.device('meta'):
-        return {k: v.shape
-                for k, v in MODELS.build(model_cfg).state_dict().items()}
+        return {k: v.shape for k, v in
+                build_model(cfg, num_classes).state_dict().items()}
 
 
 def _save(path, shapes, **rest):

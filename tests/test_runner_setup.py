@@ -96,9 +96,7 @@ def test_resume_explicit(cfg, tmp_path, ckpt):
     with pytest.raises(CitymaskError, match='--resume checkpoint .* not '
                        'found'):
         setup_train(cfg, FT, resume=str(tmp_path / 'x.pth'))
-    load_from = cfg.load_from
-    setup_train(cfg, FT, work_dir=str(tmp_path))  # no --resume
-    assert cfg.get('resume', False) is False and cfg.load_from == load_from
+    # (no --resume: test_no_flags_change_nothing_else)
     setup_train(cfg, FT, work_dir=str(tmp_path), resume=ckpt)
     assert cfg.resume is True and cfg.load_from == ckpt
     # the work dir: --work-dir, else the config's, else mmdet's default
