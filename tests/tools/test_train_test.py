@@ -87,8 +87,7 @@ def _test_ap(ckpt, data, work, *extra, env=None):
 
 
 def state(path):
-    """``(iteration, lrs, the step scheduler's last step)`` of a checkpoint.
-    """
+    """``(iteration, lrs, step scheduler's last step)`` of a checkpoint."""
     ckpt = torch.load(path, weights_only=True)  # citymask's allow-list
     return (ckpt['meta']['iter'],
             [g['lr'] for g in ckpt['optimizer']['param_groups']],
@@ -120,9 +119,8 @@ def paused_train(mini_data, tmp_path, iteration, *args, options=(),
 
 
 def _run_scalars(work):
-    """Per-iteration scalars (loss, lr, ...) of each run in ``work``, oldest
-    first: ``[{step: record}]`` from mmengine's ``vis_data/scalars.json``.
-    """
+    """``[{step: record}]`` (loss, lr, ...) of each run in ``work``, oldest
+    first, from mmengine's ``vis_data/scalars.json``."""
     runs = []
     for path in sorted(glob.glob(osp.join(work, '*', 'vis_data',
                                           'scalars.json'))):
