@@ -22,10 +22,12 @@ import torch
 from PIL import Image
 
 import citymask.register  # noqa: F401  (allow-list for torch.load)
+from citymask import fileio
 from citymask.cli import EXIT_INTERRUPTED
 from citymask.fileio import atomic_dir
 from citymask.testing.pause_hook import (paused_config, release,
                                          wait_until_paused)
+from .. import fs_fixtures
 from ..conftest import REPO, RunsCode, run_tool, tool_env
 from .conftest import CFG, fails, ok
 
@@ -537,25 +539,16 @@ def _format_only_metric(prefix, **kwargs):
 
 
 def test_format_only_results_are_whole_or_absent(tmp_path, monkeypatch):
-    # the --format-only metric in-process, the disk full at the fifth mask
-    from citymask.evaluation import results_format
+    # the --format-only metric in-process, the disk full after about half
+    # the masks (some 200 bytes each)
     prefix = tmp_path / 'results'
     metric = _format_only_metric(prefix)
-    real = results_format.write_bytes_atomic
-    calls = []
-
-    def disk_full_at_the_fifth_mask(data, path):
-        calls.append(path)
-        if len(calls) == 5:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real(data, path)
-
-    monkeypatch.setattr(results_format, 'write_bytes_atomic',
-                        disk_full_at_the_fifth_mask)
+    fs_fixtures.fail_writes(monkeypatch, fileio, OSError(
+        errno.ENOSPC, os.strerror(errno.ENOSPC)), budget=dict(left=900))
     with pytest.raises(OSError):
         metric.compute_metrics(_metric_results(4))
     assert os.listdir(tmp_path) == []  # no partial folder, no temp folder
-    monkeypatch.setattr(results_format, 'write_bytes_atomic', real)
+    monkeypatch.undo()
     metric.compute_metrics(_metric_results(4))
     assert len(os.listdir(prefix)) == 4 * 3  # 4 txt + 8 masks
     # a second run into it: refused at build time unless overwrite
