@@ -160,7 +160,7 @@ def save_checkpoint(ckpt: dict, path: str) -> None:
                 if isinstance(cause, KeyboardInterrupt):
                     raise cause from None
                 if isinstance(cause, OSError):
-                    raise annotate(cause, path, needed, [tmp]) from None
+                    raise annotate(cause, path, needed) from None
                 free = free_bytes(path)
                 if 'unexpected pos' in str(e) and free is not None \
                         and free < needed:

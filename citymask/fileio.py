@@ -7,7 +7,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Any, Dict, Iterator, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional
 
 from .errors import CitymaskError
 
@@ -34,11 +34,14 @@ def free_bytes(path: str) -> Optional[int]:
         return None
 
 
-def annotate(error: OSError, path: str, needed: Optional[int] = None,
-             temporary: Sequence[str] = ()) -> OSError:
+def annotate(error: OSError, path: str,
+             needed: Optional[int] = None) -> OSError:
     """Name the output ``path`` in ``error`` (in place, returned) where it
-    names none or a temporary file; keep ``needed`` bytes for the message."""
-    if error.filename is None or error.filename in temporary:
+    names none or a temporary file beside it (``.NAME.*``); keep ``needed``
+    bytes for the message."""
+    full, name = osp.abspath(path), error.filename
+    if name is None or osp.dirname(osp.abspath(name)) == osp.dirname(full) \
+            and osp.basename(name).startswith(f'.{osp.basename(full)}.'):
         error.filename, error.filename2 = path, None
     if needed is not None and getattr(error, 'needed_bytes', None) is None:
         error.needed_bytes = needed
@@ -63,12 +66,8 @@ def atomic_path(path: str, needed: Optional[int] = None) -> Iterator[str]:
     tmp = None
     try:
         os.makedirs(folder, exist_ok=True)
-        try:
-            fd, tmp = tempfile.mkstemp(
-                dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-        except OSError as e:  # it names the temporary file: name the output
-            e.filename = None
-            raise
+        fd, tmp = tempfile.mkstemp(
+            dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
         try:
             os.fchmod(fd, _mode(0o666))
         finally:
@@ -76,7 +75,7 @@ def atomic_path(path: str, needed: Optional[int] = None) -> Iterator[str]:
         yield tmp
         os.replace(tmp, path)
     except OSError as e:
-        raise annotate(e, path, needed, [tmp] if tmp else []) from None
+        raise annotate(e, path, needed) from None
     finally:
         if tmp is not None and osp.lexists(tmp):
             _remove(tmp)
@@ -104,7 +103,7 @@ def write_files_atomic(files: Dict[str, bytes]) -> None:
                 with open(tmps[path], 'wb') as f:
                     f.write(data)
             except OSError as e:
-                raise annotate(e, path, total, [tmps[path]]) from None
+                raise annotate(e, path, total) from None
 
 
 def _marker(full: str) -> str:
@@ -157,17 +156,12 @@ def atomic_dir(path: str, overwrite: bool = False,
     tmp = None
     try:
         os.makedirs(parent, exist_ok=True)
-        try:
-            if owner:  # a name every rank derives
-                os.makedirs(shared, exist_ok=True)
-                tmp = shared
-            else:
-                tmp = tempfile.mkdtemp(
-                    dir=parent, prefix=f'.{osp.basename(full)}.',
-                    suffix='.tmp')
-        except OSError as e:  # it names the temporary folder
-            e.filename = None
-            raise
+        if owner:  # a name every rank derives
+            os.makedirs(shared, exist_ok=True)
+            tmp = shared
+        else:
+            tmp = tempfile.mkdtemp(
+                dir=parent, prefix=f'.{osp.basename(full)}.', suffix='.tmp')
         os.chmod(tmp, _mode(0o777))
         yield tmp
         entries = sorted(os.listdir(tmp))
@@ -178,7 +172,7 @@ def atomic_dir(path: str, overwrite: bool = False,
             dump_json_atomic(dict(inode=os.stat(full).st_ino,
                                   entries=entries), _marker(full))
     except OSError as e:
-        raise annotate(e, path, None, [tmp] if tmp else []) from None
+        raise annotate(e, path) from None
     finally:
         if tmp is not None and osp.lexists(tmp):
             _remove(tmp)

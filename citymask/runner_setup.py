@@ -29,9 +29,8 @@ def _common(cfg: Config, config_path: str, work_dir: Optional[str],
         './work_dirs', osp.splitext(osp.basename(config_path))[0])
     if launcher == 'none' or torch.cuda.is_available():
         return
-    cfg.setdefault('env_cfg', ConfigDict())
-    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
-    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    cfg.setdefault('env_cfg', ConfigDict()).setdefault(
+        'dist_cfg', ConfigDict()).backend = 'gloo'
     # DDP wants device_ids=None for CPU modules; mmengine passes LOCAL_RANK
     cfg.model_wrapper_cfg = ConfigDict(
         type='MMDistributedDataParallel', device_ids=None)

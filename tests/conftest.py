@@ -1,3 +1,4 @@
+import copy
 import os
 import os.path as osp
 import subprocess
@@ -13,14 +14,12 @@ CONFIGS = osp.join(REPO, 'configs')
 def pytest_configure(config):
     import signal
 
-    # Started in the background (`make test &`, nohup), the suite inherits
-    # Ctrl-C ignored, as would every tool the Ctrl-C tests interrupt; a
-    # handler here is reset to the default in each child at exec.
+    # Started in the background (`make test &`), the suite and every tool it
+    # interrupts would ignore Ctrl-C; a handler is reset to default at exec.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    # Under mutmut the tests inherit its fork server's SIGTERM handler,
-    # which kills the other mutants' tests when a pool ends its workers
-    # (false "segfault" verdicts, docs/mutation.md).
+    # mutmut's fork server's SIGTERM handler would kill other mutants' tests
+    # when a pool ends its workers (false "segfault", docs/mutation.md).
     if 'MUTANT_UNDER_TEST' in os.environ:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -30,6 +29,16 @@ def _offline():
     """Tests never download: make any hub/URL fetch fail fast."""
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     os.environ.setdefault('TORCH_HOME', osp.join(REPO, '.venv', 'torch-home'))
+
+
+class RunsCode:
+    """Pickles as a call of ``target(*args)``, made when it is loaded."""
+
+    def __init__(self, target, *args):
+        self.target, self.args = target, args
+
+    def __reduce__(self):
+        return (self.target, self.args)
 
 
 def shared_rows():
@@ -80,17 +89,20 @@ def mini_coco(mini_cityscapes, tmp_path_factory):
 
 
 def build_model(config, num_classes=None):
-    """mmdet model of a citymask config (weights not initialised)."""
+    """mmdet model of a citymask config (a name under configs/, or loaded;
+    weights not initialised)."""
     from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     import citymask.register  # noqa: F401
-    cfg = Config.fromfile(osp.join(CONFIGS, config))
+    if not isinstance(config, Config):
+        config = Config.fromfile(osp.join(CONFIGS, config))
+    model = copy.deepcopy(config.model)
     for head in ('bbox_head', 'mask_head') if num_classes else ():
-        cfg.model.roi_head[head].num_classes = num_classes
+        model.roi_head[head].num_classes = num_classes
     init_default_scope('mmdet')
-    return MODELS.build(cfg.model)
+    return MODELS.build(model)
 
 
 @pytest.fixture(scope='session')
@@ -136,8 +148,8 @@ def mini_data(tmp_path_factory):
 
 
 class BackgroundTool:
-    """A repo tool started now and waited for later; its output goes to a
-    file (a pipe nobody reads would block it once full)."""
+    """A repo tool started now, waited for later; output to a file (a pipe
+    nobody reads would block it once full)."""
 
     def __init__(self, log, *args, env=None):
         self.log = log
@@ -148,8 +160,7 @@ class BackgroundTool:
                 stderr=subprocess.STDOUT)
 
     def wait(self):
-        """The finished run as :func:`run_tool` returns it (output in
-        ``stdout``)."""
+        """The finished run as :func:`run_tool` returns it (all in stdout)."""
         code = self.proc.wait()
         with open(self.log) as f:
             return subprocess.CompletedProcess(self.proc.args, code, f.read(),
@@ -172,8 +183,7 @@ def mini_training(mini_data):
         osp.join(root, 'train.log'), 'tools/train.py', MINI_CFG, '--work-dir',
         work, '--cfg-options', f'data_root={data}',
         f'load_from={osp.join(root, "standin_cs.pth")}', 'randomness.seed=0',
-        # one thread (1.4 s an iteration here, 0.93 with two): the other
-        # core stays with the foreground tests
+        # one thread: the other core stays with the foreground tests
         env=dict(OMP_NUM_THREADS='1'))
     yield run, work
     run.stop()

@@ -1,5 +1,4 @@
 """citymask.preflight: the checks tools run before any work starts."""
-import copy
 import json
 import os
 import os.path as osp
@@ -11,7 +10,7 @@ from citymask.config import load_config
 from citymask.errors import CheckpointError, CitymaskError
 from citymask.preflight import (check_checkpoint, check_data,
                                 check_test_outputs, check_work_dir)
-from .conftest import MINI_CFG, REPO
+from .conftest import MINI_CFG, REPO, build_model
 
 MINI = osp.join(REPO, MINI_CFG)
 
@@ -99,22 +98,32 @@ def test_a_zip_beside_the_submission_is_replaced_only_with_it(tmp_path):
     assert zipped.read_bytes() == b'the user\'s own zip'  # checks only
 
 
+def test_format_only_never_replaces_a_folder_of_user_files(tmp_path):
+    mine = tmp_path / 'cityscapes'  # e.g. the dataset root, by a typo
+    (mine / 'leftImg8bit').mkdir(parents=True)
+    (mine / 'stale_pred.txt').write_text('old.png 26 0.9\n')
+    for overwrite in (False, True):
+        with pytest.raises(CitymaskError) as e:
+            check_test_outputs(str(tmp_path / 'w'), outfile_prefix=str(mine),
+                               overwrite=overwrite)
+        assert str(e.value) == (
+            f'--outfile-prefix {mine} is not empty (2 entries, e.g. '
+            'leftImg8bit) and not an earlier output of this tool (no record '
+            f'of it in {tmp_path}/.citymask-cityscapes), so it is never '
+            'replaced; choose a new or empty folder')
+    assert sorted(p.name for p in mine.rglob('*')) == [
+        'leftImg8bit', 'stale_pred.txt']
+    assert os.listdir(tmp_path) == ['cityscapes']
+
+
 # checkpoints: loadable, and fitting the model as the config loads them
 
 
 def _shapes(cfg, num_classes=None):
     """``{key: shape}`` of the model ``cfg`` builds (on the meta device)."""
-    from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
-
-    import citymask.register  # noqa: F401
-    model_cfg = copy.deepcopy(cfg.model)
-    for head in ('bbox_head', 'mask_head') if num_classes else ():
-        model_cfg.roi_head[head].num_classes = num_classes
-    init_default_scope('mmdet')
     with torch.device('meta'):
-        return {k: v.shape
-                for k, v in MODELS.build(model_cfg).state_dict().items()}
+        return {k: v.shape for k, v in
+                build_model(cfg, num_classes).state_dict().items()}
 
 
 def _save(path, shapes, **rest):

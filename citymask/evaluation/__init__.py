@@ -2,12 +2,9 @@
 results format and the mmengine metric."""
 from .._lazy import lazy_exports
 
-_EXPORTS = {
-    'FrameTask': '.frame_task',
-    'evaluate': '.cityscapes_instance',
-    'format_table': '.cityscapes_instance',
-    'summarize': '.cityscapes_instance',
-    'CityscapesInstanceMetric': '.metrics',
-}
+_EXPORTS = dict(FrameTask='.frame_task', evaluate='.cityscapes_instance',
+                format_table='.cityscapes_instance',
+                summarize='.cityscapes_instance',
+                CityscapesInstanceMetric='.metrics')
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 __all__ = list(_EXPORTS)

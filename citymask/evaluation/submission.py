@@ -16,6 +16,7 @@ import posixpath
 import re
 import zipfile
 import zlib
+from contextlib import closing
 from dataclasses import dataclass, field
 from glob import glob
 from typing import Dict, List, Optional, Tuple
@@ -137,10 +138,9 @@ def check_submission(path: str, images_dir: Optional[str] = None,
     ``images_dir`` can't be read."""
     from PIL import Image
     images = _test_images(images_dir) if images_dir is not None else None
-    files = _Files(path)
     report = SubmissionReport(path, None if images is None else len(images))
     problems = report.problems
-    try:
+    with closing(_Files(path)) as files:
         names = set(files.names)
         preds: Dict[str, List[str]] = {}
         for name in files.names:
@@ -219,8 +219,6 @@ def check_submission(path: str, images_dir: Optional[str] = None,
         problems += [f'{name}: stray file (neither a prediction file nor a '
                      'mask one names); remove it'
                      for name in sorted(names - used)]
-    finally:
-        files.close()
     return report
 
 

@@ -12,8 +12,7 @@ class TrainingStopped(Exception):
     """Stopped by ``signum`` after ``iteration``, ``checkpoint`` written."""
 
     def __init__(self, signum: int, iteration: int, checkpoint: str):
-        self.signum = signal.Signals(signum)
-        self.iteration = iteration
+        self.signum, self.iteration = signal.Signals(signum), iteration
         self.checkpoint = checkpoint
         super().__init__(f'{self.signum.name} at iteration {iteration}')
 

@@ -3,7 +3,6 @@ import os
 import os.path as osp
 import pickle
 
-import pytest
 import torch
 
 from citymask.cli import EXIT_IO
@@ -59,12 +58,9 @@ def test_mmdet_checkpoint_end_to_end(mmdet_coco_checkpoint, tmp_path):
     assert 'copy of person' in out
     ckpt = torch.load(dst, weights_only=True)
     assert ckpt['meta']['citymask_surgery']['rider_init'] == 'person'
-    # rider's rows: the source's person rows
-    for k in (CLS, MASK):
-        assert torch.equal(ckpt['state_dict'][k + '.weight'][RIDER],
-                           coco[k + '.weight'][person])
-    assert torch.equal(ckpt['state_dict'][REG + '.weight'][4:8],
-                       coco[REG + '.weight'][4 * person:4 * person + 4])
+    # rider's rows: the source's person rows (all heads: test_heads.py)
+    assert torch.equal(ckpt['state_dict'][CLS + '.weight'][RIDER],
+                       coco[CLS + '.weight'][person])
 
 
 def test_foreign_formats(tmp_path):
@@ -96,32 +92,6 @@ def test_foreign_formats(tmp_path):
     assert not (tmp_path / 'c.pth').exists()
 
 
-class Exploit:
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f'touch {self.marker}', ))
-
-
-@pytest.mark.parametrize('suffix', ['.pkl', '.pth'])
-def test_malicious_pickle_is_refused(tmp_path, suffix):
-    marker = tmp_path / 'pwned'
-    evil = tmp_path / f'evil{suffix}'
-    payload = dict(model={'roi_heads.box_predictor.cls_score.weight':
-                          Exploit(marker)})
-    if suffix == '.pth':
-        torch.save(payload, evil)  # zip container, code inside the pickle
-    else:
-        with open(evil, 'wb') as f:
-            pickle.dump(payload, f)
-    dst = tmp_path / 'out.pth'
-    res = run_tool(TOOL, str(evil), str(dst))
-    fails(res, 'run code')
-    assert not marker.exists() and not dst.exists()
-
-
 def test_bad_inputs(tmp_path):
     text = tmp_path / 'notes.pth'
     text.write_text('not a checkpoint')
@@ -129,13 +99,6 @@ def test_bad_inputs(tmp_path):
           'is not a PyTorch checkpoint')
     fails(run_tool(TOOL, str(tmp_path / 'missing.pth'),
                    str(tmp_path / 'o.pth')), 'does not exist')
-    voc = maskrcnn_benchmark_checkpoint()
-    for k in list(voc['model']):
-        if 'cls_score' in k:
-            voc['model'][k] = voc['model'][k][:21]
-    torch.save(voc, tmp_path / 'voc.pth')
-    fails(run_tool(TOOL, str(tmp_path / 'voc.pth'), str(tmp_path / 'o.pth')),
-          'expected 81 (COCO) or 9 (Cityscapes)')
     assert not (tmp_path / 'o.pth').exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith('.')] \
         == []  # no temp files left behind

@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import os.path as osp
+import pickle
 import re
 import shutil
 import signal
@@ -21,12 +22,13 @@ import torch
 from PIL import Image
 
 import citymask.register  # noqa: F401  (allow-list for torch.load)
+from citymask import fileio
 from citymask.cli import EXIT_INTERRUPTED
 from citymask.fileio import atomic_dir
 from citymask.testing.pause_hook import (paused_config, release,
                                          wait_until_paused)
-from ..conftest import REPO, run_tool, tool_env
-from ..surgery.test_cli import Exploit
+from .. import fs_fixtures
+from ..conftest import REPO, RunsCode, run_tool, tool_env
 from .conftest import CFG, fails, ok
 
 # Measured (2 CPU cores, seed 0): the stand-in COCO model after surgery
@@ -74,17 +76,20 @@ def _train(mini_data, work, *extra):
                     f'load_from={osp.join(root, "standin_cs.pth")}', *SHORT)
 
 
-def _test_ap(ckpt, data, work, *extra, env=None):
-    ok(run_tool('tools/test.py', CFG, ckpt, '--work-dir', work, *extra,
-                '--cfg-options', f'data_root={data}', env=env))
+def _averages(work):
     with open(osp.join(work, 'cityscapes',
                        'resultInstanceLevelSemanticLabeling.json')) as f:
         return json.load(f)['averages']
 
 
+def _test_ap(ckpt, data, work, *extra, env=None):
+    ok(run_tool('tools/test.py', CFG, ckpt, '--work-dir', work, *extra,
+                '--cfg-options', f'data_root={data}', env=env))
+    return _averages(work)
+
+
 def state(path):
-    """``(iteration, lrs, the step scheduler's last step)`` of a checkpoint.
-    """
+    """``(iteration, lrs, step scheduler's last step)`` of a checkpoint."""
     ckpt = torch.load(path, weights_only=True)  # citymask's allow-list
     return (ckpt['meta']['iter'],
             [g['lr'] for g in ckpt['optimizer']['param_groups']],
@@ -116,9 +121,8 @@ def paused_train(mini_data, tmp_path, iteration, *args, options=(),
 
 
 def _run_scalars(work):
-    """Per-iteration scalars (loss, lr, ...) of each run in ``work``, oldest
-    first: ``[{step: record}]`` from mmengine's ``vis_data/scalars.json``.
-    """
+    """``[{step: record}]`` (loss, lr, ...) of each run in ``work``, oldest
+    first, from mmengine's ``vis_data/scalars.json``."""
     runs = []
     for path in sorted(glob.glob(osp.join(work, '*', 'vis_data',
                                           'scalars.json'))):
@@ -257,13 +261,10 @@ def test_dist_test_two_processes_gives_the_single_process_ap(
                    f'data_root={data}', 'test_dataloader.num_workers=0',
                    'test_dataloader.persistent_workers=False')
     assert 'Distributed launcher: pytorch' in out
-    with open(tmp_path / 'dist' / 'cityscapes' /
-              'resultInstanceLevelSemanticLabeling.json') as f:
-        averages = json.load(f)['averages']
+    averages, keys = _averages(tmp_path / 'dist'), ('allAp', 'allAp50%')
     assert single['allAp'] > 0
-    assert averages['allAp'] == pytest.approx(single['allAp'], abs=1e-12)
-    assert averages['allAp50%'] == pytest.approx(single['allAp50%'],
-                                                 abs=1e-12)
+    assert [averages[k] for k in keys] == pytest.approx(
+        [single[k] for k in keys], abs=1e-12)
 
 
 def test_dist_train_refuses_more_gpus_than_present(monkeypatch):
@@ -402,20 +403,25 @@ def test_corrupt_image_names_the_file(mini_data, tmp_path):
 
 
 def test_malicious_checkpoint_refused_everywhere(mini_data, tmp_path):
-    # tools/surgery.py: tests/surgery/test_cli.py::
-    # test_malicious_pickle_is_refused; downloads: tests/test_compat.py::
-    # test_downloads_load_weights_only
+    # downloads: tests/test_compat.py::test_downloads_load_weights_only
     _, data = mini_data
-    marker = tmp_path / 'pwned'
-    evil = tmp_path / 'evil.pth'
-    torch.save({'state_dict': {}, 'meta': Exploit(marker)}, evil)
+    marker, evil, pkl = (tmp_path / n for n in ('pwned', 'evil.pth', 'e.pkl'))
+    exploit = RunsCode(os.system, f'touch {marker}')
+    torch.save({'state_dict': {}, 'meta': exploit}, evil)
+    with open(pkl, 'wb') as f:  # detectron2's plain pickle
+        pickle.dump(dict(model={'roi_heads.box_predictor.cls_score.weight':
+                                exploit}), f)
     on_data = ('--work-dir', str(tmp_path / 'w'), '--cfg-options',
                f'data_root={data}')
+    out = str(tmp_path / 'out.pth')
     for args in (('tools/train.py', CFG, '--resume', str(evil), *on_data),
                  ('tools/train.py', CFG, *on_data, f'load_from={evil}'),
-                 ('tools/test.py', CFG, str(evil), *on_data)):
-        fails(run_tool(*args), 'could run code')
-    assert not marker.exists()
+                 ('tools/test.py', CFG, str(evil), *on_data),
+                 ('tools/surgery.py', str(evil), out),
+                 ('tools/surgery.py', str(pkl), out)):
+        fails(run_tool(*args), ('would' if args[1] == str(pkl) else 'could') +
+              ' run code')
+    assert not marker.exists() and not osp.exists(out)
 
 
 @pytest.mark.parametrize('args,message', [
@@ -471,39 +477,12 @@ def test_bad_inputs(mini_data, tmp_path):
     blocker.write_text('')
     fails(run_tool('tools/train.py', CFG, '--work-dir', str(blocker / 'w'),
                    *on_data), 'cannot write to work dir')
-    for flags, message in (
-            (['--out', 'x.json'], '--out must end with .pkl'),
-            (['--split', 'test'], 'no public ground truth, so no AP can be '
-             'computed here; write a submission for the benchmark server '
-             'with --format-only'),
-            (['--split', 'test', '--format-only'], '--format-only needs '
-             '--outfile-prefix')):
-        fails(run_tool('tools/test.py', CFG, standin, *flags, *on_data),
-              message)
+    # test.py's flag errors (unit: tests/test_runner_setup.py), one line
+    fails(run_tool('tools/test.py', CFG, standin, '--split', 'test',
+                   *on_data), 'no public ground truth')
 
 
 # outputs: never over the user's files, whole or absent
-
-
-def test_format_only_never_replaces_a_folder_of_user_files(mini_data,
-                                                           tmp_path):
-    root, data = mini_data
-    mine = tmp_path / 'cityscapes'  # e.g. the dataset root, by a typo
-    (mine / 'leftImg8bit').mkdir(parents=True)
-    (mine / 'leftImg8bit' / 'a.png').write_bytes(b'image')
-    (mine / 'stale_pred.txt').write_text('old.png 26 0.9\n')
-    for flags in ([], ['--overwrite']):
-        fails(run_tool('tools/test.py', CFG, osp.join(root, 'standin_cs.pth'),
-                       '--split', 'test', '--format-only', '--outfile-prefix',
-                       str(mine), *flags, '--work-dir', str(tmp_path / 'w'),
-                       '--cfg-options', f'data_root={data}'),
-              f'--outfile-prefix {mine} is not empty (2 entries, e.g. '
-              'leftImg8bit) and not an earlier output of this tool (no record '
-              f'of it in {tmp_path}/.citymask-cityscapes), so it is never '
-              'replaced; choose a new or empty folder')
-    assert sorted(p.name for p in mine.rglob('*')) == [
-        'a.png', 'leftImg8bit', 'stale_pred.txt']
-    assert sorted(os.listdir(tmp_path)) == ['cityscapes']  # no work dir
 
 
 def test_paths_with_spaces_commas_and_non_ascii(mini_data, tmp_path):
@@ -560,25 +539,16 @@ def _format_only_metric(prefix, **kwargs):
 
 
 def test_format_only_results_are_whole_or_absent(tmp_path, monkeypatch):
-    # the --format-only metric in-process, the disk full at the fifth mask
-    from citymask.evaluation import results_format
+    # the --format-only metric in-process, the disk full after about half
+    # the masks (some 200 bytes each)
     prefix = tmp_path / 'results'
     metric = _format_only_metric(prefix)
-    real = results_format.write_bytes_atomic
-    calls = []
-
-    def disk_full_at_the_fifth_mask(data, path):
-        calls.append(path)
-        if len(calls) == 5:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real(data, path)
-
-    monkeypatch.setattr(results_format, 'write_bytes_atomic',
-                        disk_full_at_the_fifth_mask)
+    fs_fixtures.fail_writes(monkeypatch, fileio, OSError(
+        errno.ENOSPC, os.strerror(errno.ENOSPC)), budget=dict(left=900))
     with pytest.raises(OSError):
         metric.compute_metrics(_metric_results(4))
     assert os.listdir(tmp_path) == []  # no partial folder, no temp folder
-    monkeypatch.setattr(results_format, 'write_bytes_atomic', real)
+    monkeypatch.undo()
     metric.compute_metrics(_metric_results(4))
     assert len(os.listdir(prefix)) == 4 * 3  # 4 txt + 8 masks
     # a second run into it: refused at build time unless overwrite
