@@ -1,18 +1,12 @@
 #!/usr/bin/env bash
 # Mutation testing of citymask's core modules with mutmut 3 (docs/mutation.md).
 #
-#   tools/analysis_tools/mutation.sh MODULE [MODULE ...]   (or: all)
+#   tools/analysis_tools/mutation.sh MODULE [MODULE ...] | all | list
 #
-# MODULE: classes heads converter evaluator results_format resume loading
-# (`tools/analysis_tools/mutation.sh list` prints what each one mutates and
-# the tests it runs). Each module is mutated in a copy of the repository
-# under $MUTATION_DIR (default /tmp/citymask-mutation/MODULE): the working
-# tree is never touched. Prints the score (caught: killed or timed out / mutants) and each
-# surviving mutant with its diff (also in MUTATION_DIR/MODULE/report.txt);
-# the last line is machine-readable:
-#   score MODULE KILLED/TOTAL PERCENT
-# Needs requirements/mutation.txt in the venv:
-#   .venv/bin/python -m pip install -r requirements/mutation.txt
+# Each module is mutated in a copy of the working tree under $MUTATION_DIR
+# (default /tmp/citymask-mutation/MODULE). Prints each surviving mutant with
+# its diff (also in MODULE/report.txt), then `score MODULE CAUGHT/TOTAL PCT`
+# (caught: killed or timed out). Needs requirements/mutation.txt installed.
 # Env: PYTHON (default .venv/bin/python), MUTATION_DIR, JOBS (default 2).
 set -euo pipefail
 
@@ -37,7 +31,7 @@ spec() {
 MODULES=(classes heads converter evaluator results_format resume loading)
 
 if [[ $# -eq 0 ]]; then
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 if [[ $1 == list ]]; then
