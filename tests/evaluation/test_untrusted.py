@@ -9,6 +9,7 @@ import pytest
 from citymask.errors import CitymaskError
 from citymask.evaluation.untrusted import excerpt, inside, read_regular
 from ..conftest import run_tool
+from ..tools.conftest import fails
 
 FRAME = 'lindau_000001_000019'
 
@@ -73,9 +74,6 @@ def test_eval_cityscapes_refuses_hostile_results(tmp_path):
                        "resolves to '/dev/zero', outside"),
                       (os.mkfifo, 'm.png: not a regular file')]:
         make(res / 'm.png')
-        out = run_tool('tools/analysis_tools/eval_cityscapes.py', str(gt_dir),
-                       str(res), '--nproc', '1')
-        assert out.returncode == 2, out.stdout + out.stderr
-        assert out.stderr.startswith('error: ') and why in out.stderr
-        assert len(out.stderr.splitlines()) == 1
+        fails(run_tool('tools/analysis_tools/eval_cityscapes.py',
+                       str(gt_dir), str(res), '--nproc', '1'), why)
         os.remove(res / 'm.png')

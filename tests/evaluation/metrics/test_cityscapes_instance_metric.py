@@ -15,7 +15,8 @@ from citymask.errors import CitymaskError
 from citymask.evaluation.mask_png import read_gt
 from citymask.evaluation.metrics import CityscapesInstanceMetric
 from citymask.testing.predictions import metric_samples
-from ...conftest import run_tool
+from ...conftest import ok, run_tool
+from ...tools.conftest import fails
 from ..conftest import official, run_metric
 
 CLASSES = CityscapesDataset.METAINFO['classes']
@@ -88,19 +89,17 @@ def test_cli_matches_official(eval_set, tmp_path):
     run_metric(CityscapesInstanceMetric(outfile_prefix=str(res),
                                         format_only=True), samples)
     theirs = official(gt_files, str(res), str(tmp_path / 'official'))
-    out = run_tool('tools/analysis_tools/eval_cityscapes.py',
-                   osp.join(root, 'gtFine'), str(res), '--out',
-                   str(tmp_path / 'r.json'), '--nproc', '2')
-    assert out.returncode == 0, out.stderr
+    out = ok(run_tool('tools/analysis_tools/eval_cityscapes.py',
+                      osp.join(root, 'gtFine'), str(res), '--out',
+                      str(tmp_path / 'r.json'), '--nproc', '2'))
     assert 'average' in out.stdout and 'person' in out.stdout
     with open(tmp_path / 'r.json') as f:
         ours = json.load(f)
     from ..conftest import assert_same
     assert_same(ours, theirs)
     assert set(ours) == set(theirs)
-    bad = run_tool('tools/analysis_tools/eval_cityscapes.py',
-                   str(tmp_path / 'nope'), str(res))
-    assert bad.returncode == 2 and bad.stderr.startswith('error: ')
+    fails(run_tool('tools/analysis_tools/eval_cityscapes.py',
+                   str(tmp_path / 'nope'), str(res)), 'nope')
 
 
 def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
