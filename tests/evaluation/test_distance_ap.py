@@ -6,7 +6,6 @@ import shutil
 
 import numpy as np
 import pytest
-from cityscapesscripts.evaluation.instances2dict import instances2dict
 from PIL import Image
 
 from citymask.errors import CitymaskError
@@ -21,7 +20,8 @@ from citymask.testing.predictions import make_predictions, metric_samples
 from citymask.testing.stereo import CAMERA_HEIGHT
 from ..conftest import ok, run_tool
 from ..tools.conftest import fails
-from .conftest import run_metric, same_as_official, write_results
+from .conftest import (filled_gt_instances, run_metric, same_as_official,
+                       write_results)
 
 
 @pytest.fixture(scope='module')
@@ -32,41 +32,6 @@ def stereo_set(tmp_path_factory):
     make_mini_cityscapes(root, dict(val=8), width=1024, height=512, seed=3,
                          empty_every=0, distribution='cityscapes')
     return root, find_gt_files(osp.join(root, 'gtFine', 'val'))
-
-
-def reference_distances(gt_path):
-    """{instance id: (medDist, distConf)} by the README's rule, computed
-    with numpy on PIL-decoded files (not citymask's code)."""
-    disp_path, cam_path = (gt_path.replace('/gtFine/', f'/{d}/').replace(
-        '_gtFine_instanceIds.png', f'_{d}.{ext}')
-        for d, ext in (('disparity', 'png'), ('camera', 'json')))
-    inst = np.array(Image.open(gt_path))
-    p = np.array(Image.open(disp_path)).astype(np.float64)
-    with open(cam_path) as f:
-        cam = json.load(f)
-    with np.errstate(divide='ignore'):
-        depth = (cam['extrinsic']['baseline'] * cam['intrinsic']['fx'] /
-                 ((p - 1) / 256.))
-    out = {}
-    for i in np.unique(inst):
-        pixels = inst == i
-        valid = pixels & (p > 0)
-        out[int(i)] = ((float(np.median(depth[valid])),
-                        float(valid.sum() / pixels.sum()))
-                       if valid.any() else (-1.0, 0.0))
-    return out
-
-
-def filled_gt_instances(gt_files):
-    """The official evaluator's own ground-truth cache (instances2dict)
-    with medDist / distConf filled in."""
-    gt = instances2dict(list(gt_files))
-    for path, labels in gt.items():
-        dist = reference_distances(path)
-        for items in labels.values():
-            for it in items:
-                it['medDist'], it['distConf'] = dist[it['instID']]
-    return gt
 
 
 def test_distances_are_the_median_depth():

@@ -10,7 +10,6 @@ from unittest import mock
 import cv2
 import numpy as np
 import pytest
-from cityscapesscripts.evaluation.instances2dict import instances2dict
 from pycocotools import mask as mask_utils
 
 from citymask.classes import CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS
@@ -26,8 +25,8 @@ from citymask.evaluation.results_format import find_gt_files
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions
-from .conftest import (assert_same, box, perfect, same_as_official, things,
-                       write_gt, write_results)
+from .conftest import (assert_same, box, filled_gt_instances, perfect,
+                       same_as_official, things, write_gt, write_results)
 
 
 @pytest.fixture(scope='module')
@@ -231,13 +230,9 @@ def test_distance_limits_same_as_official(tmp_path):
     got = {int(i): tuple(d) for i, d in zip(m['gt'][:, 0], m['dist'])}
     assert got == {i: pytest.approx(d, abs=1e-12) for i, d in dist.items()}
 
-    filled = instances2dict([gt_file])
-    for items in filled[gt_file].values():
-        for it in items:
-            it['medDist'], it['distConf'] = dist.get(it['instID'], (-1.0, 0.0))
     theirs = run_official([gt_file], str(tmp_path / 'results'),
-                          str(tmp_path / 'official'), gt_instances=filled,
-                          distance=True)
+                          str(tmp_path / 'official'), distance=True,
+                          gt_instances=filled_gt_instances([gt_file]))
     ours = evaluate(tasks, distance=True)
     assert_same(ours, theirs, settings=3)
     a, b = (np.array(r['resultApMatrix']) for r in (ours, theirs))

@@ -60,6 +60,8 @@ def test_prediction_file_read_as_cityscapesscripts_reads_it(tmp_path):
 
 FIELDS = ('expected "relative/mask.png labelID confidence" (3 fields, '
           'single spaces), got ')
+NUMBERS, SCORE = 'label id and confidence must be numbers, got ', \
+    '; write a score in [0, 1]'
 
 
 @pytest.mark.parametrize('line,why', [
@@ -67,24 +69,17 @@ FIELDS = ('expected "relative/mask.png labelID confidence" (3 fields, '
     ('a.png 26 0.5 x', FIELDS + "'a.png 26 0.5 x'"),
     ('/abs/a.png 26 0.5', "mask path '/abs/a.png' must be relative to the "
      'prediction file'),
-    ('a.png car 0.5', 'label id and confidence must be numbers, got '
-     "'car 0.5'"),
-    ('a.png 26 high', 'label id and confidence must be numbers, got '
-     "'26 high'"),
-    ('a.png inf 0.5', 'label id and confidence must be numbers, got '
-     "'inf 0.5'"),
+    ('a.png car 0.5', NUMBERS + "'car 0.5'"),
+    ('a.png 26 high', NUMBERS + "'26 high'"),
+    ('a.png inf 0.5', NUMBERS + "'inf 0.5'"),
     ('a.png 2.5 0.5', "label id '2.5' is not an integer"),
-    ('a.png 26 nan', 'confidence nan is not a finite number; write a score '
-     'in [0, 1]'),
-    ('a.png 26 1.5', 'confidence 1.5 is outside [0, 1]; write a score in '
-     '[0, 1]'),
-    ('a.png 26 -0.25', 'confidence -0.25 is outside [0, 1]; write a score '
-     'in [0, 1]'),
+    ('a.png 26 nan', 'confidence nan is not a finite number' + SCORE),
+    ('a.png 26 1.5', 'confidence 1.5 is outside [0, 1]' + SCORE),
+    ('a.png 26 -0.25', 'confidence -0.25 is outside [0, 1]' + SCORE),
     # split on single spaces, as readPredInfo: doubled or trailing: refused
     ('a.png  26 0.5', FIELDS + "'a.png  26 0.5'"),
     ('a.png 26 0.5 ', FIELDS + "'a.png 26 0.5'"),
-    ('a.png 26 0.5X', 'label id and confidence must be numbers, got '
-     "'26 0.5X'"),
+    ('a.png 26 0.5X', NUMBERS + "'26 0.5X'"),
     # what a message quotes of a line is short
     ('x' * 5000 + '.png 26 0.5', 'a line of 5012 characters, more than '
      f"4160: '{'x' * 80}'... (5012 characters)"),

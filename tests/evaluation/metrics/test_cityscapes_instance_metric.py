@@ -17,7 +17,7 @@ from citymask.evaluation.metrics import CityscapesInstanceMetric
 from citymask.testing.predictions import metric_samples
 from ...conftest import ok, run_tool
 from ...tools.conftest import fails
-from ..conftest import official, run_metric
+from ..conftest import assert_same, official, run_metric
 
 CLASSES = CityscapesDataset.METAINFO['classes']
 LABEL_IDS = [24, 25, 26, 27, 28, 31, 32, 33]
@@ -58,7 +58,7 @@ def test_same_numbers_as_mmdet_metric(eval_set, tmp_path, monkeypatch):
     assert osp.getsize(tmp_path / 'ours' / 'cityscapes_class_ap.png') > 1000
 
 
-def test_format_only_writes_official_results(eval_set, tmp_path):
+def test_format_only_results_read_by_official_and_cli(eval_set, tmp_path):
     root, gt_files = eval_set
     samples, out = _samples(gt_files, seed=1), tmp_path / 'submission'
     assert run_metric(CityscapesInstanceMetric(
@@ -72,6 +72,17 @@ def test_format_only_writes_official_results(eval_set, tmp_path):
         theirs['averages']['allAp'], abs=1e-12)
     with pytest.raises(CitymaskError, match='outfile_prefix'):
         CityscapesInstanceMetric(format_only=True)
+    # and so does the CLI, every number
+    res = ok(run_tool('tools/analysis_tools/eval_cityscapes.py',
+                      osp.join(root, 'gtFine'), str(out), '--out',
+                      str(tmp_path / 'r.json'), '--nproc', '2'))
+    assert 'average' in res.stdout and 'person' in res.stdout
+    with open(tmp_path / 'r.json') as f:
+        cli = json.load(f)
+    assert_same(cli, theirs)
+    assert set(cli) == set(theirs)
+    fails(run_tool('tools/analysis_tools/eval_cityscapes.py',
+                   str(tmp_path / 'nope'), str(out)), 'nope')
 
 
 def test_missing_ground_truth_points_to_format_only(eval_set, tmp_path):
@@ -81,25 +92,6 @@ def test_missing_ground_truth_points_to_format_only(eval_set, tmp_path):
                              'berlin_000000_000019_leftImg8bit.png')
     with pytest.raises(CitymaskError, match='use --format-only'):
         run_metric(CityscapesInstanceMetric(), [sample])
-
-
-def test_cli_matches_official(eval_set, tmp_path):
-    root, gt_files = eval_set
-    samples, res = _samples(gt_files, seed=2), tmp_path / 'res'
-    run_metric(CityscapesInstanceMetric(outfile_prefix=str(res),
-                                        format_only=True), samples)
-    theirs = official(gt_files, str(res), str(tmp_path / 'official'))
-    out = ok(run_tool('tools/analysis_tools/eval_cityscapes.py',
-                      osp.join(root, 'gtFine'), str(res), '--out',
-                      str(tmp_path / 'r.json'), '--nproc', '2'))
-    assert 'average' in out.stdout and 'person' in out.stdout
-    with open(tmp_path / 'r.json') as f:
-        ours = json.load(f)
-    from ..conftest import assert_same
-    assert_same(ours, theirs)
-    assert set(ours) == set(theirs)
-    fails(run_tool('tools/analysis_tools/eval_cityscapes.py',
-                   str(tmp_path / 'nope'), str(res)), 'nope')
 
 
 def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
