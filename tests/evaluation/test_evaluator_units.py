@@ -13,7 +13,6 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from citymask.classes import CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS
-from citymask.errors import CitymaskError
 from citymask.evaluation import evaluate
 from citymask.evaluation.cityscapes_instance import (evaluate_matches,
                                                      format_table,
@@ -25,6 +24,7 @@ from citymask.evaluation.results_format import find_gt_files
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions
+from ..tools.conftest import error
 from .conftest import (assert_same, box, filled_gt_instances, perfect,
                        same_as_official, things, write_gt, write_results)
 
@@ -253,9 +253,7 @@ def test_distance_limits_same_as_official(tmp_path):
         shutil.rmtree(root / sub)
     moved = evaluate(tasks, distance=True, stereo_root=str(other))
     np.testing.assert_array_equal(np.array(moved['resultApMatrix']), a)
-    with pytest.raises(CitymaskError) as e:
-        evaluate(tasks, distance=True)
-    assert str(e.value).startswith(
+    assert error(evaluate, tasks, distance=True).startswith(
         str(root / 'disparity' / 'val' / 'frankfurt' / stem) +
         '_disparity.png not found')
 
@@ -324,9 +322,7 @@ def test_match_image_masks_and_ids():
     ones = np.ones((2, 10), bool)
     for crop, reach in ((encode_crop(ones, 25, 10), (35, 12)),
                         (encode_crop(ones.T, 3, 15), (5, 25))):
-        with pytest.raises(CitymaskError) as e:
-            match_image(gt, [26], [0.5], [crop])
-        assert str(e.value) == (
+        assert error(match_image, gt, [26], [0.5], [crop]) == (
             f'a predicted mask reaches {reach}, outside the 30x20 ground '
             'truth: masks must have the size of the original image')
     empty = (4, 4, mask_utils.encode(np.zeros((3, 3), np.uint8, order='F')))
@@ -340,16 +336,14 @@ def test_match_image_masks_and_ids():
     assert out['gt'].tolist() == same['gt'].tolist() == [[26000, 26, 100]]
     for bad in (-1, 65536):
         gt[0, 1] = bad
-        with pytest.raises(CitymaskError) as e:
-            match_image(gt, [], [], [])
-        assert str(e.value) == 'ground truth: instance ids must be 0..65535'
+        assert error(match_image, gt, [], [], []) == (
+            'ground truth: instance ids must be 0..65535')
     empty_gt = as_uint16(np.zeros((0, 3), np.int64))
     assert empty_gt.dtype == np.uint16 and empty_gt.shape == (0, 3)
     gt[0, 1] = 7
     disparity = np.ones((20, 31), np.uint16)
-    with pytest.raises(CitymaskError) as e:
-        match_image(gt, [], [], [], stereo=(disparity, 0.2, 2000.))
-    assert str(e.value) == 'disparity is 31x20, the ground truth 30x20'
+    assert error(match_image, gt, [], [], [], stereo=(
+        disparity, 0.2, 2000.)) == 'disparity is 31x20, the ground truth 30x20'
     out = match_image(gt, [], [], [],
                       stereo=(disparity[:, :30] * 1281, 0.25, 2000.))
     np.testing.assert_array_equal(out['dist'], [[100.0, 1.0]])
@@ -413,10 +407,9 @@ def test_match_frames_processes(small_set, monkeypatch):
     assert ap.shape == (1, 8, 10)
     np.testing.assert_array_equal(ap, np.array(result['resultApMatrix']))
     assert summarize(ap)['averages']['allAp'] == pytest.approx(np.nanmean(ap))
-    with pytest.raises(CitymaskError) as e:
-        evaluate_matches(want, distance=True)
-    assert str(e.value) == ('distance-aware AP needs matches made with '
-                            'stereo (match_frames(..., distance=True))')
+    assert error(evaluate_matches, want, distance=True) == (
+        'distance-aware AP needs matches made with stereo '
+        '(match_frames(..., distance=True))')
 
     crossed = [match_image(read_gt(g), labels, scores, crops,
                            cross_labels=True)

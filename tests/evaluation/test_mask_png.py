@@ -16,6 +16,7 @@ from citymask.evaluation.crops import crop_masks
 from citymask.evaluation.mask_png import (_chunk, _chunks, _decode_grey,
                                           _unfilter_band, read_gt,
                                           read_mask_crop, read_pred_mask)
+from ..tools.conftest import error
 
 
 def _paeth(a, b, c):
@@ -209,10 +210,8 @@ def test_read_gt(tmp_path, monkeypatch):
         assert got16.dtype == np.uint16
         np.testing.assert_array_equal(got16, gt)
     cv2.imwrite(path8, np.zeros((6, 8, 3), np.uint8))
-    with pytest.raises(CitymaskError) as e:
-        read_gt(path8)
-    assert str(e.value) == (f'{path8}: expected a single-channel instance '
-                            'id image, got shape (6, 8, 3)')
+    assert error(read_gt, path8) == (f'{path8}: expected a single-channel '
+                                     'instance id image, got shape (6, 8, 3)')
     with open(path8, 'wb') as f:
         f.write(b'not a png')
     with pytest.raises(CitymaskError, match=f'cannot read ground truth '

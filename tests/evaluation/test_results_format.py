@@ -21,6 +21,7 @@ from citymask.evaluation.results_format import (find_gt_files, frame_key,
                                                 read_prediction_txt,
                                                 read_results, write_frame)
 from citymask.evaluation.untrusted import MAX_LINE_BYTES, MAX_PRED_BYTES
+from ..tools.conftest import error
 
 FRAME = 'lindau_000001_000019'
 
@@ -88,9 +89,7 @@ NUMBERS, SCORE = 'label id and confidence must be numbers, got ', \
 def test_bad_prediction_lines_name_file_and_line(tmp_path, line, why):
     txt = tmp_path / 'x_y_z_pred.txt'
     txt.write_text(f'ok.png 24 0.5\n{line}\n')
-    with pytest.raises(CitymaskError) as e:
-        read_prediction_txt(str(txt))
-    assert str(e.value) == f'{txt}:2: {why}'
+    assert error(read_prediction_txt, str(txt)) == f'{txt}:2: {why}'
 
 
 def test_write_frame_reads_back(tmp_path):
@@ -154,19 +153,14 @@ def test_read_results_pairs_frames(tmp_path):
     with pytest.raises(CitymaskError, match='several prediction files for '
                        f'{gts[2]}: '):
         read_results(gts, str(res))
-    with pytest.raises(CitymaskError) as e:
-        read_results(gts, str(tmp_path / 'nope'))
-    assert str(e.value) == f'results folder {tmp_path}/nope does not exist'
+    assert error(read_results, gts, str(tmp_path / 'nope')) == (
+        f'results folder {tmp_path}/nope does not exist')
 
 
 def test_gt_folders_and_names(tmp_path):
-    with pytest.raises(CitymaskError) as e:
-        find_gt_files(str(tmp_path / 'nope'))
-    assert str(e.value) == \
+    assert error(find_gt_files, str(tmp_path / 'nope')) == \
         f'ground-truth folder {tmp_path}/nope does not exist'
-    with pytest.raises(CitymaskError) as e:
-        find_gt_files(str(tmp_path))
-    assert str(e.value) == (
+    assert error(find_gt_files, str(tmp_path)) == (
         f'no *_gtFine_instanceIds.png under {tmp_path} (e.g. '
         'data/cityscapes/gtFine/val; the test split has no public ground '
         'truth)')
@@ -179,10 +173,9 @@ def test_gt_folders_and_names(tmp_path):
     (deep / f'{FRAME}_gtFine_instanceIds.png').write_bytes(b'')
     assert find_gt_files(str(tmp_path / 'gtFine')) == [
         str(deep / f'{FRAME}_gtFine_instanceIds.png')]
-    with pytest.raises(CitymaskError) as e:
-        frame_key('/a/lindau_000001.png')
-    assert str(e.value) == ('/a/lindau_000001.png is not named like a '
-                            'Cityscapes file (CITY_SEQUENCE_FRAME_...)')
+    assert error(frame_key, '/a/lindau_000001.png') == (
+        '/a/lindau_000001.png is not named like a Cityscapes file '
+        '(CITY_SEQUENCE_FRAME_...)')
 
 
 def test_read_masks(tmp_path):
@@ -195,10 +188,9 @@ def test_read_masks(tmp_path):
     assert len(crops) == 3 and crops[1] is None
     for i in (0, 2):
         np.testing.assert_array_equal(crops[i], crop_masks(mask[None] > 0)[0])
-    with pytest.raises(CitymaskError) as e:
-        read_masks([path], [26], (40, 30))
-    assert str(e.value) == (f'{path} is 30x20, its ground truth 30x40: '
-                            "masks must have the image's size")
+    assert error(read_masks, [path], [26], (40, 30)) == (
+        f"{path} is 30x20, its ground truth 30x40: masks must have the "
+        "image's size")
 
 
 def test_label_id_report():

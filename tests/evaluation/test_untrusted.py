@@ -9,7 +9,7 @@ import pytest
 from citymask.errors import CitymaskError
 from citymask.evaluation.untrusted import excerpt, inside, read_regular
 from ..conftest import run_tool
-from ..tools.conftest import fails
+from ..tools.conftest import error, fails
 
 FRAME = 'lindau_000001_000019'
 
@@ -22,11 +22,9 @@ def test_inside_resolves_symlinks_and_dots(tmp_path):
     assert inside(res, f'{res}/sub/../a.png') == f'{res}/a.png'
     assert inside(res, f'{res}/sub/link.png') == f'{res}/a.png'
     (tmp_path / 'res' / 'zero.png').symlink_to('/dev/zero')
-    with pytest.raises(CitymaskError) as e:
-        inside(res, f'{res}/zero.png')
-    assert str(e.value) == ("'zero.png' resolves to '/dev/zero', "
-                            f'outside {res}; results must stay inside their '
-                            'folder')
+    assert error(inside, res, f'{res}/zero.png') == (
+        f"'zero.png' resolves to '/dev/zero', outside {res}; results must "
+        'stay inside their folder')
     with pytest.raises(CitymaskError, match='outside'):
         inside(res, f'{res}/sub/../../secret.txt')
     # a sibling folder whose name starts like the results folder's
@@ -43,10 +41,9 @@ def test_read_regular_refuses_what_is_not_a_small_regular_file(tmp_path):
     path.write_bytes(b'0123456789')
     assert read_regular(str(path), 10) == b'0123456789'
     assert read_regular(str(path), 10, head=4) == b'0123'
-    with pytest.raises(CitymaskError) as e:
-        read_regular(str(path), 9)
-    assert str(e.value) == (f'{path}: 10 bytes, more than the 9 a real '
-                            'Cityscapes submission needs; not read')
+    assert error(read_regular, str(path), 9) == (
+        f'{path}: 10 bytes, more than the 9 a real Cityscapes submission '
+        'needs; not read')
     # a FIFO nobody writes to: refused unopened (the open would block)
     fifo = tmp_path / 'fifo.txt'
     os.mkfifo(fifo)
