@@ -16,7 +16,7 @@ from citymask.evaluation.cityscapes_instance import match_image
 from citymask.evaluation.crops import crop_masks
 from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions
-from .conftest import box, run_metric, write_results
+from .conftest import box, run_metric, write_gt, write_results
 
 ROAD, EGO, CAR, PERSON, TRUCK, BICYCLE = 7, 1, 26, 24, 27, 33
 
@@ -161,19 +161,15 @@ def test_metric_option_writes_tables_and_plots(eval_set, tmp_path):
     from citymask.classes import LABEL_IDS
     from citymask.evaluation.metrics import CityscapesInstanceMetric
     gt, labels, scores, masks = _frame()
-    root = tmp_path / 'cs'
-    gt_path = root / 'gtFine' / 'val' / 'ulm' / \
-        'ulm_000000_000019_gtFine_instanceIds.png'
-    os.makedirs(gt_path.parent)
-    Image.fromarray(gt).save(gt_path)
+    (gt_path,) = write_gt(tmp_path / 'cs', [gt])
     out = tmp_path / 'out'
     logger = MMLogger.get_instance('test_analysis', log_file=str(
         tmp_path / 'log.txt'))
     assert logger is MMLogger.get_current_instance()
     got = run_metric(CityscapesInstanceMetric(
         outfile_prefix=str(out), analyze=True, nproc=1), [dict(
-            img_path=str(root / 'leftImg8bit' / 'val' / 'ulm' /
-                         'ulm_000000_000019_leftImg8bit.png'),
+            img_path=gt_path.replace('/gtFine/', '/leftImg8bit/').replace(
+                'gtFine_instanceIds', 'leftImg8bit'),
             ori_shape=gt.shape, pred_instances=dict(
                 labels=torch.tensor([LABEL_IDS.index(x) for x in labels]),
                 scores=torch.tensor(scores), masks=torch.from_numpy(masks)))])
