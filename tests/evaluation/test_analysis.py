@@ -175,14 +175,12 @@ def test_metric_option_writes_tables_and_plots(eval_set, tmp_path):
                 scores=torch.tensor(scores), masks=torch.from_numpy(masks)))])
     assert got['cityscapes/person_AP50'] == 1.0  # found, one FP below it
     assert np.isnan(got['cityscapes/bus_AP'])  # no bus in the frame
-    with open(out / 'cityscapes_analysis.json') as f:
-        saved = json.load(f)
+    saved = json.loads((out / 'cityscapes_analysis.json').read_text())
     assert saved['classes']['car']['forgiven'] == dict(void=1, group=1,
                                                        small=1)
     for name in (ERRORS_PNG, CONFUSION_PNG):
         with Image.open(out / name) as im:
             assert im.size[0] > 500
-    with open(tmp_path / 'log.txt') as f:
-        assert 'fgv group' in f.read()
+    assert 'fgv group' in (tmp_path / 'log.txt').read_text()
     with pytest.raises(CitymaskError, match='0..1'):
         CityscapesInstanceMetric(analyze=True, analysis_score_thr=-0.1)

@@ -118,21 +118,19 @@ def test_eval_tool_distance_and_analyze(stereo_set, tmp_path):
                       str(tmp_path / 'results'), '--distance', '--nproc', '2',
                       '--out', str(out), '--analyze', '--score-thr', '0.2'))
     assert 'AP 100m*' in res.stdout and '* unofficial' in res.stdout
-    with open(out) as f:
-        result = json.load(f)
+    result = json.loads(out.read_text())
     assert np.array(result['resultApMatrix']).shape == (3, 8, 10)
     assert 'unofficial' in result['note']
     assert 'Errors at mask IoU > 0.5' in res.stdout
     assert 'Confusion by mask IoU' in res.stdout
-    with open(out.parent / 'cityscapes_analysis.json') as f:
-        saved = json.load(f)
+    saved = json.loads((out.parent / 'cityscapes_analysis.json').read_text())
     assert saved['score_thr'] == 0.2
     assert {f['image'] for f in saved['worst_images']} <= set(gt_files)
     for name in (ERRORS_PNG, CONFUSION_PNG):
         assert (out.parent / name).stat().st_size > 1000
     fails(run_tool(tool, osp.join(root, 'gtFine', 'val'),
                    str(tmp_path / 'results'), '--analyze', '--score-thr',
-                   '1.5'), '')
+                   '1.5'), 'score threshold 1.5 ')
 
     # a tree without disparity/: one line, nothing written
     bare = tmp_path / 'bare'

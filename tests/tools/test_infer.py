@@ -121,8 +121,7 @@ def test_images(mini_data, sharp_ckpt, reference, tmp_path):
         overlay = cv2.imread(str(out / 'vis' / (rel + '.jpg')))
         image = cv2.imread(path)
         assert overlay.shape == image.shape and (overlay != image).any()
-        with open(out / 'preds' / (rel + '.json')) as f:
-            result = json.load(f)
+        result = json.loads((out / 'preds' / (rel + '.json')).read_text())
         assert result['file_name'] == path
         assert (result['height'], result['width']) == image.shape[:2]
         # batched (3 + 1 images) = mmdet's one-image inference

@@ -77,8 +77,7 @@ def test_format_only_results_read_by_official_and_cli(eval_set, tmp_path):
                       osp.join(root, 'gtFine'), str(out), '--out',
                       str(tmp_path / 'r.json'), '--nproc', '2'))
     assert 'average' in res.stdout and 'person' in res.stdout
-    with open(tmp_path / 'r.json') as f:
-        cli = json.load(f)
+    cli = json.loads((tmp_path / 'r.json').read_text())
     assert_same(cli, theirs)
     assert set(cli) == set(theirs)
     fails(run_tool('tools/analysis_tools/eval_cityscapes.py',
@@ -102,8 +101,7 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
     samples, out = _samples(gt_files, seed=4), tmp_path / 'out'
     res = run_metric(CityscapesInstanceMetric(
         outfile_prefix=str(out), dump_matches=True), samples)
-    with open(out / 'matches.json') as f:
-        matches = json.load(f)
+    matches = json.loads((out / 'matches.json').read_text())
     assert list(matches) == [s['img_path'] for s in samples]
     for s, g in zip(samples, gt_files):
         m = matches[s['img_path']]
