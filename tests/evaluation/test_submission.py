@@ -6,6 +6,7 @@ import os.path as osp
 import shutil
 import struct
 import zipfile
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -104,11 +105,6 @@ def _nan_confidence(folder):
              lambda p: [p[0], p[1], 'nan' if next(lines) == 0 else p[2]])
 
 
-def _stray_file(folder):
-    with open(osp.join(folder, 'notes.md'), 'w') as f:
-        f.write('x')
-
-
 def _wrong_size(folder):
     cv2.imwrite(_a_mask(folder, 1), np.full((H // 2, W // 2), 255, np.uint8))
 
@@ -121,7 +117,8 @@ FAULTS = {
         _a_mask(f, 2), np.full((H, W, 3), 255, np.uint8)), '3 channels'),
     'train id': (_train_ids, 'look like train ids'),
     'NaN confidence': (_nan_confidence, 'nan is not a finite number'),
-    'stray file': (_stray_file, 'notes.md: stray file'),
+    'stray file': (lambda f: Path(f, 'notes.md').write_text('x'),
+                   'notes.md: stray file'),
 }
 
 
@@ -182,7 +179,7 @@ def test_cli(sub, tmp_path):
     folder, images = sub
     assert ok(run_tool('tools/check_submission.py', folder, '--images',
                        images)).stdout.startswith('OK: ')
-    _stray_file(folder)
+    FAULTS['stray file'][0](folder)
     _nan_confidence(folder)
     res = run_tool('tools/check_submission.py', folder, '--images', images)
     assert res.returncode == 1

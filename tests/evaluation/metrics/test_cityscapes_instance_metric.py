@@ -124,19 +124,6 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
         CityscapesInstanceMetric(dump_matches=True)
 
 
-def test_saved_rle_masks_give_the_same_numbers(eval_set):
-    """Masks as --out saves them (RLE) evaluate as their tensors."""
-    from mmdet.structures.mask import encode_mask_results
-    _, gt_files = eval_set
-    samples, saved = _samples(gt_files, seed=5), []
-    for s in samples:
-        pred = dict(s['pred_instances'])
-        pred['masks'] = encode_mask_results(pred['masks'].numpy())
-        saved.append(dict(s, pred_instances=pred))
-    assert run_metric(CityscapesInstanceMetric(), saved) == \
-        run_metric(CityscapesInstanceMetric(), samples)
-
-
 def _box_masks(masks):
     """Full masks as BoxMaskHead gives them: crops of their boxes with a
     margin of False pixels (2, clipped), empty masks a 2x2 crop."""
@@ -152,18 +139,25 @@ def _box_masks(masks):
         masks, boxes)], [b[:2] for b in boxes], (h, w))
 
 
-def test_box_masks_give_the_same_results(eval_set, tmp_path):
-    """BoxMaskHead's masks: the numbers of the full masks they stand for,
-    and the same results folder, which the official evaluator reads."""
+@pytest.mark.parametrize('form', ['rle', 'box'])
+def test_other_mask_forms_give_the_same_results(eval_set, tmp_path, form):
+    """Masks as --out saves them (RLE) and as BoxMaskHead gives them: the
+    numbers of the full masks they stand for; box masks the same results
+    folder too, which the official evaluator reads."""
+    from mmdet.structures.mask import encode_mask_results
     _, gt_files = eval_set
-    samples = _samples(gt_files, seed=6)
-    boxed = [dict(s, pred_instances=dict(s['pred_instances'], masks=(
-        _box_masks(s['pred_instances']['masks'])))) for s in samples]
-    ours = run_metric(CityscapesInstanceMetric(), boxed)
+    samples = _samples(gt_files, seed=5 if form == 'rle' else 6)
+    masks = (lambda m: encode_mask_results(m.numpy())) if form == 'rle' \
+        else _box_masks
+    given = [dict(s, pred_instances=dict(s['pred_instances'], masks=masks(
+        s['pred_instances']['masks']))) for s in samples]
+    ours = run_metric(CityscapesInstanceMetric(), given)
     assert ours == run_metric(CityscapesInstanceMetric(), samples)
-    for name, given in (('full', samples), ('box', boxed)):
+    if form == 'rle':
+        return
+    for name, preds in (('full', samples), ('box', given)):
         run_metric(CityscapesInstanceMetric(
-            outfile_prefix=str(tmp_path / name), format_only=True), given)
+            outfile_prefix=str(tmp_path / name), format_only=True), preds)
     full, box = (sorted(glob.glob(str(tmp_path / n / '*')))
                  for n in ('full', 'box'))
     assert [osp.basename(p) for p in full] == [osp.basename(p) for p in box]
