@@ -168,8 +168,7 @@ def test_broken_files_name_the_file(tmp_path):
                        ('bad-zlib', good.replace(b'IDAT', b'IDAT\x00', 1))]:
         path = tmp_path / f'{name}.png'
         path.write_bytes(data)
-        with pytest.raises(CitymaskError, match=f'{name}.png'):
-            read_mask_crop(str(path))
+        assert f'{name}.png' in error(read_mask_crop, str(path))
     with pytest.raises(CitymaskError, match='missing.png'):
         read_mask_crop(str(tmp_path / 'missing.png'))
     # a header claiming 60000x60000 pixels: refused before any allocation

@@ -25,12 +25,10 @@ def test_inside_resolves_symlinks_and_dots(tmp_path):
     assert error(inside, res, f'{res}/zero.png') == (
         f"'zero.png' resolves to '/dev/zero', outside {res}; results must "
         'stay inside their folder')
-    with pytest.raises(CitymaskError, match='outside'):
-        inside(res, f'{res}/sub/../../secret.txt')
+    assert 'outside' in error(inside, res, f'{res}/sub/../../secret.txt')
     # a sibling folder whose name starts like the results folder's
     (tmp_path / 'res2').mkdir()
-    with pytest.raises(CitymaskError, match='outside'):
-        inside(res, str(tmp_path / 'res2' / 'a.png'))
+    assert 'outside' in error(inside, res, str(tmp_path / 'res2' / 'a.png'))
     # what messages quote of a path or line
     assert excerpt('a b\r') == "'a b\\r'"
     assert excerpt('x' * 81) == f"'{'x' * 80}'... (81 characters)"
@@ -51,8 +49,7 @@ def test_read_regular_refuses_what_is_not_a_small_regular_file(tmp_path):
         read_regular(str(fifo), 10)
     with pytest.raises(CitymaskError, match='^/dev/zero: not a regular'):
         read_regular('/dev/zero', 10)
-    with pytest.raises(CitymaskError, match='No such file'):
-        read_regular(str(tmp_path / 'missing'), 10)
+    assert 'No such file' in error(read_regular, str(tmp_path / 'missing'), 10)
     # a last symlink (swapped in after resolving) is not followed
     (tmp_path / 'link.txt').symlink_to(path)
     with pytest.raises(CitymaskError, match='cannot read .*link.txt'):
