@@ -84,9 +84,8 @@ def test_nproc_is_capped_at_the_cores(monkeypatch):
                                                      (4, None)]
     assert resolve_nproc(9) == (4, '--nproc 9 is more than the 4 CPU cores '
                                 'this process may use; using 4')
-    with pytest.raises(ConversionError) as e:
-        resolve_nproc(-1)
-    assert str(e.value) == '--nproc must be >= 0 (0: one per core), got -1'
+    assert error(resolve_nproc, -1, exc=ConversionError) == (
+        '--nproc must be >= 0 (0: one per core), got -1')
 
 
 def _jpeg():
@@ -171,12 +170,11 @@ def test_bad_frames_one_clear_message(tmp_path, monkeypatch, fmt, setup,
         Image.new('RGB', (W, H)).save(osp.join(
             root, 'leftImg8bit', 'val', 'lindau',
             FRAME + '_leftImg8bit.png'))
-    with pytest.raises(ConversionError) as e:
-        convert_cityscapes(root, str(tmp_path / 'out'), ['val'],
-                           mask_format=fmt, progress=False)
-    assert message in str(e.value)
+    got = error(convert_cityscapes, root, str(tmp_path / 'out'), ['val'],
+                mask_format=fmt, progress=False, exc=ConversionError)
+    assert message in got
     if 'but its image' in message:
-        assert str(e.value).endswith(f'_leftImg8bit.png is {W}x{H}')
+        assert got.endswith(f'_leftImg8bit.png is {W}x{H}')
     assert not osp.exists(tmp_path / 'out')  # nothing written
 
 

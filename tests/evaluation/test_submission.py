@@ -14,7 +14,6 @@ import pytest
 from cityscapesscripts.helpers.labels import id2label
 
 from citymask.classes import CLASSES, LABEL_IDS
-from citymask.errors import CitymaskError
 from citymask.evaluation.crops import crop_masks
 from citymask.evaluation.results_format import (find_gt_files, frame_key,
                                                 write_frame)
@@ -22,7 +21,7 @@ from citymask.evaluation.submission import check_submission, zip_results
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.official import run_official
 from ..conftest import ok, run_tool
-from ..tools.conftest import fails
+from ..tools.conftest import error, fails
 
 NAMES = dict(zip(LABEL_IDS, CLASSES))
 W, H = 256, 128
@@ -215,9 +214,7 @@ def test_zip_results(sub):
     assert report.ok and 'without --images' in report.summary()
     assert osp.isfile(zip_results(folder))  # nothing to compare with
     os.remove(path)
-    with pytest.raises(CitymaskError) as e:
-        zip_results(folder, images)
-    msg = str(e.value)
+    msg = error(zip_results, folder, images)
     assert msg.startswith(f'{folder} is not a valid submission, not zipped: '
                           '1 problems, first: ')
     assert frame_key(empty) in msg

@@ -12,12 +12,11 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name as canonical
 
 from ..conftest import REPO
-from .conftest import fails, ok
+from .conftest import error, fails, ok
 
 TOOLS = osp.join(REPO, 'tools', 'install')
 MAKE_KIT, INSTALL, BUILD_MMCV = (osp.join(TOOLS, n + '.py') for n in (
@@ -106,10 +105,8 @@ def test_device_code_by_the_first_cuobjdump(tmp_path, monkeypatch, capsys):
     for exe in ('site/triton/backends/nvidia/bin', 'bin', 'cuda/bin'):
         exe = fake_cuobjdump(tmp_path / exe / 'cuobjdump', '80', '90')
         assert f'device code in ext.so ({exe}): sm_80, sm_90' in check()
-    with pytest.raises(build_mmcv.InstallError) as e:
-        check('8.0;9.0;10.0')
-    assert str(e.value) == ('ext.so has no device code for sm_100 '
-                            '(found: sm_80, sm_90)')
+    assert error(check, '8.0;9.0;10.0', exc=build_mmcv.InstallError) == (
+        'ext.so has no device code for sm_100 (found: sm_80, sm_90)')
 
 
 def test_build_mmcv_checks_before_building(tmp_path):
