@@ -229,9 +229,7 @@ def test_zip_results(sub):
 def _zip_of(folder, path, size=None):
     """``folder`` zipped; with ``size``, every member's declared size
     rewritten to it (a zip that lies about what it expands to)."""
-    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as zf:
-        for name in sorted(os.listdir(folder)):
-            zf.write(osp.join(folder, name), name)
+    shutil.make_archive(path[:-4], 'zip', folder)
     if size is not None:
         data = bytearray(open(path, 'rb').read())
         with zipfile.ZipFile(path) as zf:
