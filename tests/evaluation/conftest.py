@@ -56,14 +56,16 @@ def eval_set(tmp_path_factory):
 
 def write_results(folder, gt_files, make):
     """Predictions by ``make(gt, k) -> (labels, scores, masks)`` written in
-    the official format; returns the in-memory tasks too."""
+    the official format (unless ``folder`` is None); returns the in-memory
+    tasks too."""
     tasks = []
     for k, g in enumerate(gt_files):
         gt = read_gt(g)
         labels, scores, masks = make(gt, k)
         crops = crop_masks(np.stack(masks)) if masks else []
-        write_frame(folder, g.replace('gtFine_instanceIds', 'leftImg8bit'),
-                    gt.shape, labels, scores, crops, NAMES)
+        if folder is not None:
+            write_frame(folder, g.replace('gtFine_instanceIds', 'leftImg8bit'),
+                        gt.shape, labels, scores, crops, NAMES)
         tasks.append((g, labels, scores, crops))
     return tasks
 

@@ -352,15 +352,6 @@ def test_match_image_masks_and_ids():
 # --- match_frames: processes, options; evaluate_matches called directly
 
 
-def _tasks(gt_files, seed):
-    rng, tasks = np.random.default_rng(seed), []
-    for g in gt_files:
-        labels, scores, masks = make_predictions(read_gt(g), rng, n_false=4)
-        tasks.append((g, labels, scores,
-                      crop_masks(np.stack(masks)) if masks else []))
-    return tasks
-
-
 def _assert_same_matches(got, want):
     assert len(got) == len(want)
     for a, b in zip(got, want):
@@ -374,7 +365,9 @@ def test_match_frames_processes(small_set, monkeypatch):
     else in process; the same matches, cross labels on request; the AP of
     evaluate_matches called directly."""
     import citymask.evaluation.cityscapes_instance as ci
-    tasks = _tasks(small_set, seed=11)
+    rng = np.random.default_rng(11)
+    tasks = write_results(None, small_set, lambda gt, k: make_predictions(
+        gt, rng, n_false=4))
     want = [match_image(read_gt(g), labels, scores, crops)
             for g, labels, scores, crops in tasks]
     # pools mapping in this process (real ones: the official comparisons)
