@@ -11,7 +11,6 @@ from PIL import Image
 from citymask.evaluation import evaluate
 from citymask.evaluation.cityscapes_instance import (DISTANCE_THS,
                                                      MIN_REGION_SIZES)
-from citymask.evaluation.crops import crop_masks
 from citymask.evaluation.distance import instance_distances, stereo_paths
 from citymask.evaluation.results_format import find_gt_files, read_results
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
@@ -143,19 +142,14 @@ def test_eval_tool_distance_and_analyze(stereo_set, tmp_path):
 
 def test_metric_distance_keys(stereo_set):
     import citymask.register  # noqa: F401
-    from citymask.classes import CLASSES, LABEL_IDS
+    from citymask.classes import CLASSES
     from citymask.evaluation.metrics import CityscapesInstanceMetric
     _, gt_files = stereo_set
-    samples, tasks = [], []
-    for g, sample in zip(gt_files, metric_samples(
-            gt_files, np.random.default_rng(5), n_false=4)):
-        pred = sample['pred_instances']
-        if not len(pred['labels']):
-            continue
-        samples.append(sample)
-        masks = pred['masks'].numpy()
-        labels = [LABEL_IDS[i] for i in pred['labels'].tolist()]
-        tasks.append((g, labels, pred['scores'].tolist(), crop_masks(masks)))
+    samples = list(metric_samples(gt_files, np.random.default_rng(5),
+                                  n_false=4))
+    rng = np.random.default_rng(5)  # the same predictions as tasks
+    tasks = write_results(None, gt_files, lambda gt, k: make_predictions(
+        gt, rng, n_false=4))
     got = run_metric(CityscapesInstanceMetric(distance=True, nproc=1), samples)
     want = evaluate(tasks, distance=True)['averages']
     for key, official in (('mAP_100m', 'allAp100m'), ('mAP_50m', 'allAp50m'),
