@@ -36,11 +36,6 @@ def read_json(path: str):
         return json.load(f)
 
 
-def last_run(work_dir: str) -> str:
-    """The newest ``TIMESTAMP`` folder mmengine made in ``work_dir``."""
-    return sorted(glob(osp.join(work_dir, '[0-9]*_[0-9]*', '')))[-1][:-1]
-
-
 def files(pattern: str) -> int:
     return len(glob(pattern, recursive=True))
 
@@ -62,7 +57,7 @@ def test_figures(work_dir: str, procs: int) -> str:
     """Mask AP, AP50 (not with ``--format-only``) and img/s (``time``: an
     iteration's mean, one image a process) from the metric JSON mmengine's
     LoggerHook dumps after a test, ``TIMESTAMP/TIMESTAMP.json``."""
-    run = last_run(work_dir)
+    run = sorted(glob(osp.join(work_dir, '[0-9]*_[0-9]*', '')))[-1][:-1]
     m = read_json(osp.join(run, osp.basename(run) + '.json'))
     return (f'mask AP {100 * m["cityscapes/mAP"]:.1f}, AP50 '
             f'{100 * m["cityscapes/AP@50"]:.1f}, ' if 'cityscapes/mAP' in m

@@ -96,12 +96,6 @@ def add_scene_args(parser, distribution: bool = True) -> None:
                             'published Cityscapes statistics)')
 
 
-def _check_distribution(distribution: str) -> None:
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(f'unknown distribution {distribution!r}; choose '
-                         f'from {DISTRIBUTIONS}')
-
-
 def _obj(label: str, points) -> dict:
     return {'label': label, 'polygon': np.round(points).astype(int).tolist()}
 
@@ -325,7 +319,9 @@ def make_scene(rng: np.random.Generator, width: int, height: int,
     """Random street scene as Cityscapes polygon objects, in drawing order
     (stuff, things far to near, void), drawn from ``rng``; ``things_range``:
     ``[low, high)`` things per frame (``simple`` only)."""
-    _check_distribution(distribution)
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f'unknown distribution {distribution!r}; choose '
+                         f'from {DISTRIBUTIONS}')
     W, H = width, height
     horizon = H * rng.uniform(0.38, 0.5)
     objs = [_obj('sky', _box(0, 0, W - 1, horizon))]
@@ -427,7 +423,6 @@ def make_mini_cityscapes(out_root: str,
     under ``out_root`` (``num_images`` frames per split; same ``seed``,
     same files; every ``empty_every``-th frame without things); returns
     the image paths per split."""
-    _check_distribution(distribution)
     if num_images is None:
         num_images = {'train': 8, 'val': 4, 'test': 2}
     written: Dict[str, List[str]] = {}

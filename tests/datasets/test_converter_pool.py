@@ -139,14 +139,6 @@ class _Pool(ThreadPoolExecutor):
 
 
 @pytest.fixture
-def bars(monkeypatch):
-    """tqdm's bar class, recording the bars the converter opens."""
-    import tqdm
-    monkeypatch.setattr(tqdm, 'tqdm', mock.Mock())
-    return tqdm.tqdm
-
-
-@pytest.fixture
 def pools(monkeypatch):
     """Worker pools made by the converter (their sizes), on 4 cores."""
     _Pool.made = []
@@ -222,7 +214,10 @@ def test_a_stop_drops_the_queued_frames_and_waits_for_the_rest(
 
 
 @pytest.mark.parametrize('how', ['cityscapes', 'splits'])
-def test_nproc_and_progress_reach_the_work(tmp_path, pools, bars, how):
+def test_nproc_and_progress_reach_the_work(tmp_path, monkeypatch, pools,
+                                           how):
+    import tqdm  # its bar class, recording the bars the converter opens
+    monkeypatch.setattr(tqdm, 'tqdm', bars := mock.Mock())
     root = str(tmp_path / 'cs')
     write_frame(root, copies=2)  # two units
 

@@ -18,8 +18,9 @@ from citymask.datasets import cityscapes_converter as conv
 from citymask.datasets.cityscapes_converter import (convert_cityscapes,
                                                     convert_splits,
                                                     resolve_nproc)
-from citymask.errors import CitymaskError, ConversionError
+from citymask.errors import ConversionError
 from citymask.evaluation.mask_png import _chunk
+from ..tools.conftest import error
 from .conftest import (FRAME, OBJECTS, H, W, car, check_regions, to_mask,
                        write_frame)
 
@@ -83,9 +84,8 @@ def test_nproc_is_capped_at_the_cores(monkeypatch):
                                                      (4, None)]
     assert resolve_nproc(9) == (4, '--nproc 9 is more than the 4 CPU cores '
                                 'this process may use; using 4')
-    with pytest.raises(ConversionError) as e:
-        resolve_nproc(-1)
-    assert str(e.value) == '--nproc must be >= 0 (0: one per core), got -1'
+    assert error(resolve_nproc, -1, exc=ConversionError) == (
+        '--nproc must be >= 0 (0: one per core), got -1')
 
 
 def _jpeg():
@@ -170,12 +170,11 @@ def test_bad_frames_one_clear_message(tmp_path, monkeypatch, fmt, setup,
         Image.new('RGB', (W, H)).save(osp.join(
             root, 'leftImg8bit', 'val', 'lindau',
             FRAME + '_leftImg8bit.png'))
-    with pytest.raises(ConversionError) as e:
-        convert_cityscapes(root, str(tmp_path / 'out'), ['val'],
-                           mask_format=fmt, progress=False)
-    assert message in str(e.value)
+    got = error(convert_cityscapes, root, str(tmp_path / 'out'), ['val'],
+                mask_format=fmt, progress=False, exc=ConversionError)
+    assert message in got
     if 'but its image' in message:
-        assert str(e.value).endswith(f'_leftImg8bit.png is {W}x{H}')
+        assert got.endswith(f'_leftImg8bit.png is {W}x{H}')
     assert not osp.exists(tmp_path / 'out')  # nothing written
 
 
@@ -187,18 +186,16 @@ def test_sizes_up_to_pils_bomb_limit_are_drawn(tmp_path):
     path = tmp_path / 'big_gtFine_polygons.json'
     path.write_text(json.dumps(dict(imgWidth=9000, imgHeight=11000,
                                     objects=OBJECTS)))
-    with pytest.raises(ConversionError) as e:
-        conv.polygon_annotations(str(path))
-    assert str(e.value).startswith(f'{path} declares 9000x11000 pixels')
+    assert error(conv.polygon_annotations, str(path), exc=ConversionError
+                 ).startswith(f'{path} declares 9000x11000 pixels')
 
 
 def test_bad_trees_one_clear_message(tmp_path):
     root, out = str(tmp_path / 'cs'), str(tmp_path / 'out')
 
     def fails(message, **kwargs):
-        with pytest.raises(ConversionError) as e:
-            convert_cityscapes(root, out, progress=False, **kwargs)
-        assert str(e.value) == message
+        assert error(convert_cityscapes, root, out, progress=False,
+                     exc=ConversionError, **kwargs) == message
         assert not osp.exists(out)
 
     fails(f'Cityscapes root {root} does not exist (expected a folder with '
@@ -288,11 +285,9 @@ def test_polygons_of_0_or_1_point_are_refused(tmp_path, points):
     ann.fromJsonFile(str(path))
     with pytest.raises(Exception):  # cityscapesscripts can't draw it either
         createInstanceImage(ann, 'ids')
-    with pytest.raises(ConversionError) as e:
-        conv.polygon_annotations(str(path))
-    assert str(e.value) == (f"{path}: a 'car' object has a polygon of "
-                            f'{len(points)} point(s); fix it or mark it '
-                            '"deleted": 1')
+    assert error(conv.polygon_annotations, str(path), exc=ConversionError) == (
+        f"{path}: a 'car' object has a polygon of {len(points)} point(s); "
+        'fix it or mark it "deleted": 1')
 
 
 def test_an_unwritable_output_is_named_before_the_work(tmp_path):
@@ -300,8 +295,7 @@ def test_an_unwritable_output_is_named_before_the_work(tmp_path):
     write_frame(root)
     blocker = tmp_path / 'out'
     blocker.write_text('a file where the output folder should be')
-    with pytest.raises(CitymaskError) as e:
-        convert_cityscapes(root, str(blocker), ['val'], progress=False)
-    assert str(e.value) == (
+    assert error(convert_cityscapes, root, str(blocker), ['val'],
+                 progress=False) == (
         f'cannot write output {blocker}/instancesonly_filtered_gtFine_val'
         f'.json: {blocker} is a file, not a folder')

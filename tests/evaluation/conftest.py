@@ -1,9 +1,12 @@
+import json
 import os
 import os.path as osp
 
 import cv2
 import numpy as np
 import pytest
+from cityscapesscripts.evaluation.instances2dict import instances2dict
+from PIL import Image
 
 from citymask.classes import CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS
 from citymask.evaluation import evaluate
@@ -53,14 +56,16 @@ def eval_set(tmp_path_factory):
 
 def write_results(folder, gt_files, make):
     """Predictions by ``make(gt, k) -> (labels, scores, masks)`` written in
-    the official format; returns the in-memory tasks too."""
+    the official format (unless ``folder`` is None); returns the in-memory
+    tasks too."""
     tasks = []
     for k, g in enumerate(gt_files):
         gt = read_gt(g)
         labels, scores, masks = make(gt, k)
         crops = crop_masks(np.stack(masks)) if masks else []
-        write_frame(folder, g.replace('gtFine_instanceIds', 'leftImg8bit'),
-                    gt.shape, labels, scores, crops, NAMES)
+        if folder is not None:
+            write_frame(folder, g.replace('gtFine_instanceIds', 'leftImg8bit'),
+                        gt.shape, labels, scores, crops, NAMES)
         tasks.append((g, labels, scores, crops))
     return tasks
 
@@ -121,3 +126,38 @@ def write_gt(root, frames):
     for path, gt in zip(paths, frames):
         cv2.imwrite(path, gt.astype(np.uint16))
     return paths
+
+
+def reference_distances(gt_path):
+    """{instance id: (medDist, distConf)} by the README's rule, computed
+    with numpy on PIL-decoded files (not citymask's code)."""
+    disp_path, cam_path = (gt_path.replace('/gtFine/', f'/{d}/').replace(
+        '_gtFine_instanceIds.png', f'_{d}.{ext}')
+        for d, ext in (('disparity', 'png'), ('camera', 'json')))
+    inst = np.array(Image.open(gt_path))
+    p = np.array(Image.open(disp_path)).astype(np.float64)
+    with open(cam_path) as f:
+        cam = json.load(f)
+    with np.errstate(divide='ignore'):
+        depth = (cam['extrinsic']['baseline'] * cam['intrinsic']['fx'] /
+                 ((p - 1) / 256.))
+    out = {}
+    for i in np.unique(inst):
+        pixels = inst == i
+        valid = pixels & (p > 0)
+        out[int(i)] = ((float(np.median(depth[valid])),
+                        float(valid.sum() / pixels.sum()))
+                       if valid.any() else (-1.0, 0.0))
+    return out
+
+
+def filled_gt_instances(gt_files):
+    """The official evaluator's own ground-truth cache (instances2dict)
+    with medDist / distConf filled in."""
+    gt = instances2dict(list(gt_files))
+    for path, labels in gt.items():
+        dist = reference_distances(path)
+        for items in labels.values():
+            for it in items:
+                it['medDist'], it['distConf'] = dist[it['instID']]
+    return gt

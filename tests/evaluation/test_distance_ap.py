@@ -6,21 +6,20 @@ import shutil
 
 import numpy as np
 import pytest
-from cityscapesscripts.evaluation.instances2dict import instances2dict
 from PIL import Image
 
-from citymask.errors import CitymaskError
 from citymask.evaluation import evaluate
 from citymask.evaluation.cityscapes_instance import (DISTANCE_THS,
                                                      MIN_REGION_SIZES)
-from citymask.evaluation.crops import crop_masks
 from citymask.evaluation.distance import instance_distances, stereo_paths
 from citymask.evaluation.results_format import find_gt_files, read_results
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.predictions import make_predictions, metric_samples
 from citymask.testing.stereo import CAMERA_HEIGHT
-from ..conftest import run_tool
-from .conftest import run_metric, same_as_official, write_results
+from ..conftest import ok, run_tool
+from ..tools.conftest import error, fails
+from .conftest import (filled_gt_instances, run_metric, same_as_official,
+                       write_results)
 
 
 @pytest.fixture(scope='module')
@@ -31,41 +30,6 @@ def stereo_set(tmp_path_factory):
     make_mini_cityscapes(root, dict(val=8), width=1024, height=512, seed=3,
                          empty_every=0, distribution='cityscapes')
     return root, find_gt_files(osp.join(root, 'gtFine', 'val'))
-
-
-def reference_distances(gt_path):
-    """{instance id: (medDist, distConf)} by the README's rule, computed
-    with numpy on PIL-decoded files (not citymask's code)."""
-    disp_path, cam_path = (gt_path.replace('/gtFine/', f'/{d}/').replace(
-        '_gtFine_instanceIds.png', f'_{d}.{ext}')
-        for d, ext in (('disparity', 'png'), ('camera', 'json')))
-    inst = np.array(Image.open(gt_path))
-    p = np.array(Image.open(disp_path)).astype(np.float64)
-    with open(cam_path) as f:
-        cam = json.load(f)
-    with np.errstate(divide='ignore'):
-        depth = (cam['extrinsic']['baseline'] * cam['intrinsic']['fx'] /
-                 ((p - 1) / 256.))
-    out = {}
-    for i in np.unique(inst):
-        pixels = inst == i
-        valid = pixels & (p > 0)
-        out[int(i)] = ((float(np.median(depth[valid])),
-                        float(valid.sum() / pixels.sum()))
-                       if valid.any() else (-1.0, 0.0))
-    return out
-
-
-def filled_gt_instances(gt_files):
-    """The official evaluator's own ground-truth cache (instances2dict)
-    with medDist / distConf filled in."""
-    gt = instances2dict(list(gt_files))
-    for path, labels in gt.items():
-        dist = reference_distances(path)
-        for items in labels.values():
-            for it in items:
-                it['medDist'], it['distConf'] = dist[it['instID']]
-    return gt
 
 
 def test_distances_are_the_median_depth():
@@ -147,58 +111,45 @@ def test_eval_tool_distance_and_analyze(stereo_set, tmp_path):
     write_results(str(tmp_path / 'results'), gt_files,
                   lambda gt, k: make_predictions(gt, rng, n_false=4))
     out = tmp_path / 'res' / 'r.json'
-    res = run_tool('tools/analysis_tools/eval_cityscapes.py',
-                   osp.join(root, 'gtFine', 'val'), str(tmp_path / 'results'),
-                   '--distance', '--nproc', '2', '--out', str(out),
-                   '--analyze', '--score-thr', '0.2')
-    assert res.returncode == 0, res.stderr
+    tool = 'tools/analysis_tools/eval_cityscapes.py'
+    res = ok(run_tool(tool, osp.join(root, 'gtFine', 'val'),
+                      str(tmp_path / 'results'), '--distance', '--nproc', '2',
+                      '--out', str(out), '--analyze', '--score-thr', '0.2'))
     assert 'AP 100m*' in res.stdout and '* unofficial' in res.stdout
-    with open(out) as f:
-        result = json.load(f)
+    result = json.loads(out.read_text())
     assert np.array(result['resultApMatrix']).shape == (3, 8, 10)
     assert 'unofficial' in result['note']
     assert 'Errors at mask IoU > 0.5' in res.stdout
     assert 'Confusion by mask IoU' in res.stdout
-    with open(out.parent / 'cityscapes_analysis.json') as f:
-        saved = json.load(f)
+    saved = json.loads((out.parent / 'cityscapes_analysis.json').read_text())
     assert saved['score_thr'] == 0.2
     assert {f['image'] for f in saved['worst_images']} <= set(gt_files)
     for name in (ERRORS_PNG, CONFUSION_PNG):
         assert (out.parent / name).stat().st_size > 1000
-    res = run_tool('tools/analysis_tools/eval_cityscapes.py',
-                   osp.join(root, 'gtFine', 'val'), str(tmp_path / 'results'),
-                   '--analyze', '--score-thr', '1.5')
-    assert res.returncode == 2 and res.stderr.startswith('error: ')
-    assert len(res.stderr.strip().splitlines()) == 1
+    fails(run_tool(tool, osp.join(root, 'gtFine', 'val'),
+                   str(tmp_path / 'results'), '--analyze', '--score-thr',
+                   '1.5'), 'score threshold 1.5 ')
 
     # a tree without disparity/: one line, nothing written
     bare = tmp_path / 'bare'
     shutil.copytree(osp.join(root, 'gtFine'), bare / 'gtFine')
-    res = run_tool('tools/analysis_tools/eval_cityscapes.py',
-                   str(bare / 'gtFine' / 'val'), str(tmp_path / 'results'),
-                   '--distance', '--out', str(tmp_path / 'none.json'))
-    assert res.returncode == 2, res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), res.stderr
-    assert 'disparity' in lines[0] and 'not found' in lines[0]
+    line = fails(run_tool(tool, str(bare / 'gtFine' / 'val'),
+                          str(tmp_path / 'results'), '--distance', '--out',
+                          str(tmp_path / 'none.json')), 'disparity')
+    assert 'not found' in line
     assert not (tmp_path / 'none.json').exists()
 
 
 def test_metric_distance_keys(stereo_set):
     import citymask.register  # noqa: F401
-    from citymask.classes import CLASSES, LABEL_IDS
+    from citymask.classes import CLASSES
     from citymask.evaluation.metrics import CityscapesInstanceMetric
     _, gt_files = stereo_set
-    samples, tasks = [], []
-    for g, sample in zip(gt_files, metric_samples(
-            gt_files, np.random.default_rng(5), n_false=4)):
-        pred = sample['pred_instances']
-        if not len(pred['labels']):
-            continue
-        samples.append(sample)
-        masks = pred['masks'].numpy()
-        labels = [LABEL_IDS[i] for i in pred['labels'].tolist()]
-        tasks.append((g, labels, pred['scores'].tolist(), crop_masks(masks)))
+    samples = list(metric_samples(gt_files, np.random.default_rng(5),
+                                  n_false=4))
+    rng = np.random.default_rng(5)  # the same predictions as tasks
+    tasks = write_results(None, gt_files, lambda gt, k: make_predictions(
+        gt, rng, n_false=4))
     got = run_metric(CityscapesInstanceMetric(distance=True, nproc=1), samples)
     want = evaluate(tasks, distance=True)['averages']
     for key, official in (('mAP_100m', 'allAp100m'), ('mAP_50m', 'allAp50m'),
@@ -208,5 +159,4 @@ def test_metric_distance_keys(stereo_set):
     # stereo files missing: refused at the first image, not after all
     bad = CityscapesInstanceMetric(distance=True, stereo_root='/nonexistent')
     bad.dataset_meta = dict(classes=CLASSES)
-    with pytest.raises(CitymaskError, match='disparity'):
-        bad.process({}, samples[:1])
+    assert 'disparity' in error(bad.process, {}, samples[:1])

@@ -10,11 +10,9 @@ from unittest import mock
 import cv2
 import numpy as np
 import pytest
-from cityscapesscripts.evaluation.instances2dict import instances2dict
 from pycocotools import mask as mask_utils
 
 from citymask.classes import CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS
-from citymask.errors import CitymaskError
 from citymask.evaluation import evaluate
 from citymask.evaluation.cityscapes_instance import (evaluate_matches,
                                                      format_table,
@@ -26,8 +24,9 @@ from citymask.evaluation.results_format import find_gt_files
 from citymask.testing.mini_cityscapes import make_mini_cityscapes
 from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions
-from .conftest import (assert_same, box, perfect, same_as_official, things,
-                       write_gt, write_results)
+from ..tools.conftest import error
+from .conftest import (assert_same, box, filled_gt_instances, perfect,
+                       same_as_official, things, write_gt, write_results)
 
 
 @pytest.fixture(scope='module')
@@ -231,13 +230,9 @@ def test_distance_limits_same_as_official(tmp_path):
     got = {int(i): tuple(d) for i, d in zip(m['gt'][:, 0], m['dist'])}
     assert got == {i: pytest.approx(d, abs=1e-12) for i, d in dist.items()}
 
-    filled = instances2dict([gt_file])
-    for items in filled[gt_file].values():
-        for it in items:
-            it['medDist'], it['distConf'] = dist.get(it['instID'], (-1.0, 0.0))
     theirs = run_official([gt_file], str(tmp_path / 'results'),
-                          str(tmp_path / 'official'), gt_instances=filled,
-                          distance=True)
+                          str(tmp_path / 'official'), distance=True,
+                          gt_instances=filled_gt_instances([gt_file]))
     ours = evaluate(tasks, distance=True)
     assert_same(ours, theirs, settings=3)
     a, b = (np.array(r['resultApMatrix']) for r in (ours, theirs))
@@ -258,9 +253,7 @@ def test_distance_limits_same_as_official(tmp_path):
         shutil.rmtree(root / sub)
     moved = evaluate(tasks, distance=True, stereo_root=str(other))
     np.testing.assert_array_equal(np.array(moved['resultApMatrix']), a)
-    with pytest.raises(CitymaskError) as e:
-        evaluate(tasks, distance=True)
-    assert str(e.value).startswith(
+    assert error(evaluate, tasks, distance=True).startswith(
         str(root / 'disparity' / 'val' / 'frankfurt' / stem) +
         '_disparity.png not found')
 
@@ -329,9 +322,7 @@ def test_match_image_masks_and_ids():
     ones = np.ones((2, 10), bool)
     for crop, reach in ((encode_crop(ones, 25, 10), (35, 12)),
                         (encode_crop(ones.T, 3, 15), (5, 25))):
-        with pytest.raises(CitymaskError) as e:
-            match_image(gt, [26], [0.5], [crop])
-        assert str(e.value) == (
+        assert error(match_image, gt, [26], [0.5], [crop]) == (
             f'a predicted mask reaches {reach}, outside the 30x20 ground '
             'truth: masks must have the size of the original image')
     empty = (4, 4, mask_utils.encode(np.zeros((3, 3), np.uint8, order='F')))
@@ -345,31 +336,20 @@ def test_match_image_masks_and_ids():
     assert out['gt'].tolist() == same['gt'].tolist() == [[26000, 26, 100]]
     for bad in (-1, 65536):
         gt[0, 1] = bad
-        with pytest.raises(CitymaskError) as e:
-            match_image(gt, [], [], [])
-        assert str(e.value) == 'ground truth: instance ids must be 0..65535'
+        assert error(match_image, gt, [], [], []) == (
+            'ground truth: instance ids must be 0..65535')
     empty_gt = as_uint16(np.zeros((0, 3), np.int64))
     assert empty_gt.dtype == np.uint16 and empty_gt.shape == (0, 3)
     gt[0, 1] = 7
     disparity = np.ones((20, 31), np.uint16)
-    with pytest.raises(CitymaskError) as e:
-        match_image(gt, [], [], [], stereo=(disparity, 0.2, 2000.))
-    assert str(e.value) == 'disparity is 31x20, the ground truth 30x20'
+    assert error(match_image, gt, [], [], [], stereo=(
+        disparity, 0.2, 2000.)) == 'disparity is 31x20, the ground truth 30x20'
     out = match_image(gt, [], [], [],
                       stereo=(disparity[:, :30] * 1281, 0.25, 2000.))
     np.testing.assert_array_equal(out['dist'], [[100.0, 1.0]])
 
 
 # --- match_frames: processes, options; evaluate_matches called directly
-
-
-def _tasks(gt_files, seed):
-    rng, tasks = np.random.default_rng(seed), []
-    for g in gt_files:
-        labels, scores, masks = make_predictions(read_gt(g), rng, n_false=4)
-        tasks.append((g, labels, scores,
-                      crop_masks(np.stack(masks)) if masks else []))
-    return tasks
 
 
 def _assert_same_matches(got, want):
@@ -385,7 +365,9 @@ def test_match_frames_processes(small_set, monkeypatch):
     else in process; the same matches, cross labels on request; the AP of
     evaluate_matches called directly."""
     import citymask.evaluation.cityscapes_instance as ci
-    tasks = _tasks(small_set, seed=11)
+    rng = np.random.default_rng(11)
+    tasks = write_results(None, small_set, lambda gt, k: make_predictions(
+        gt, rng, n_false=4))
     want = [match_image(read_gt(g), labels, scores, crops)
             for g, labels, scores, crops in tasks]
     # pools mapping in this process (real ones: the official comparisons)
@@ -418,10 +400,9 @@ def test_match_frames_processes(small_set, monkeypatch):
     assert ap.shape == (1, 8, 10)
     np.testing.assert_array_equal(ap, np.array(result['resultApMatrix']))
     assert summarize(ap)['averages']['allAp'] == pytest.approx(np.nanmean(ap))
-    with pytest.raises(CitymaskError) as e:
-        evaluate_matches(want, distance=True)
-    assert str(e.value) == ('distance-aware AP needs matches made with '
-                            'stereo (match_frames(..., distance=True))')
+    assert error(evaluate_matches, want, distance=True) == (
+        'distance-aware AP needs matches made with stereo '
+        '(match_frames(..., distance=True))')
 
     crossed = [match_image(read_gt(g), labels, scores, crops,
                            cross_labels=True)

@@ -21,6 +21,7 @@ from citymask.evaluation.results_format import (find_gt_files, frame_key,
                                                 read_prediction_txt,
                                                 read_results, write_frame)
 from citymask.evaluation.untrusted import MAX_LINE_BYTES, MAX_PRED_BYTES
+from ..tools.conftest import error
 
 FRAME = 'lindau_000001_000019'
 
@@ -54,12 +55,13 @@ def test_prediction_file_read_as_cityscapesscripts_reads_it(tmp_path):
     assert parse_line('m/a.png 26 1') == ('m/a.png', 26, 1.0)
     line = 'm/' + 'a' * (MAX_LINE_BYTES - 11) + '.png 26 1'
     assert len(line) == MAX_LINE_BYTES and parse_line(line)[1] == 26
-    with pytest.raises(CitymaskError, match='more than'):
-        parse_line(line + '0')
+    assert 'more than' in error(parse_line, line + '0')
 
 
 FIELDS = ('expected "relative/mask.png labelID confidence" (3 fields, '
           'single spaces), got ')
+NUMBERS, SCORE = 'label id and confidence must be numbers, got ', \
+    '; write a score in [0, 1]'
 
 
 @pytest.mark.parametrize('line,why', [
@@ -67,24 +69,17 @@ FIELDS = ('expected "relative/mask.png labelID confidence" (3 fields, '
     ('a.png 26 0.5 x', FIELDS + "'a.png 26 0.5 x'"),
     ('/abs/a.png 26 0.5', "mask path '/abs/a.png' must be relative to the "
      'prediction file'),
-    ('a.png car 0.5', 'label id and confidence must be numbers, got '
-     "'car 0.5'"),
-    ('a.png 26 high', 'label id and confidence must be numbers, got '
-     "'26 high'"),
-    ('a.png inf 0.5', 'label id and confidence must be numbers, got '
-     "'inf 0.5'"),
+    ('a.png car 0.5', NUMBERS + "'car 0.5'"),
+    ('a.png 26 high', NUMBERS + "'26 high'"),
+    ('a.png inf 0.5', NUMBERS + "'inf 0.5'"),
     ('a.png 2.5 0.5', "label id '2.5' is not an integer"),
-    ('a.png 26 nan', 'confidence nan is not a finite number; write a score '
-     'in [0, 1]'),
-    ('a.png 26 1.5', 'confidence 1.5 is outside [0, 1]; write a score in '
-     '[0, 1]'),
-    ('a.png 26 -0.25', 'confidence -0.25 is outside [0, 1]; write a score '
-     'in [0, 1]'),
+    ('a.png 26 nan', 'confidence nan is not a finite number' + SCORE),
+    ('a.png 26 1.5', 'confidence 1.5 is outside [0, 1]' + SCORE),
+    ('a.png 26 -0.25', 'confidence -0.25 is outside [0, 1]' + SCORE),
     # split on single spaces, as readPredInfo: doubled or trailing: refused
     ('a.png  26 0.5', FIELDS + "'a.png  26 0.5'"),
     ('a.png 26 0.5 ', FIELDS + "'a.png 26 0.5'"),
-    ('a.png 26 0.5X', 'label id and confidence must be numbers, got '
-     "'26 0.5X'"),
+    ('a.png 26 0.5X', NUMBERS + "'26 0.5X'"),
     # what a message quotes of a line is short
     ('x' * 5000 + '.png 26 0.5', 'a line of 5012 characters, more than '
      f"4160: '{'x' * 80}'... (5012 characters)"),
@@ -93,9 +88,7 @@ FIELDS = ('expected "relative/mask.png labelID confidence" (3 fields, '
 def test_bad_prediction_lines_name_file_and_line(tmp_path, line, why):
     txt = tmp_path / 'x_y_z_pred.txt'
     txt.write_text(f'ok.png 24 0.5\n{line}\n')
-    with pytest.raises(CitymaskError) as e:
-        read_prediction_txt(str(txt))
-    assert str(e.value) == f'{txt}:2: {why}'
+    assert error(read_prediction_txt, str(txt)) == f'{txt}:2: {why}'
 
 
 def test_write_frame_reads_back(tmp_path):
@@ -159,19 +152,14 @@ def test_read_results_pairs_frames(tmp_path):
     with pytest.raises(CitymaskError, match='several prediction files for '
                        f'{gts[2]}: '):
         read_results(gts, str(res))
-    with pytest.raises(CitymaskError) as e:
-        read_results(gts, str(tmp_path / 'nope'))
-    assert str(e.value) == f'results folder {tmp_path}/nope does not exist'
+    assert error(read_results, gts, str(tmp_path / 'nope')) == (
+        f'results folder {tmp_path}/nope does not exist')
 
 
 def test_gt_folders_and_names(tmp_path):
-    with pytest.raises(CitymaskError) as e:
-        find_gt_files(str(tmp_path / 'nope'))
-    assert str(e.value) == \
+    assert error(find_gt_files, str(tmp_path / 'nope')) == \
         f'ground-truth folder {tmp_path}/nope does not exist'
-    with pytest.raises(CitymaskError) as e:
-        find_gt_files(str(tmp_path))
-    assert str(e.value) == (
+    assert error(find_gt_files, str(tmp_path)) == (
         f'no *_gtFine_instanceIds.png under {tmp_path} (e.g. '
         'data/cityscapes/gtFine/val; the test split has no public ground '
         'truth)')
@@ -184,10 +172,9 @@ def test_gt_folders_and_names(tmp_path):
     (deep / f'{FRAME}_gtFine_instanceIds.png').write_bytes(b'')
     assert find_gt_files(str(tmp_path / 'gtFine')) == [
         str(deep / f'{FRAME}_gtFine_instanceIds.png')]
-    with pytest.raises(CitymaskError) as e:
-        frame_key('/a/lindau_000001.png')
-    assert str(e.value) == ('/a/lindau_000001.png is not named like a '
-                            'Cityscapes file (CITY_SEQUENCE_FRAME_...)')
+    assert error(frame_key, '/a/lindau_000001.png') == (
+        '/a/lindau_000001.png is not named like a Cityscapes file '
+        '(CITY_SEQUENCE_FRAME_...)')
 
 
 def test_read_masks(tmp_path):
@@ -200,10 +187,9 @@ def test_read_masks(tmp_path):
     assert len(crops) == 3 and crops[1] is None
     for i in (0, 2):
         np.testing.assert_array_equal(crops[i], crop_masks(mask[None] > 0)[0])
-    with pytest.raises(CitymaskError) as e:
-        read_masks([path], [26], (40, 30))
-    assert str(e.value) == (f'{path} is 30x20, its ground truth 30x40: '
-                            "masks must have the image's size")
+    assert error(read_masks, [path], [26], (40, 30)) == (
+        f"{path} is 30x20, its ground truth 30x40: masks must have the "
+        "image's size")
 
 
 def test_label_id_report():
@@ -233,10 +219,9 @@ def test_label_id_report():
     assert 'they look like class indices' in msg
     msg = label_id_report(tasks(24, *range(100, 110)))
     assert '(ids 100, 101, 102, 103, 104, 105, 106, 107), which' in msg
-    with pytest.raises(CitymaskError) as e:
-        label_id_report(tasks(11, 12))
-    assert str(e.value).startswith('2 of 2 predictions')
-    assert str(e.value).endswith('; nothing left to evaluate')
+    msg = error(label_id_report, tasks(11, 12))
+    assert msg.startswith('2 of 2 predictions')
+    assert msg.endswith('; nothing left to evaluate')
 
 
 def test_hostile_results_are_refused_before_reading(tmp_path):
@@ -256,9 +241,8 @@ def test_hostile_results_are_refused_before_reading(tmp_path):
             assert read_results(gts, str(res))[0][0].mask_paths == [
                 str(res / 'sub' / 'ok.png'), str(res / 'ok.png')]
             continue
-        with pytest.raises(CitymaskError) as e:
-            read_results(gts, str(res))
-        assert str(e.value).startswith(f'{txt}:2: ') and why in str(e.value)
+        msg = error(read_results, gts, str(res))
+        assert msg.startswith(f'{txt}:2: ') and why in msg
     # the prediction file itself: a symlink out, a FIFO, too big
     os.remove(txt)
     txt.symlink_to(tmp_path / 'secret.png')

@@ -12,12 +12,11 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name as canonical
 
 from ..conftest import REPO
-from .conftest import fails, ok
+from .conftest import error, fails, ok
 
 TOOLS = osp.join(REPO, 'tools', 'install')
 MAKE_KIT, INSTALL, BUILD_MMCV = (osp.join(TOOLS, n + '.py') for n in (
@@ -41,8 +40,11 @@ def tool(name):
         sys.path.remove(TOOLS)
 
 
-def wheel_names(folder):
-    return {canonical(w.split('-')[0]) for w in os.listdir(folder)}
+def make_kit(kit, *args):
+    """make_kit.py's kit in ``kit``: its manifest and wheels' names."""
+    ok(py(MAKE_KIT, kit, *args))
+    return json.loads((kit / 'kit.json').read_text()), {
+        canonical(w.split('-')[0]) for w in os.listdir(kit / 'wheels')}
 
 
 def write(path, text):
@@ -103,10 +105,8 @@ def test_device_code_by_the_first_cuobjdump(tmp_path, monkeypatch, capsys):
     for exe in ('site/triton/backends/nvidia/bin', 'bin', 'cuda/bin'):
         exe = fake_cuobjdump(tmp_path / exe / 'cuobjdump', '80', '90')
         assert f'device code in ext.so ({exe}): sm_80, sm_90' in check()
-    with pytest.raises(build_mmcv.InstallError) as e:
-        check('8.0;9.0;10.0')
-    assert str(e.value) == ('ext.so has no device code for sm_100 '
-                            '(found: sm_80, sm_90)')
+    assert error(check, '8.0;9.0;10.0', exc=build_mmcv.InstallError) == (
+        'ext.so has no device code for sm_100 (found: sm_80, sm_90)')
 
 
 def test_build_mmcv_checks_before_building(tmp_path):
@@ -171,10 +171,8 @@ def test_kit_installs_citymask_offline(tmp_path):
     (site / 'present.pth').write_text(f'{folder}\n')
 
     kit = tmp_path / 'kit'
-    ok(py(MAKE_KIT, kit, '--no-tests', '--present', *[  # 81 overrides
-        f'{n}=={d.version}' for n, d in present.items()], 'setuptools==81.0'))
-    manifest = json.loads((kit / 'kit.json').read_text())
-    wheels = wheel_names(kit / 'wheels')
+    manifest, wheels = make_kit(kit, '--no-tests', '--present', *[  # 81
+        f'{n}=={d.version}' for n, d in present.items()], 'setuptools==81.0')
     assert not wheels & (set(present) - {'setuptools'}), wheels & set(present)
     assert {'mmdet', 'mmengine', 'cityscapesscripts', 'pycocotools',
             'shapely', 'pyspng', 'zlib-ng'} <= wheels
@@ -205,13 +203,12 @@ def test_gpu_machine_kit_fits_64_mib(tmp_path):
     cp312 wheels of what it lacks, mmcv's sdist, setuptools < 81: < 64 MiB."""
     kit = tmp_path / 'kit'
     target = osp.join(TOOLS, 'targets', 'h100-py312-cu130.txt')
-    ok(py(MAKE_KIT, kit, '--python-version', '3.12', '--platform',
-          'manylinux_2_28_x86_64', '--present-from', target, '--max-mib', 64))
-    manifest = json.loads((kit / 'kit.json').read_text())
+    manifest, names = make_kit(
+        kit, '--python-version', '3.12', '--platform',
+        'manylinux_2_28_x86_64', '--present-from', target, '--max-mib', 64)
     assert sum(f['bytes'] for f in manifest['files'].values()) == sum(
         osp.getsize(kit / f) for f in manifest['files']) == manifest[
             'total_bytes'] < 64 * 2**20
-    names = wheel_names(kit / 'wheels')
     present = {re.split('[=#]', line)[0].strip() for line in Path(
         target).read_text().splitlines() if line.strip() and line[0] != '#'}
     assert not names & (present - {'setuptools'})
@@ -234,13 +231,12 @@ def test_kit_carries_a_prebuilt_mmcv_wheel(tmp_path):
     present = [f'{d.metadata["Name"]}=={d.version}'
                for d in metadata.distributions()
                if d.metadata['Name'].lower() not in ('mmcv', 'addict')]
-    kit = tmp_path / 'kit'
-    ok(py(MAKE_KIT, kit, '--present', *present, '--mmcv-wheel', wheel))
-    manifest = json.loads((kit / 'kit.json').read_text())
+    manifest, names = make_kit(tmp_path / 'kit', '--present', *present,
+                               '--mmcv-wheel', wheel)
     assert manifest['mmcv'] is None  # no sdist
     assert manifest['files']['wheels/' + osp.basename(wheel)]['sha256'] == \
         hashlib.sha256(open(wheel, 'rb').read()).hexdigest()
-    assert wheel_names(kit / 'wheels') == {'addict', 'mmcv'}
+    assert names == {'addict', 'mmcv'}
 
 
 def test_bad_input_one_line_errors(tmp_path):

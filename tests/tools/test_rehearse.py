@@ -11,10 +11,9 @@ from glob import glob
 import pytest
 
 from citymask import rehearsal
-from citymask.errors import CitymaskError
 from citymask.rehearsal import MARKER, steps
 from ..conftest import run_tool
-from .conftest import fails, ok
+from .conftest import error, fails, ok
 
 TOOL = 'tools/rehearse.py'
 STEPS = ['data', 'convert', 'checkpoint', 'surgery', 'train', 'test',
@@ -114,10 +113,9 @@ def test_a_failing_step_is_one_line_and_stops_there(tmp_path, monkeypatch,
             ('train', cmd, lambda: open(tmp_path / 'missing').read()),
             ('test', ['touch', str(tmp_path / 'ran')], lambda: 'not run')]
     monkeypatch.setattr(rehearsal, 'steps', lambda *args, **kwargs: todo)
-    with pytest.raises(CitymaskError) as e:
-        rehearsal.rehearse(str(tmp_path))
-    assert str(e.value).startswith(f"step 'train' failed: {why}")
-    assert str(e.value).endswith(f'(full log: {tmp_path}/logs/train.log)')
+    msg = error(rehearsal.rehearse, str(tmp_path))
+    assert msg.startswith(f"step 'train' failed: {why}")
+    assert msg.endswith(f'(full log: {tmp_path}/logs/train.log)')
     rows = _table(capsys.readouterr().out)
     assert list(rows) == ['data', 'train', 'total']
     assert rows['data'][1] == 'fine' and rows['train'][1] == 'FAILED'

@@ -15,8 +15,9 @@ from citymask.errors import CitymaskError
 from citymask.evaluation.mask_png import read_gt
 from citymask.evaluation.metrics import CityscapesInstanceMetric
 from citymask.testing.predictions import metric_samples
-from ...conftest import run_tool
-from ..conftest import official, run_metric
+from ...conftest import ok, run_tool
+from ...tools.conftest import fails
+from ..conftest import assert_same, official, run_metric
 
 CLASSES = CityscapesDataset.METAINFO['classes']
 LABEL_IDS = [24, 25, 26, 27, 28, 31, 32, 33]
@@ -57,7 +58,7 @@ def test_same_numbers_as_mmdet_metric(eval_set, tmp_path, monkeypatch):
     assert osp.getsize(tmp_path / 'ours' / 'cityscapes_class_ap.png') > 1000
 
 
-def test_format_only_writes_official_results(eval_set, tmp_path):
+def test_format_only_results_read_by_official_and_cli(eval_set, tmp_path):
     root, gt_files = eval_set
     samples, out = _samples(gt_files, seed=1), tmp_path / 'submission'
     assert run_metric(CityscapesInstanceMetric(
@@ -71,6 +72,16 @@ def test_format_only_writes_official_results(eval_set, tmp_path):
         theirs['averages']['allAp'], abs=1e-12)
     with pytest.raises(CitymaskError, match='outfile_prefix'):
         CityscapesInstanceMetric(format_only=True)
+    # and so does the CLI, every number
+    res = ok(run_tool('tools/analysis_tools/eval_cityscapes.py',
+                      osp.join(root, 'gtFine'), str(out), '--out',
+                      str(tmp_path / 'r.json'), '--nproc', '2'))
+    assert 'average' in res.stdout and 'person' in res.stdout
+    cli = json.loads((tmp_path / 'r.json').read_text())
+    assert_same(cli, theirs)
+    assert set(cli) == set(theirs)
+    fails(run_tool('tools/analysis_tools/eval_cityscapes.py',
+                   str(tmp_path / 'nope'), str(out)), 'nope')
 
 
 def test_missing_ground_truth_points_to_format_only(eval_set, tmp_path):
@@ -82,27 +93,6 @@ def test_missing_ground_truth_points_to_format_only(eval_set, tmp_path):
         run_metric(CityscapesInstanceMetric(), [sample])
 
 
-def test_cli_matches_official(eval_set, tmp_path):
-    root, gt_files = eval_set
-    samples, res = _samples(gt_files, seed=2), tmp_path / 'res'
-    run_metric(CityscapesInstanceMetric(outfile_prefix=str(res),
-                                        format_only=True), samples)
-    theirs = official(gt_files, str(res), str(tmp_path / 'official'))
-    out = run_tool('tools/analysis_tools/eval_cityscapes.py',
-                   osp.join(root, 'gtFine'), str(res), '--out',
-                   str(tmp_path / 'r.json'), '--nproc', '2')
-    assert out.returncode == 0, out.stderr
-    assert 'average' in out.stdout and 'person' in out.stdout
-    with open(tmp_path / 'r.json') as f:
-        ours = json.load(f)
-    from ..conftest import assert_same
-    assert_same(ours, theirs)
-    assert set(ours) == set(theirs)
-    bad = run_tool('tools/analysis_tools/eval_cityscapes.py',
-                   str(tmp_path / 'nope'), str(res))
-    assert bad.returncode == 2 and bad.stderr.startswith('error: ')
-
-
 def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
     from citymask.evaluation.cityscapes_instance import (LABEL_IDS,
                                                          evaluate_matches,
@@ -111,8 +101,7 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
     samples, out = _samples(gt_files, seed=4), tmp_path / 'out'
     res = run_metric(CityscapesInstanceMetric(
         outfile_prefix=str(out), dump_matches=True), samples)
-    with open(out / 'matches.json') as f:
-        matches = json.load(f)
+    matches = json.loads((out / 'matches.json').read_text())
     assert list(matches) == [s['img_path'] for s in samples]
     for s, g in zip(samples, gt_files):
         m = matches[s['img_path']]
@@ -135,19 +124,6 @@ def test_dump_matches_holds_what_the_ap_is_computed_from(eval_set, tmp_path):
         CityscapesInstanceMetric(dump_matches=True)
 
 
-def test_saved_rle_masks_give_the_same_numbers(eval_set):
-    """Masks as --out saves them (RLE) evaluate as their tensors."""
-    from mmdet.structures.mask import encode_mask_results
-    _, gt_files = eval_set
-    samples, saved = _samples(gt_files, seed=5), []
-    for s in samples:
-        pred = dict(s['pred_instances'])
-        pred['masks'] = encode_mask_results(pred['masks'].numpy())
-        saved.append(dict(s, pred_instances=pred))
-    assert run_metric(CityscapesInstanceMetric(), saved) == \
-        run_metric(CityscapesInstanceMetric(), samples)
-
-
 def _box_masks(masks):
     """Full masks as BoxMaskHead gives them: crops of their boxes with a
     margin of False pixels (2, clipped), empty masks a 2x2 crop."""
@@ -163,18 +139,25 @@ def _box_masks(masks):
         masks, boxes)], [b[:2] for b in boxes], (h, w))
 
 
-def test_box_masks_give_the_same_results(eval_set, tmp_path):
-    """BoxMaskHead's masks: the numbers of the full masks they stand for,
-    and the same results folder, which the official evaluator reads."""
+@pytest.mark.parametrize('form', ['rle', 'box'])
+def test_other_mask_forms_give_the_same_results(eval_set, tmp_path, form):
+    """Masks as --out saves them (RLE) and as BoxMaskHead gives them: the
+    numbers of the full masks they stand for; box masks the same results
+    folder too, which the official evaluator reads."""
+    from mmdet.structures.mask import encode_mask_results
     _, gt_files = eval_set
-    samples = _samples(gt_files, seed=6)
-    boxed = [dict(s, pred_instances=dict(s['pred_instances'], masks=(
-        _box_masks(s['pred_instances']['masks'])))) for s in samples]
-    ours = run_metric(CityscapesInstanceMetric(), boxed)
+    samples = _samples(gt_files, seed=5 if form == 'rle' else 6)
+    masks = (lambda m: encode_mask_results(m.numpy())) if form == 'rle' \
+        else _box_masks
+    given = [dict(s, pred_instances=dict(s['pred_instances'], masks=masks(
+        s['pred_instances']['masks']))) for s in samples]
+    ours = run_metric(CityscapesInstanceMetric(), given)
     assert ours == run_metric(CityscapesInstanceMetric(), samples)
-    for name, given in (('full', samples), ('box', boxed)):
+    if form == 'rle':
+        return
+    for name, preds in (('full', samples), ('box', given)):
         run_metric(CityscapesInstanceMetric(
-            outfile_prefix=str(tmp_path / name), format_only=True), given)
+            outfile_prefix=str(tmp_path / name), format_only=True), preds)
     full, box = (sorted(glob.glob(str(tmp_path / n / '*')))
                  for n in ('full', 'box'))
     assert [osp.basename(p) for p in full] == [osp.basename(p) for p in box]
