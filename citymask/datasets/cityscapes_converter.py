@@ -111,17 +111,6 @@ def _image_size(path: str) -> Size:
     return size
 
 
-def _resolve_label(label: str, path: str) -> Tuple[object, bool]:
-    """Cityscapes label tuple of a polygon's label, and is it a group."""
-    is_group = label not in name2label and label.endswith('group')
-    name = label[:-len('group')] if is_group else label
-    if name not in name2label:
-        raise ConversionError(
-            f'{path}: unknown label {label!r}; expected a name from '
-            'cityscapesscripts.helpers.labels (e.g. "car", "cargroup")')
-    return name2label[name], is_group
-
-
 def _draw_objects(objects: Sequence[Tuple[str, list]], width: int,
                   height: int, path: str) -> Tuple[np.ndarray, list]:
     """``(index image, [(object index, label tuple, is_group)])``: the
@@ -132,7 +121,12 @@ def _draw_objects(objects: Sequence[Tuple[str, list]], width: int,
     draw = ImageDraw.Draw(canvas)
     drawn = []
     for i, (label, points) in enumerate(objects):
-        ltuple, is_group = _resolve_label(label, path)
+        is_group = label not in name2label and label.endswith('group')
+        ltuple = name2label.get(label[:-len('group')] if is_group else label)
+        if ltuple is None:
+            raise ConversionError(
+                f'{path}: unknown label {label!r}; expected a name from '
+                'cityscapesscripts.helpers.labels (e.g. "car", "cargroup")')
         if ltuple.id < 0:  # e.g. license plate: not drawn in the PNGs
             continue
         if len(points) < 2:  # cityscapesscripts can't draw it either

@@ -33,13 +33,6 @@ def size_bin(pixels: int) -> str:
                 if high is None or pixels < high)
 
 
-def _class_counts() -> dict:
-    return dict(gt=0, tp=0, fp=0, fp_duplicate=0,
-                forgiven={k: 0 for k in FORGIVEN},
-                missed={name: 0 for name, _, _ in SIZE_BINS},
-                gt_by_size={name: 0 for name, _, _ in SIZE_BINS})
-
-
 def analyze_matches(matches: Sequence[dict],
                     frames: Optional[Sequence[str]] = None,
                     score_thr: float = 0.3, iou_thr: float = 0.5,
@@ -57,7 +50,12 @@ def analyze_matches(matches: Sequence[dict],
     if frames is None:
         frames = [str(i) for i in range(len(matches))]
     index = {lab: i for i, lab in enumerate(LABEL_IDS)}
-    counts = {lab: _class_counts() for lab in LABEL_IDS}
+    bins = [name for name, _, _ in SIZE_BINS]
+    counts = {lab: dict(gt=0, tp=0, fp=0, fp_duplicate=0,
+                        forgiven=dict.fromkeys(FORGIVEN, 0),
+                        missed=dict.fromkeys(bins, 0),
+                        gt_by_size=dict.fromkeys(bins, 0))
+              for lab in LABEL_IDS}
     n_cls = len(LABEL_IDS)
     confusion = np.zeros((n_cls + 1, n_cls + 1), np.int64)  # + bg / missed
     per_frame = []
@@ -149,13 +147,6 @@ def analyze_matches(matches: Sequence[dict],
         worst_images=[f for f in per_frame if f['errors']][:worst])
 
 
-def _short(frame: str) -> str:
-    name = osp.basename(frame)
-    for suffix in (INSTANCE_IDS_SUFFIX, IMG_SUFFIX):
-        name = name.replace(suffix, '')
-    return name
-
-
 def format_analysis(analysis: dict) -> str:
     """The analysis as tables for the log."""
     from terminaltables import AsciiTable
@@ -183,7 +174,8 @@ def format_analysis(analysis: dict) -> str:
             'prediction overlaps no instance):', AsciiTable(rows).table]
     if analysis['worst_images']:
         rows = [['image', 'errors', 'FP', 'missed', 'TP', 'GT']]
-        rows += [[_short(f['image']), f['errors'], f['fp'], f['missed'],
+        rows += [[osp.basename(f['image']).replace(INSTANCE_IDS_SUFFIX, '')
+                  .replace(IMG_SUFFIX, ''), f['errors'], f['fp'], f['missed'],
                   f['tp'], f['gt']] for f in analysis['worst_images']]
         out += ['Frames with the most errors:', AsciiTable(rows).table]
     return '\n'.join(out)

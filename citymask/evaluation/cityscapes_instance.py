@@ -261,19 +261,15 @@ def summarize(ap: np.ndarray) -> dict:
     return result
 
 
-# (column, per-class key, average key) of the table; * = unofficial
-_COLUMNS = (('AP', 'ap', 'allAp'), ('AP50', 'ap50%', 'allAp50%'))
-_DISTANCE_COLUMNS = (('AP 100m*', 'ap100m', 'allAp100m'),
-                     ('AP 50m*', 'ap50m', 'allAp50m'),
-                     ('AP50 50m*', 'ap50%50m', 'allAp50%50m'))
-
-
 def format_table(result: dict) -> str:
     """Per-class AP / AP50 (and AP 100m / 50m, unofficial) in percent."""
     from terminaltables import AsciiTable
     avg = result['averages']
     distance = 'allAp100m' in avg
-    columns = _COLUMNS + (_DISTANCE_COLUMNS if distance else ())
+    # (column, per-class key, average key); * = unofficial
+    columns = [('AP', 'ap', 'allAp'), ('AP50', 'ap50%', 'allAp50%')] + [
+        ('AP 100m*', 'ap100m', 'allAp100m'), ('AP 50m*', 'ap50m', 'allAp50m'),
+        ('AP50 50m*', 'ap50%50m', 'allAp50%50m')] * distance
     rows = [['class'] + [c[0] for c in columns]]
     for name in CLASSES:
         c = avg['classes'][name]
