@@ -40,6 +40,5 @@ class LoadCityscapesImage(LoadImageFromFile):
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img
-        results['img_shape'] = img.shape[:2]
-        results['ori_shape'] = img.shape[:2]
+        results['img_shape'] = results['ori_shape'] = img.shape[:2]
         return results
