@@ -92,29 +92,6 @@ def test_predictions_on_void_and_groups_are_ignored(small_set, tmp_path):
     same_as_official(tmp_path, small_set, ignorable)
 
 
-def test_match_image_counts():
-    gt = np.full((20, 30), 7, np.uint16)  # road: neither void nor a thing
-    gt[2:12, 2:12] = 26000  # a car, 100 px
-    gt[2:12, 15:20] = 26001  # another, 50 px (below the minimum size)
-    gt[15:20, :] = VOID_IDS[0]
-    gt[0:2, 20:30] = 26  # a car group
-    pred = np.zeros((3, 20, 30), bool)
-    pred[0, 2:12, 2:17] = True  # the first car and 20 px of the second
-    pred[1, 10:20, 0:5] = True  # half on void
-    pred[2, 0:4, 20:30] = True  # over the group
-    out = match_image(gt, [26, 24, 26], [0.9, 0.8, 0.7],
-                      crop_masks(pred) + [None])
-    assert out['gt'].tolist() == [[26, 26, 20], [26000, 26, 100],
-                                  [26001, 26, 50]]
-    assert out['pred'] == [(26, 0.9, 150, 0), (24, 0.8, 50, 25),
-                           (26, 0.7, 40, 0)]
-    assert sorted(out['inter']) == [(0, 1, 100), (0, 2, 20), (2, 0, 20)]
-    # unknown and not-evaluated labels, and empty masks, are left out
-    skipped = match_image(gt, [99, 29, 26], [0.5] * 3,
-                          crop_masks(pred[:2]) + [None])
-    assert skipped['pred'] == [] and skipped['inter'] == []
-
-
 @pytest.mark.parametrize('distance', [False, True])
 def test_format_table(distance):
     keys = ('ap', 'ap50%') + (('ap100m', 'ap50m', 'ap50%50m') * distance)

@@ -169,8 +169,7 @@ def test_broken_files_name_the_file(tmp_path):
         path = tmp_path / f'{name}.png'
         path.write_bytes(data)
         assert f'{name}.png' in error(read_mask_crop, str(path))
-    with pytest.raises(CitymaskError, match='missing.png'):
-        read_mask_crop(str(tmp_path / 'missing.png'))
+    assert 'missing.png' in error(read_mask_crop, f'{tmp_path}/missing.png')
     # a header claiming 60000x60000 pixels: refused before any allocation
     bomb = _file(60000, 60000, 8, zlib.compress(b'\0' * 60001))
     (tmp_path / 'bomb.png').write_bytes(bomb)
@@ -178,9 +177,8 @@ def test_broken_files_name_the_file(tmp_path):
         read_mask_crop(str(tmp_path / 'bomb.png'))
     # files over the cap are not read (32 MiB by default)
     (tmp_path / 'big.png').write_bytes(good)
-    with pytest.raises(CitymaskError, match=f'big.png: {len(good)} bytes, '
-                       f'more than the {len(good) - 1} '):
-        read_mask_crop(str(tmp_path / 'big.png'), max_bytes=len(good) - 1)
+    assert f'big.png: {len(good)} bytes, more than the {len(good) - 1} ' in \
+        error(read_mask_crop, f'{tmp_path}/big.png', max_bytes=len(good) - 1)
 
 
 def test_read_gt(tmp_path, monkeypatch):
@@ -212,6 +210,5 @@ def test_read_gt(tmp_path, monkeypatch):
                                      'instance id image, got shape (6, 8, 3)')
     with open(path8, 'wb') as f:
         f.write(b'not a png')
-    with pytest.raises(CitymaskError, match=f'cannot read ground truth '
-                       f'{path8}: '):
-        read_gt(path8)
+    assert error(read_gt, path8).startswith(
+        f'cannot read ground truth {path8}: ')
