@@ -4,9 +4,7 @@ import os
 
 import cv2
 import numpy as np
-import pytest
 
-from citymask.errors import CitymaskError
 from citymask.evaluation.untrusted import excerpt, inside, read_regular
 from ..conftest import run_tool
 from ..tools.conftest import error, fails
@@ -45,15 +43,14 @@ def test_read_regular_refuses_what_is_not_a_small_regular_file(tmp_path):
     # a FIFO nobody writes to: refused unopened (the open would block)
     fifo = tmp_path / 'fifo.txt'
     os.mkfifo(fifo)
-    with pytest.raises(CitymaskError, match=f'^{fifo}: not a regular file'):
-        read_regular(str(fifo), 10)
-    with pytest.raises(CitymaskError, match='^/dev/zero: not a regular'):
-        read_regular('/dev/zero', 10)
+    assert error(read_regular, str(fifo), 10) == f'{fifo}: not a regular file'
+    assert error(read_regular, '/dev/zero', 10) == (
+        '/dev/zero: not a regular file')
     assert 'No such file' in error(read_regular, str(tmp_path / 'missing'), 10)
     # a last symlink (swapped in after resolving) is not followed
     (tmp_path / 'link.txt').symlink_to(path)
-    with pytest.raises(CitymaskError, match='cannot read .*link.txt'):
-        read_regular(str(tmp_path / 'link.txt'), 10)
+    assert error(read_regular, f'{tmp_path}/link.txt', 10).startswith(
+        f'cannot read {tmp_path}/link.txt: ')
 
 
 def test_eval_cityscapes_refuses_hostile_results(tmp_path):
