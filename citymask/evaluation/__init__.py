@@ -2,7 +2,7 @@
 results format and the mmengine metric."""
 from .._lazy import lazy_exports
 
-_EXPORTS = dict(FrameTask='.frame_task', evaluate='.cityscapes_instance',
+_EXPORTS = dict(FrameTask='.crops', evaluate='.cityscapes_instance',
                 format_table='.cityscapes_instance',
                 summarize='.cityscapes_instance',
                 CityscapesInstanceMetric='.metrics')

@@ -25,10 +25,9 @@ import numpy as np
 from ..classes import (CLASSES, INSTANCE_ID_FACTOR, LABEL_IDS, VOID_IDS,
                        label_of_instance_id)
 from ..errors import CitymaskError
-from .crops import CropMask, decode_crop
+from .crops import CropMask, FrameTask, decode_crop
 from .distance import (UNOFFICIAL_NOTE, instance_distances, read_camera,
                        read_disparity, stereo_paths)
-from .frame_task import FrameTask
 from .mask_png import as_uint16, read_gt
 from .results_format import read_masks
 

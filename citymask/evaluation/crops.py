@@ -1,12 +1,23 @@
 """Predicted masks as RLE of their bounding-box crops: what the evaluator
 keeps per prediction (a few hundred bytes, not a full-size mask)."""
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_utils
 
 # A predicted mask: (x0, y0, RLE of the bounding-box crop's transpose)
 CropMask = Tuple[int, int, dict]
+
+
+class FrameTask(NamedTuple):
+    """One frame to evaluate; its masks in memory (``masks``, of
+    :func:`crop_masks`) or as PNGs of the results format (``mask_paths``),
+    decoded by the evaluation worker."""
+    gt_path: str
+    label_ids: Sequence[int]
+    scores: Sequence[float]
+    masks: Sequence[Optional[CropMask]] = ()
+    mask_paths: Sequence[str] = ()
 
 
 def crop_masks(masks: np.ndarray) -> List[Optional[CropMask]]:

@@ -19,8 +19,7 @@ import numpy as np
 from ..classes import INSTANCE_IDS_SUFFIX, LABEL_IDS
 from ..errors import CitymaskError
 from ..fileio import atomic_path, write_bytes_atomic
-from .crops import CropMask, decode_crop
-from .frame_task import FrameTask
+from .crops import CropMask, FrameTask, decode_crop
 from .mask_png import read_mask_crop
 from .untrusted import (MAX_LINE_BYTES, MAX_PRED_BYTES, excerpt, inside,
                         read_regular)

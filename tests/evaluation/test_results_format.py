@@ -13,8 +13,7 @@ from cityscapesscripts.helpers.labels import id2label
 
 from citymask.classes import LABEL_IDS
 from citymask.errors import CitymaskError
-from citymask.evaluation.crops import crop_masks
-from citymask.evaluation.frame_task import FrameTask
+from citymask.evaluation.crops import FrameTask, crop_masks
 from citymask.evaluation.results_format import (find_gt_files, frame_key,
                                                 label_id_report, parse_line,
                                                 read_masks,

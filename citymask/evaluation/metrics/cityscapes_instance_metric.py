@@ -14,9 +14,8 @@ from ...visualization import plot_class_ap
 from ..analysis import analyze_matches, format_analysis, write_analysis
 from ..cityscapes_instance import (evaluate_matches, format_table,
                                    match_frames, summarize)
-from ..crops import crop_coco_rle, crop_masks, crop_masks_tensor
+from ..crops import FrameTask, crop_coco_rle, crop_masks, crop_masks_tensor
 from ..distance import check_stereo
-from ..frame_task import FrameTask
 from ..results_format import frame_key, write_frame
 
 
