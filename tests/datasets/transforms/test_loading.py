@@ -5,7 +5,7 @@ from mmcv.transforms import LoadImageFromFile
 from PIL import Image
 
 from citymask.datasets import LoadCityscapesImage
-from citymask.errors import CitymaskError
+from ...tools.conftest import error
 
 
 def _refuse(self, results):
@@ -58,14 +58,13 @@ def test_the_error_line_says_why_without_repeating_the_path(tmp_path,
     import pyspng
     path = tmp_path / 'broken_leftImg8bit.png'
     path.write_bytes(b'\x89PNG not really')
-    with pytest.raises(CitymaskError, match='cannot read image .*broken_'):
-        LoadCityscapesImage().transform(dict(img_path=str(path)))
+    load = LoadCityscapesImage().transform
+    assert error(load, dict(img_path=str(path))).startswith(
+        f'cannot read image {path} (')
     # mmcv's message ends with ": PATH"; the line names the path once
     path = tmp_path / 'broken_leftImg8bit.jpg'
     path.write_bytes(b'not a jpeg')
-    with pytest.raises(CitymaskError) as e:
-        LoadCityscapesImage().transform(dict(img_path=str(path)))
-    assert str(e.value) == (
+    assert error(load, dict(img_path=str(path))) == (
         f'cannot read image {path} (failed to load image); re-download it '
         'or remove it from the annotation file')
 
@@ -75,5 +74,4 @@ def test_the_error_line_says_why_without_repeating_the_path(tmp_path,
     monkeypatch.setattr(pyspng, 'load', fails)
     png = str(tmp_path / 'x.png')
     Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(png)
-    with pytest.raises(CitymaskError, match=r'x\.png \(ValueError\); '):
-        LoadCityscapesImage().transform(dict(img_path=png))
+    assert f'{png} (ValueError); ' in error(load, dict(img_path=png))
