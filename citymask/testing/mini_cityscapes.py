@@ -401,18 +401,6 @@ def render_gt(polygons_json: dict) -> Tuple[np.ndarray, np.ndarray]:
     return inst.astype(np.uint16), label
 
 
-def sample_paths(root: str, split: str, city: str, seq: int,
-                 frame: int) -> Dict[str, str]:
-    """Official paths of one frame's image and gtFine files."""
-    stem = f'{city}_{seq:06d}_{frame:06d}'
-    gt = osp.join(root, 'gtFine', split, city, stem + '_gtFine_')
-    return {'image': osp.join(root, 'leftImg8bit', split, city,
-                              stem + '_leftImg8bit.png'),
-            'polygons': gt + 'polygons.json',
-            'instanceIds': gt + 'instanceIds.png',
-            'labelIds': gt + 'labelIds.png'}
-
-
 def make_mini_cityscapes(out_root: str,
                          num_images: Optional[Dict[str, int]] = None,
                          width: int = 2048, height: int = 1024, seed: int = 0,
@@ -430,8 +418,14 @@ def make_mini_cityscapes(out_root: str,
         written[split] = []
         for i in range(n):
             rng = np.random.default_rng([seed, split_idx, i])
-            paths = sample_paths(out_root, split, CITIES[split][i % 3],
-                                 i // 3, 19)
+            city = CITIES[split][i % 3]  # the official layout and names
+            stem = osp.join(split, city, f'{city}_{i // 3:06d}_000019')
+            gt = osp.join(out_root, 'gtFine', stem + '_gtFine_')
+            paths = dict(image=osp.join(out_root, 'leftImg8bit',
+                                        stem + '_leftImg8bit.png'),
+                         polygons=gt + 'polygons.json',
+                         instanceIds=gt + 'instanceIds.png',
+                         labelIds=gt + 'labelIds.png')
             objs = make_scene(rng, width, height, empty_every <= 0 or
                               (i + 1) % empty_every != 0, things_range,
                               distribution)
