@@ -27,15 +27,6 @@ NO_DISPARITY = ('sky', 'ego vehicle', 'rectification border', 'out of roi',
 TILT = 0.1
 
 
-def camera(width: int, height: int, horizon: float) -> dict:
-    """Camera JSON of a frame, focal lengths scaled to its size."""
-    return {
-        'extrinsic': {'baseline': BASELINE, 'pitch': 0.0, 'roll': 0.0,
-                      'x': 1.7, 'y': 0.1, 'yaw': 0.0, 'z': CAMERA_HEIGHT},
-        'intrinsic': {'fx': FX * width / 2048., 'fy': FY * height / 1024.,
-                      'u0': width / 2., 'v0': float(horizon)}}
-
-
 def render_disparity(objs, width: int, height: int, cam: dict,
                      rng: np.random.Generator) -> np.ndarray:
     """The disparity PNG values (uint16) of a scene's polygons (in drawing
@@ -98,7 +89,11 @@ def write_stereo(gt_path: str, objs, width: int, height: int):
     rng = np.random.default_rng(zlib.crc32(text.encode()))
     horizon = next((float(max(y for _, y in o['polygon'])) for o in objs
                     if o['label'] == 'sky'), 0.45 * height)
-    cam = camera(width, height, horizon)
+    cam = {  # focal lengths scaled to the frame's size
+        'extrinsic': {'baseline': BASELINE, 'pitch': 0.0, 'roll': 0.0,
+                      'x': 1.7, 'y': 0.1, 'yaw': 0.0, 'z': CAMERA_HEIGHT},
+        'intrinsic': {'fx': FX * width / 2048., 'fy': FY * height / 1024.,
+                      'u0': width / 2., 'v0': float(horizon)}}
     paths = stereo_paths(gt_path)
     for path in paths:
         os.makedirs(osp.dirname(path), exist_ok=True)
