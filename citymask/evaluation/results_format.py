@@ -140,16 +140,14 @@ def label_id_hint(ids: Iterable[int]) -> str:
     """
     from cityscapesscripts.helpers.labels import id2label
     ids = set(ids)
-    train_ids = {id2label[i].trainId: i for i in LABEL_IDS}
-    if ids <= set(train_ids):
-        return ('; they look like train ids: the results format wants '
-                'label ids (cityscapesscripts\' labels, ' +
-                ', '.join(f'{t}->{i}' for t, i in sorted(train_ids.items()))
-                + ')')
-    if ids <= set(range(len(LABEL_IDS))):
-        return ('; they look like class indices: the results format wants '
-                'label ids (' + ', '.join(
-                    f'{k}->{i}' for k, i in enumerate(LABEL_IDS)) + ')')
+    for what, to_label, source in (
+            ('train ids', {id2label[i].trainId: i for i in LABEL_IDS},
+             "cityscapesscripts' labels, "),
+            ('class indices', dict(enumerate(LABEL_IDS)), '')):
+        if ids <= set(to_label):
+            pairs = ', '.join(f'{k}->{i}' for k, i in sorted(to_label.items()))
+            return (f'; they look like {what}: the results format wants '
+                    f'label ids ({source}{pairs})')
     return ''
 
 

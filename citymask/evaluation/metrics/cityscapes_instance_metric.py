@@ -19,21 +19,6 @@ from ..distance import check_stereo
 from ..results_format import frame_key, write_frame
 
 
-def metric_values(result: dict) -> dict:
-    """``mAP``, ``AP@50``, ``<class>_AP``, ``<class>_AP50`` (NaN: no
-    ground truth) and any ``*_unofficial`` distance keys of a result."""
-    avg = result['averages']
-    out = {'mAP': avg['allAp'], 'AP@50': avg['allAp50%']}
-    for name, c in avg['classes'].items():
-        out[f'{name}_AP'] = c['ap']
-        out[f'{name}_AP50'] = c['ap50%']
-    if 'allAp100m' in avg:
-        out.update({'mAP_100m_unofficial': avg['allAp100m'],
-                    'mAP_50m_unofficial': avg['allAp50m'],
-                    'AP@50_50m_unofficial': avg['allAp50%50m']})
-    return out
-
-
 def _crops(masks, shape: tuple, img_path: str) -> list:
     if isinstance(masks, (list, tuple)):  # RLE: predictions saved by --out
         try:
@@ -219,4 +204,13 @@ class CityscapesInstanceMetric(BaseMetric):
                 for k in ('gt', 'pred', 'inter', 'dist') if k in m}
                 for r, m in zip(results, matches)},
                 osp.join(self.outfile_prefix, 'matches.json'))
-        return metric_values(result)
+        # mAP, AP@50, <class>_AP(50) (NaN: no ground truth), distance keys
+        avg = result['averages']
+        out = {'mAP': avg['allAp'], 'AP@50': avg['allAp50%']}
+        for name, c in avg['classes'].items():
+            out.update({f'{name}_AP': c['ap'], f'{name}_AP50': c['ap50%']})
+        if 'allAp100m' in avg:
+            out.update({'mAP_100m_unofficial': avg['allAp100m'],
+                        'mAP_50m_unofficial': avg['allAp50m'],
+                        'AP@50_50m_unofficial': avg['allAp50%50m']})
+        return out
