@@ -246,15 +246,11 @@ def summarize(ap: np.ndarray) -> dict:
         averages['classes'] = {name: {
             k: float(np.average(ap[s, i, o50] if at50 else ap[s, i]))
             for _, k, s, at50 in keys} for i, name in enumerate(CLASSES)}
-    result = {
-        'averages': averages,
-        'overlaps': OVERLAPS.tolist(),
-        'minRegionSizes': MIN_REGION_SIZES,
-        'distanceThresholds': DISTANCE_THS,
-        'minStereoDensities': DISTANCE_CONFS,
-        'instLabels': list(CLASSES),
-        'resultApMatrix': ap.tolist(),
-    }
+    result = dict(averages=averages, overlaps=OVERLAPS.tolist(),
+                  minRegionSizes=MIN_REGION_SIZES,
+                  distanceThresholds=DISTANCE_THS,
+                  minStereoDensities=DISTANCE_CONFS, instLabels=list(CLASSES),
+                  resultApMatrix=ap.tolist())
     if distance:
         result['note'] = UNOFFICIAL_NOTE
     return result

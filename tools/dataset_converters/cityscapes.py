@@ -40,9 +40,8 @@ def main():
     written = convert_cityscapes(args.cityscapes_root, out_dir, args.splits,
                                  args.mask_format, nproc)
     for split, path in written.items():
-        note = (' (image list only: test ground truth is not public)'
-                if split == 'test' else '')
-        print(f'{split}: {path}{note}')
+        print(f'{split}: {path}' + ' (image list only: test ground truth is '
+              'not public)' * (split == 'test'))
     print(f'converted in {time.perf_counter() - start:.1f} s '
           f'(--nproc {nproc})')
 
