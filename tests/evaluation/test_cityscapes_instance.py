@@ -1,14 +1,9 @@
 """citymask.evaluation vs cityscapesscripts' evalInstanceLevelSemanticLabeling
 (every number equal)."""
-import glob
-
-import cv2
 import numpy as np
 import pytest
-from PIL import Image
 
 from citymask.evaluation import evaluate
-from citymask.evaluation.results_format import read_results
 from citymask.testing.official import run_official
 from citymask.testing.predictions import make_predictions
 from .conftest import assert_same, perfect, same_as_official, write_results
@@ -69,18 +64,3 @@ def test_unknown_label_id_is_skipped(eval_set, tmp_path):
                 list(crops) * 2) for g, labels, scores, crops in known]
     assert evaluate(counted)['averages']['allAp'] != \
         theirs['averages']['allAp']
-
-
-def test_pil_written_masks_match_official(eval_set, tmp_path):
-    """The same results re-saved by PIL (adaptive PNG filters, as
-    detectron2 writes them) and as 1-bit PNGs: still every number equal."""
-    _, gt_files = eval_set
-    rng, folder = np.random.default_rng(5), str(tmp_path / 'results')
-    write_results(folder, gt_files,
-                  lambda gt, k: make_predictions(gt, rng, n_false=8))
-    for k, png in enumerate(sorted(glob.glob(folder + '/*.png'))):
-        mask = cv2.imread(png, cv2.IMREAD_UNCHANGED)
-        Image.fromarray(mask if k % 2 else mask != 0).save(png)
-    theirs = run_official(gt_files, folder, str(tmp_path / 'official'))
-    tasks, _ = read_results(gt_files, folder)
-    assert_same(evaluate(tasks, nproc=2), theirs)

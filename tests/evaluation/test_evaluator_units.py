@@ -71,27 +71,6 @@ def test_overlap_thresholds_duplicates_and_ties(small_set, tmp_path, tied):
     assert np.nanmax(ap[:, 0] - ap[:, -1]) > 0.1
 
 
-def test_predictions_on_void_and_groups_are_ignored(small_set, tmp_path):
-    # masks mostly on void or a same-label group are no false positives
-    rng = np.random.default_rng(3)
-
-    def ignorable(gt, k):
-        labels, scores, masks = perfect(gt, k)
-        scores = [0.4] * len(labels)
-        for lab in LABEL_IDS:
-            if (gt == lab).any():
-                labels, scores, masks = (labels + [lab], scores + [0.9],
-                                         masks + [gt == lab])
-        void = np.isin(gt, VOID_IDS)
-        if void.any():
-            labels.append(int(rng.choice(LABEL_IDS)))
-            scores.append(0.95)
-            masks.append(void)
-        return labels, scores, masks
-
-    same_as_official(tmp_path, small_set, ignorable)
-
-
 @pytest.mark.parametrize('distance', [False, True])
 def test_format_table(distance):
     keys = ('ap', 'ap50%') + (('ap100m', 'ap50m', 'ap50%50m') * distance)
