@@ -61,8 +61,6 @@ def test_coco_rle_of_a_hostile_file_is_refused():
     """Runs that do not cover the image exactly (pycocotools' decoder
     would write past the mask), bad characters, another size."""
     rle = mask_utils.encode(np.asfortranarray(np.ones((4, 5), np.uint8)))
-    assert crop_coco_rle(rle, (4, 5)) == crop_masks(np.ones((1, 4, 5),
-                                                            bool))[0]
     for bad, why in [(dict(rle, counts=b'0k`0'), 'runs cover'),
                      (dict(rle, counts=b'0' + b'o' * 9 + b'1'), '32 bits'),
                      (dict(rle, counts=b'0\x0020'), 'not a COCO RLE string'),
