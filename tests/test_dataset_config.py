@@ -15,10 +15,6 @@ from .conftest import CONFIGS
 SHORT_SIDES = (800, 832, 864, 896, 928, 960, 992, 1024)
 
 
-def _dataset(cfg_dataset, root, ann_file):
-    return DATASETS.build(dict(cfg_dataset, data_root=root, ann_file=ann_file))
-
-
 def _expected(ann, scale, flip, width):
     """An annotation's box and polygons from the JSON as mmdet's Resize +
     RandomFlip should make them: scaled, clipped, mirrored if ``flip``."""
@@ -47,8 +43,9 @@ def test_pipelines_land_on_the_seed_scales(mini_cityscapes, mini_coco):
         if not ann['iscrowd']:  # crowd regions become ignored instances
             anns[ann['image_id']].append(ann)
 
-    train = _dataset(cfg.train_dataloader.dataset, mini_cityscapes,
-                     mini_coco['polygon']['train'])
+    train = DATASETS.build(dict(cfg.train_dataloader.dataset,
+                                data_root=mini_cityscapes,
+                                ann_file=mini_coco['polygon']['train']))
     np.random.seed(0)
     shorts, flips = set(), set()
     for i in range(24):
@@ -83,8 +80,9 @@ def test_pipelines_land_on_the_seed_scales(mini_cityscapes, mini_coco):
         flips.add(sample.flip)
     assert len(shorts) >= 4 and flips == {True, False}
 
-    test = _dataset(cfg.test_dataloader.dataset, mini_cityscapes,
-                    mini_coco['polygon']['val'])
+    test = DATASETS.build(dict(cfg.test_dataloader.dataset,
+                               data_root=mini_cityscapes,
+                               ann_file=mini_coco['polygon']['val']))
     for out in (test[i] for i in range(len(test))):
         sample = out['data_samples']
         assert sample.img_shape == sample.ori_shape == (1024, 2048)
