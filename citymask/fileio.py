@@ -83,21 +83,19 @@ def atomic_path(path: str, needed: Optional[int] = None) -> Iterator[str]:
 
 def write_bytes_atomic(data: bytes, path: str) -> None:
     """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path, needed=len(data)) as tmp:
-        with open(tmp, 'wb') as f:
-            f.write(data)
+    write_files_atomic({path: data})
 
 
 def dump_json_atomic(obj: Any, path: str) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (encoded first)."""
-    write_bytes_atomic(json.dumps(obj).encode(), path)
+    write_files_atomic({path: json.dumps(obj).encode()})
 
 
 def write_files_atomic(files: Dict[str, bytes]) -> None:
     """Write ``{path: content}`` all or none (renamed once all are written)"""
     total = sum(len(d) for d in files.values())
     with contextlib.ExitStack() as stack:
-        tmps = {p: stack.enter_context(atomic_path(p)) for p in files}
+        tmps = {p: stack.enter_context(atomic_path(p, total)) for p in files}
         for path, data in files.items():
             try:
                 with open(tmps[path], 'wb') as f:
