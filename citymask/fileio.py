@@ -48,16 +48,6 @@ def annotate(error: OSError, path: str,
     return error
 
 
-def _remove(path: str) -> None:
-    try:
-        if osp.isdir(path) and not osp.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        elif osp.lexists(path):
-            os.remove(path)
-    except OSError:
-        pass  # cleanup must not hide the error that caused it
-
-
 @contextlib.contextmanager
 def atomic_path(path: str, needed: Optional[int] = None) -> Iterator[str]:
     """Yield a temporary path beside ``path``, renamed over it if the block
@@ -76,9 +66,9 @@ def atomic_path(path: str, needed: Optional[int] = None) -> Iterator[str]:
         os.replace(tmp, path)
     except OSError as e:
         raise annotate(e, path, needed) from None
-    finally:
-        if tmp is not None and osp.lexists(tmp):
-            _remove(tmp)
+    finally:  # the cleanup must not hide the error that caused it
+        with contextlib.suppress(TypeError, OSError):
+            os.remove(tmp)  # (None: not made)
 
 
 def write_bytes_atomic(data: bytes, path: str) -> None:
@@ -172,8 +162,8 @@ def atomic_dir(path: str, overwrite: bool = False,
     except OSError as e:
         raise annotate(e, path) from None
     finally:
-        if tmp is not None and osp.lexists(tmp):
-            _remove(tmp)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def check_writable(path: str, kind: str = 'file', what: str = 'output',
