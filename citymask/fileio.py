@@ -58,10 +58,8 @@ def atomic_path(path: str, needed: Optional[int] = None) -> Iterator[str]:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(
             dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-        try:
-            os.fchmod(fd, _mode(0o666))
-        finally:
-            os.close(fd)
+        os.close(fd)
+        os.chmod(tmp, _mode(0o666))
         yield tmp
         os.replace(tmp, path)
     except OSError as e:
@@ -144,12 +142,9 @@ def atomic_dir(path: str, overwrite: bool = False,
     tmp = None
     try:
         os.makedirs(parent, exist_ok=True)
-        if owner:  # a name every rank derives
-            os.makedirs(shared, exist_ok=True)
-            tmp = shared
-        else:
-            tmp = tempfile.mkdtemp(
-                dir=parent, prefix=f'.{osp.basename(full)}.', suffix='.tmp')
+        tmp = shared if owner else tempfile.mkdtemp(  # shared: every rank's
+            dir=parent, prefix=f'.{osp.basename(full)}.', suffix='.tmp')
+        os.makedirs(tmp, exist_ok=True)
         os.chmod(tmp, _mode(0o777))
         yield tmp
         entries = sorted(os.listdir(tmp))
