@@ -53,8 +53,9 @@ def allow_mmengine_checkpoints() -> None:
     ``weights_only=False``; here weights-only."""
     from mmengine.runner import checkpoint
     torch.serialization.add_safe_globals(mmengine_safe_globals())
-    checkpoint.load_url = functools.partial(
-        torch.hub.load_state_dict_from_url, weights_only=True)
+    checkpoint.load_url = lambda url, *args, **kwargs: \
+        torch.hub.load_state_dict_from_url(url, *args, **kwargs,
+                                           weights_only=True)
 
 
 def init_dist_without_cuda() -> None:
