@@ -225,8 +225,8 @@ def setup_test(cfg: Config, config_path: str, checkpoint: str, *,
             'server with --format-only --outfile-prefix DIR')
     else:
         evaluators = cfg.test_evaluator
-        evaluators = [evaluators] if isinstance(evaluators, dict) else \
-            evaluators
+        if isinstance(evaluators, dict):
+            evaluators = [evaluators]
         for ev in evaluators:
             if ev.get('type') == 'CityscapesInstanceMetric':
                 ev.setdefault('outfile_prefix',
