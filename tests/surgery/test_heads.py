@@ -75,10 +75,13 @@ def test_rider_person_copies_person():
                                old[key + param][0:block])
 
 
-def test_class_agnostic_regression_passes_through():
+def test_class_agnostic_regression_and_half_precision_pass_through():
     old = coco_heads(agnostic=True)
     new, _ = coco_to_cityscapes(old)
     assert torch.equal(new[REG + '.weight'], old[REG + '.weight'])
+    old = {k: v.half() for k, v in coco_heads().items()}
+    assert {k: v.dtype for k, v in coco_to_cityscapes(old)[0].items()} == {
+        k: torch.float16 for k in old}
 
 
 @pytest.mark.parametrize('key,shape,message', [
@@ -114,12 +117,6 @@ def test_not_mask_rcnn_and_unknown_rider_init():
             call()
         assert str(e.value) == ("unknown rider init 'car'; use one of "
                                 "('random', 'person')")
-
-
-def test_half_precision_stays_half():
-    old = {k: v.half() for k, v in coco_heads().items()}
-    assert {k: v.dtype for k, v in coco_to_cityscapes(old)[0].items()} == {
-        k: torch.float16 for k in old}
 
 
 @pytest.mark.parametrize('rider_init', ['random', 'person'])
