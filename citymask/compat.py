@@ -47,22 +47,15 @@ def mmengine_safe_globals() -> list:
 def allow_mmengine_checkpoints() -> None:
     """Let torch >= 2.6's weights-only default read mmengine 0.10.7's
     checkpoints (resume / ``load_from`` fail: ``UnpicklingError: ...
-    scalar``): the types mmengine writes are allowed."""
-    torch.serialization.add_safe_globals(mmengine_safe_globals())
-
-
-def load_downloads_weights_only() -> None:
-    """Load downloaded checkpoints weights-only too: mmengine 0.10.7 fetches
-    ``http(s)://``, ``torchvision://``, ``open-mmlab://`` ones through
-    ``checkpoint.load_url`` with ``weights_only=False``."""
+    scalar``): the types mmengine writes are allowed. Downloads too:
+    mmengine 0.10.7 fetches ``http(s)://``, ``torchvision://``,
+    ``open-mmlab://`` ones through ``checkpoint.load_url`` with
+    ``weights_only=False``; here weights-only."""
     from mmengine.runner import checkpoint
-    checkpoint.load_url = _load_url_weights_only
-
-
-def _load_url_weights_only(url: str, *args, **kwargs) -> Any:
-    """``torch.utils.model_zoo.load_url`` with ``weights_only=True``."""
-    return torch.hub.load_state_dict_from_url(url, *args, **kwargs,
-                                              weights_only=True)
+    torch.serialization.add_safe_globals(mmengine_safe_globals())
+    checkpoint.load_url = lambda url, *args, **kwargs: \
+        torch.hub.load_state_dict_from_url(url, *args, **kwargs,
+                                           weights_only=True)
 
 
 def init_dist_without_cuda() -> None:
@@ -203,7 +196,6 @@ def apply() -> None:
     """Apply every workaround (once, however often it is called)."""
     quiet_known_warnings()
     allow_mmengine_checkpoints()
-    load_downloads_weights_only()
     init_dist_without_cuda()
     atomic_checkpoints()
     atomic_result_dumps()

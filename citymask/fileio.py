@@ -48,16 +48,6 @@ def annotate(error: OSError, path: str,
     return error
 
 
-def _remove(path: str) -> None:
-    try:
-        if osp.isdir(path) and not osp.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        elif osp.lexists(path):
-            os.remove(path)
-    except OSError:
-        pass  # cleanup must not hide the error that caused it
-
-
 @contextlib.contextmanager
 def atomic_path(path: str, needed: Optional[int] = None) -> Iterator[str]:
     """Yield a temporary path beside ``path``, renamed over it if the block
@@ -68,36 +58,32 @@ def atomic_path(path: str, needed: Optional[int] = None) -> Iterator[str]:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(
             dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-        try:
-            os.fchmod(fd, _mode(0o666))
-        finally:
-            os.close(fd)
+        os.close(fd)
+        os.chmod(tmp, _mode(0o666))
         yield tmp
         os.replace(tmp, path)
     except OSError as e:
         raise annotate(e, path, needed) from None
-    finally:
-        if tmp is not None and osp.lexists(tmp):
-            _remove(tmp)
+    finally:  # the cleanup must not hide the error that caused it
+        with contextlib.suppress(TypeError, OSError):
+            os.remove(tmp)  # (None: not made)
 
 
 def write_bytes_atomic(data: bytes, path: str) -> None:
     """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path, needed=len(data)) as tmp:
-        with open(tmp, 'wb') as f:
-            f.write(data)
+    write_files_atomic({path: data})
 
 
 def dump_json_atomic(obj: Any, path: str) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (encoded first)."""
-    write_bytes_atomic(json.dumps(obj).encode(), path)
+    write_files_atomic({path: json.dumps(obj).encode()})
 
 
 def write_files_atomic(files: Dict[str, bytes]) -> None:
     """Write ``{path: content}`` all or none (renamed once all are written)"""
     total = sum(len(d) for d in files.values())
     with contextlib.ExitStack() as stack:
-        tmps = {p: stack.enter_context(atomic_path(p)) for p in files}
+        tmps = {p: stack.enter_context(atomic_path(p, total)) for p in files}
         for path, data in files.items():
             try:
                 with open(tmps[path], 'wb') as f:
@@ -156,12 +142,9 @@ def atomic_dir(path: str, overwrite: bool = False,
     tmp = None
     try:
         os.makedirs(parent, exist_ok=True)
-        if owner:  # a name every rank derives
-            os.makedirs(shared, exist_ok=True)
-            tmp = shared
-        else:
-            tmp = tempfile.mkdtemp(
-                dir=parent, prefix=f'.{osp.basename(full)}.', suffix='.tmp')
+        tmp = shared if owner else tempfile.mkdtemp(  # shared: every rank's
+            dir=parent, prefix=f'.{osp.basename(full)}.', suffix='.tmp')
+        os.makedirs(tmp, exist_ok=True)
         os.chmod(tmp, _mode(0o777))
         yield tmp
         entries = sorted(os.listdir(tmp))
@@ -174,8 +157,8 @@ def atomic_dir(path: str, overwrite: bool = False,
     except OSError as e:
         raise annotate(e, path) from None
     finally:
-        if tmp is not None and osp.lexists(tmp):
-            _remove(tmp)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def check_writable(path: str, kind: str = 'file', what: str = 'output',

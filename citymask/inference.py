@@ -86,9 +86,7 @@ class CityscapesInferencer(DetInferencer):
     def _init_model(self, cfg, weights: str, device: str):
         state = split_checkpoint(load_checkpoint_file(weights))[0]
         state, model = strip_prefix(state), MODELS.build(cfg.model)
-        check_state_dict({k: tuple(v.shape)
-                          for k, v in model.state_dict().items()}, state,
-                         weights, cfg.filename)
+        check_state_dict(model, state, weights, cfg.filename)
         model.load_state_dict(state)
         model.cfg = cfg
         model.dataset_meta = DATASETS.build(

@@ -103,10 +103,7 @@ def check_test_outputs(work_dir: str, out: Optional[str] = None,
 def check_gpu_count(wanted: str) -> None:
     """GPUS must exist here (any count without CUDA: CPU processes)."""
     import torch
-    try:
-        n = int(wanted)
-    except ValueError:
-        n = 0
+    n = int(wanted) if wanted.strip().isdigit() else 0
     if n < 1:
         raise CitymaskError(f'GPUS must be a positive integer, got {wanted!r}')
     if torch.cuda.is_available() and n > torch.cuda.device_count():
@@ -160,15 +157,14 @@ def check_checkpoint(cfg: Config, path: Optional[str],
     state = _as_loaded(cfg, ckpt, resume)
     with torch.device('meta'):
         model = MODELS.build(cfg.model)
-    check_state_dict({k: tuple(v.shape)
-                      for k, v in model.state_dict().items()}, state, path,
-                     cfg.filename)
+    check_state_dict(model, state, path, cfg.filename)
 
 
-def check_state_dict(expected: Dict[str, tuple], state: Dict[str, Any],
-                     path: str, config: Optional[str] = None) -> None:
-    """Fail if ``state`` lacks the keys and shapes ``expected`` (the
-    model's): the first misfit with both shapes, the counts, the fix."""
+def check_state_dict(model, state: Dict[str, Any], path: str,
+                     config: Optional[str] = None) -> None:
+    """Fail if ``state`` lacks the keys and shapes of ``model``'s: the first
+    misfit with both shapes, the counts, the fix."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     have = {k: tuple(getattr(v, 'shape', ())) for k, v in state.items()}
     missing = sorted(set(expected) - set(have))
     unexpected = sorted(set(have) - set(expected))

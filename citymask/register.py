@@ -4,17 +4,11 @@ from . import compat
 
 compat.apply()
 
-from .datasets.samplers import SeededBatchSampler  # noqa: E402
-from .datasets.transforms import LoadCityscapesImage  # noqa: E402
+from .datasets.samplers import SeededBatchSampler  # noqa: E402,F401
+from .datasets.transforms import LoadCityscapesImage  # noqa: E402,F401
 from .datasets.transforms.batch_choice_resize import \
-    BatchChoiceResize  # noqa: E402
-from .evaluation.metrics import CityscapesInstanceMetric  # noqa: E402
-from .hooks import (CocoToCityscapesHook, FiniteLossHook,  # noqa: E402
+    BatchChoiceResize  # noqa: E402,F401
+from .evaluation.metrics import CityscapesInstanceMetric  # noqa: E402,F401
+from .hooks import (CocoToCityscapesHook, FiniteLossHook,  # noqa: E402,F401
                     StopOnSignalHook)
-from .models.box_mask_head import BoxMaskHead  # noqa: E402
-
-__all__ = [
-    'BatchChoiceResize', 'BoxMaskHead', 'CityscapesInstanceMetric',
-    'CocoToCityscapesHook', 'FiniteLossHook', 'LoadCityscapesImage',
-    'SeededBatchSampler', 'StopOnSignalHook'
-]
+from .models.box_mask_head import BoxMaskHead  # noqa: E402,F401

@@ -40,9 +40,7 @@ def test_data_root_reaches_every_dataset_and_evaluator_path():
         assert paths and all(p.startswith('/data/cs/') for p in paths)
     # unrelated strings keep their value
     assert cfg.load_from.startswith('https://')
-
-
-def test_dataset_of_unwraps_dataset_wrappers():
+    # dataset_of unwraps dataset wrappers
     inner = ConfigDict(type='CityscapesDataset', ann_file='a.json')
     loader = ConfigDict(dataset=ConfigDict(
         type='RepeatDataset', times=8,

@@ -81,9 +81,7 @@ def test_common_args_parse_cfg_options(monkeypatch):
         with pytest.raises(CitymaskError) as e:  # malformed: one error
             _parse('--cfg-options', pair)
         assert expected in str(e.value)
-
-
-def test_a_launcher_needs_the_processes_it_starts(monkeypatch):
+    # a launcher needs the processes it starts
     for var in TORCHRUN:
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(CitymaskError) as e:

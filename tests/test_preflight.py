@@ -41,13 +41,8 @@ def test_check_data_names_the_converter_command(tmp_path):
     with pytest.raises(CitymaskError,
                        match=f'annotation file {ann} is not valid JSON'):
         check_data(cfg, 'train_dataloader')
-
-
-def test_an_empty_training_set_is_refused(tmp_path):
     crowd = dict(id=1, image_id=0, category_id=26, iscrowd=1)
-    ann = _ann(tmp_path, annotations=[crowd])
-    os.makedirs(tmp_path / 'leftImg8bit' / 'train')
-    cfg = load_config(MINI, {'data_root': str(tmp_path)})
+    _ann(tmp_path, annotations=[crowd])
     with pytest.raises(CitymaskError, match=f'{ann} has nothing to train '
                        'on: 1 images, none with a non-crowd instance'):
         check_data(cfg, 'train_dataloader')
@@ -58,20 +53,15 @@ def test_an_empty_training_set_is_refused(tmp_path):
     check_data(cfg, 'train_dataloader')
 
 
-def test_check_work_dir(tmp_path):
+def test_work_dir_and_show_dir_are_checked_writable(tmp_path):
     check_work_dir(str(tmp_path / 'new' / 'dir'))
     assert os.listdir(tmp_path / 'new' / 'dir') == []  # probe removed
-    blocker = tmp_path / 'file'
+    blocker = tmp_path / 'a_file'
     blocker.write_text('')
     with pytest.raises(CitymaskError, match='cannot write to work dir'):
         check_work_dir(str(blocker / 'sub'))
-
-
-def test_show_dir_is_checked_with_the_other_test_outputs(tmp_path):
     # tools/test.py passes all its outputs here (--out, --outfile-prefix:
     # through the tool, tests/test_fileio.py)
-    blocker = tmp_path / 'a_file'
-    blocker.write_text('')
     with pytest.raises(CitymaskError,
                        match=f'cannot write --show-dir {blocker}/vis: '
                        f'{blocker} is a file, not a folder'):
@@ -79,7 +69,7 @@ def test_show_dir_is_checked_with_the_other_test_outputs(tmp_path):
     with pytest.raises(CitymaskError, match='cannot write --show-dir '):
         check_test_outputs(str(blocker), show_dir='vis')  # relative
     check_test_outputs(str(tmp_path / 'w'), show_dir='vis')
-    assert os.listdir(tmp_path) == ['a_file']
+    assert sorted(os.listdir(tmp_path)) == ['a_file', 'new']
 
 
 def test_a_zip_beside_the_submission_is_replaced_only_with_it(tmp_path):
@@ -159,9 +149,9 @@ def test_a_checkpoint_must_load_and_resume_needs_a_training_state(tmp_path):
     check_checkpoint(cfg, full, resume=True)
 
 
-def test_what_does_not_fit_is_named_with_both_shapes(tmp_path):
-    cfg = load_config(MINI)
-    shapes = _shapes(cfg)
+def test_coco_heads_fit_only_where_the_config_converts_them(tmp_path):
+    cfg = load_config(MINI)  # converts on load: CocoToCityscapesHook
+    shapes = _shapes(cfg)  # another model's: named with both shapes
     del shapes['backbone.conv1.weight']
     shapes['extra.weight'] = (1, )
     shapes['neck.fpn_convs.0.conv.bias'] = (3, )
@@ -175,10 +165,6 @@ def test_what_does_not_fit_is_named_with_both_shapes(tmp_path):
         '(neck.fpn_convs.0.conv.bias); 1 missing (backbone.conv1.weight); '
         '1 unexpected (extra.weight); use the config it was trained with, or '
         "a checkpoint of this config's model")
-
-
-def test_coco_heads_fit_only_where_the_config_converts_them(tmp_path):
-    cfg = load_config(MINI)  # converts on load: CocoToCityscapesHook
     shapes = _shapes(cfg, num_classes=80)
     coco = _save(tmp_path / 'coco.pth', shapes)
     check_checkpoint(cfg, coco)

@@ -31,7 +31,7 @@ def ckpt(tmp_path):
     return str(tmp_path / 'c.pth')
 
 
-def test_resume_auto_takes_the_latest_checkpoint(cfg, tmp_path):
+def test_resume_auto_takes_the_latest_checkpoint(cfg, tmp_path, ckpt):
     # which one is the latest: tests/test_checkpoint.py
     for i in (4, 12, 8):  # "iter_8" sorts after "iter_12" as text
         torch.save({}, tmp_path / f'iter_{i}.pth')
@@ -42,6 +42,18 @@ def test_resume_auto_takes_the_latest_checkpoint(cfg, tmp_path):
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_8.pth'))
     setup_train(cfg, FT, work_dir=str(tmp_path), resume='auto')
     assert cfg.load_from == str(tmp_path / 'iter_8.pth')
+    # an explicit one (no --resume: test_no_flags_change_nothing_else)
+    with pytest.raises(CitymaskError, match='--resume checkpoint .* not '
+                       'found'):
+        setup_train(cfg, FT, resume=str(tmp_path / 'x.pth'))
+    setup_train(cfg, FT, work_dir=str(tmp_path), resume=ckpt)
+    assert cfg.resume is True and cfg.load_from == ckpt
+    # the work dir: --work-dir, else the config's, else mmdet's default
+    assert cfg.work_dir == str(tmp_path)
+    cfg.work_dir = 'from_cfg'
+    assert setup_train(cfg, FT).work_dir == 'from_cfg'
+    assert setup_train(load_config(FT), FT).work_dir == osp.join(
+        './work_dirs', 'maskrcnn_r50_fpn_cityscapes_ft')
 
 
 def test_resume_into_a_work_dir_of_another_model(cfg, tmp_path):
@@ -90,21 +102,6 @@ def test_flag_errors_say_what_to_do(cfg, tmp_path, monkeypatch):
     assert error(auto_scale_lr=True) == (
         'configs/x.py has no auto_scale_lr.base_batch_size; '
         '--auto-scale-lr needs it')
-
-
-def test_resume_explicit(cfg, tmp_path, ckpt):
-    with pytest.raises(CitymaskError, match='--resume checkpoint .* not '
-                       'found'):
-        setup_train(cfg, FT, resume=str(tmp_path / 'x.pth'))
-    # (no --resume: test_no_flags_change_nothing_else)
-    setup_train(cfg, FT, work_dir=str(tmp_path), resume=ckpt)
-    assert cfg.resume is True and cfg.load_from == ckpt
-    # the work dir: --work-dir, else the config's, else mmdet's default
-    assert cfg.work_dir == str(tmp_path)
-    cfg.work_dir = 'from_cfg'
-    assert setup_train(cfg, FT).work_dir == 'from_cfg'
-    assert setup_train(load_config(FT), FT).work_dir == osp.join(
-        './work_dirs', 'maskrcnn_r50_fpn_cityscapes_ft')
 
 
 @pytest.mark.parametrize('amp,dtype', [(True, 'float16'),
@@ -162,7 +159,21 @@ def test_cpu_distributed_uses_gloo(cfg, ckpt, monkeypatch):
         assert cfg.launcher == 'pytorch'
 
 
-def test_test_split_is_the_declared_one(cfg, tmp_path, ckpt):
+def test_val_outputs_and_the_declared_test_split(cfg, tmp_path, ckpt):
+    with pytest.raises(CitymaskError, match='checkpoint .* not found'):
+        setup_test(cfg, FT, str(tmp_path / 'none.pth'))
+    setup_test(cfg, FT, ckpt, work_dir=str(tmp_path / 'w'),
+               out=str(tmp_path / 'p.pkl'), show_dir='vis')
+    [cs] = [e for e in cfg.test_evaluator
+            if e.type == 'CityscapesInstanceMetric']
+    assert cs.outfile_prefix == str(tmp_path / 'w' / 'cityscapes')
+    assert cs.plot_ap is True
+    assert cfg.test_evaluator[-1] == dict(
+        type='DumpDetResults', out_file_path=str(tmp_path / 'p.pkl'))
+    assert cfg.load_from == ckpt
+    assert cfg.default_hooks.visualization.draw is True
+    assert cfg.default_hooks.visualization.test_out_dir == 'vis'
+    cfg = load_config(FT)
     assert not is_test_split(cfg)
     setup_test(cfg, FT, ckpt, split='test', format_only=True,
                outfile_prefix=str(tmp_path / 'sub'))
@@ -191,22 +202,6 @@ def test_test_split_is_the_declared_one(cfg, tmp_path, ckpt):
 def test_test_split_needs_format_only(ckpt, config, kwargs, message):
     with pytest.raises(CitymaskError, match=message):
         setup_test(load_config(config), config, ckpt, **kwargs)
-
-
-def test_val_evaluation_outputs(cfg, tmp_path, ckpt):
-    with pytest.raises(CitymaskError, match='checkpoint .* not found'):
-        setup_test(cfg, FT, str(tmp_path / 'none.pth'))
-    setup_test(cfg, FT, ckpt, work_dir=str(tmp_path / 'w'),
-               out=str(tmp_path / 'p.pkl'), show_dir='vis')
-    [cs] = [e for e in cfg.test_evaluator
-            if e.type == 'CityscapesInstanceMetric']
-    assert cs.outfile_prefix == str(tmp_path / 'w' / 'cityscapes')
-    assert cs.plot_ap is True
-    assert cfg.test_evaluator[-1] == dict(
-        type='DumpDetResults', out_file_path=str(tmp_path / 'p.pkl'))
-    assert cfg.load_from == ckpt
-    assert cfg.default_hooks.visualization.draw is True
-    assert cfg.default_hooks.visualization.test_out_dir == 'vis'
 
 
 def test_show_dir_is_written_whole(tmp_path):

@@ -48,7 +48,7 @@ def test_schedule_data_and_evaluation(name, iters, step):
     assert 'citymask.register' in cfg.custom_imports.imports
 
 
-def test_finetune_loads_coco_with_surgery():
+def test_finetune_loads_coco_with_surgery_and_caffe_variants():
     cfg = _cfg(FT)
     assert cfg.load_from.endswith('mask_rcnn_r50_fpn_1x_coco_20200205-'
                                   'd4b0c5d6.pth')
@@ -57,9 +57,7 @@ def test_finetune_loads_coco_with_surgery():
     assert cfg.model.backbone.init_cfg is None
     assert _cfg(IN1K).model.backbone.init_cfg.checkpoint == \
         'torchvision://resnet50'
-
-
-def test_caffe_variants():
+    # the Caffe2-style variants
     mbm = _cfg('maskrcnn_r50_caffe_fpn_cityscapes_ft_maskrcnn_benchmark.py')
     assert mbm.model.backbone.style == 'caffe'
     assert mbm.model.data_preprocessor.bgr_to_rgb is False

@@ -71,7 +71,7 @@ def test_class_agnostic_and_no_boxes():
     compare(n=0)
 
 
-def test_instance_data_indexes_and_concatenates():
+def test_instance_data_indexes_concatenates_and_encodes():
     got, ref = compare()
     for item in (got.scores > 0.5, torch.tensor([3, 0, 3]), slice(2, 9, 3),
                  got.scores > 2, 5):
@@ -87,10 +87,7 @@ def test_instance_data_indexes_and_concatenates():
     boxed = BoxMasks.of(ref.masks.numpy())
     np.testing.assert_array_equal(boxed.numpy(), ref.masks.numpy())
     assert BoxMasks.of(got.masks) is got.masks
-
-
-def test_rle_as_encode_mask_results():
-    got, ref = compare()
+    # int indexes give encode_mask_results' RLE
     want = [dict(r, counts=r['counts'].decode())
             for r in encode_mask_results(ref.masks.numpy())]
     assert [got.masks[i] for i in range(len(got))] == want

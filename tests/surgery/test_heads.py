@@ -36,13 +36,33 @@ def test_shared_rows_blocks_channels_copied_exactly():
     assert all(torch.equal(new[k], twice[k]) for k in new)
 
 
-def test_rider_random_init_statistics():
-    new, _ = coco_to_cityscapes(coco_heads(), rider_init='random')
+def test_rider_random_init_statistics_seed_and_mask_fan_out():
+    old = coco_heads()
+    new, _ = coco_to_cityscapes(old, rider_init='random')
     assert abs(new[CLS + '.weight'][RIDER].std().item() - 0.01) < 0.002
     assert abs(new[REG + '.weight'][4:8].std().item() - 0.001) < 0.0002
     assert torch.all(new[CLS + '.bias'][RIDER] == 0)
     assert torch.all(new[REG + '.bias'][4:8] == 0)
     assert new[MASK + '.bias'][RIDER] == 0
+    # reproducible: seeded, the global RNG plays no part
+    torch.manual_seed(1)
+    first, _ = coco_to_cityscapes(old)
+    torch.manual_seed(2)
+    again, _ = coco_to_cityscapes(old, seed=0)  # 0: the default seed
+    other, _ = coco_to_cityscapes(old, seed=1)
+    for key in first:
+        assert torch.equal(first[key], again[key]), key
+    for key in (CLS, REG, MASK):
+        assert not torch.equal(first[key + '.weight'],
+                               other[key + '.weight']), key
+    # mmdet's FCNMaskHead: kaiming_normal_(mode='fan_out', relu) over the
+    # new 8-class layer; torch computes the fan-out of a 3x3 kernel here
+    old[MASK + '.weight'] = torch.randn(80, 256, 3, 3)
+    rider = coco_to_cityscapes(old)[0][MASK + '.weight'][RIDER]
+    _, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(
+        torch.empty(8, 256, 3, 3))
+    std = torch.nn.init.calculate_gain('relu') / fan_out**0.5
+    assert abs(rider.std().item() - std) < 0.1 * std
 
 
 def test_rider_person_copies_person():
@@ -55,10 +75,13 @@ def test_rider_person_copies_person():
                                old[key + param][0:block])
 
 
-def test_class_agnostic_regression_passes_through():
+def test_class_agnostic_regression_and_half_precision_pass_through():
     old = coco_heads(agnostic=True)
     new, _ = coco_to_cityscapes(old)
     assert torch.equal(new[REG + '.weight'], old[REG + '.weight'])
+    old = {k: v.half() for k, v in coco_heads().items()}
+    assert {k: v.dtype for k, v in coco_to_cityscapes(old)[0].items()} == {
+        k: torch.float16 for k in old}
 
 
 @pytest.mark.parametrize('key,shape,message', [
@@ -94,38 +117,6 @@ def test_not_mask_rcnn_and_unknown_rider_init():
             call()
         assert str(e.value) == ("unknown rider init 'car'; use one of "
                                 "('random', 'person')")
-
-
-def test_rider_random_init_is_reproducible_and_seeded():
-    old = coco_heads()
-    torch.manual_seed(1)  # the global RNG plays no part
-    first, _ = coco_to_cityscapes(old)
-    torch.manual_seed(2)
-    again, _ = coco_to_cityscapes(old, seed=0)  # 0: the default seed
-    other, _ = coco_to_cityscapes(old, seed=1)
-    for key in first:
-        assert torch.equal(first[key], again[key]), key
-    for key in (CLS, REG, MASK):
-        assert not torch.equal(first[key + '.weight'],
-                               other[key + '.weight']), key
-
-
-def test_rider_mask_init_is_kaimings_fan_out():
-    # mmdet's FCNMaskHead: kaiming_normal_(mode='fan_out', relu) over the
-    # new 8-class layer; torch computes the fan-out of a 3x3 kernel here
-    old = coco_heads()
-    old[MASK + '.weight'] = torch.randn(80, 256, 3, 3)
-    rider = coco_to_cityscapes(old)[0][MASK + '.weight'][RIDER]
-    _, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(
-        torch.empty(8, 256, 3, 3))
-    std = torch.nn.init.calculate_gain('relu') / fan_out**0.5
-    assert abs(rider.std().item() - std) < 0.1 * std
-
-
-def test_half_precision_stays_half():
-    old = {k: v.half() for k, v in coco_heads().items()}
-    assert {k: v.dtype for k, v in coco_to_cityscapes(old)[0].items()} == {
-        k: torch.float16 for k in old}
 
 
 @pytest.mark.parametrize('rider_init', ['random', 'person'])
