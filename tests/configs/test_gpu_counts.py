@@ -150,22 +150,16 @@ def test_one_process_two_images_is_two_ranks_one_image(two_frames):
         pass
     ranks = [torch.load(osp.join(root, f'rank{r}.pth'), weights_only=True)
              for r in (0, 1)]
-    # mmdet averages every loss over the batch, not per image: RPN over the
-    # sampled anchors, R-CNN cls/bbox over the sampled RoIs, the mask loss
-    # over the positive RoIs of all images. In the recipe the RPN and R-CNN
-    # samplers take 256 and 512 per image, so the batch mean is the mean of
-    # the images' means; only the mask loss weighs images by their positive
-    # RoIs. Here every count is the same for both images (same annotations,
-    # same proposals, all candidates taken), so the batch must equal the
-    # ranks' mean up to rounding of sums taken in another order. In float32
-    # that rounding, amplified through the network, moved whole gradients
-    # by up to 2e-4 of their norm (24 initialisations), and by more in rare
-    # ones; in float64 by at most 4e-11 (16 of them), so
-    # gradients must agree to 1e-8 of their norm. Two losses stay float32
-    # sums (torch's BCE-with-logits computes in its float32 target's dtype):
-    # 1e-5, against 4e-8 measured. Weighting shows far above both: a loss
-    # summed, not averaged, is off 2x (a gradient too); two annotations
-    # fewer on one image (unequal counts) move the total loss by 5e-4.
+    # mmdet averages each loss over the batch (RPN over sampled anchors,
+    # R-CNN over sampled RoIs, masks over positive RoIs); the recipe's
+    # per-image sampler counts make that the mean of the images' means,
+    # except for masks. Here every count is the same for both images, so
+    # the batch must equal the ranks' mean up to rounding of sums in another
+    # order: in float32 up to 2e-4 of a gradient's norm over 24 seeds, with
+    # a tail beyond; in float64 at most 4e-11 over 16, held to 1e-8. Two
+    # losses stay float32 (torch's BCE-with-logits computes in its float32
+    # target's dtype): 1e-5, against 4e-8 measured. A loss summed, not
+    # averaged, is off 2x; two annotations fewer on one image, 5e-4.
     assert ranks[0]['losses']['loss'] != ranks[1]['losses']['loss']
     for key, value in losses.items():
         mean = (ranks[0]['losses'][key] + ranks[1]['losses'][key]) / 2
