@@ -1,7 +1,6 @@
-"""citymask.compat, the pinned stack's workarounds: checkpoint loading
-(allow-list, downloads), atomic writes, mixed precision (anchors and RoIs
-stay fp32; the mini model trains under CPU bf16 autocast close to fp32),
-cityscapesscripts' evaluator on numpy >= 2.4 (numpy itself untouched)."""
+"""citymask.compat's workarounds: checkpoint loading (allow-list, downloads),
+atomic writes, mixed precision (anchors, RoIs fp32; CPU bf16 trains close to
+fp32), cityscapesscripts' evaluator on numpy >= 2.4 (numpy untouched)."""
 import json
 import os
 import os.path as osp
@@ -29,7 +28,6 @@ MINI = osp.join('mini', 'maskrcnn_r18_fpn_mini_cityscapes.py')
 
 
 class ToyModel(BaseModel):
-
     def __init__(self):
         super().__init__()
         self.linear = nn.Linear(2, 1)
@@ -38,18 +36,14 @@ class ToyModel(BaseModel):
         return dict(loss=((self.linear(inputs) - labels)**2).mean())
 
 
-def _toy_data(i):
-    g = torch.Generator().manual_seed(i)
-    return dict(inputs=torch.randn(2, generator=g),
-                labels=torch.randn(1, generator=g))
-
-
 def make_runner(work_dir, max_iters, resume=False, init_seed=0):
+    g = torch.Generator().manual_seed(0)
+    data = zip(torch.randn(8, 2, generator=g), torch.randn(8, 1, generator=g))
     torch.manual_seed(init_seed)  # the initial weights
     return Runner(
         model=ToyModel(), work_dir=str(work_dir),
         train_dataloader=dict(
-            dataset=[_toy_data(i) for i in range(8)], batch_size=2,
+            dataset=[dict(inputs=x, labels=y) for x, y in data], batch_size=2,
             sampler=dict(type='InfiniteSampler', shuffle=False),
             collate_fn=dict(type='default_collate'), num_workers=0),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
@@ -87,8 +81,7 @@ def test_allow_list_still_refuses_code(tmp_path, target):
             'subprocess.call': (subprocess.call, ['touch', str(marker)]),
             'eval': (eval, code), 'exec': (exec, code)}[target]
     path = tmp_path / 'evil.pth'
-    with open(path, 'wb') as f:
-        pickle.dump({'meta': RunsCode(*call)}, f)
+    path.write_bytes(pickle.dumps({'meta': RunsCode(*call)}))
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path, weights_only=True)
     # mmengine's loader (load_from / resume) takes the same path
@@ -112,8 +105,7 @@ def test_allow_list_holds_data_types_only(tmp_path):
     from mmengine.logging.history_buffer import HistoryBuffer
 
     from citymask.compat import _history_buffer_getattr, mmengine_safe_globals
-    allowed = torch.serialization.get_safe_globals()
-    assert allowed
+    assert (allowed := torch.serialization.get_safe_globals())
     # citymask's own entries are all in the registry, none of them torch's
     ours = mmengine_safe_globals()
     assert ours and all(entry in allowed for entry in ours)
@@ -137,8 +129,7 @@ def test_allow_list_holds_data_types_only(tmp_path):
 
 
 def test_runner_resume_restores_iter_optimizer_and_lr(tmp_path):
-    ref = make_runner(tmp_path / 'ref', 4)  # the uninterrupted reference
-    ref.train()
+    (ref := make_runner(tmp_path / 'ref', 4)).train()  # uninterrupted
     # interrupted: 2 iterations, checkpoint, then resumed to 4
     make_runner(tmp_path / 'run', 2).train()
     # it loads weights-only, as tools/test.py or a resumed job would: meta
@@ -226,7 +217,6 @@ def test_fp16_keeps_anchors_coordinates_and_levels():
             assert a.dtype == torch.float32 and torch.equal(a, b)
     assert gen.grid_priors(sizes, torch.float64, 'cpu')[0].dtype == \
         torch.float64
-    # the RoI extractor
     extractor = model.roi_head.bbox_roi_extractor
     seen = roi_align_inputs(extractor)
     g = torch.Generator().manual_seed(0)
@@ -254,8 +244,7 @@ def test_fp16_keeps_anchors_coordinates_and_levels():
 
 @pytest.fixture(scope='module')
 def real_batch(tmp_path_factory):
-    """Two generated 512x256 frames through the mini config's training
-    pipeline, collated."""
+    """Two generated 512x256 frames through the mini training pipeline."""
     from mmdet.registry import DATASETS
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
@@ -321,9 +310,8 @@ def test_mini_model_trains_under_cpu_bf16_autocast(real_batch):
     assert seen and set(seen) == {(torch.float32, torch.float32)}
     # the bf16 RPN's own boxes (mmcv's nms takes fp32 only) are fp32
     assert made and all(r.bboxes.dtype == torch.float32 for r in made)
-    # Same RoIs, only rounding left: bf16's 0.2 % per number largely
-    # cancels in each loss's mean over thousands of terms (measured: at
-    # most 3e-4 relative).
+    # same RoIs, only rounding left: bf16's 0.2 % per number largely
+    # cancels in each loss's mean over thousands of terms
     losses = [k for k in ref if k.startswith('loss')]
     assert len(losses) == 6
     for k in losses:
@@ -361,6 +349,5 @@ def test_matches_json_with_numpy_integers(tmp_path):
         {'intersection': np.count_nonzero(np.ones(3)), 'confidence': 0.5}]}}}
     with official_instance_evaluator():
         official.writeDict2JSON(matches, str(tmp_path / 'matches.json'))
-    with open(tmp_path / 'matches.json') as f:
-        assert json.load(f) == {'a.png': {'prediction': {'car': [
-            {'intersection': 3, 'confidence': 0.5}]}}}
+    assert json.loads((tmp_path / 'matches.json').read_text()) == {'a.png': {
+        'prediction': {'car': [{'intersection': 3, 'confidence': 0.5}]}}}

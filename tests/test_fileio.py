@@ -1,6 +1,5 @@
-"""citymask.fileio: outputs are complete or absent, checked writable before
-the work (by every tool: the last test). Disk full: on a real 1 MiB tmpfs
-(where the machine allows mounting one) or with the write call patched."""
+"""citymask.fileio: outputs whole or absent, checked writable before the work
+(by every tool: the last test). Disk full: a real 1 MiB tmpfs or patched."""
 import errno
 import os
 import os.path as osp
@@ -32,13 +31,11 @@ def _leftovers(folder):
 def test_atomic_outputs_get_the_mode_open_would_give(tmp_path, umask):
     old = os.umask(umask)
     try:
-        with open(tmp_path / 'plain', 'w'):  # the reference
-            pass
+        open(tmp_path / 'plain', 'w').close()  # the reference
         os.mkdir(tmp_path / 'plain_dir')
         write_bytes_atomic(b'x', str(tmp_path / 'atomic'))
         with atomic_dir(str(tmp_path / 'atomic_dir')) as d:
-            with open(osp.join(d, 'f'), 'w'):
-                pass
+            open(osp.join(d, 'f'), 'w').close()
     finally:
         os.umask(old)
 
@@ -52,11 +49,10 @@ def test_atomic_outputs_get_the_mode_open_would_give(tmp_path, umask):
 def test_atomic_path_keeps_the_old_file_on_error(tmp_path, error):
     path = tmp_path / 'out.json'
     path.write_text('old')
-    with pytest.raises(error):
-        with atomic_path(str(path)) as tmp:
-            with open(tmp, 'w') as f:
-                f.write('half')
-            raise error
+    with pytest.raises(error), atomic_path(str(path)) as tmp:
+        with open(tmp, 'w') as f:
+            f.write('half')
+        raise error
     assert path.read_text() == 'old'
     assert _leftovers(tmp_path) == ['out.json']
 
@@ -107,10 +103,9 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path):
     with pytest.raises(CitymaskError, match='is not empty .* --overwrite'):
         with atomic_dir(str(out)):
             pass
-    with pytest.raises(RuntimeError):
-        with atomic_dir(str(out), overwrite=True) as d:
-            open(osp.join(d, 'b.txt'), 'w').close()
-            raise RuntimeError('inference failed')
+    with pytest.raises(RuntimeError), atomic_dir(str(out), True) as d:
+        open(osp.join(d, 'b.txt'), 'w').close()
+        raise RuntimeError('inference failed')
     assert _leftovers(out) == ['a.txt']  # the old results, untouched
     with atomic_dir(str(out), overwrite=True) as d:
         open(osp.join(d, 'b.txt'), 'w').close()
@@ -144,9 +139,8 @@ def test_overwrite_replaces_only_a_folder_atomic_dir_wrote(tmp_path):
     data = tmp_path / 'cityscapes'  # the user's: e.g. the dataset root
     (data / 'leftImg8bit').mkdir(parents=True)
     (data / 'notes.txt').write_text('mine')
-    with pytest.raises(CitymaskError) as e:
-        with atomic_dir(str(data), overwrite=True):
-            pass
+    with pytest.raises(CitymaskError) as e, atomic_dir(str(data), True):
+        pass
     assert str(e.value).startswith(
         f'results folder {data} is not empty (2 entries, e.g. leftImg8bit) '
         'and not an earlier output of this tool (no record of it in '
@@ -171,8 +165,7 @@ def test_overwrite_replaces_only_a_folder_atomic_dir_wrote(tmp_path):
 def test_check_writable(tmp_path):
     check_writable(str(tmp_path / 'new' / 'deeper' / 'out.pkl'))
     assert _leftovers(tmp_path) == []  # nothing created, probe removed
-    blocker = tmp_path / 'a_file'
-    blocker.write_text('')
+    (blocker := tmp_path / 'a_file').write_text('')
     with pytest.raises(CitymaskError,
                        match=f'cannot write --out {blocker}/x.pkl: {blocker}'
                        ' is a file, not a folder'):
@@ -195,9 +188,6 @@ def test_check_writable_read_only(read_only_fs):
     assert os_error_line(e.value) == (
         f'cannot write {read_only_fs}/x: read-only file system; write '
         'elsewhere')
-
-
-# every tool checks its outputs before the work
 
 
 @pytest.mark.parametrize('args,message', [
@@ -223,8 +213,7 @@ def test_an_output_under_a_file_fails_before_the_work(mini_data, tmp_path,
                                                       args, message):
     root, data = mini_data
     standin = osp.join(root, 'standin.pth')
-    blocker = tmp_path / 'a_file'
-    blocker.write_text('')
+    (blocker := tmp_path / 'a_file').write_text('')
     (tmp_path / 'work').mkdir()
     line = fails(run_tool(*(a.format(data=data, standin=standin,
                                      work=tmp_path / 'work',

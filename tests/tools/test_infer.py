@@ -1,6 +1,5 @@
-"""tools/infer.py and citymask.inference on generated frames and a generated
-video with the mini config; predictions checked against mmdet's own
-``DetInferencer``."""
+"""tools/infer.py and citymask.inference on generated frames and video with
+the mini config; predictions checked against mmdet's ``DetInferencer``."""
 import errno
 import glob
 import json
@@ -41,9 +40,8 @@ def _pngs(data, split):
 
 @pytest.fixture(scope='module')
 def sharp_ckpt(mini_data, tmp_path_factory):
-    """The stand-in Cityscapes checkpoint with a sharpened classifier: its
-    random weights give every class ~1/9, this spreads the scores so that
-    some instances pass a score threshold and few tie."""
+    """The stand-in Cityscapes checkpoint, its classifier sharpened (random
+    weights give every class ~1/9): some scores pass a threshold, few tie."""
     root, _ = mini_data
     ckpt = load_checkpoint_file(osp.join(root, 'standin_cs.pth'))
     g = torch.Generator().manual_seed(0)
@@ -58,9 +56,8 @@ def sharp_ckpt(mini_data, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def reference(sharp_ckpt):
-    """mmdet's own ``DetInferencer``, one image at a time, with the same
-    weights, mmdet's ``LoadImageFromFile`` (which it requires) and mmdet's
-    full-image mask paste (``FCNMaskHead``)."""
+    """mmdet's own ``DetInferencer``, one image at a time, the same weights,
+    its ``LoadImageFromFile`` and full-image mask paste (``FCNMaskHead``)."""
     from mmdet.apis import DetInferencer
     cfg = load_config(CFG)
     cfg.test_dataloader.dataset.pipeline[0] = dict(type='LoadImageFromFile')
@@ -101,16 +98,14 @@ def assert_same(result, ref):
         assert (mask != ref.masks[i]).sum() <= 0.002 * mask.size
 
 
-def _no_temporaries(folder):
-    """No temporary file or folder of citymask.fileio in ``folder``."""
+def _no_temporaries(folder):  # of citymask.fileio
     return not [p for p in glob.glob(f'{folder}/**/.*', recursive=True)
                 if p.endswith(('.tmp', '.old', '.partial'))]
 
 
 def test_images(mini_data, sharp_ckpt, reference, tmp_path):
-    _, data = mini_data
     frames = tmp_path / 'frames'
-    shutil.copytree(osp.join(data, 'leftImg8bit', 'test'), frames)
+    shutil.copytree(osp.join(mini_data[1], 'leftImg8bit', 'test'), frames)
     # a hidden folder's images are no inputs
     (frames / '.cache').mkdir()
     shutil.copy(glob.glob(str(frames / '*' / '*.png'))[0], frames / '.cache')
@@ -210,11 +205,10 @@ def test_json_masks_are_pycocotools_rle():
     masks = np.zeros((3, 50, 70), bool)
     masks[0, 5:20, 10:40] = rng.random((15, 30)) > 0.3
     masks[1, 49, 69] = True  # a corner pixel
-    pred = InstanceData(labels=np.array([7, 1, 0]),
-                        scores=np.array([0.9, 0.5, 0.2]),
-                        bboxes=np.array([[10, 5, 40, 20], [69, 49, 70, 50],
-                                         [0, 0, 1, 1]], np.float32),
-                        masks=masks)
+    pred = InstanceData(
+        labels=np.array([7, 1, 0]), scores=np.array([0.9, 0.5, 0.2]),
+        bboxes=np.array([[10, 5, 40, 20], [69, 49, 70, 50], [0, 0, 1, 1]],
+                        np.float32), masks=masks)
     result = prediction_json(pred, 'a.png', LABEL_IDS, META['classes'], 0.3)
     for inst, m in zip(result['instances'], masks):  # pycocotools' own
         want = mask_utils.encode(np.asfortranarray(m[:, :, None].astype(
@@ -230,11 +224,10 @@ def test_json_masks_are_pycocotools_rle():
 
 
 def test_video(mini_data, sharp_ckpt, reference, tmp_path):
-    _, data = mini_data
     video = str(tmp_path / 'drive.mp4')
     writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'mp4v'), 5,
                              (256, 128))
-    for p in _pngs(data, 'val')[:5]:
+    for p in _pngs(mini_data[1], 'val')[:5]:
         writer.write(cv2.resize(cv2.imread(p), (256, 128)))
     writer.release()
     out = tmp_path / 'out'
@@ -252,17 +245,14 @@ def test_video(mini_data, sharp_ckpt, reference, tmp_path):
     cap = cv2.VideoCapture(video)
     for i, path in enumerate(jsons):
         frame = cap.read()[1]
-        with open(path) as f:
-            result = json.load(f)
+        result = json.load(open(path))
         assert result['file_name'] == f'{video}#{i}'
         assert_same(result, reference(frame))
 
 
 def test_bad_inputs_one_line(mini_data, sharp_ckpt, tmp_path):
-    """One error each, nothing written (not even a.png's outputs, written
-    before the broken b.png failed: the folder is written as a whole); the
-    tool: exit status 2, one line (a COCO checkpoint: the shapes and the
-    surgery command)."""
+    """One error each, nothing written (not a.png's outputs either: the folder
+    is written whole); the tool: one line (COCO weights: shapes, surgery)."""
     root, data = mini_data
     out = str(tmp_path / 'out')
     broken = tmp_path / 'broken.mp4'
@@ -313,8 +303,7 @@ def _frames(data, folder, broken=False):
 
 def test_full_disk_leaves_the_old_folder(mini_data, sharp_ckpt, tmp_path,
                                          monkeypatch):
-    """The message is true: "nothing was written there" (the old folder,
-    replaced only when a run completes, is as it was)."""
+    """Its message "nothing was written there" holds: the old folder stays."""
     frames = _frames(mini_data[1], tmp_path / 'frames')
     out = tmp_path / 'out'
     with atomic_dir(str(out)) as folder:  # an earlier run's output
@@ -322,13 +311,13 @@ def test_full_disk_leaves_the_old_folder(mini_data, sharp_ckpt, tmp_path,
     written = []
 
     def dump(obj, path):
+        os.makedirs(osp.dirname(path), exist_ok=True)
         if written:  # the second image's JSON: the disk is full
             raise OSError(errno.ENOSPC, 'No space left on device', path)
         written.append(path)
         open(path, 'w').write(json.dumps(obj))
 
-    monkeypatch.setattr(inference, 'dump_json_atomic', lambda obj, path: (
-        os.makedirs(osp.dirname(path), exist_ok=True), dump(obj, path)))
+    monkeypatch.setattr(inference, 'dump_json_atomic', dump)
     with pytest.raises(OSError) as e:
         inference.run_inference([str(frames)], CFG, sharp_ckpt, str(out),
                                 overwrite=True)

@@ -21,9 +21,6 @@ from .conftest import error, fails, ok
 TOOLS = osp.join(REPO, 'tools', 'install')
 MAKE_KIT, INSTALL, BUILD_MMCV = (osp.join(TOOLS, n + '.py') for n in (
     'make_kit', 'offline_install', 'build_mmcv'))
-# What the kit's target already has (with their dependencies): the big
-# binary packages, and mmcv as built by `make setup`.
-PRESENT_ROOTS = ('torch', 'numpy', 'opencv-python', 'scipy', 'matplotlib')
 
 
 def py(*args, python=sys.executable, **kwargs):
@@ -73,8 +70,7 @@ def test_cxx_standard_patched_into_a_copy(tmp_path, capsys):
 
 
 def fake_cuobjdump(path, *archs):
-    """A cuobjdump that lists one cubin per arch, as the real one does for
-    mmcv's extension (``ELF file 1: _ext....1.sm_90.cubin``)."""
+    """A cuobjdump listing one cubin per arch, as the real one does."""
     return write(path, '#!/bin/sh\ntest "$1" = --list-elf || exit 9\n' +
                  ''.join(f'echo "ELF file    {i}: _ext.cpython-311-x86_64-'
                          f'linux-gnu.{i}.sm_{a}.cubin"\n'
@@ -82,8 +78,7 @@ def fake_cuobjdump(path, *archs):
 
 
 def test_device_code_by_the_first_cuobjdump(tmp_path, monkeypatch, capsys):
-    """Each requested arch needs device code, by the toolkit's cuobjdump,
-    else one on PATH, else triton's (torch's CUDA wheels bring triton)."""
+    """Each asked arch needs device code: toolkit's, PATH's, triton's tool."""
     build_mmcv = tool('build_mmcv')
 
     def check(archs='9.0'):
@@ -96,8 +91,7 @@ def test_device_code_by_the_first_cuobjdump(tmp_path, monkeypatch, capsys):
         m.setattr(importlib.util, 'find_spec', lambda name, *a: None
                   if name == 'triton' else real(name, *a))
         assert 'cuobjdump not found: device code not checked' in check()
-    (tmp_path / 'site' / 'triton').mkdir(parents=True)
-    (tmp_path / 'site' / 'triton' / '__init__.py').write_text('')
+    write(tmp_path / 'site' / 'triton' / '__init__.py', '')
     monkeypatch.syspath_prepend(str(tmp_path / 'site'))
     # a triton imported earlier (torch's CUDA builds) would be found first
     for name in [m for m in sys.modules if m.split('.')[0] == 'triton']:
@@ -134,8 +128,7 @@ def test_build_mmcv_checks_before_building(tmp_path):
 
 
 def test_platform_tags_match_packaging():
-    """A manylinux_2_N target accepts the tags packaging lists for this
-    machine's glibc (the same rules pip installs by)."""
+    """A manylinux_2_N target accepts the tags packaging (and pip) allow."""
     from packaging.tags import platform_tags
     ours = tool('make_kit').platforms(
         next(t for t in platform_tags() if t.startswith('manylinux_')))
@@ -155,9 +148,10 @@ def closure(names):
 
 
 def test_kit_installs_citymask_offline(tmp_path):
-    """A target with the big packages and mmcv: the kit has every other
-    dependency of citymask, installed into a fresh venv with --no-index."""
-    present = closure(PRESENT_ROOTS)
+    """The kit has what the target lacks; it installs with --no-index."""
+    # the big binary packages (and their dependencies) and mmcv
+    present = closure(('torch', 'numpy', 'opencv-python', 'scipy',
+                       'matplotlib'))
     present.update((n, metadata.distribution(n)) for n in ('mmcv', 'pip'))
     # The target: a plain venv that sees only the present packages.
     base, folder = tmp_path / 'base', tmp_path / 'present'
@@ -199,8 +193,7 @@ def test_kit_installs_citymask_offline(tmp_path):
 
 
 def test_gpu_machine_kit_fits_64_mib(tmp_path):
-    """tools/install/targets/' H100 machine (Python 3.12, torch 2.11+cu130):
-    cp312 wheels of what it lacks, mmcv's sdist, setuptools < 81: < 64 MiB."""
+    """The H100 target's kit: cp312 wheels, mmcv sdist, setuptools < 81."""
     kit = tmp_path / 'kit'
     target = osp.join(TOOLS, 'targets', 'h100-py312-cu130.txt')
     manifest, names = make_kit(
@@ -224,8 +217,7 @@ def test_gpu_machine_kit_fits_64_mib(tmp_path):
 
 
 def test_kit_carries_a_prebuilt_mmcv_wheel(tmp_path):
-    """``--mmcv-wheel`` goes into the kit with its dependencies (addict, the
-    one package the target lacks); no sdist."""
+    """``--mmcv-wheel``: in the kit with what it needs (addict); no sdist."""
     wheel = tool('make_kit').write_stub(str(tmp_path), 'mmcv', '2.1.0',
                                         ['addict', 'mmengine>=0.3.0'])
     present = [f'{d.metadata["Name"]}=={d.version}'
