@@ -103,7 +103,7 @@ def check_test_outputs(work_dir: str, out: Optional[str] = None,
 def check_gpu_count(wanted: str) -> None:
     """GPUS must exist here (any count without CUDA: CPU processes)."""
     import torch
-    n = int(wanted) if wanted.strip().isdigit() else 0
+    n = int(wanted) if wanted.strip().isdecimal() else 0
     if n < 1:
         raise CitymaskError(f'GPUS must be a positive integer, got {wanted!r}')
     if torch.cuda.is_available() and n > torch.cuda.device_count():

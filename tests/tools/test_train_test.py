@@ -259,7 +259,7 @@ def test_dist_test_two_processes_gives_the_single_process_ap(
 def test_dist_train_refuses_more_gpus_than_present(monkeypatch):
     from citymask.errors import CitymaskError
     from citymask.preflight import check_gpu_count
-    for bad in ('0', '-1', 'two', ''):
+    for bad in ('0', '-1', 'two', '', '²', '+2'):
         with pytest.raises(CitymaskError, match='positive integer'):
             check_gpu_count(bad)
     monkeypatch.setattr('torch.cuda.is_available', lambda: False)
